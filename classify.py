@@ -1,0 +1,76 @@
+#!/usr/bin/env python
+"""Label new images with a model trained by train.py.
+
+    python classify.py --model fashion.model --labelbin mlb.pickle --image examples/example_01.jpg
+"""
+
+import argparse
+import json
+import sys
+
+from pyimagesearch import config
+from pyimagesearch.cli import configure_logging, quiet_tensorflow, run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Label images with a trained model; writes annotated copies.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("-m", "--model", default=config.MODEL_PATH, help="model file written by train.py")
+    parser.add_argument("-l", "--labelbin", default=config.LABELBIN_PATH, help="label binarizer written by train.py")
+    parser.add_argument("-i", "--image", nargs="+", required=True, help="image files, folders or glob patterns")
+    parser.add_argument(
+        "-t", "--threshold", type=float, default=None,
+        help=f"predict labels with probability at or above this (multi-label); default: the model's ({config.THRESHOLD})",
+    )
+    parser.add_argument("-k", "--top-k", type=int, default=None, help="predict the K most probable labels instead")
+    parser.add_argument(
+        "-o", "--output", default=config.OUTPUT_DIR,
+        help="annotated copy: an image file name for one image, else a folder",
+    )
+    parser.add_argument("--json", action="store_true", help="print results as JSON on stdout")
+    parser.add_argument("--show", action="store_true", help="also open each annotated image in a viewer")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    quiet_tensorflow()
+    configure_logging()
+
+    def classify() -> int:
+        import cv2
+        from PIL import Image
+
+        from pyimagesearch.atomic import atomic_path
+        from pyimagesearch.classification import Classifier, annotate, annotated_paths, expand_image_arguments
+
+        paths = expand_image_arguments(args.image)
+        targets = dict(zip(paths, annotated_paths(paths, args.output)))
+        classifier = Classifier.load(args.model, args.labelbin)
+        predictions, skipped, images = classifier.classify(paths, threshold=args.threshold, top_k=args.top_k)
+        for prediction, image in zip(predictions, images):
+            annotated = annotate(image, prediction)
+            prediction.annotated = targets[prediction.path]
+            with atomic_path(prediction.annotated) as temporary:
+                if not cv2.imwrite(str(temporary), annotated):
+                    raise ValueError(f"--output {prediction.annotated}: OpenCV cannot write this format; use .jpg or .png.")
+            if args.show:
+                Image.fromarray(cv2.cvtColor(annotated, cv2.COLOR_BGR2RGB)).show(title=str(prediction.path))
+        if args.json:
+            print(json.dumps([prediction.to_json() for prediction in predictions], indent=2))
+        else:
+            for prediction in predictions:
+                print(f"{prediction.path}: {', '.join(prediction.labels) or '(no label)'}  -> {prediction.annotated}")
+                for label, probability in prediction.probabilities.items():
+                    print(f"  {label}: {probability * 100:.2f}%")
+        if not predictions:
+            raise ValueError(f"none of the {len(paths)} images could be read (see the warnings above).")
+        return 1 if skipped else 0
+
+    return run(classify, "classify.py")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Multi-label image classification with Keras 3: data, models, training and inference."""

@@ -1,0 +1,44 @@
+"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success it replaces ``target`` in one step.
+
+    The temporary file lives in the target's folder, so ``os.replace`` is a rename on one file
+    system. On any error, including Ctrl-C, the temporary file is removed and ``target`` is untouched.
+
+    Args:
+        target: The file to write.
+        suffix: The temporary file's extension, for writers that choose a format by extension.
+            Defaults to the target's own.
+
+    Example:
+        >>> with atomic_path("plot.png") as tmp:
+        ...     figure.savefig(tmp)
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    extension = target.suffix if suffix is None else suffix
+    # A hidden name ending in the real extension: writers that pick a format by extension still work.
+    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=f".part{extension}")
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(target: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``target`` atomically (see `atomic_path`)."""
+    with atomic_path(target) as temporary:
+        temporary.write_bytes(data)

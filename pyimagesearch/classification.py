@@ -1,0 +1,192 @@
+"""Labelling new images with a trained model: probabilities, decisions and annotated copies."""
+
+import glob
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import imutils
+import keras
+import numpy as np
+
+from pyimagesearch import config
+from pyimagesearch.images import UnreadableImageError, decode_image, is_image_file, list_images, resize_image
+from pyimagesearch.labels import check_binarizer_classes
+from pyimagesearch.model_io import load_labelbin, load_model
+from pyimagesearch.tasks import Task, get_task
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Prediction:
+    """The result for one image.
+
+    Attributes:
+        path: The image file.
+        labels: Predicted labels, most probable first.
+        probabilities: Every label's probability, most probable first.
+        annotated: Where the annotated copy was written, if it was.
+    """
+
+    path: Path
+    labels: list[str]
+    probabilities: dict[str, float]
+    annotated: Path | None = field(default=None)
+
+    def to_json(self) -> dict:
+        """A JSON-ready dict of this result."""
+        return {
+            "image": str(self.path),
+            "labels": self.labels,
+            "probabilities": self.probabilities,
+            "annotated": None if self.annotated is None else str(self.annotated),
+        }
+
+
+class Classifier:
+    """A trained model with its labels, task and input size, ready to label images."""
+
+    def __init__(self, model: keras.Model, classes: Sequence[str], task: Task, image_size: int, threshold: float):
+        self.model = model
+        self.classes = list(classes)
+        self.task = task
+        self.image_size = image_size
+        self.threshold = threshold
+
+    @classmethod
+    def load(cls, model_path: str | os.PathLike, labelbin_path: str | os.PathLike) -> "Classifier":
+        """Load the model and the label binarizer written by one train.py run.
+
+        Raises:
+            ValueError: For a missing or invalid file, or a model and labelbin that don't match.
+        """
+        binarizer = load_labelbin(labelbin_path)
+        model, metadata = load_model(model_path)
+        task = get_task(metadata["task"])
+        check_binarizer_classes(binarizer, metadata["classes"], f"--labelbin {labelbin_path}")
+        units = model.output_shape[-1]
+        if units != task.output_units(len(metadata["classes"])):
+            raise ValueError(f"--model {model_path} has {units} outputs for {len(metadata['classes'])} labels: retrain it.")
+        return cls(model, metadata["classes"], task, int(metadata["image_size"]), float(metadata["threshold"]))
+
+    def predict_probabilities(self, images: np.ndarray, batch_size: int = config.BATCH_SIZE) -> np.ndarray:
+        """Per-label probabilities of shape (N, num_labels) for RGB uint8 images of the model's size."""
+        return self.task.label_probabilities(self.model.predict(images.astype("float32"), batch_size=batch_size, verbose=0))
+
+    def classify(
+        self, paths: Sequence[Path], threshold: float | None = None, top_k: int | None = None
+    ) -> tuple[list[Prediction], list[tuple[Path, str]], list[np.ndarray]]:
+        """Label image files.
+
+        Args:
+            paths: Image files.
+            threshold: Probability at or above which a label is predicted (multi-label).
+                Defaults to the threshold stored with the model.
+            top_k: Predict the ``top_k`` most probable labels instead (the tutorial's rule).
+
+        Returns:
+            ``(predictions, skipped, images)``: a `Prediction` per readable file, ``(path, reason)``
+            per unreadable one, and the decoded full-size RGB images of the predictions.
+
+        Raises:
+            ValueError: For a threshold outside [0, 1] or a ``top_k`` outside 1..number of labels.
+        """
+        threshold = self.threshold if threshold is None else threshold
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"--threshold must be between 0 and 1. Received: {threshold}")
+        if top_k is not None and not 1 <= top_k <= len(self.classes):
+            raise ValueError(f"--top-k must be between 1 and {len(self.classes)} (the number of labels). Received: {top_k}")
+        originals, kept, skipped = [], [], []
+        for path in paths:
+            try:
+                originals.append(decode_image(path))
+                kept.append(path)
+            except UnreadableImageError as error:
+                logger.warning("skipped %s", error)
+                skipped.append((path, str(error)))
+        if not kept:
+            return [], skipped, []
+        batch = np.stack([resize_image(image, self.image_size) for image in originals])
+        probabilities = self.predict_probabilities(batch)
+        decisions = self.task.decode(probabilities, threshold=threshold, top_k=top_k)
+        predictions = []
+        for path, row, decided in zip(kept, probabilities, decisions):
+            order = np.argsort(-row, kind="stable")
+            predictions.append(Prediction(
+                path=path,
+                labels=[self.classes[i] for i in order if decided[i]],
+                probabilities={self.classes[i]: round(float(row[i]), 6) for i in order},
+            ))
+        return predictions, skipped, originals
+
+
+def expand_image_arguments(arguments: Sequence[str]) -> list[Path]:
+    """Image files named by files, folders (searched recursively) or glob patterns, in order, once each.
+
+    Raises:
+        ValueError: For an argument that matches no file, or a file that is not an image.
+    """
+    found: dict[Path, None] = {}
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            matches = list_images(path)
+        elif path.is_file():
+            if path.suffix.lower() not in config.IMAGE_EXTENSIONS:
+                raise ValueError(f"--image {argument}: not an image file (extensions: {', '.join(config.IMAGE_EXTENSIONS)}).")
+            matches = [path]
+        else:
+            matches = sorted(Path(match) for match in glob.glob(argument, recursive=True) if is_image_file(Path(match)))
+        if not matches:
+            raise ValueError(f"--image {argument}: no such file, folder or matching image. Check the path.")
+        found.update(dict.fromkeys(matches))
+    return list(found)
+
+
+def annotate(image: np.ndarray, prediction: Prediction, width: int = config.ANNOTATION_WIDTH) -> np.ndarray:
+    """A BGR copy of an RGB image, ``width`` pixels wide, with the predicted labels written on it.
+
+    As in the tutorial: one ``label: probability%`` line per predicted label, green, top left.
+    """
+    output = imutils.resize(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), width=width)
+    lines = [f"{label}: {prediction.probabilities[label] * 100:.2f}%" for label in prediction.labels] or ["no label"]
+    for row, text in enumerate(lines):
+        origin = (10, row * 30 + 25)
+        # A dark outline keeps the green text legible on light and busy backgrounds.
+        cv2.putText(output, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 4, cv2.LINE_AA)
+        cv2.putText(output, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 255, 0), 2, cv2.LINE_AA)
+    return output
+
+
+def annotated_paths(inputs: Sequence[Path], output: str | os.PathLike) -> list[Path]:
+    """Where each input's annotated copy goes: ``output`` itself for one input named like an image
+    file, else ``output/<name>`` (``_2``, ``_3``... on clashes; GIFs become PNGs).
+
+    Raises:
+        ValueError: If several inputs are given an output file, or an output would replace an input.
+    """
+    output = Path(output)
+    as_file = output.suffix.lower() in config.IMAGE_EXTENSIONS and not output.is_dir()
+    if as_file and len(inputs) > 1:
+        raise ValueError(f"--output {output} is a file name but {len(inputs)} images were given: pass a folder.")
+    if as_file:
+        targets = [output]
+    else:
+        targets, taken = [], set()
+        for path in inputs:
+            suffix = ".png" if path.suffix.lower() in (".gif", ".webp") else path.suffix
+            candidate, number = output / f"{path.stem}{suffix}", 1
+            while candidate in taken:
+                number += 1
+                candidate = output / f"{path.stem}_{number}{suffix}"
+            taken.add(candidate)
+            targets.append(candidate)
+    sources = {path.resolve() for path in inputs}
+    for target in targets:
+        if target.resolve() in sources:
+            raise ValueError(f"--output {output} would overwrite the input image {target}: choose another folder.")
+    return targets

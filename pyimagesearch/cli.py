@@ -1,0 +1,43 @@
+"""What every command-line script shares: logging set-up and one-line errors."""
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+
+def quiet_tensorflow() -> None:
+    """Hide TensorFlow's C++ start-up chatter; must run before TensorFlow is imported."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def configure_logging() -> None:
+    """Information as plain lines on stdout; ``warning: message`` lines on stderr."""
+    information = logging.StreamHandler(sys.stdout)
+    information.addFilter(lambda record: record.levelno < logging.WARNING)
+    problems = logging.StreamHandler(sys.stderr)
+    problems.setLevel(logging.WARNING)
+    root = logging.getLogger("pyimagesearch")
+    for handler in (information, problems):
+        handler.setFormatter(_PlainFormatter())
+    root.handlers[:] = [information, problems]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+
+
+class _PlainFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        return message if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {message}"
+
+
+def run(main: Callable[[], int], program: str) -> int:
+    """Call ``main``; turn the library's ``ValueError`` into one line on stderr and exit code 2."""
+    try:
+        return main()
+    except ValueError as error:
+        print(f"{program}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{program}: interrupted; no output was replaced.", file=sys.stderr)
+        return 130

@@ -1,0 +1,75 @@
+"""SmallerVGGNet: the tutorial's small VGG-style CNN, in Keras 3."""
+
+from collections.abc import Sequence
+
+import keras
+from keras import layers
+
+
+class SmallerVGGNet:
+    """Namespace for the builder, as in the tutorial (``SmallerVGGNet.build(...)``)."""
+
+    @staticmethod
+    def build(
+        width: int,
+        height: int,
+        depth: int,
+        classes: int,
+        finalAct: str = "softmax",
+        preprocessing: Sequence[layers.Layer] = (),
+        batch_norm_momentum: float = 0.9,
+    ) -> keras.Model:
+        """Build the network.
+
+        CONV 32 => ReLU => BN => POOL 3x3 => DROPOUT; (CONV 64 => ReLU => BN) x2 => POOL => DROPOUT;
+        (CONV 128 => ReLU => BN) x2 => POOL => DROPOUT; FC 1024 => ReLU => BN => DROPOUT;
+        FC ``classes`` => ``finalAct``.
+
+        Args:
+            width: Input width in pixels.
+            height: Input height in pixels.
+            depth: Input channels (3 for colour).
+            classes: Units of the final Dense layer.
+            finalAct: Final activation: ``"sigmoid"`` for multi-label, ``"softmax"`` for one
+                label per image. Defaults to ``"softmax"`` as in the tutorial.
+            preprocessing: Layers applied right after the input, e.g. rescaling, so the saved
+                model carries its own preprocessing. Defaults to none.
+            batch_norm_momentum: Momentum of the BatchNormalization moving statistics.
+                Defaults to 0.9, not Keras' 0.99: with 0.99 a run of a few hundred steps
+                validates with statistics still near their initial values (on the demo data,
+                validation exact-match 0.15 against 0.99 after 15 epochs).
+
+        Returns:
+            An uncompiled `keras.Sequential` mapping (N, height, width, depth) to (N, classes).
+
+        Example:
+            >>> model = SmallerVGGNet.build(96, 96, 3, classes=5, finalAct="sigmoid")
+        """
+        model = keras.Sequential(name="smallervggnet")
+        model.add(keras.Input(shape=(height, width, depth)))
+        for layer in preprocessing:
+            model.add(layer)
+
+        model.add(layers.Conv2D(32, (3, 3), padding="same"))
+        model.add(layers.Activation("relu"))
+        model.add(layers.BatchNormalization(axis=-1, momentum=batch_norm_momentum))
+        model.add(layers.MaxPooling2D(pool_size=(3, 3)))
+        model.add(layers.Dropout(0.25))
+
+        for filters in (64, 128):
+            for _ in range(2):
+                model.add(layers.Conv2D(filters, (3, 3), padding="same"))
+                model.add(layers.Activation("relu"))
+                model.add(layers.BatchNormalization(axis=-1, momentum=batch_norm_momentum))
+            model.add(layers.MaxPooling2D(pool_size=(2, 2)))
+            model.add(layers.Dropout(0.25))
+
+        model.add(layers.Flatten())
+        model.add(layers.Dense(1024))
+        model.add(layers.Activation("relu"))
+        model.add(layers.BatchNormalization(momentum=batch_norm_momentum))
+        model.add(layers.Dropout(0.5))
+
+        model.add(layers.Dense(classes))
+        model.add(layers.Activation(finalAct, name="predictions"))
+        return model

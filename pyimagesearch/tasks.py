@@ -1,0 +1,102 @@
+"""The task picks head, loss, metrics, label encoding and decoding together, in one place.
+
+A head that does not match its loss and label encoding (a softmax under binary
+cross-entropy, one-hot labels on a single sigmoid unit) is the classic cause of
+accuracy frozen after the first epoch; building every piece from one `Task` makes
+that mismatch impossible to configure.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+from sklearn.preprocessing import MultiLabelBinarizer
+
+
+@keras.saving.register_keras_serializable(package="pyimagesearch")
+def exact_match(y_true, y_pred, threshold: float = 0.5):
+    """1.0 for an image whose labels are all right at ``threshold``, else 0.0 (subset accuracy)."""
+    predicted = keras.ops.cast(y_pred >= threshold, "float32")
+    correct = keras.ops.equal(predicted, keras.ops.cast(y_true, "float32"))
+    return keras.ops.cast(keras.ops.all(correct, axis=-1), "float32")
+
+
+@dataclass(frozen=True)
+class Task:
+    """Everything that depends on the kind of labelling.
+
+    Attributes:
+        name: ``"multilabel"``, ``"multiclass"`` or ``"binary"``.
+        activation: The head's final activation.
+        loss: The loss matching that activation and the label encoding.
+    """
+
+    name: str
+    activation: str
+    loss: str
+
+    def output_units(self, num_labels: int) -> int:
+        """Units of the final Dense layer: one for binary, one per label otherwise."""
+        return 1 if self.name == "binary" else num_labels
+
+    def encode(self, binarizer: MultiLabelBinarizer, label_sets: Sequence[Sequence[str]]) -> np.ndarray:
+        """Targets of shape (N, output_units), float32: multi-hot, one-hot, or 0/1 for binary."""
+        multi_hot = binarizer.transform(label_sets).astype("float32")
+        # Binary keeps the column of the second class: 1.0 means classes_[1].
+        return multi_hot[:, 1:] if self.name == "binary" else multi_hot
+
+    def label_probabilities(self, outputs: np.ndarray) -> np.ndarray:
+        """Per-label probabilities of shape (N, num_labels) from the head's outputs."""
+        outputs = np.asarray(outputs, dtype="float32")
+        return np.concatenate([1.0 - outputs, outputs], axis=1) if self.name == "binary" else outputs
+
+    def decode(self, probabilities: np.ndarray, threshold: float = 0.5, top_k: int | None = None) -> np.ndarray:
+        """Predicted multi-hot labels of shape (N, num_labels) from per-label probabilities.
+
+        Multi-label keeps labels at or above ``threshold``; single-label tasks keep the
+        arg-max. ``top_k`` instead keeps the ``top_k`` most probable labels (the tutorial's rule).
+        """
+        probabilities = np.asarray(probabilities)
+        predicted = np.zeros(probabilities.shape, dtype="int64")
+        if top_k is not None or self.name != "multilabel":
+            keep = 1 if top_k is None else top_k
+            top = np.argsort(-probabilities, axis=1, kind="stable")[:, :keep]
+            np.put_along_axis(predicted, top, 1, axis=1)
+            return predicted
+        predicted[probabilities >= threshold] = 1
+        return predicted
+
+    def metrics(self) -> list:
+        """Training metrics: per-label binary accuracy and exact-match for multi-label, accuracy otherwise."""
+        if self.name == "multilabel":
+            return [
+                keras.metrics.BinaryAccuracy(name="binary_accuracy", threshold=0.5),
+                keras.metrics.MeanMetricWrapper(exact_match, name="exact_match"),
+            ]
+        if self.name == "multiclass":
+            return [keras.metrics.CategoricalAccuracy(name="accuracy")]
+        return [keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.5)]
+
+    @property
+    def monitor(self) -> str:
+        """The validation metric that says how good the model is."""
+        return "val_exact_match" if self.name == "multilabel" else "val_accuracy"
+
+
+TASKS = {
+    "multilabel": Task("multilabel", activation="sigmoid", loss="binary_crossentropy"),
+    "multiclass": Task("multiclass", activation="softmax", loss="categorical_crossentropy"),
+    "binary": Task("binary", activation="sigmoid", loss="binary_crossentropy"),
+}
+
+
+def get_task(name: str) -> Task:
+    """The `Task` of a resolved task name (see `labels.resolve_task`).
+
+    Raises:
+        ValueError: For a name that is not a concrete task.
+    """
+    if name not in TASKS:
+        raise ValueError(f"Unknown task: expected one of {', '.join(TASKS)}. Received: {name!r}")
+    return TASKS[name]

@@ -1,0 +1,71 @@
+#!/usr/bin/env python
+"""Train a multi-label (or multi-class, or binary) image classifier on a folder of images.
+
+    python train.py --dataset dataset --model fashion.model --labelbin mlb.pickle
+"""
+
+import argparse
+import sys
+
+from pyimagesearch import config
+from pyimagesearch.cli import configure_logging, quiet_tensorflow, run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Train SmallerVGGNet on images in label folders (e.g. dataset/red_dress/).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("-d", "--dataset", required=True, help="folder with one sub-folder per label set")
+    parser.add_argument("-m", "--model", default=config.MODEL_PATH, help="model file to write (any name)")
+    parser.add_argument("-l", "--labelbin", default=config.LABELBIN_PATH, help="label binarizer file to write")
+    parser.add_argument("-p", "--plot", default=config.PLOT_PATH, help="training curves image to write")
+    parser.add_argument("--epochs", type=int, default=config.EPOCHS, help="passes over the training set")
+    parser.add_argument("--lr", type=float, default=config.LEARNING_RATE, help="initial learning rate (Adam)")
+    parser.add_argument("--batch-size", type=int, default=config.BATCH_SIZE, help="images per step")
+    parser.add_argument("--image-size", type=int, default=config.IMAGE_SIZE, help="side of the square input, pixels")
+    parser.add_argument("--val-split", type=float, default=config.VAL_SPLIT, help="share held out for validation")
+    parser.add_argument("--seed", type=int, default=config.SEED, help="seed of split, weights and augmentation")
+    parser.add_argument("--label-sep", default=config.LABEL_SEP, help="separator of labels in folder names")
+    parser.add_argument("--task", choices=config.TASKS, default="auto", help="kind of labelling; auto reads it from the labels")
+    parser.add_argument(
+        "--schedule", choices=config.SCHEDULES, default=config.SCHEDULE,
+        help="learning-rate schedule: cosine decay, or the tutorial's lr/epochs decay",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    quiet_tensorflow()
+    configure_logging()
+
+    def train() -> int:
+        from tqdm import tqdm
+
+        from pyimagesearch.training import train as train_classifier
+
+        train_classifier(
+            args.dataset,
+            model_path=args.model,
+            labelbin_path=args.labelbin,
+            plot_path=args.plot,
+            epochs=args.epochs,
+            learning_rate=args.lr,
+            batch_size=args.batch_size,
+            image_size=args.image_size,
+            val_split=args.val_split,
+            seed=args.seed,
+            label_sep=args.label_sep,
+            task=args.task,
+            schedule=args.schedule,
+            progress=lambda items, total: tqdm(items, total=total, desc="loading images", unit="img", file=sys.stderr),
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+        return 0
+
+    return run(train, "train.py")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
