@@ -9,7 +9,7 @@ import json
 import sys
 
 from pyimagesearch import config
-from pyimagesearch.cli import configure_logging, quiet_tensorflow, run
+from pyimagesearch.cli import configure_logging, quiet_libraries, run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    quiet_tensorflow()
+    quiet_libraries()
     configure_logging()
 
     def classify() -> int:

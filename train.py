@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from pyimagesearch import config
-from pyimagesearch.cli import configure_logging, quiet_tensorflow, run
+from pyimagesearch.cli import configure_logging, quiet_libraries, run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    quiet_tensorflow()
+    quiet_libraries()
     configure_logging()
 
     def train() -> int:

@@ -6,9 +6,13 @@ import sys
 from collections.abc import Callable
 
 
-def quiet_tensorflow() -> None:
-    """Hide TensorFlow's C++ start-up chatter; must run before TensorFlow is imported."""
+def quiet_libraries() -> None:
+    """Hide TensorFlow's and OpenCV's own log lines; unreadable files are reported by us, once.
+
+    Must run before TensorFlow is imported.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
 
 
 def configure_logging() -> None:

@@ -50,6 +50,11 @@ def load_labelled_images(
         ValueError: For a missing folder or one with no readable, labelled image.
     """
     dataset_dir = Path(dataset_dir)
+    if not dataset_dir.is_dir():
+        raise ValueError(
+            f"--dataset {dataset_dir}: no such folder. Pass a folder with one sub-folder per label set "
+            "(e.g. dataset/red_dress/), or run `make demo` to generate one."
+        )
     found = list_images(dataset_dir)
     unlabelled = [path for path in found if path.parent.resolve() == dataset_dir.resolve()]
     for path in unlabelled:

@@ -73,8 +73,10 @@ def decode_image(path: str | os.PathLike) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as pil_image:
             return np.asarray(pil_image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise UnreadableImageError(f"{path}: not a readable image ({error})") from error
+    except UnidentifiedImageError as error:
+        raise UnreadableImageError(f"{path}: not an image, or a format neither OpenCV nor Pillow reads") from error
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise UnreadableImageError(f"{path}: corrupt image ({error})") from error
 
 
 def resize_image(image: np.ndarray, size: int) -> np.ndarray:

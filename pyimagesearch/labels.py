@@ -81,22 +81,24 @@ def resolve_task(label_sets: Sequence[Iterable[str]], requested: str = "auto") -
     if requested not in config.TASKS:
         raise ValueError(f"Unknown task: expected one of {', '.join(config.TASKS)}. Received: --task {requested}")
     detected = detect_task(label_sets)
-    if requested in ("auto", detected) or requested == "multilabel":
-        # Independent sigmoids fit any labelling, so multilabel is never refused.
-        return detected if requested == "auto" else requested
+    if requested == "auto":
+        return detected
+    # Independent sigmoids fit any labelling, so multilabel is never refused.
     label_sets = [set(labels) for labels in label_sets]
     most = max(len(labels) for labels in label_sets)
-    if most > 1:
+    if requested != "multilabel" and most > 1:
+        example = sorted(next(labels for labels in label_sets if len(labels) == most))
         raise ValueError(
             f"--task {requested} needs one label per image, but some images carry {most} labels "
-            f"(e.g. {sorted(next(labels for labels in label_sets if len(labels) == most))}). "
-            "Use --task multilabel or --task auto."
+            f"(e.g. {example}). Use --task multilabel or --task auto."
         )
     count = len(set().union(*label_sets))
-    raise ValueError(
-        f"--task binary needs exactly two labels in all, but the data set has {count}. "
-        "Use --task multiclass or --task auto."
-    )
+    if requested == "binary" and count != 2:
+        raise ValueError(
+            f"--task binary needs exactly two labels in all, but the data set has {count}. "
+            "Use --task multiclass or --task auto."
+        )
+    return requested
 
 
 def fit_binarizer(label_sets: Sequence[Iterable[str]]) -> MultiLabelBinarizer:

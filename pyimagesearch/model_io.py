@@ -95,10 +95,14 @@ def load_model(path: str | os.PathLike) -> tuple[keras.Model, dict[str, Any]]:
     return model, metadata
 
 
+class _RefusedGlobal(pickle.UnpicklingError):
+    """A pickle asked for something outside the allow-list."""
+
+
 class _LabelbinUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _LABELBIN_ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+            raise _RefusedGlobal(f"refusing to load {module}.{name}")
         return super().find_class(module, name)
 
 
@@ -121,12 +125,12 @@ def load_labelbin(path: str | os.PathLike) -> MultiLabelBinarizer:
         raise ValueError(f"--labelbin {path}: no such file. It is written by train.py --labelbin {path}.")
     try:
         binarizer = _LabelbinUnpickler(io.BytesIO(path.read_bytes())).load()
-    except pickle.UnpicklingError as error:
+    except _RefusedGlobal as error:
         raise ValueError(
             f"--labelbin {path} was refused: {error}. It may only hold a MultiLabelBinarizer; "
             "use the mlb.pickle written by train.py."
         ) from error
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError) as error:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as error:
         raise ValueError(f"--labelbin {path} is corrupt ({error}): use the mlb.pickle written by train.py.") from error
     if not isinstance(binarizer, MultiLabelBinarizer) or not hasattr(binarizer, "classes_"):
         raise ValueError(f"--labelbin {path} holds no fitted MultiLabelBinarizer: use the mlb.pickle written by train.py.")

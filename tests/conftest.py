@@ -1,0 +1,32 @@
+"""Shared fixtures: generated demo data, the real photos' location, and running the CLIs."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The real photos live beside the project, never inside it.
+FASHION_DIR = Path(os.environ.get("FASHION_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data" / "fashion"))
+EXAMPLES_DIR = Path(os.environ.get("FASHION_EXAMPLES_DIR", PROJECT_ROOT.parent / "shared" / "data" / "examples"))
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory) -> tuple[Path, Path]:
+    """A small generated demo data set and its example photos: ``(dataset_dir, examples_dir)``."""
+    from pyimagesearch.demo_data import generate
+
+    root = tmp_path_factory.mktemp("demo")
+    generate(root / "dataset", root / "examples", images_per_combination=60, size=64, seed=7)
+    return root / "dataset", root / "examples"
+
+
+def run_script(script: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run one of the project's CLIs as a user would, capturing its output."""
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / script), *map(str, args)],
+        cwd=cwd, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )

@@ -1,0 +1,35 @@
+import keras
+import pytest
+
+from pyimagesearch.smallervggnet import SmallerVGGNet
+
+
+@pytest.mark.parametrize("final_activation", ["sigmoid", "softmax"])
+def test_output_shape_and_final_activation(final_activation):
+    model = SmallerVGGNet.build(96, 96, 3, classes=6, finalAct=final_activation)
+    assert model.input_shape == (None, 96, 96, 3)
+    assert model.output_shape == (None, 6)
+    assert model.layers[-1].get_config()["activation"] == final_activation
+
+
+def test_default_final_activation_is_softmax_as_in_the_tutorial():
+    assert SmallerVGGNet.build(32, 32, 3, classes=3).layers[-1].get_config()["activation"] == "softmax"
+
+
+def test_architecture_matches_the_tutorial():
+    model = SmallerVGGNet.build(96, 96, 3, classes=5, finalAct="sigmoid")
+    convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [layer.filters for layer in convolutions] == [32, 64, 64, 128, 128]
+    assert all(layer.kernel_size == (3, 3) and layer.padding == "same" for layer in convolutions)
+    pools = [layer.pool_size for layer in model.layers if isinstance(layer, keras.layers.MaxPooling2D)]
+    assert pools == [(3, 3), (2, 2), (2, 2)]
+    dropouts = [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    assert dropouts == [0.25, 0.25, 0.25, 0.5]
+    dense = [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert dense == [1024, 5]
+    assert sum(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers) == 6
+
+
+def test_preprocessing_layers_come_first():
+    model = SmallerVGGNet.build(32, 32, 3, classes=2, preprocessing=[keras.layers.Rescaling(1 / 255)])
+    assert isinstance(model.layers[0], keras.layers.Rescaling)
