@@ -30,6 +30,10 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=f".part{extension}")
     os.close(handle)
     temporary = Path(name)
+    # mkstemp makes the file private (0600); give it the mode a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    temporary.chmod(0o666 & ~umask)
     try:
         yield temporary
         os.replace(temporary, target)

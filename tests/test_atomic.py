@@ -27,3 +27,14 @@ def test_temporary_file_keeps_the_extension_writers_choose_formats_by(tmp_path):
     with atomic_path(tmp_path / "fashion.model", suffix=".keras") as temporary:
         assert temporary.suffix == ".keras"
         temporary.write_bytes(b"x")
+
+
+def test_written_file_gets_the_usual_permissions_not_private_ones(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        write_bytes_atomic(tmp_path / "a.bin", b"x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o644
