@@ -56,10 +56,11 @@ def load_labelled_images(
             "(e.g. dataset/red_dress/), or run `make demo` to generate one."
         )
     found = list_images(dataset_dir)
-    unlabelled = [path for path in found if path.parent.resolve() == dataset_dir.resolve()]
+    root = dataset_dir.resolve()
+    unlabelled = [path for path in found if path.parent.resolve() == root]
     for path in unlabelled:
         logger.warning("skipped %s: not inside a label folder (put it in e.g. %s/red_dress/)", path, dataset_dir)
-    candidates = [path for path in found if path not in set(unlabelled)]
+    candidates = [path for path in found if path.parent.resolve() != root]
     if not candidates:
         raise ValueError(
             f"--dataset {dataset_dir}: no images in label folders (extensions: "

@@ -88,7 +88,7 @@ def _check_outputs(**paths: str | os.PathLike) -> None:
         path = Path(path)
         if path.is_dir():
             raise ValueError(f"--{flag} {path} is an existing folder: give a file name.")
-        if not path.parent.exists() and path.parent != Path(""):
+        if not path.parent.exists():
             raise ValueError(f"--{flag} {path}: the folder {path.parent} does not exist; create it first.")
     if len({Path(path).resolve() for path in paths.values()}) < len(paths):
         raise ValueError(f"Output files must differ. Received: {', '.join(f'--{k} {v}' for k, v in paths.items())}")

@@ -30,3 +30,14 @@ def run_script(script: str, *args: str, cwd: Path | None = None) -> subprocess.C
         cwd=cwd, capture_output=True, text=True, timeout=900,
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
     )
+
+
+@pytest.fixture(autouse=True)
+def restore_package_logger():
+    """CLIs called in-process (``main([...])``) install their own handlers; undo that after each test."""
+    import logging
+
+    logger = logging.getLogger("pyimagesearch")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
