@@ -1,7 +1,7 @@
 """Download images robustly into a labelled data-set folder.
 
 Each URL is fetched with retries, checked (size, content type, decodable by
-Pillow and OpenCV) and saved under a sequential name such as
+Pillow and by the trainer's decoder) and saved under a sequential name such as
 ``00000000.jpg``. A manifest in the output folder remembers every URL with a
 lasting outcome, so a second run resumes instead of starting again.
 """
@@ -19,13 +19,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
-import numpy as np
 import requests
 from PIL import Image
 
 from pyimagesearch import config
 from pyimagesearch.atomic import write_bytes_atomic
+from pyimagesearch.images import UnreadableImageError, decode_image_bytes
 from pyimagesearch.search_api import (
     DEFAULT_TIMEOUT,
     LASTING_TRANSFER_FAILURES,
@@ -66,12 +65,12 @@ NOT_AN_IMAGE = "not an image"
 CORRUPT_IMAGE = "corrupt image"
 UNSUPPORTED_FORMAT = "unsupported format"
 DECOMPRESSION_BOMB = "decompression bomb"
-UNREADABLE_BY_OPENCV = "unreadable by OpenCV"
+UNREADABLE_BY_TRAINER = "unreadable by the trainer"
 # Failures that another run would meet again; anything else (timeouts, 5xx,
 # limits the user may raise) is left out of the manifest so a re-run retries.
 LASTING_FAILURES = frozenset(
     {*LASTING_TRANSFER_FAILURES, NOT_AN_IMAGE, CORRUPT_IMAGE, UNSUPPORTED_FORMAT, DECOMPRESSION_BOMB}
-    | {UNREADABLE_BY_OPENCV}
+    | {UNREADABLE_BY_TRAINER}
 )
 TRANSIENT_HTTP_STATUSES = frozenset({408, 429})
 
@@ -116,9 +115,11 @@ def image_extension(content: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         raise RejectedImageError(DECOMPRESSION_BOMB) from error
     except Exception as error:  # hostile bytes make decoders raise all kinds of exceptions
         raise RejectedImageError(CORRUPT_IMAGE) from error
-    # The trainer reads GIFs with Pillow and everything else with OpenCV.
-    if image_format != "GIF" and cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_UNCHANGED) is None:
-        raise RejectedImageError(UNREADABLE_BY_OPENCV)
+    # Keep only what training will read, by the trainer's own decoder.
+    try:
+        decode_image_bytes(content, "download")
+    except UnreadableImageError as error:
+        raise RejectedImageError(UNREADABLE_BY_TRAINER) from error
     return EXTENSION_BY_FORMAT[image_format]
 
 

@@ -50,10 +50,38 @@ def _jpeg_is_truncated(data: bytes) -> bool:
     return data.startswith(_JPEG_START) and data.rfind(_JPEG_END) < data.rfind(_JPEG_START_OF_SCAN)
 
 
-def decode_image(path: str | os.PathLike) -> np.ndarray:
-    """Decode an image file into an RGB uint8 array of shape (height, width, 3).
+def decode_image_bytes(data: bytes, source: str | os.PathLike) -> np.ndarray:
+    """Decode an encoded image into an RGB uint8 array of shape (height, width, 3).
 
     OpenCV decodes first (fast); Pillow decodes what OpenCV cannot (e.g. GIF, the first frame).
+    This is the one rule for what the toolkit can read: training, classification and the
+    downloader's check all go through it.
+
+    Args:
+        data: The encoded bytes.
+        source: Where they came from (a path or URL), for the error message.
+
+    Raises:
+        UnreadableImageError: For empty, truncated, corrupt or non-image bytes.
+    """
+    if not data:
+        raise UnreadableImageError(f"{source}: empty file (0 bytes)")
+    if _jpeg_is_truncated(data):
+        raise UnreadableImageError(f"{source}: truncated JPEG (no end-of-image marker)")
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if image is not None:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    try:
+        with Image.open(io.BytesIO(data)) as pil_image:
+            return np.asarray(pil_image.convert("RGB"))
+    except UnidentifiedImageError as error:
+        raise UnreadableImageError(f"{source}: not an image, or a format neither OpenCV nor Pillow reads") from error
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise UnreadableImageError(f"{source}: corrupt image ({error})") from error
+
+
+def decode_image(path: str | os.PathLike) -> np.ndarray:
+    """Decode an image file into an RGB uint8 array (see `decode_image_bytes`).
 
     Raises:
         UnreadableImageError: For a missing, zero-byte, truncated, corrupt or non-image file.
@@ -63,20 +91,7 @@ def decode_image(path: str | os.PathLike) -> np.ndarray:
         data = path.read_bytes()
     except OSError as error:
         raise UnreadableImageError(f"{path}: cannot read the file ({error.strerror or error})") from error
-    if not data:
-        raise UnreadableImageError(f"{path}: empty file (0 bytes)")
-    if _jpeg_is_truncated(data):
-        raise UnreadableImageError(f"{path}: truncated JPEG (no end-of-image marker)")
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if image is not None:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    try:
-        with Image.open(io.BytesIO(data)) as pil_image:
-            return np.asarray(pil_image.convert("RGB"))
-    except UnidentifiedImageError as error:
-        raise UnreadableImageError(f"{path}: not an image, or a format neither OpenCV nor Pillow reads") from error
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise UnreadableImageError(f"{path}: corrupt image ({error})") from error
+    return decode_image_bytes(data, path)
 
 
 def resize_image(image: np.ndarray, size: int) -> np.ndarray:
