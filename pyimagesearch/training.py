@@ -139,8 +139,7 @@ def train(
     """
     _check_arguments(epochs, learning_rate, batch_size, image_size)
     _check_outputs(model=model_path, labelbin=labelbin_path, plot=plot_path)
-    if schedule not in config.SCHEDULES:
-        raise ValueError(f"Unknown schedule: expected one of {', '.join(config.SCHEDULES)}. Received: --schedule {schedule}")
+    learning_rate_schedule(schedule, learning_rate, epochs, steps_per_epoch=1)  # refuse a bad name before loading
     keras.utils.set_random_seed(seed)
 
     data = load_labelled_images(dataset_dir, image_size, label_sep=label_sep, progress=progress)
