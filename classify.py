@@ -22,7 +22,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-i", "--image", nargs="+", required=True, help="image files, folders or glob patterns")
     parser.add_argument(
         "-t", "--threshold", type=float, default=None,
-        help=f"predict labels with probability at or above this (multi-label); default: the model's ({config.THRESHOLD})",
+        help="predict labels with probability at or above this, for every label (multi-label); "
+        "default: the per-label thresholds train.py tuned on validation data",
+    )
+    parser.add_argument(
+        "--decode", choices=config.DECODINGS, default="threshold",
+        help="threshold: labels at or above their thresholds; groups: the most probable label of each "
+        "label group (one colour, one type) when every image has exactly one label per group",
     )
     parser.add_argument("-k", "--top-k", type=int, default=None, help="predict the K most probable labels instead")
     parser.add_argument(
@@ -49,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         paths = expand_image_arguments(args.image)
         targets = dict(zip(paths, annotated_paths(paths, args.output)))
         classifier = Classifier.load(args.model, args.labelbin)
-        predictions, skipped, images = classifier.classify(paths, threshold=args.threshold, top_k=args.top_k)
+        predictions, skipped, images = classifier.classify(paths, threshold=args.threshold, top_k=args.top_k, decode=args.decode)
         for prediction, image in zip(predictions, images):
             annotated = annotate(image, prediction)
             prediction.annotated = targets[prediction.path]

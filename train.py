@@ -32,6 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--schedule", choices=config.SCHEDULES, default=config.SCHEDULE,
         help="learning-rate schedule: cosine decay, or the tutorial's lr/epochs decay",
     )
+    parser.add_argument(
+        "--split", choices=config.SPLITS, default=config.SPLIT,
+        help="grouped: near-duplicate photos stay on one side, stratified by labels; random: the tutorial's split",
+    )
+    parser.add_argument(
+        "--duplicate-radius", type=int, default=config.DUPLICATE_RADIUS,
+        help="images whose 256-bit difference hashes differ in at most this many bits are near-duplicates",
+    )
+    parser.add_argument(
+        "--folds", type=int, default=None,
+        help="cross-validate with K group-aware folds first (mean and std per metric, per-fold CSV); "
+        "the saved model is then trained on the usual split",
+    )
     return parser
 
 
@@ -59,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
             label_sep=args.label_sep,
             task=args.task,
             schedule=args.schedule,
+            split=args.split,
+            duplicate_radius=args.duplicate_radius,
+            folds=args.folds,
             progress=lambda items, total: tqdm(items, total=total, desc="loading images", unit="img", file=sys.stderr),
             verbose=1 if sys.stdout.isatty() else 2,
         )

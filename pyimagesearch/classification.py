@@ -48,14 +48,32 @@ class Prediction:
 
 
 class Classifier:
-    """A trained model with its labels, task and input size, ready to label images."""
+    """A trained model with its labels, task, input size and decoding, ready to label images.
 
-    def __init__(self, model: keras.Model, classes: Sequence[str], task: Task, image_size: int, threshold: float):
+    Attributes:
+        thresholds: Per-label decision thresholds, tuned on validation data by train.py
+            (a model from before tuning existed has its single threshold for every label).
+        label_groups: Mutually exclusive label groups (e.g. colours, types), or None.
+        label_sep: The separator of labels in the training folder names.
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        classes: Sequence[str],
+        task: Task,
+        image_size: int,
+        thresholds: np.ndarray,
+        label_groups: list[list[str]] | None = None,
+        label_sep: str = config.LABEL_SEP,
+    ):
         self.model = model
         self.classes = list(classes)
         self.task = task
         self.image_size = image_size
-        self.threshold = threshold
+        self.thresholds = np.asarray(thresholds, dtype="float64")
+        self.label_groups = label_groups
+        self.label_sep = label_sep
 
     @classmethod
     def load(cls, model_path: str | os.PathLike, labelbin_path: str | os.PathLike) -> "Classifier":
@@ -67,39 +85,77 @@ class Classifier:
         binarizer = load_labelbin(labelbin_path)
         model, metadata = load_model(model_path)
         task = get_task(metadata["task"])
-        check_binarizer_classes(binarizer, metadata["classes"], f"--labelbin {labelbin_path}")
+        classes = metadata["classes"]
+        check_binarizer_classes(binarizer, classes, f"--labelbin {labelbin_path}")
         units = model.output_shape[-1]
-        if units != task.output_units(len(metadata["classes"])):
-            raise ValueError(f"--model {model_path} has {units} outputs for {len(metadata['classes'])} labels: retrain it.")
-        return cls(model, metadata["classes"], task, int(metadata["image_size"]), float(metadata["threshold"]))
+        if units != task.output_units(len(classes)):
+            raise ValueError(f"--model {model_path} has {units} outputs for {len(classes)} labels: retrain it.")
+        tuned = metadata.get("thresholds")
+        thresholds = [tuned[label] for label in classes] if tuned else [float(metadata["threshold"])] * len(classes)
+        return cls(
+            model, classes, task, int(metadata["image_size"]), thresholds,
+            label_groups=metadata.get("label_groups"), label_sep=metadata.get("label_sep", config.LABEL_SEP),
+        )
 
     def predict_probabilities(self, images: np.ndarray, batch_size: int = config.BATCH_SIZE) -> np.ndarray:
         """Per-label probabilities of shape (N, num_labels) for RGB uint8 images of the model's size."""
         return self.task.label_probabilities(self.model.predict(images.astype("float32"), batch_size=batch_size, verbose=0))
 
-    def classify(
-        self, paths: Sequence[Path], threshold: float | None = None, top_k: int | None = None
-    ) -> tuple[list[Prediction], list[tuple[Path, str]], list[np.ndarray]]:
-        """Label image files.
+    def decide(
+        self,
+        probabilities: np.ndarray,
+        threshold: float | None = None,
+        top_k: int | None = None,
+        decode: str = "threshold",
+    ) -> np.ndarray:
+        """Multi-hot decisions from probabilities.
 
         Args:
-            paths: Image files.
-            threshold: Probability at or above which a label is predicted (multi-label).
-                Defaults to the threshold stored with the model.
-            top_k: Predict the ``top_k`` most probable labels instead (the tutorial's rule).
+            probabilities: Shape (N, num_labels).
+            threshold: One threshold for every label, replacing the model's tuned ones.
+            top_k: Keep the ``top_k`` most probable labels instead (the tutorial's rule).
+            decode: ``"threshold"``, or ``"groups"`` for the most probable label of each
+                label group (when every image has exactly one colour and one type).
+
+        Raises:
+            ValueError: For a threshold outside [0, 1], a ``top_k`` outside 1..number of labels,
+                or group decoding on a model without label groups or combined with ``top_k``.
+        """
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"--threshold must be between 0 and 1. Received: {threshold}")
+        if top_k is not None and not 1 <= top_k <= len(self.classes):
+            raise ValueError(f"--top-k must be between 1 and {len(self.classes)} (the number of labels). Received: {top_k}")
+        if decode not in config.DECODINGS:
+            raise ValueError(f"Unknown decoding: expected one of {', '.join(config.DECODINGS)}. Received: --decode {decode}")
+        if decode == "groups":
+            if self.label_groups is None:
+                raise ValueError(
+                    "--decode groups: this model has no label groups (its folders are not all named "
+                    "<colour>_<type> with one label per position); use --decode threshold."
+                )
+            if top_k is not None:
+                raise ValueError("--decode groups picks one label per group: drop --top-k.")
+            groups = [[self.classes.index(label) for label in group] for group in self.label_groups]
+            return self.task.decode(probabilities, groups=groups)
+        return self.task.decode(probabilities, threshold=self.thresholds if threshold is None else threshold, top_k=top_k)
+
+    def classify(
+        self,
+        paths: Sequence[Path],
+        threshold: float | None = None,
+        top_k: int | None = None,
+        decode: str = "threshold",
+    ) -> tuple[list[Prediction], list[tuple[Path, str]], list[np.ndarray]]:
+        """Label image files (see `decide` for the decoding arguments).
 
         Returns:
             ``(predictions, skipped, images)``: a `Prediction` per readable file, ``(path, reason)``
             per unreadable one, and the decoded full-size RGB images of the predictions.
 
         Raises:
-            ValueError: For a threshold outside [0, 1] or a ``top_k`` outside 1..number of labels.
+            ValueError: For bad decoding arguments (see `decide`).
         """
-        threshold = self.threshold if threshold is None else threshold
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"--threshold must be between 0 and 1. Received: {threshold}")
-        if top_k is not None and not 1 <= top_k <= len(self.classes):
-            raise ValueError(f"--top-k must be between 1 and {len(self.classes)} (the number of labels). Received: {top_k}")
+        self.decide(np.zeros((0, len(self.classes))), threshold, top_k, decode)  # refuse bad arguments before decoding
         originals, kept, skipped = [], [], []
         for path in paths:
             try:
@@ -112,7 +168,7 @@ class Classifier:
             return [], skipped, []
         batch = np.stack([resize_image(image, self.image_size) for image in originals])
         probabilities = self.predict_probabilities(batch)
-        decisions = self.task.decode(probabilities, threshold=threshold, top_k=top_k)
+        decisions = self.decide(probabilities, threshold, top_k, decode)
         predictions = []
         for path, row, decided in zip(kept, probabilities, decisions):
             order = np.argsort(-row, kind="stable")

@@ -18,6 +18,14 @@ SCHEDULES = ("cosine", "tutorial")
 # epoch, whose weights are saved, no longer lands on a dip (see README, "Results").
 SCHEDULE = "cosine"
 
+# Validation split: "grouped" keeps near-duplicate photos on one side and stratifies over labels
+# and combinations; "random" is the tutorial's train_test_split, which leaks copies across.
+SPLITS = ("grouped", "random")
+SPLIT = "grouped"
+# Near-duplicates: 16x16 difference hashes (256 bits) within 6 bits (see splitting.py).
+DUPLICATE_HASH_SIZE = 16
+DUPLICATE_RADIUS = 6
+
 # Images: extensions matched case-insensitively.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 # Images are fed to the network as RGB, uint8 0-255; the model itself rescales to [0, 1].
@@ -29,7 +37,11 @@ AUGMENT_SHIFT = 0.1
 AUGMENT_SHEAR = 0.2
 AUGMENT_ZOOM = 0.2
 
-# Classification (classify.py).
+# Classification (classify.py, evaluate.py). THRESHOLD is the untuned default; train.py stores
+# per-label thresholds tuned on validation data with the model. "groups" decoding picks the most
+# probable label of each label group (e.g. one colour and one type).
 THRESHOLD = 0.5
+DECODINGS = ("threshold", "groups")
 OUTPUT_DIR = "output"
+EVALUATION_DIR = "evaluation"
 ANNOTATION_WIDTH = 400

@@ -1,15 +1,14 @@
-"""A labelled image folder in memory, its train/validation split, and the tf.data pipelines."""
+"""A labelled image folder in memory and the tf.data pipelines that feed it to a model."""
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
-from sklearn.model_selection import train_test_split
 
 from pyimagesearch import config
 from pyimagesearch.images import list_images, load_images
@@ -84,31 +83,6 @@ def describe(data: LabelledImages) -> list[str]:
         "combinations: " + ", ".join(f"{combination} {count}" for combination, count in sorted(per_combination.items()))
     )
     return lines
-
-
-def split_indices(
-    label_sets: Sequence[Sequence[str]], val_split: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded train/validation indices, stratified by label combination where every one allows it.
-
-    Raises:
-        ValueError: If ``val_split`` is not in (0, 1) or leaves either side empty.
-    """
-    count = len(label_sets)
-    if not 0.0 < val_split < 1.0:
-        raise ValueError(f"--val-split must be between 0 and 1 (e.g. 0.2). Received: {val_split}")
-    val_count = int(round(count * val_split))
-    if val_count < 1 or val_count >= count:
-        raise ValueError(
-            f"--val-split {val_split} of {count} images leaves an empty training or validation set: "
-            "add images or change --val-split."
-        )
-    combinations = np.array(["+".join(sorted(labels)) for labels in label_sets])
-    _, combination_counts = np.unique(combinations, return_counts=True)
-    # Stratifying needs two images of each combination and a validation set holding one of each.
-    stratify = combinations if combination_counts.min() >= 2 and val_count >= len(combination_counts) else None
-    train, val = train_test_split(np.arange(count), test_size=val_count, random_state=seed, stratify=stratify)
-    return np.sort(train), np.sort(val)
 
 
 def build_augmentation(seed: int = config.SEED) -> keras.Sequential:

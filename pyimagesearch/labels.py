@@ -128,3 +128,23 @@ def check_binarizer_classes(binarizer: MultiLabelBinarizer, expected: Sequence[s
             f"{list(expected)}, the labelbin holds {len(found)} labels {found}. "
             "Pass the --labelbin written by the same train.py run as --model."
         )
+
+
+def infer_label_groups(folder_names: Iterable[str], separator: str = config.LABEL_SEP) -> list[list[str]] | None:
+    """Mutually exclusive label groups read from folder-name positions, if the names have them.
+
+    When every folder name splits into the same number (two or more) of labels and no label
+    appears at two positions, each position is a group: ``red_dress``, ``blue_jeans`` give
+    ``[["blue", "red"], ["dress", "jeans"]]``, and every image carries exactly one label of
+    each group.
+
+    Returns:
+        The groups, each sorted, in position order; ``None`` when the names do not fit.
+    """
+    split = [labels_from_folder(name, separator) for name in set(folder_names)]
+    if not split or len({len(labels) for labels in split}) != 1 or len(split[0]) < 2:
+        return None
+    groups = [sorted({labels[position] for labels in split}) for position in range(len(split[0]))]
+    if sum(len(group) for group in groups) != len(set().union(*groups)):
+        return None
+    return groups

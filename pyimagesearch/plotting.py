@@ -1,13 +1,24 @@
-"""The training curves figure (the tutorial's plot.png)."""
+"""Figures: the training curves (the tutorial's plot.png) and per-label precision-recall curves."""
 
+import math
 import os
+from collections.abc import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")  # Files only: no display is needed or assumed.
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import precision_recall_curve  # noqa: E402
 
 from pyimagesearch.atomic import atomic_path  # noqa: E402
+
+
+def _save(figure: plt.Figure, path: str | os.PathLike) -> None:
+    figure.tight_layout()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary)
+    plt.close(figure)
 
 
 def plot_history(history: dict[str, list[float]], path: str | os.PathLike, metrics: list[str]) -> None:
@@ -16,7 +27,8 @@ def plot_history(history: dict[str, list[float]], path: str | os.PathLike, metri
     Args:
         history: Keras' ``History.history``: ``loss``, ``val_loss`` and each metric with its ``val_``.
         path: Image file to write; its extension picks the format (``.png``).
-        metrics: Metric names to plot beside the loss, e.g. ``["binary_accuracy", "exact_match"]``.
+        metrics: Metric names to plot beside the loss, e.g. ``["exact_match", "macro_f1"]``; each is
+            drawn for training and validation where the history has it.
     """
     figure, (loss_axis, metric_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
     epochs = range(1, len(history["loss"]) + 1)
@@ -26,11 +38,47 @@ def plot_history(history: dict[str, list[float]], path: str | os.PathLike, metri
             if key in history:
                 axis.plot(epochs, history[key], label=f"{prefix} {name.replace('_', ' ')}")
     loss_axis.set(title="Loss", xlabel="epoch", ylabel="cross-entropy")
-    metric_axis.set(title="Accuracy", xlabel="epoch", ylabel="fraction right", ylim=(0.0, 1.02))
+    metric_axis.set(title="Accuracy and F1", xlabel="epoch", ylabel="score", ylim=(0.0, 1.02))
     for axis in (loss_axis, metric_axis):
         axis.legend(loc="best")
         axis.grid(alpha=0.3)
-    figure.tight_layout()
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary)
-    plt.close(figure)
+    _save(figure, path)
+
+
+def plot_precision_recall(
+    true: np.ndarray,
+    probabilities: np.ndarray,
+    classes: Sequence[str],
+    thresholds: Sequence[float],
+    path: str | os.PathLike,
+) -> None:
+    """Save one precision-recall curve per label, marking its decision threshold, atomically.
+
+    Args:
+        true: Multi-hot truth, shape (N, num_labels).
+        probabilities: Per-label probabilities, same shape.
+        classes: Label names, in column order.
+        thresholds: The threshold each label is decided at; its point is marked on the curve.
+        path: Image file to write.
+    """
+    columns = min(3, len(classes))
+    rows = math.ceil(len(classes) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.6 * rows), squeeze=False)
+    for axis, label, truth, scores, threshold in zip(axes.flat, classes, true.T, probabilities.T, thresholds):
+        axis.set(title=label, xlabel="recall", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02))
+        axis.grid(alpha=0.3)
+        if not truth.any():
+            axis.text(0.5, 0.5, "no positive image", ha="center", va="center")
+            continue
+        precision, recall, _ = precision_recall_curve(truth, scores)
+        axis.plot(recall, precision)
+        decided = scores >= threshold
+        hits = int((decided & (truth == 1)).sum())
+        axis.plot(
+            hits / truth.sum(), hits / max(int(decided.sum()), 1), "o",
+            label=f"threshold {threshold:.2f}",
+        )
+        axis.legend(loc="lower left")
+    for axis in list(axes.flat)[len(classes):]:
+        axis.axis("off")
+    _save(figure, path)

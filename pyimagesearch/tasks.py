@@ -51,20 +51,34 @@ class Task:
         outputs = np.asarray(outputs, dtype="float32")
         return np.concatenate([1.0 - outputs, outputs], axis=1) if self.name == "binary" else outputs
 
-    def decode(self, probabilities: np.ndarray, threshold: float = 0.5, top_k: int | None = None) -> np.ndarray:
+    def decode(
+        self,
+        probabilities: np.ndarray,
+        threshold: float | np.ndarray = 0.5,
+        top_k: int | None = None,
+        groups: Sequence[Sequence[int]] | None = None,
+    ) -> np.ndarray:
         """Predicted multi-hot labels of shape (N, num_labels) from per-label probabilities.
 
-        Multi-label keeps labels at or above ``threshold``; single-label tasks keep the
-        arg-max. ``top_k`` instead keeps the ``top_k`` most probable labels (the tutorial's rule).
+        Multi-label keeps labels at or above ``threshold``, one value or one per label;
+        single-label tasks keep the arg-max. ``top_k`` instead keeps the ``top_k`` most
+        probable labels (the tutorial's rule); ``groups`` (lists of label indices, e.g. the
+        colours and the types) keeps the most probable label of each group.
         """
         probabilities = np.asarray(probabilities)
         predicted = np.zeros(probabilities.shape, dtype="int64")
+        if groups is not None:
+            for group in groups:
+                group = np.asarray(group)
+                best = group[np.argmax(probabilities[:, group], axis=1)]
+                predicted[np.arange(len(predicted)), best] = 1
+            return predicted
         if top_k is not None or self.name != "multilabel":
             keep = 1 if top_k is None else top_k
             top = np.argsort(-probabilities, axis=1, kind="stable")[:, :keep]
             np.put_along_axis(predicted, top, 1, axis=1)
             return predicted
-        predicted[probabilities >= threshold] = 1
+        predicted[probabilities >= np.asarray(threshold)] = 1
         return predicted
 
     def metrics(self) -> list:
@@ -77,11 +91,6 @@ class Task:
         if self.name == "multiclass":
             return [keras.metrics.CategoricalAccuracy(name="accuracy")]
         return [keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.5)]
-
-    @property
-    def monitor(self) -> str:
-        """The validation metric that says how good the model is."""
-        return "val_exact_match" if self.name == "multilabel" else "val_accuracy"
 
 
 TASKS = {

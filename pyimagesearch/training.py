@@ -11,13 +11,16 @@ import keras
 import numpy as np
 
 from pyimagesearch import config
-from pyimagesearch.data import build_augmentation, describe, load_labelled_images, make_dataset, split_indices
-from pyimagesearch.evaluation import evaluate_predictions, format_report
-from pyimagesearch.labels import fit_binarizer, resolve_task
+from pyimagesearch.data import build_augmentation, describe, load_labelled_images, make_dataset
+from pyimagesearch.evaluation import SUMMARY_METRICS, evaluate_predictions, format_report
+from pyimagesearch.labels import fit_binarizer, infer_label_groups, resolve_task
 from pyimagesearch.model_io import save_labelbin, save_model
+from pyimagesearch.monitoring import ValidationMetrics, metrics_csv_path, write_csv
 from pyimagesearch.plotting import plot_history
 from pyimagesearch.smallervggnet import SmallerVGGNet
+from pyimagesearch.splitting import DuplicateGroups, fold_indices, near_duplicate_groups, split_indices
 from pyimagesearch.tasks import Task, get_task
+from pyimagesearch.thresholds import tune_thresholds
 
 logger = logging.getLogger(__name__)
 
@@ -27,14 +30,34 @@ MIN_IMAGE_SIZE = 16
 
 @dataclass
 class TrainingResult:
-    """What a training run produced: the model, its labels and how well it did on validation."""
+    """What a training run produced: the model, its labels and how well it did on validation.
+
+    Attributes:
+        report: Validation metrics of the saved model with its stored decoding (tuned
+            thresholds for multi-label); ``reports`` has every decoding's.
+        fold_reports: Validation metrics of each cross-validation fold, if ``folds`` was given.
+    """
 
     model: keras.Model
     binarizer: Any
     task: Task
     history: dict[str, list[float]]
     report: dict[str, Any]
+    reports: dict[str, dict[str, Any]]
     metadata: dict[str, Any]
+    fold_reports: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one model is fitted: the hyperparameters shared by every fold and the final run."""
+
+    epochs: int
+    learning_rate: float
+    batch_size: int
+    image_size: int
+    schedule: str
+    seed: int
 
 
 def learning_rate_schedule(name: str, learning_rate: float, epochs: int, steps_per_epoch: int):
@@ -71,15 +94,20 @@ def build_classifier(task: Task, num_labels: int, image_size: int, optimizer: ke
     return model
 
 
-def _check_arguments(epochs: int, learning_rate: float, batch_size: int, image_size: int) -> None:
-    if epochs < 1:
-        raise ValueError(f"--epochs must be at least 1. Received: {epochs}")
-    if not learning_rate > 0:
-        raise ValueError(f"--lr must be positive, e.g. 1e-3. Received: {learning_rate}")
-    if batch_size < 1:
-        raise ValueError(f"--batch-size must be at least 1. Received: {batch_size}")
-    if image_size < MIN_IMAGE_SIZE:
-        raise ValueError(f"--image-size must be at least {MIN_IMAGE_SIZE} pixels. Received: {image_size}")
+def _check_arguments(recipe: Recipe, split: str, folds: int | None) -> None:
+    if recipe.epochs < 1:
+        raise ValueError(f"--epochs must be at least 1. Received: {recipe.epochs}")
+    if not recipe.learning_rate > 0:
+        raise ValueError(f"--lr must be positive, e.g. 1e-3. Received: {recipe.learning_rate}")
+    if recipe.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1. Received: {recipe.batch_size}")
+    if recipe.image_size < MIN_IMAGE_SIZE:
+        raise ValueError(f"--image-size must be at least {MIN_IMAGE_SIZE} pixels. Received: {recipe.image_size}")
+    learning_rate_schedule(recipe.schedule, recipe.learning_rate, recipe.epochs, steps_per_epoch=1)
+    if split not in config.SPLITS:
+        raise ValueError(f"Unknown split: expected one of {', '.join(config.SPLITS)}. Received: --split {split}")
+    if folds is not None and folds < 2:
+        raise ValueError(f"--folds must be at least 2 (e.g. 5). Received: {folds}")
 
 
 def _check_outputs(**paths: str | os.PathLike) -> None:
@@ -92,6 +120,83 @@ def _check_outputs(**paths: str | os.PathLike) -> None:
             raise ValueError(f"--{flag} {path}: the folder {path.parent} does not exist; create it first.")
     if len({Path(path).resolve() for path in paths.values()}) < len(paths):
         raise ValueError(f"Output files must differ. Received: {', '.join(f'--{k} {v}' for k, v in paths.items())}")
+
+
+def _fit(
+    images: np.ndarray,
+    targets: np.ndarray,
+    train_index: np.ndarray,
+    val_index: np.ndarray,
+    task: Task,
+    classes: list[str],
+    recipe: Recipe,
+    csv_path: str | os.PathLike | None,
+    verbose: int | str,
+) -> tuple[keras.Model, dict[str, list[float]], np.ndarray]:
+    """Fit a new model on ``train_index``, scoring ``val_index`` every epoch.
+
+    Returns:
+        ``(model, history, probabilities)``: the history holds Keras' logs and the per-label
+        validation metrics; ``probabilities`` are the final model's on the validation images.
+    """
+    keras.utils.set_random_seed(recipe.seed)
+    train_ds = make_dataset(
+        images[train_index], targets[train_index], recipe.batch_size,
+        augmentation=build_augmentation(recipe.seed), shuffle_seed=recipe.seed,
+    )
+    val_ds = make_dataset(images[val_index], targets[val_index], recipe.batch_size)
+    steps_per_epoch = int(np.ceil(len(train_index) / recipe.batch_size))
+    schedule = learning_rate_schedule(recipe.schedule, recipe.learning_rate, recipe.epochs, steps_per_epoch)
+    model = build_classifier(task, len(classes), recipe.image_size, keras.optimizers.Adam(schedule))
+    monitor = ValidationMetrics(val_ds, targets[val_index], task, classes, csv_path=csv_path)
+    # Shuffling happens in the tf.data pipeline, per epoch and seeded; validation in `monitor`.
+    history = model.fit(train_ds, epochs=recipe.epochs, shuffle=False, callbacks=[monitor], verbose=verbose).history
+    return model, {**history, **monitor.per_label_history}, monitor.last_probabilities
+
+
+def cross_validate(
+    images: np.ndarray,
+    targets: np.ndarray,
+    label_sets: list[tuple[str, ...]],
+    task: Task,
+    classes: list[str],
+    recipe: Recipe,
+    folds: int,
+    groups: DuplicateGroups | None,
+    verbose: int | str = "auto",
+) -> list[dict[str, Any]]:
+    """Fit one model per fold and score each on its held-out fold at the default threshold.
+
+    The folds are stratified and never separate near-duplicates (see `splitting.fold_indices`).
+    Thresholds are not tuned here: a fold's own validation images would then both choose
+    and judge them.
+
+    Returns:
+        One `evaluate_predictions` report per fold.
+    """
+    reports = []
+    for fold, (train_index, val_index) in enumerate(fold_indices(label_sets, folds, recipe.seed, groups), start=1):
+        logger.info("fold %d of %d: %d training, %d validation images", fold, folds, len(train_index), len(val_index))
+        _, _, probabilities = _fit(images, targets, train_index, val_index, task, classes, recipe, None, verbose)
+        true = task.label_probabilities(targets[val_index]).astype("int64")
+        report = evaluate_predictions(true, task.decode(probabilities), classes, probabilities)
+        logger.info("fold %d: %s", fold, format_report(report)[0])
+        reports.append(report)
+    return reports
+
+
+def summarize_folds(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of per-fold summary metrics followed by their mean and standard deviation."""
+    rows = [{"fold": i, "images": report["images"], **{m: report[m] for m in SUMMARY_METRICS}} for i, report in enumerate(reports, 1)]
+    for name, reduce in (("mean", np.mean), ("std", np.std)):
+        rows.append({"fold": name, "images": "", **{m: float(reduce([row[m] for row in rows[: len(reports)]])) for m in SUMMARY_METRICS}})
+    return rows
+
+
+def folds_csv_path(model_path: str | os.PathLike) -> Path:
+    """The cross-validation file beside a model: ``fashion.model`` -> ``fashion.folds.csv``."""
+    model_path = Path(model_path)
+    return model_path.with_name(f"{model_path.stem}.folds.csv")
 
 
 def train(
@@ -109,6 +214,9 @@ def train(
     label_sep: str = config.LABEL_SEP,
     task: str = "auto",
     schedule: str = config.SCHEDULE,
+    split: str = config.SPLIT,
+    duplicate_radius: int = config.DUPLICATE_RADIUS,
+    folds: int | None = None,
     progress: Callable | None = None,
     verbose: int | str = "auto",
 ) -> TrainingResult:
@@ -116,7 +224,8 @@ def train(
 
     Args:
         dataset_dir: Folder with one sub-folder per label set, e.g. ``dataset/red_dress/``.
-        model_path: Model file to write (any name). Defaults to ``fashion.model``.
+        model_path: Model file to write (any name). Defaults to ``fashion.model``. The
+            per-epoch validation metrics go beside it (``fashion.metrics.csv``).
         labelbin_path: Pickled `MultiLabelBinarizer` to write. Defaults to ``mlb.pickle``.
         plot_path: Training curves to write. Defaults to ``plot.png``.
         epochs: Passes over the training set. Defaults to 75.
@@ -128,6 +237,11 @@ def train(
         label_sep: Separator of labels in folder names. Defaults to ``"_"``.
         task: ``auto``, ``multilabel``, ``multiclass`` or ``binary``. Defaults to ``auto``.
         schedule: Learning-rate schedule, ``cosine`` or ``tutorial``. Defaults to ``cosine``.
+        split: ``grouped`` keeps near-duplicates on one side and stratifies; ``random`` is the
+            tutorial's split. Defaults to ``grouped``.
+        duplicate_radius: Hash bits within which two images are near-duplicates. Defaults to 6.
+        folds: Cross-validate with this many folds first (``fashion.folds.csv``); the saved
+            model is then trained on the usual split. Defaults to no cross-validation.
         progress: Optional iterable wrapper (e.g. ``tqdm``) showing image loading.
         verbose: Keras' ``fit`` verbosity. Defaults to ``"auto"``.
 
@@ -137,39 +251,65 @@ def train(
     Raises:
         ValueError: For bad arguments, unusable data, or a task the labels contradict.
     """
-    _check_arguments(epochs, learning_rate, batch_size, image_size)
+    recipe = Recipe(epochs, learning_rate, batch_size, image_size, schedule, seed)
+    _check_arguments(recipe, split, folds)
     _check_outputs(model=model_path, labelbin=labelbin_path, plot=plot_path)
-    learning_rate_schedule(schedule, learning_rate, epochs, steps_per_epoch=1)  # refuse a bad name before loading
-    keras.utils.set_random_seed(seed)
 
     data = load_labelled_images(dataset_dir, image_size, label_sep=label_sep, progress=progress)
     task_spec = get_task(resolve_task(data.label_sets, task))
-    train_index, val_index = split_indices(data.label_sets, val_split, seed)
     for line in describe(data):
         logger.info(line)
     logger.info("task: %s (%s head, %s)", task_spec.name, task_spec.activation, task_spec.loss)
-    logger.info("split: %d training, %d validation images", len(train_index), len(val_index))
+    groups = None
+    if split == "grouped":
+        groups = near_duplicate_groups(data.images, duplicate_radius)
+        logger.info(
+            "near-duplicates: %d groups holding %d images (hashes within %d bits); each group stays on one side",
+            groups.duplicate_groups, groups.images_in_duplicate_groups, duplicate_radius,
+        )
 
     binarizer = fit_binarizer(data.label_sets)
     classes = [str(label) for label in binarizer.classes_]
     targets = task_spec.encode(binarizer, data.label_sets)
-    train_ds = make_dataset(
-        data.images[train_index], targets[train_index], batch_size, augmentation=build_augmentation(seed), shuffle_seed=seed
+    label_groups = infer_label_groups([path.parent.name for path in data.paths], label_sep)
+
+    fold_reports = None
+    if folds is not None:
+        fold_reports = cross_validate(data.images, targets, data.label_sets, task_spec, classes, recipe, folds, groups, verbose)
+        rows = summarize_folds(fold_reports)
+        write_csv(rows, folds_csv_path(model_path))
+        mean, std = rows[-2], rows[-1]
+        logger.info("cross-validation over %d folds (mean +- std):", folds)
+        for name in SUMMARY_METRICS:
+            logger.info("  %-12s %.4f +- %.4f", name, mean[name], std[name])
+        logger.info("wrote %s; now training the model to save on the %s split", folds_csv_path(model_path), split)
+
+    train_index, val_index = split_indices(data.label_sets, val_split, seed, groups)
+    logger.info("split (%s): %d training, %d validation images", split, len(train_index), len(val_index))
+    model, history, probabilities = _fit(
+        data.images, targets, train_index, val_index, task_spec, classes, recipe, metrics_csv_path(model_path), verbose
     )
-    val_ds = make_dataset(data.images[val_index], targets[val_index], batch_size)
 
-    steps_per_epoch = int(np.ceil(len(train_index) / batch_size))
-    optimizer = keras.optimizers.Adam(learning_rate_schedule(schedule, learning_rate, epochs, steps_per_epoch))
-    model = build_classifier(task_spec, len(classes), image_size, optimizer)
-    # Shuffling happens in the tf.data pipeline, per epoch and seeded.
-    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False, verbose=verbose).history
-
-    probabilities = task_spec.label_probabilities(model.predict(val_ds, verbose=0))
-    predicted = task_spec.decode(probabilities, threshold=config.THRESHOLD)
-    report = evaluate_predictions(binarizer.transform([data.label_sets[i] for i in val_index]), predicted, classes)
+    true = task_spec.label_probabilities(targets[val_index]).astype("int64")
+    decodings = {"threshold 0.5": {}}
+    thresholds = None
+    if task_spec.name == "multilabel":
+        thresholds = tune_thresholds(true, probabilities)
+        decodings["tuned thresholds"] = {"threshold": thresholds}
+        if label_groups is not None:
+            decodings["one label per group"] = {"groups": [[classes.index(label) for label in group] for group in label_groups]}
+    reports = {
+        name: evaluate_predictions(true, task_spec.decode(probabilities, **options), classes, probabilities)
+        for name, options in decodings.items()
+    }
     logger.info("validation (%d images):", len(val_index))
-    for line in format_report(report):
+    for name, report in reports.items():
+        logger.info("  %-22s %s", name, format_report(report)[0])
+    stored = "tuned thresholds" if thresholds is not None else "threshold 0.5"
+    for line in format_report(reports[stored])[1:]:
         logger.info("  %s", line)
+    if thresholds is not None:
+        logger.info("  thresholds (max F1 per label): %s", ", ".join(f"{c} {t:.2f}" for c, t in zip(classes, thresholds)))
 
     metadata = {
         "task": task_spec.name,
@@ -178,10 +318,13 @@ def train(
         "channel_order": config.CHANNEL_ORDER,
         "label_sep": label_sep,
         "threshold": config.THRESHOLD,
-        "validation": {"images": len(val_index), "exact_match": report["exact_match"]},
+        "thresholds": None if thresholds is None else {c: float(t) for c, t in zip(classes, thresholds)},
+        "label_groups": label_groups,
+        "split": {"kind": split, "duplicate_groups": None if groups is None else groups.duplicate_groups},
+        "validation": {"images": len(val_index), **{name: reports[stored][name] for name in SUMMARY_METRICS}},
     }
     save_model(model, model_path, metadata)
     save_labelbin(binarizer, labelbin_path)
-    plot_history(history, plot_path, [metric.name for metric in task_spec.metrics()])
-    logger.info("wrote %s, %s, %s", model_path, labelbin_path, plot_path)
-    return TrainingResult(model, binarizer, task_spec, history, report, metadata)
+    plot_history(history, plot_path, list(dict.fromkeys([*(m.name for m in task_spec.metrics()), "exact_match", "macro_f1"])))
+    logger.info("wrote %s, %s, %s, %s", model_path, labelbin_path, plot_path, metrics_csv_path(model_path))
+    return TrainingResult(model, binarizer, task_spec, history, reports[stored], reports, metadata, fold_reports)

@@ -82,3 +82,14 @@ def test_mismatched_binarizer_is_named_with_both_label_lists():
     check_binarizer_classes(binarizer, ["a", "b", "c"], "mlb.pickle")
     with pytest.raises(ValueError, match=r"mlb.pickle does not match the model.*2 labels \['a', 'b'\]"):
         check_binarizer_classes(binarizer, ["a", "b"], "mlb.pickle")
+
+
+def test_label_groups_come_from_folder_name_positions():
+    from pyimagesearch.labels import infer_label_groups
+
+    names = ["red_dress", "blue_dress", "blue_jeans", "black_jeans", "red_shirt"]
+    assert infer_label_groups(names) == [["black", "blue", "red"], ["dress", "jeans", "shirt"]]
+    assert infer_label_groups(["red_dress", "blue"]) is None  # positions differ in count
+    assert infer_label_groups(["red_blue", "blue_red"]) is None  # a label at two positions
+    assert infer_label_groups(["cat", "dog"]) is None  # one label per folder: no groups
+    assert infer_label_groups(["red-dress", "blue-jeans"], "-") == [["blue", "red"], ["dress", "jeans"]]

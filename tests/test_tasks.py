@@ -63,3 +63,12 @@ def test_exact_match_counts_an_image_only_when_every_label_is_right():
 def test_multilabel_metrics_are_per_label_binary_accuracy_and_exact_match():
     names = [metric.name for metric in get_task("multilabel").metrics()]
     assert names == ["binary_accuracy", "exact_match"]
+
+
+def test_multilabel_decoding_takes_a_threshold_per_label_or_one_label_per_group():
+    task = get_task("multilabel")
+    probabilities = np.array([[0.3, 0.6, 0.2, 0.7], [0.1, 0.2, 0.9, 0.4]])
+    np.testing.assert_array_equal(task.decode(probabilities, threshold=np.array([0.25, 0.5, 0.5, 0.8])),
+                                  [[1, 1, 0, 0], [0, 0, 1, 0]])
+    # Groups {0, 1} and {2, 3}: exactly one label of each, even when all are below 0.5.
+    np.testing.assert_array_equal(task.decode(probabilities, groups=[[0, 1], [2, 3]]), [[0, 1, 0, 1], [0, 1, 1, 0]])

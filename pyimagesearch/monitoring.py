@@ -1,0 +1,94 @@
+"""Validation metrics every epoch: a Keras callback computing them with scikit-learn, and their CSV."""
+
+import csv
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from pyimagesearch.atomic import atomic_path
+from pyimagesearch.evaluation import SUMMARY_METRICS, evaluate_predictions
+from pyimagesearch.tasks import Task
+
+# Per-label metrics recorded each epoch, as ``val_<metric>/<label>``.
+PER_LABEL_METRICS = ("precision", "recall", "f1", "average_precision")
+
+
+def metrics_csv_path(model_path: str | os.PathLike) -> Path:
+    """The per-epoch metrics file beside a model: ``fashion.model`` -> ``fashion.metrics.csv``."""
+    model_path = Path(model_path)
+    return model_path.with_name(f"{model_path.stem}.metrics.csv")
+
+
+def write_csv(rows: Sequence[dict], path: str | os.PathLike, columns: Sequence[str] | None = None) -> None:
+    """Write dict rows as CSV atomically; ``columns`` default to the rows' keys in first-seen order."""
+    columns = columns or list(dict.fromkeys(key for row in rows for key in row))
+    with atomic_path(path) as temporary, open(temporary, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+class ValidationMetrics(keras.callbacks.Callback):
+    """Scores the model on the validation set at the end of every epoch.
+
+    Adds ``val_loss`` and ``val_<metric>`` for each of `SUMMARY_METRICS` to the epoch's logs, so
+    they reach the history, the progress line and any later callback (early stopping,
+    checkpoints). Per-label precision, recall, F1 and AP would swamp the progress line, so they
+    go to `per_label_history` and the CSV only. Predicting once here replaces Keras' own
+    validation pass rather than repeating it.
+
+    Args:
+        validation: Batches of validation images, unshuffled, unaugmented (targets ignored).
+        targets: The encoded targets of those images, as the loss sees them.
+        task: The model's task, to turn outputs into label probabilities and decisions.
+        classes: Label names, in output order.
+        csv_path: Rewritten atomically after every epoch with every metric; None for no file.
+    """
+
+    def __init__(
+        self,
+        validation: tf.data.Dataset,
+        targets: np.ndarray,
+        task: Task,
+        classes: Sequence[str],
+        csv_path: str | os.PathLike | None = None,
+    ):
+        super().__init__()
+        self.validation = validation
+        self.targets = np.asarray(targets, dtype="float32")
+        # Targets read as probabilities are the multi-hot truth (binary: [1 - t, t]).
+        self.true = task.label_probabilities(self.targets).astype("int64")
+        self.task = task
+        self.classes = list(classes)
+        self.csv_path = csv_path
+        self.loss = keras.losses.get(task.loss)
+        self.per_label_history: dict[str, list[float]] = {}
+        self.rows: list[dict[str, float]] = []
+        self.last_probabilities: np.ndarray | None = None
+
+    def on_train_begin(self, logs=None):
+        self.per_label_history, self.rows = {}, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        outputs = self.model.predict(self.validation, verbose=0)
+        probabilities = self.task.label_probabilities(outputs)
+        self.last_probabilities = probabilities
+        report = evaluate_predictions(self.true, self.task.decode(probabilities), self.classes, probabilities)
+        logs["val_loss"] = float(keras.ops.mean(self.loss(self.targets, outputs)))
+        for name in SUMMARY_METRICS:
+            logs[f"val_{name}"] = np.nan if report[name] is None else report[name]
+        for label, scores in report["per_label"].items():
+            for name in PER_LABEL_METRICS:
+                value = np.nan if scores[name] is None else scores[name]
+                self.per_label_history.setdefault(f"val_{name}/{label}", []).append(value)
+        row = {"epoch": epoch + 1, "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))}
+        row.update({key: float(value) for key, value in logs.items()})
+        row.update({key: values[-1] for key, values in self.per_label_history.items()})
+        self.rows.append(row)
+        if self.csv_path is not None:
+            write_csv(self.rows, self.csv_path)

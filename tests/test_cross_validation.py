@@ -1,0 +1,26 @@
+"""train(folds=K): K group-aware folds, their summary, then the saved model on the usual split."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from pyimagesearch.training import train
+
+
+def test_cross_validation_scores_every_image_once_and_writes_fold_metrics(demo_data, tmp_path):
+    dataset, _ = demo_data
+    result = train(dataset, model_path=tmp_path / "cv.model", labelbin_path=tmp_path / "mlb.pickle",
+                   plot_path=tmp_path / "plot.png", epochs=2, image_size=32, folds=3, verbose=0)
+    assert len(result.fold_reports) == 3
+    assert sum(report["images"] for report in result.fold_reports) == 360
+    with open(tmp_path / "cv.folds.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["fold"] for row in rows] == ["1", "2", "3", "mean", "std"]
+    for name in ("exact_match", "hamming_loss", "micro_f1", "macro_f1", "map"):
+        values = [report[name] for report in result.fold_reports]
+        assert float(rows[3][name]) == pytest.approx(np.mean(values))
+        assert float(rows[4][name]) == pytest.approx(np.std(values))
+    # The saved model is the one trained afterwards on the usual 80/20 split.
+    assert result.metadata["validation"]["images"] == 72
+    assert (tmp_path / "cv.model").exists() and (tmp_path / "cv.metrics.csv").exists()
