@@ -22,7 +22,7 @@ def trained(demo_data, tmp_path_factory):
 
 def test_training_writes_model_labelbin_and_plot(trained):
     work, _, _ = trained
-    assert sorted(path.name for path in work.iterdir()) == ["fashion.model", "mlb.pickle", "plot.png"]
+    assert sorted(path.name for path in work.iterdir()) == ["fashion.metrics.csv", "fashion.model", "mlb.pickle", "plot.png"]
     assert (work / "plot.png").read_bytes().startswith(b"\x89PNG")
     metadata = read_model_metadata(work / "fashion.model")
     assert metadata["task"] == "multilabel"
@@ -36,8 +36,106 @@ def test_training_prints_the_data_summary_and_validation_report(trained):
     assert "labels: black 60, blue 180, dress 120, jeans 120, red 120, shirt 120" in out
     assert "combinations: black+jeans 60, blue+dress 60" in out
     assert "task: multilabel (sigmoid head, binary_crossentropy)" in out
-    assert "split: 288 training, 72 validation images" in out
-    assert "val_exact_match" in out and "precision" in out
+    assert "near-duplicates: 0 groups holding 0 images" in out
+    assert "split (grouped): 288 training, 72 validation images" in out
+    for name in ("val_exact_match", "val_hamming_loss", "val_micro_f1", "val_macro_f1", "val_map"):
+        assert name in out  # the per-epoch progress line
+    assert "tuned thresholds" in out and "one label per group" in out and "precision" in out
+
+
+def test_metrics_csv_has_every_metric_for_every_epoch(trained):
+    import csv
+
+    work, _, _ = trained
+    with open(work / "fashion.metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["epoch"] for row in rows] == [str(epoch) for epoch in range(1, 16)]
+    for column in ("loss", "learning_rate", "val_loss", "val_exact_match", "val_hamming_loss", "val_micro_f1",
+                   "val_macro_f1", "val_map", "val_precision/red", "val_recall/dress", "val_f1/jeans"):
+        assert 0.0 <= float(rows[-1][column]) < 10.0, column
+
+
+def test_model_stores_tuned_thresholds_and_label_groups(trained):
+    work, _, _ = trained
+    metadata = read_model_metadata(work / "fashion.model")
+    assert set(metadata["thresholds"]) == set(metadata["classes"])
+    assert all(0.05 <= value <= 0.95 for value in metadata["thresholds"].values())
+    assert metadata["label_groups"] == [["black", "blue", "red"], ["dress", "jeans", "shirt"]]
+    assert metadata["split"] == {"kind": "grouped", "duplicate_groups": 0}
+
+
+def test_classify_by_groups_gives_one_colour_and_one_type(trained):
+    work, examples, _ = trained
+    result = run_script("classify.py", "--image", examples, "--decode", "groups", "--json", cwd=work)
+    assert result.returncode == 0, result.stderr
+    for item in json.loads(result.stdout):
+        labels = set(item["labels"])
+        assert len(labels & {"black", "blue", "red"}) == 1 and len(labels & {"dress", "jeans", "shirt"}) == 1
+
+
+def test_threshold_flag_overrides_the_tuned_thresholds(trained):
+    work, examples, _ = trained
+    result = run_script("classify.py", "--image", examples, "--threshold", "0.0", "--json", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert all(len(item["labels"]) == 6 for item in json.loads(result.stdout))
+
+
+@pytest.fixture(scope="module")
+def test_set(demo_data, tmp_path_factory):
+    """A labelled folder to evaluate on: two known combinations and one the model never learnt."""
+    import shutil
+
+    dataset, _ = demo_data
+    root = tmp_path_factory.mktemp("test_set")
+    for folder in ("red_dress", "black_jeans"):
+        shutil.copytree(dataset / folder, root / folder)
+    (root / "green_dress").mkdir()
+    shutil.copy(next((dataset / "blue_dress").iterdir()), root / "green_dress" / "0000.jpg")
+    return root
+
+
+def test_evaluate_scores_a_folder_and_reports_unknown_labels_apart(trained, test_set, tmp_path):
+    import csv
+
+    work, _, _ = trained
+    result = run_script("evaluate.py", "--model", work / "fashion.model", "--labelbin", work / "mlb.pickle",
+                        "--dataset", test_set, "--output", tmp_path / "evaluation", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["images"] == 120
+    assert report["out_of_vocabulary"]["images"] == 1
+    assert report["out_of_vocabulary"]["list"][0]["unknown"] == ["green"]
+    for name in ("exact_match", "hamming_loss", "micro_f1", "macro_f1", "map"):
+        assert 0.0 <= report[name] <= 1.0
+    assert round((1 - report["exact_match"]) * 120) == len(report["misclassified"])
+    for counts in report["confusion_matrices"].values():
+        assert sum(counts.values()) == 120
+    red = report["confusion_matrices"]["red"]
+    assert red["true_positives"] + red["false_negatives"] == 60
+    assert json.loads((tmp_path / "evaluation" / "report.json").read_text()) == report
+    with open(tmp_path / "evaluation" / "misclassified.csv", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == len(report["misclassified"])
+    assert (tmp_path / "evaluation" / "pr_curves.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_evaluate_prints_a_readable_report(trained, test_set, tmp_path):
+    work, _, _ = trained
+    result = run_script("evaluate.py", "--model", work / "fashion.model", "--labelbin", work / "mlb.pickle",
+                        "--dataset", test_set, "--output", tmp_path / "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("120 images scored")
+    assert "confusion per label (TP FP FN TN):" in result.stdout
+    assert "not scored: 1 images carry labels the model never learnt (green)" in result.stdout
+
+
+def test_evaluate_refuses_a_folder_of_only_unknown_labels(trained, tmp_path):
+    work, _, _ = trained
+    (tmp_path / "green_hat").mkdir()
+    (tmp_path / "green_hat" / "x.png").write_bytes((work / "plot.png").read_bytes())
+    result = run_script("evaluate.py", "--model", work / "fashion.model", "--labelbin", work / "mlb.pickle",
+                        "--dataset", tmp_path, "--output", tmp_path / "out", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "no image carries only labels the model knows" in result.stderr
 
 
 def test_model_learns_well_above_chance(trained):

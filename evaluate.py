@@ -1,0 +1,100 @@
+#!/usr/bin/env python
+"""Score a model trained by train.py on a labelled folder (the same layout as for training).
+
+    python evaluate.py --model fashion.model --labelbin mlb.pickle --dataset test_set
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pyimagesearch import config
+from pyimagesearch.cli import configure_logging, quiet_libraries, run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Every multi-label metric of a trained model on labelled images, with its mistakes.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("-m", "--model", default=config.MODEL_PATH, help="model file written by train.py")
+    parser.add_argument("-l", "--labelbin", default=config.LABELBIN_PATH, help="label binarizer written by train.py")
+    parser.add_argument("-d", "--dataset", required=True, help="folder with one sub-folder per label set")
+    parser.add_argument("--label-sep", default=None, help="separator of labels in folder names; default: the model's")
+    parser.add_argument(
+        "-t", "--threshold", type=float, default=None,
+        help="one threshold for every label; default: the per-label thresholds tuned by train.py",
+    )
+    parser.add_argument("-k", "--top-k", type=int, default=None, help="predict the K most probable labels instead")
+    parser.add_argument("--decode", choices=config.DECODINGS, default="threshold", help="as in classify.py")
+    parser.add_argument(
+        "-o", "--output", default=config.EVALUATION_DIR,
+        help="folder for report.json, misclassified.csv and pr_curves.png",
+    )
+    parser.add_argument("--json", action="store_true", help="print the full report as JSON on stdout")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    quiet_libraries()
+    configure_logging()
+
+    def evaluate() -> int:
+        from tqdm import tqdm
+
+        from pyimagesearch.atomic import write_bytes_atomic
+        from pyimagesearch.classification import Classifier
+        from pyimagesearch.evaluation import format_report
+        from pyimagesearch.monitoring import write_csv
+        from pyimagesearch.plotting import plot_precision_recall
+        from pyimagesearch.scoring import evaluate_folder
+
+        output = Path(args.output)
+        if output.exists() and not output.is_dir():
+            raise ValueError(f"--output {output} is a file: give a folder.")
+        classifier = Classifier.load(args.model, args.labelbin)
+        result = evaluate_folder(
+            classifier, args.dataset, label_sep=args.label_sep, threshold=args.threshold, top_k=args.top_k,
+            decode=args.decode,
+            progress=lambda items, total: tqdm(items, total=total, desc="loading images", unit="img", file=sys.stderr),
+        )
+        output.mkdir(parents=True, exist_ok=True)
+        report = result.to_json()
+        write_bytes_atomic(output / "report.json", json.dumps(report, indent=2).encode())
+        write_csv(
+            [{"image": item["image"], "true": " ".join(item["true"]), "predicted": " ".join(item["predicted"])}
+             for item in result.misclassified],
+            output / "misclassified.csv",
+            columns=["image", "true", "predicted"],
+        )
+        thresholds = [args.threshold] * len(classifier.classes) if args.threshold is not None else classifier.thresholds
+        plot_precision_recall(result.true, result.probabilities, classifier.classes, thresholds, output / "pr_curves.png")
+        if args.json:
+            print(json.dumps(report, indent=2))
+            return 0
+        print(f"{result.report['images']} images scored")
+        for line in format_report(result.report):
+            print(f"  {line}")
+        print("confusion per label (TP FP FN TN):")
+        for label, counts in result.confusion.items():
+            print(f"  {label}: {counts['true_positives']} {counts['false_positives']} "
+                  f"{counts['false_negatives']} {counts['true_negatives']}")
+        print(f"misclassified: {len(result.misclassified)}")
+        for item in result.misclassified:
+            print(f"  {item['image']}: true {', '.join(item['true'])}; predicted {', '.join(item['predicted']) or '(none)'}")
+        if result.out_of_vocabulary:
+            unknown = sorted({label for item in result.out_of_vocabulary for label in item["unknown"]})
+            print(f"not scored: {len(result.out_of_vocabulary)} images carry labels the model never learnt "
+                  f"({', '.join(unknown)}); listed in report.json")
+        if result.skipped:
+            print(f"unreadable: {len(result.skipped)} files (see the warnings above)")
+        print(f"wrote {output / 'report.json'}, {output / 'misclassified.csv'}, {output / 'pr_curves.png'}")
+        return 0
+
+    return run(evaluate, "evaluate.py")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
