@@ -43,3 +43,21 @@ def test_real_example_photos_get_their_labels(trained_on_photos):
                 {"black", "jeans"}]
     right = sum(set(prediction.labels) == labels for prediction, labels in zip(predictions, expected))
     assert right >= 4
+
+
+def test_real_photos_have_near_duplicates_that_the_split_keeps_together():
+    import numpy as np
+
+    from pyimagesearch.data import load_labelled_images
+    from pyimagesearch.splitting import near_duplicate_groups, split_indices
+
+    data = load_labelled_images(FASHION_DIR, 48)
+    groups = near_duplicate_groups(data.images)
+    assert groups.duplicate_groups >= 50  # the scrape holds many copies of the same product shots
+    train, val = split_indices(data.label_sets, 0.2, seed=42, groups=groups)
+    assert not set(groups.group_of[train]) & set(groups.group_of[val])
+    # The tutorial's random split, by contrast, puts copies of one photo on both sides.
+    random_train, random_val = split_indices(data.label_sets, 0.2, seed=42)
+    assert set(groups.group_of[random_train]) & set(groups.group_of[random_val])
+    assert abs(len(val) / len(data.label_sets) - 0.2) < 0.02
+    assert np.isin(np.arange(len(data.label_sets)), np.concatenate([train, val])).all()
