@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", default=config.OUTPUT_DIR,
         help="annotated copy: an image file name for one image, else a folder",
     )
+    parser.add_argument(
+        "--explain", action="store_true",
+        help="also write a Grad-CAM heat-map overlay per predicted label beside each annotated copy",
+    )
     parser.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     parser.add_argument("--show", action="store_true", help="also open each annotated image in a viewer")
     return parser
@@ -46,29 +50,25 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
 
     def classify() -> int:
-        import cv2
         from PIL import Image
 
-        from pyimagesearch.atomic import atomic_path
-        from pyimagesearch.classification import Classifier, annotate, annotated_paths, expand_image_arguments
+        from pyimagesearch.classification import Classifier, annotated_paths, expand_image_arguments, write_annotations
 
         paths = expand_image_arguments(args.image)
         targets = dict(zip(paths, annotated_paths(paths, args.output)))
         classifier = Classifier.load(args.model, args.labelbin)
         predictions, skipped, images = classifier.classify(paths, threshold=args.threshold, top_k=args.top_k, decode=args.decode)
         for prediction, image in zip(predictions, images):
-            annotated = annotate(image, prediction)
-            prediction.annotated = targets[prediction.path]
-            with atomic_path(prediction.annotated) as temporary:
-                if not cv2.imwrite(str(temporary), annotated):
-                    raise ValueError(f"--output {prediction.annotated}: OpenCV cannot write this format; use .jpg or .png.")
+            write_annotations(classifier, prediction, image, targets[prediction.path], explain=args.explain)
             if args.show:
-                Image.fromarray(cv2.cvtColor(annotated, cv2.COLOR_BGR2RGB)).show(title=str(prediction.path))
+                Image.open(prediction.annotated).show(title=str(prediction.path))
         if args.json:
             print(json.dumps([prediction.to_json() for prediction in predictions], indent=2))
         else:
             for prediction in predictions:
                 print(f"{prediction.path}: {', '.join(prediction.labels) or '(no label)'}  -> {prediction.annotated}")
+                for label, path in prediction.explanations.items():
+                    print(f"  Grad-CAM of {label}: {path}")
                 for label, probability in prediction.probabilities.items():
                     print(f"  {label}: {probability * 100:.2f}%")
         if not predictions:

@@ -45,6 +45,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="cross-validate with K group-aware folds first (mean and std per metric, per-fold CSV); "
         "the saved model is then trained on the usual split",
     )
+    parser.add_argument(
+        "--normalize", choices=("unit", "center", "standardize"), default=config.NORMALIZE,
+        help="input scaling inside the model: [0, 1] as the tutorial, per-channel zero mean, or per-channel "
+        "standardisation (statistics from the training images)",
+    )
+    parser.add_argument("--init", choices=("glorot", "he"), default=config.INIT, help="kernel initialisation")
+    parser.add_argument(
+        "--stop-on-stall", action="store_true",
+        help="stop, writing nothing, when the health check sees training stall (it always explains what it saw)",
+    )
+    parser.add_argument(
+        "--overfit-check", type=int, nargs="?", const=config.OVERFIT_CHECK_IMAGES, default=None, metavar="N",
+        help=f"instead of training, check that the set-up can memorise N images (default {config.OVERFIT_CHECK_IMAGES}); "
+        "the first thing to try when training does not learn",
+    )
     return parser
 
 
@@ -56,8 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     def train() -> int:
         from tqdm import tqdm
 
+        from pyimagesearch.training import check_overfit
         from pyimagesearch.training import train as train_classifier
 
+        if args.overfit_check is not None:
+            result = check_overfit(
+                args.dataset, images=args.overfit_check, learning_rate=args.lr, image_size=args.image_size,
+                seed=args.seed, label_sep=args.label_sep, task=args.task, normalize=args.normalize, init=args.init,
+            )
+            for line in result.lines():
+                print(line)
+            return 0 if result.success else 1
         train_classifier(
             args.dataset,
             model_path=args.model,
@@ -75,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
             split=args.split,
             duplicate_radius=args.duplicate_radius,
             folds=args.folds,
+            normalize=args.normalize,
+            init=args.init,
+            stop_on_stall=args.stop_on_stall,
             progress=lambda items, total: tqdm(items, total=total, desc="loading images", unit="img", file=sys.stderr),
             verbose=1 if sys.stdout.isatty() else 2,
         )

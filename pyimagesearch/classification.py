@@ -13,6 +13,8 @@ import keras
 import numpy as np
 
 from pyimagesearch import config
+from pyimagesearch.atomic import atomic_path
+from pyimagesearch.gradcam import GradCam, overlay_heatmap
 from pyimagesearch.images import UnreadableImageError, decode_image, is_image_file, list_images, resize_image
 from pyimagesearch.labels import check_binarizer_classes
 from pyimagesearch.model_io import load_labelbin, load_model
@@ -30,12 +32,14 @@ class Prediction:
         labels: Predicted labels, most probable first.
         probabilities: Every label's probability, most probable first.
         annotated: Where the annotated copy was written, if it was.
+        explanations: Where each label's Grad-CAM overlay was written, if asked for.
     """
 
     path: Path
     labels: list[str]
     probabilities: dict[str, float]
     annotated: Path | None = field(default=None)
+    explanations: dict[str, Path] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         """A JSON-ready dict of this result."""
@@ -44,6 +48,7 @@ class Prediction:
             "labels": self.labels,
             "probabilities": self.probabilities,
             "annotated": None if self.annotated is None else str(self.annotated),
+            **({"explanations": {label: str(path) for label, path in self.explanations.items()}} if self.explanations else {}),
         }
 
 
@@ -74,6 +79,7 @@ class Classifier:
         self.thresholds = np.asarray(thresholds, dtype="float64")
         self.label_groups = label_groups
         self.label_sep = label_sep
+        self._grad_cam: GradCam | None = None
 
     @classmethod
     def load(cls, model_path: str | os.PathLike, labelbin_path: str | os.PathLike) -> "Classifier":
@@ -138,6 +144,20 @@ class Classifier:
             groups = [[self.classes.index(label) for label in group] for group in self.label_groups]
             return self.task.decode(probabilities, groups=groups)
         return self.task.decode(probabilities, threshold=self.thresholds if threshold is None else threshold, top_k=top_k)
+
+    def explain(self, image: np.ndarray, label: str) -> np.ndarray:
+        """Grad-CAM heat-map of ``label`` for a full-size RGB image: where the model sees it.
+
+        Returns:
+            float32 array with the image's height and width, values in [0, 1].
+        """
+        if self._grad_cam is None:
+            self._grad_cam = GradCam(self.model)
+        index = self.classes.index(label)
+        if self.task.name == "binary":
+            # One sigmoid unit scores the second class; the first is the opposite of that score.
+            return self._grad_cam(image, 0, invert=index == 0)
+        return self._grad_cam(image, index)
 
     def classify(
         self,
@@ -246,3 +266,31 @@ def annotated_paths(inputs: Sequence[Path], output: str | os.PathLike) -> list[P
         if target.resolve() in sources:
             raise ValueError(f"--output {output} would overwrite the input image {target}: choose another folder.")
     return targets
+
+
+def explanation_path(annotated: Path, label: str) -> Path:
+    """Where a label's Grad-CAM overlay goes: beside the annotated copy, ``<name>_gradcam_<label>``."""
+    return annotated.with_name(f"{annotated.stem}_gradcam_{label}{annotated.suffix}")
+
+
+def _write_image(path: Path, bgr_image: np.ndarray) -> None:
+    with atomic_path(path) as temporary:
+        if not cv2.imwrite(str(temporary), bgr_image):
+            raise ValueError(f"--output {path}: OpenCV cannot write this format; use .jpg or .png.")
+
+
+def write_annotations(
+    classifier: Classifier, prediction: Prediction, image: np.ndarray, target: Path, explain: bool = False
+) -> None:
+    """Write the annotated copy of ``image`` to ``target`` and, with ``explain``, a Grad-CAM
+    overlay per predicted label beside it; record the paths on ``prediction``. Atomic writes.
+
+    Raises:
+        ValueError: For an output format OpenCV cannot write.
+    """
+    prediction.annotated = target
+    _write_image(target, annotate(image, prediction))
+    for label in prediction.labels if explain else []:
+        overlay = overlay_heatmap(image, classifier.explain(image, label))
+        prediction.explanations[label] = explanation_path(target, label)
+        _write_image(prediction.explanations[label], cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))

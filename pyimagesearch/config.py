@@ -26,6 +26,13 @@ SPLIT = "grouped"
 DUPLICATE_HASH_SIZE = 16
 DUPLICATE_RADIUS = 6
 
+# Training health: --normalize and --init choices (pyimagesearch/normalization.py), epochs of
+# flat loss and metrics from the start that count as a stall, and the overfit check's images.
+NORMALIZE = "unit"
+INIT = "glorot"
+STALL_PATIENCE = 3
+OVERFIT_CHECK_IMAGES = 10
+
 # Images: extensions matched case-insensitively.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 # Images are fed to the network as RGB, uint8 0-255; the model itself rescales to [0, 1].

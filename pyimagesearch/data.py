@@ -34,19 +34,19 @@ class LabelledImages:
     skipped: list[tuple[Path, str]]
 
 
-def load_labelled_images(
-    dataset_dir: str | os.PathLike,
-    image_size: int,
-    label_sep: str = config.LABEL_SEP,
-    progress: Callable | None = None,
-) -> LabelledImages:
-    """Find, decode and label every image under ``dataset_dir``.
+def find_labelled_images(
+    dataset_dir: str | os.PathLike, label_sep: str = config.LABEL_SEP
+) -> tuple[list[Path], list[tuple[str, ...]], list[Path]]:
+    """The image files in label folders under ``dataset_dir``, with their labels, undecoded.
 
     Labels come from each image's parent folder split on ``label_sep``; images lying directly
-    in ``dataset_dir`` have no label folder and are skipped with a warning.
+    in ``dataset_dir`` have no label folder and are returned apart, each with a warning.
+
+    Returns:
+        ``(paths, label_sets, unlabelled)``.
 
     Raises:
-        ValueError: For a missing folder or one with no readable, labelled image.
+        ValueError: For a missing folder or one with no image in a label folder.
     """
     dataset_dir = Path(dataset_dir)
     if not dataset_dir.is_dir():
@@ -59,13 +59,27 @@ def load_labelled_images(
     unlabelled = [path for path in found if path.parent.resolve() == root]
     for path in unlabelled:
         logger.warning("skipped %s: not inside a label folder (put it in e.g. %s/red_dress/)", path, dataset_dir)
-    candidates = [path for path in found if path.parent.resolve() != root]
-    if not candidates:
+    paths = [path for path in found if path.parent.resolve() != root]
+    if not paths:
         raise ValueError(
             f"--dataset {dataset_dir}: no images in label folders (extensions: "
             f"{', '.join(config.IMAGE_EXTENSIONS)}). Expected e.g. {dataset_dir}/red_dress/0001.jpg."
         )
-    label_sets = labels_for_paths(candidates, label_sep)
+    return paths, labels_for_paths(paths, label_sep), unlabelled
+
+
+def load_labelled_images(
+    dataset_dir: str | os.PathLike,
+    image_size: int,
+    label_sep: str = config.LABEL_SEP,
+    progress: Callable | None = None,
+) -> LabelledImages:
+    """Find, decode and label every image under ``dataset_dir`` (see `find_labelled_images`).
+
+    Raises:
+        ValueError: For a missing folder or one with no readable, labelled image.
+    """
+    candidates, label_sets, unlabelled = find_labelled_images(dataset_dir, label_sep)
     images, kept, skipped = load_images(candidates, image_size, progress=progress)
     skipped = [(path, "not inside a label folder") for path in unlabelled] + skipped
     if not kept:

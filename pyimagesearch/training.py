@@ -11,11 +11,15 @@ import keras
 import numpy as np
 
 from pyimagesearch import config
-from pyimagesearch.data import build_augmentation, describe, load_labelled_images, make_dataset
+from pyimagesearch.data import build_augmentation, describe, find_labelled_images, load_labelled_images, make_dataset
+from pyimagesearch.images import load_images
 from pyimagesearch.evaluation import SUMMARY_METRICS, evaluate_predictions, format_report
+from pyimagesearch.health import Diagnosis, TrainingHealth
 from pyimagesearch.labels import fit_binarizer, infer_label_groups, resolve_task
 from pyimagesearch.model_io import save_labelbin, save_model
 from pyimagesearch.monitoring import ValidationMetrics, metrics_csv_path, write_csv
+from pyimagesearch.normalization import NORMALIZATIONS, input_normalization, kernel_initializer
+from pyimagesearch.overfit import OverfitResult, overfit_check
 from pyimagesearch.plotting import plot_history
 from pyimagesearch.smallervggnet import SmallerVGGNet
 from pyimagesearch.splitting import DuplicateGroups, fold_indices, near_duplicate_groups, split_indices
@@ -26,6 +30,12 @@ logger = logging.getLogger(__name__)
 
 # Three poolings (3, 2, 2) must leave at least one pixel.
 MIN_IMAGE_SIZE = 16
+# Training images the health callback predicts at each epoch's end.
+HEALTH_PROBE_IMAGES = 32
+
+
+class TrainingStalled(ValueError):
+    """Training was stopped by the health check, so no model was written. The message says why."""
 
 
 @dataclass
@@ -36,6 +46,7 @@ class TrainingResult:
         report: Validation metrics of the saved model with its stored decoding (tuned
             thresholds for multi-label); ``reports`` has every decoding's.
         fold_reports: Validation metrics of each cross-validation fold, if ``folds`` was given.
+        diagnosis: What the health check saw if it fired, else None.
     """
 
     model: keras.Model
@@ -46,6 +57,7 @@ class TrainingResult:
     reports: dict[str, dict[str, Any]]
     metadata: dict[str, Any]
     fold_reports: list[dict[str, Any]] | None = None
+    diagnosis: Diagnosis | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,9 @@ class Recipe:
     image_size: int
     schedule: str
     seed: int
+    normalize: str = config.NORMALIZE
+    init: str = config.INIT
+    stop_on_stall: bool = False
 
 
 def learning_rate_schedule(name: str, learning_rate: float, epochs: int, steps_per_epoch: int):
@@ -76,11 +91,21 @@ def learning_rate_schedule(name: str, learning_rate: float, epochs: int, steps_p
     raise ValueError(f"Unknown schedule: expected one of {', '.join(config.SCHEDULES)}. Received: --schedule {name}")
 
 
-def build_classifier(task: Task, num_labels: int, image_size: int, optimizer: keras.optimizers.Optimizer) -> keras.Model:
+def build_classifier(
+    task: Task,
+    num_labels: int,
+    image_size: int,
+    optimizer: keras.optimizers.Optimizer,
+    train_images: np.ndarray | None = None,
+    normalize: str = config.NORMALIZE,
+    init: str = config.INIT,
+    dropout: bool = True,
+) -> keras.Model:
     """SmallerVGGNet with the head, loss and metrics of ``task``, compiled.
 
-    The model takes RGB images with values 0-255 and rescales them itself, so classification
-    cannot preprocess differently from training.
+    The model takes RGB images with values 0-255 and normalises them itself (``normalize``,
+    with statistics from ``train_images``; see `normalization.input_normalization`), so
+    classification cannot preprocess differently from training.
     """
     model = SmallerVGGNet.build(
         width=image_size,
@@ -88,7 +113,9 @@ def build_classifier(task: Task, num_labels: int, image_size: int, optimizer: ke
         depth=3,
         classes=task.output_units(num_labels),
         finalAct=task.activation,
-        preprocessing=[keras.layers.Rescaling(1.0 / 255, name="rescale_to_unit")],
+        preprocessing=input_normalization(normalize, train_images),
+        kernel_initializer=kernel_initializer(init),
+        dropout=dropout,
     )
     model.compile(optimizer=optimizer, loss=task.loss, metrics=task.metrics())
     return model
@@ -104,6 +131,9 @@ def _check_arguments(recipe: Recipe, split: str, folds: int | None) -> None:
     if recipe.image_size < MIN_IMAGE_SIZE:
         raise ValueError(f"--image-size must be at least {MIN_IMAGE_SIZE} pixels. Received: {recipe.image_size}")
     learning_rate_schedule(recipe.schedule, recipe.learning_rate, recipe.epochs, steps_per_epoch=1)
+    if recipe.normalize not in NORMALIZATIONS:
+        raise ValueError(f"--normalize must be one of {', '.join(NORMALIZATIONS)}. Received: --normalize {recipe.normalize}")
+    kernel_initializer(recipe.init)
     if split not in config.SPLITS:
         raise ValueError(f"Unknown split: expected one of {', '.join(config.SPLITS)}. Received: --split {split}")
     if folds is not None and folds < 2:
@@ -132,12 +162,17 @@ def _fit(
     recipe: Recipe,
     csv_path: str | os.PathLike | None,
     verbose: int | str,
-) -> tuple[keras.Model, dict[str, list[float]], np.ndarray]:
-    """Fit a new model on ``train_index``, scoring ``val_index`` every epoch.
+) -> tuple[keras.Model, dict[str, list[float]], np.ndarray, Diagnosis | None]:
+    """Fit a new model on ``train_index``, scoring ``val_index`` every epoch, watching its health.
 
     Returns:
-        ``(model, history, probabilities)``: the history holds Keras' logs and the per-label
-        validation metrics; ``probabilities`` are the final model's on the validation images.
+        ``(model, history, probabilities, diagnosis)``: the history holds Keras' logs and the
+        per-label validation metrics; ``probabilities`` are the final model's on the validation
+        images; ``diagnosis`` is the health check's, if it fired.
+
+    Raises:
+        TrainingStalled: When the health check stopped training (``--stop-on-stall``, or a
+            loss that became NaN): the model is not worth saving.
     """
     keras.utils.set_random_seed(recipe.seed)
     train_ds = make_dataset(
@@ -147,11 +182,20 @@ def _fit(
     val_ds = make_dataset(images[val_index], targets[val_index], recipe.batch_size)
     steps_per_epoch = int(np.ceil(len(train_index) / recipe.batch_size))
     schedule = learning_rate_schedule(recipe.schedule, recipe.learning_rate, recipe.epochs, steps_per_epoch)
-    model = build_classifier(task, len(classes), recipe.image_size, keras.optimizers.Adam(schedule))
+    model = build_classifier(
+        task, len(classes), recipe.image_size, keras.optimizers.Adam(schedule),
+        train_images=images[train_index], normalize=recipe.normalize, init=recipe.init,
+    )
     monitor = ValidationMetrics(val_ds, targets[val_index], task, classes, csv_path=csv_path)
+    health = TrainingHealth(images[train_index[:HEALTH_PROBE_IMAGES]], stop_on_stall=recipe.stop_on_stall)
     # Shuffling happens in the tf.data pipeline, per epoch and seeded; validation in `monitor`.
-    history = model.fit(train_ds, epochs=recipe.epochs, shuffle=False, callbacks=[monitor], verbose=verbose).history
-    return model, {**history, **monitor.per_label_history}, monitor.last_probabilities
+    history = model.fit(train_ds, epochs=recipe.epochs, shuffle=False, callbacks=[monitor, health], verbose=verbose).history
+    if health.stopped:
+        raise TrainingStalled(
+            f"training stopped at epoch {health.diagnosis.epoch}: {health.diagnosis.symptoms[0]} "
+            f"(diagnosis above; first thing to try: {health.diagnosis.causes[0].remedy}). The model was not written."
+        )
+    return model, {**history, **monitor.per_label_history}, monitor.last_probabilities, health.diagnosis
 
 
 def cross_validate(
@@ -177,7 +221,7 @@ def cross_validate(
     reports = []
     for fold, (train_index, val_index) in enumerate(fold_indices(label_sets, folds, recipe.seed, groups), start=1):
         logger.info("fold %d of %d: %d training, %d validation images", fold, folds, len(train_index), len(val_index))
-        _, _, probabilities = _fit(images, targets, train_index, val_index, task, classes, recipe, None, verbose)
+        _, _, probabilities, _ = _fit(images, targets, train_index, val_index, task, classes, recipe, None, verbose)
         true = task.label_probabilities(targets[val_index]).astype("int64")
         report = evaluate_predictions(true, task.decode(probabilities), classes, probabilities)
         logger.info("fold %d: %s", fold, format_report(report)[0])
@@ -217,6 +261,9 @@ def train(
     split: str = config.SPLIT,
     duplicate_radius: int = config.DUPLICATE_RADIUS,
     folds: int | None = None,
+    normalize: str = config.NORMALIZE,
+    init: str = config.INIT,
+    stop_on_stall: bool = False,
     progress: Callable | None = None,
     verbose: int | str = "auto",
 ) -> TrainingResult:
@@ -242,6 +289,11 @@ def train(
         duplicate_radius: Hash bits within which two images are near-duplicates. Defaults to 6.
         folds: Cross-validate with this many folds first (``fashion.folds.csv``); the saved
             model is then trained on the usual split. Defaults to no cross-validation.
+        normalize: Input normalisation, ``unit``, ``center`` or ``standardize`` (statistics
+            from the training images, saved in the model). Defaults to ``unit``.
+        init: Kernel initialisation, ``glorot`` or ``he``. Defaults to ``glorot``.
+        stop_on_stall: Stop, writing nothing, when the health check sees a stall. Defaults to
+            False (the diagnosis is logged and training goes on).
         progress: Optional iterable wrapper (e.g. ``tqdm``) showing image loading.
         verbose: Keras' ``fit`` verbosity. Defaults to ``"auto"``.
 
@@ -250,8 +302,9 @@ def train(
 
     Raises:
         ValueError: For bad arguments, unusable data, or a task the labels contradict.
+        TrainingStalled: When the health check stopped training.
     """
-    recipe = Recipe(epochs, learning_rate, batch_size, image_size, schedule, seed)
+    recipe = Recipe(epochs, learning_rate, batch_size, image_size, schedule, seed, normalize, init, stop_on_stall)
     _check_arguments(recipe, split, folds)
     _check_outputs(model=model_path, labelbin=labelbin_path, plot=plot_path)
 
@@ -286,7 +339,7 @@ def train(
 
     train_index, val_index = split_indices(data.label_sets, val_split, seed, groups)
     logger.info("split (%s): %d training, %d validation images", split, len(train_index), len(val_index))
-    model, history, probabilities = _fit(
+    model, history, probabilities, diagnosis = _fit(
         data.images, targets, train_index, val_index, task_spec, classes, recipe, metrics_csv_path(model_path), verbose
     )
 
@@ -317,6 +370,8 @@ def train(
         "image_size": image_size,
         "channel_order": config.CHANNEL_ORDER,
         "label_sep": label_sep,
+        "normalize": normalize,
+        "init": init,
         "threshold": config.THRESHOLD,
         "thresholds": None if thresholds is None else {c: float(t) for c, t in zip(classes, thresholds)},
         "label_groups": label_groups,
@@ -327,4 +382,63 @@ def train(
     save_labelbin(binarizer, labelbin_path)
     plot_history(history, plot_path, list(dict.fromkeys([*(m.name for m in task_spec.metrics()), "exact_match", "macro_f1"])))
     logger.info("wrote %s, %s, %s, %s", model_path, labelbin_path, plot_path, metrics_csv_path(model_path))
-    return TrainingResult(model, binarizer, task_spec, history, reports[stored], reports, metadata, fold_reports)
+    return TrainingResult(model, binarizer, task_spec, history, reports[stored], reports, metadata, fold_reports, diagnosis)
+
+
+def _one_of_each_first(label_sets: list[tuple[str, ...]], count: int, seed: int) -> list[int]:
+    """``count`` indices taking each label combination in turn, so a few images cover them all."""
+    rng = np.random.default_rng(seed)
+    by_combination: dict[tuple[str, ...], list[int]] = {}
+    for index in rng.permutation(len(label_sets)):
+        by_combination.setdefault(tuple(sorted(label_sets[index])), []).append(int(index))
+    queues = [by_combination[key] for key in sorted(by_combination)]
+    chosen: list[int] = []
+    while len(chosen) < count and any(queues):
+        chosen.extend(queue.pop() for queue in queues if queue and len(chosen) < count)
+    return chosen
+
+
+def check_overfit(
+    dataset_dir: str | os.PathLike,
+    *,
+    images: int = config.OVERFIT_CHECK_IMAGES,
+    learning_rate: float = config.LEARNING_RATE,
+    image_size: int = config.IMAGE_SIZE,
+    seed: int = config.SEED,
+    label_sep: str = config.LABEL_SEP,
+    task: str = "auto",
+    normalize: str = config.NORMALIZE,
+    init: str = config.INIT,
+) -> OverfitResult:
+    """The overfit check on ``images`` images of the data set: can this set-up memorise them?
+
+    Builds the network that training would (head, loss, normalisation, initialisation) without
+    dropout, and trains it on a few images, one of each label combination in turn, without
+    augmentation, at a constant learning rate (see `overfit.overfit_check`). Writes nothing.
+
+    Raises:
+        ValueError: For bad arguments or unusable data.
+    """
+    if images < 1:
+        raise ValueError(f"--overfit-check needs at least 1 image (e.g. 10). Received: {images}")
+    _check_arguments(Recipe(1, learning_rate, 1, image_size, config.SCHEDULE, seed, normalize, init), config.SPLIT, None)
+    paths, label_sets, _ = find_labelled_images(dataset_dir, label_sep)
+    task_spec = get_task(resolve_task(label_sets, task))
+    binarizer = fit_binarizer(label_sets)
+    chosen = _one_of_each_first(label_sets, images, seed)
+    pixels, kept, _ = load_images([paths[i] for i in chosen], image_size)
+    if len(kept) < 1:
+        raise ValueError(f"--dataset {dataset_dir}: none of the {len(chosen)} images chosen could be decoded.")
+    labels_of = {paths[i]: label_sets[i] for i in chosen}
+    targets = task_spec.encode(binarizer, [labels_of[path] for path in kept])
+    logger.info("overfit check: %d images, %s task, --normalize %s, --init %s, --lr %g, no dropout, no augmentation",
+                len(kept), task_spec.name, normalize, init, learning_rate)
+    keras.utils.set_random_seed(seed)
+
+    def build() -> keras.Model:
+        return build_classifier(
+            task_spec, len(binarizer.classes_), image_size, keras.optimizers.Adam(learning_rate),
+            train_images=pixels, normalize=normalize, init=init, dropout=False,
+        )
+
+    return overfit_check(build, pixels, targets)

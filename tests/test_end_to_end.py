@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 
 from conftest import run_script
@@ -14,7 +16,7 @@ def trained(demo_data, tmp_path_factory):
     work = tmp_path_factory.mktemp("e2e")
     result = run_script(
         "train.py", "--dataset", dataset, "--model", "fashion.model", "--labelbin", "mlb.pickle",
-        "--epochs", "15", "--image-size", "64", cwd=work,
+        "--epochs", "20", "--image-size", "64", cwd=work,
     )
     assert result.returncode == 0, result.stderr
     return work, examples, result
@@ -49,7 +51,7 @@ def test_metrics_csv_has_every_metric_for_every_epoch(trained):
     work, _, _ = trained
     with open(work / "fashion.metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [row["epoch"] for row in rows] == [str(epoch) for epoch in range(1, 16)]
+    assert [row["epoch"] for row in rows] == [str(epoch) for epoch in range(1, 21)]
     for column in ("loss", "learning_rate", "val_loss", "val_exact_match", "val_hamming_loss", "val_micro_f1",
                    "val_macro_f1", "val_map", "val_precision/red", "val_recall/dress", "val_f1/jeans"):
         assert 0.0 <= float(rows[-1][column]) < 10.0, column
@@ -71,6 +73,23 @@ def test_classify_by_groups_gives_one_colour_and_one_type(trained):
     for item in json.loads(result.stdout):
         labels = set(item["labels"])
         assert len(labels & {"black", "blue", "red"}) == 1 and len(labels & {"dress", "jeans", "shirt"}) == 1
+
+
+def test_explain_writes_a_grad_cam_overlay_per_label_beside_the_annotated_copy(trained):
+    import cv2
+
+    work, examples, _ = trained
+    result = run_script("classify.py", "--image", examples / "example_01.jpg", "--decode", "groups", "--explain",
+                        "--json", "--output", "explained", cwd=work)
+    assert result.returncode == 0, result.stderr
+    [item] = json.loads(result.stdout)
+    assert set(item["explanations"]) == set(item["labels"])
+    original = cv2.imread(str(examples / "example_01.jpg"))
+    for label, path in item["explanations"].items():
+        assert path == f"explained/example_01_gradcam_{label}.jpg"
+        overlay = cv2.imread(str(work / path))
+        assert overlay.shape == original.shape  # the heat-map covers the photo itself
+        assert not np.array_equal(overlay, original)
 
 
 def test_threshold_flag_overrides_the_tuned_thresholds(trained):

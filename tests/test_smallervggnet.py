@@ -33,3 +33,28 @@ def test_architecture_matches_the_tutorial():
 def test_preprocessing_layers_come_first():
     model = SmallerVGGNet.build(32, 32, 3, classes=2, preprocessing=[keras.layers.Rescaling(1 / 255)])
     assert isinstance(model.layers[0], keras.layers.Rescaling)
+
+
+def kernel_layers(model: keras.Model) -> list:
+    return [layer for layer in model.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
+
+
+def test_default_kernels_are_glorot_uniform_as_in_keras():
+    model = SmallerVGGNet.build(32, 32, 3, classes=3)
+    assert len(kernel_layers(model)) == 7
+    assert all(isinstance(layer.kernel_initializer, keras.initializers.GlorotUniform) for layer in kernel_layers(model))
+
+
+def test_he_init_applies_to_every_convolution_and_dense_kernel():
+    model = SmallerVGGNet.build(32, 32, 3, classes=3, kernel_initializer="he_normal")
+    assert len(kernel_layers(model)) == 7
+    assert all(isinstance(layer.kernel_initializer, keras.initializers.HeNormal) for layer in kernel_layers(model))
+
+
+def test_without_dropout_only_the_dropout_layers_are_left_out():
+    with_dropout = SmallerVGGNet.build(32, 32, 3, classes=3)
+    without = SmallerVGGNet.build(32, 32, 3, classes=3, dropout=False)
+    assert not any(isinstance(layer, keras.layers.Dropout) for layer in without.layers)
+    kept = [type(layer) for layer in with_dropout.layers if not isinstance(layer, keras.layers.Dropout)]
+    assert [type(layer) for layer in without.layers] == kept
+    assert without.count_params() == with_dropout.count_params()
