@@ -121,7 +121,7 @@ def build_classifier(
     return model
 
 
-def _check_arguments(recipe: Recipe, split: str, folds: int | None) -> None:
+def _check_arguments(recipe: Recipe, split: str, folds: int | None, duplicate_radius: int = config.DUPLICATE_RADIUS) -> None:
     if recipe.epochs < 1:
         raise ValueError(f"--epochs must be at least 1. Received: {recipe.epochs}")
     if not recipe.learning_rate > 0:
@@ -138,6 +138,8 @@ def _check_arguments(recipe: Recipe, split: str, folds: int | None) -> None:
         raise ValueError(f"Unknown split: expected one of {', '.join(config.SPLITS)}. Received: --split {split}")
     if folds is not None and folds < 2:
         raise ValueError(f"--folds must be at least 2 (e.g. 5). Received: {folds}")
+    if duplicate_radius < 0:
+        raise ValueError(f"--duplicate-radius must be 0 or more bits. Received: {duplicate_radius}")
 
 
 def _check_outputs(**paths: str | os.PathLike) -> None:
@@ -305,7 +307,7 @@ def train(
         TrainingStalled: When the health check stopped training.
     """
     recipe = Recipe(epochs, learning_rate, batch_size, image_size, schedule, seed, normalize, init, stop_on_stall)
-    _check_arguments(recipe, split, folds)
+    _check_arguments(recipe, split, folds, duplicate_radius)
     _check_outputs(model=model_path, labelbin=labelbin_path, plot=plot_path)
 
     data = load_labelled_images(dataset_dir, image_size, label_sep=label_sep, progress=progress)

@@ -233,7 +233,9 @@ def test_unreadable_image_among_good_ones_is_skipped_with_exit_code_1(trained, t
     "args, message",
     [(["--dataset", "nowhere"], "--dataset nowhere"),
      (["--dataset", "{dataset}", "--task", "multiclass"], "--task multiclass needs one label per image"),
-     (["--dataset", "{dataset}", "--epochs", "0"], "--epochs must be at least 1")],
+     (["--dataset", "{dataset}", "--epochs", "0"], "--epochs must be at least 1"),
+     (["--dataset", "{dataset}", "--folds", "1"], "--folds must be at least 2"),
+     (["--dataset", "{dataset}", "--duplicate-radius", "-1"], "--duplicate-radius must be 0 or more")],
 )
 def test_train_bad_input_is_a_one_line_error_and_writes_nothing(demo_data, tmp_path, args, message):
     args = [arg.format(dataset=demo_data[0]) for arg in args]
