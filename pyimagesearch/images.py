@@ -18,6 +18,34 @@ logger = logging.getLogger(__name__)
 _JPEG_START = b"\xff\xd8"
 _JPEG_START_OF_SCAN = b"\xff\xda"
 _JPEG_END = b"\xff\xd9"
+# Start-of-frame markers (baseline, extended, progressive, lossless; Huffman or arithmetic):
+# every one holds the frame's height and width. C4, C8 and CC are other segments.
+_JPEG_START_OF_FRAME = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+# Markers without a length field: TEM and the restart markers RST0-RST7.
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+
+# OpenCV decodes straight to RGB with IMREAD_COLOR_RGB (same pixels as IMREAD_COLOR then
+# BGR->RGB, without the extra pass). IMREAD_REDUCED_COLOR_n is IMREAD_REDUCED_GRAYSCALE_n |
+# IMREAD_COLOR, so the RGB variant swaps IMREAD_COLOR for IMREAD_COLOR_RGB. Both apply EXIF
+# orientation, as the full decode does.
+_FULL_DECODE = cv2.IMREAD_COLOR_RGB
+_REDUCED_DECODE = {
+    2: cv2.IMREAD_REDUCED_GRAYSCALE_2 | cv2.IMREAD_COLOR_RGB,
+    4: cv2.IMREAD_REDUCED_GRAYSCALE_4 | cv2.IMREAD_COLOR_RGB,
+    8: cv2.IMREAD_REDUCED_GRAYSCALE_8 | cv2.IMREAD_COLOR_RGB,
+}
+REDUCTION_FACTORS = (8, 4, 2)
+
+# Bump whenever `load_image` can return other pixels for the same file (a new decoding or
+# resizing rule), so that on-disk caches of decoded images are rebuilt (see image_cache.py).
+# 1: full decode, INTER_AREA whenever shrinking. 2: reduced-scale JPEG decoding, INTER_AREA
+# only when shrinking by 2x or more.
+DECODING_VERSION = 2
+
+# Images handed to one decoding thread at a time: large enough that the thread pool's
+# per-task cost (a few tens of microseconds) stays small beside decoding, small enough that
+# both threads finish together and a progress bar moves.
+_CHUNK = 16
 
 
 class UnreadableImageError(ValueError):
@@ -46,31 +74,112 @@ def list_images(root: str | os.PathLike) -> list[Path]:
 def _jpeg_is_truncated(data: bytes) -> bool:
     # Entropy-coded data never holds FFD9 (0xFF is byte-stuffed), so a complete JPEG has its
     # end-of-image marker after its last start-of-scan. libjpeg only warns about a missing one
-    # and fills the rest with grey, so this check is ours to make.
-    return data.startswith(_JPEG_START) and data.rfind(_JPEG_END) < data.rfind(_JPEG_START_OF_SCAN)
+    # and fills the rest with grey, so this check is ours to make. Ending on the marker settles
+    # it without searching the whole file backwards for the last start-of-scan.
+    if not data.startswith(_JPEG_START) or data.endswith(_JPEG_END):
+        return False
+    return data.rfind(_JPEG_END) < data.rfind(_JPEG_START_OF_SCAN)
 
 
-def decode_image_bytes(data: bytes, source: str | os.PathLike) -> np.ndarray:
+def jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
+    """A JPEG's ``(height, width)`` as stored, read from its start-of-frame header.
+
+    Walks the marker segments up to the first start-of-frame, a few microseconds: about ten
+    times cheaper than Pillow's lazy header read. EXIF orientation is not applied, so a
+    rotated photo's sides come swapped; for a square target size that makes no difference.
+
+    Args:
+        data: The encoded bytes.
+
+    Returns:
+        ``(height, width)``, or ``None`` for bytes that are not a JPEG or whose header is
+        damaged or holds no size.
+    """
+    if not data.startswith(_JPEG_START):
+        return None
+    position, end = 2, len(data)
+    while position + 4 <= end:
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker == 0xFF:  # Fill byte before a marker.
+            position += 1
+            continue
+        if marker in _JPEG_STANDALONE:
+            position += 2
+            continue
+        if marker in (0xD9, 0xDA):  # End of image or start of scan before any frame header.
+            return None
+        if marker in _JPEG_START_OF_FRAME:
+            if position + 9 > end:
+                return None
+            height = int.from_bytes(data[position + 5 : position + 7], "big")
+            width = int.from_bytes(data[position + 7 : position + 9], "big")
+            return (height, width) if height and width else None
+        length = int.from_bytes(data[position + 2 : position + 4], "big")
+        if length < 2:
+            return None
+        position += 2 + length
+    return None
+
+
+def reduction_factor(height: int, width: int, size: int) -> int:
+    """The JPEG decoding scale ``1/factor`` that still leaves both sides at least ``size``.
+
+    libjpeg decodes at 1/2, 1/4 or 1/8 scale for little more than the cost of its entropy
+    decoding: the largest factor with ``height >= factor * size`` and ``width >= factor * size``
+    (each scaled side is then ``ceil(side / factor) >= size``), or 1 for a full decode.
+
+    Example:
+        >>> reduction_factor(1000, 1200, 96)
+        8
+        >>> reduction_factor(320, 250, 96)
+        2
+        >>> reduction_factor(150, 400, 96)
+        1
+    """
+    shorter = min(height, width)
+    for factor in REDUCTION_FACTORS:
+        if shorter >= factor * size:
+            return factor
+    return 1
+
+
+def decode_image_bytes(data: bytes, source: str | os.PathLike, min_size: int | None = None) -> np.ndarray:
     """Decode an encoded image into an RGB uint8 array of shape (height, width, 3).
 
     OpenCV decodes first (fast); Pillow decodes what OpenCV cannot (e.g. GIF, the first frame).
     This is the one rule for what the toolkit can read: training, classification and the
-    downloader's check all go through it.
+    downloader's check all go through it. OpenCV applies EXIF orientation, at full and at
+    reduced scale alike (Pillow's fallback does not).
 
     Args:
         data: The encoded bytes.
         source: Where they came from (a path or URL), for the error message.
+        min_size: The size the caller will shrink the image to. A JPEG at least twice that on
+            both sides is then decoded at 1/2, 1/4 or 1/8 scale (see `reduction_factor`), both
+            sides staying at least ``min_size``: 1.8 times faster at 1/2 scale, 3 times at 1/8,
+            and once resized within 1.3 grey levels on average of a full decode (real photos at
+            96 pixels). Defaults to ``None``: always full size.
 
     Raises:
         UnreadableImageError: For empty, truncated, corrupt or non-image bytes.
+        ValueError: For a ``min_size`` below 1.
     """
+    if min_size is not None and min_size < 1:
+        raise ValueError(f"min_size must be a positive number of pixels, or None for a full decode. Received: {min_size}")
     if not data:
         raise UnreadableImageError(f"{source}: empty file (0 bytes)")
     if _jpeg_is_truncated(data):
         raise UnreadableImageError(f"{source}: truncated JPEG (no end-of-image marker)")
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    flags = _FULL_DECODE
+    if min_size is not None:
+        dimensions = jpeg_dimensions(data)
+        if dimensions is not None:
+            flags = _REDUCED_DECODE.get(reduction_factor(*dimensions, min_size), _FULL_DECODE)
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     if image is not None:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        return image
     try:
         with Image.open(io.BytesIO(data)) as pil_image:
             return np.asarray(pil_image.convert("RGB"))
@@ -80,31 +189,138 @@ def decode_image_bytes(data: bytes, source: str | os.PathLike) -> np.ndarray:
         raise UnreadableImageError(f"{source}: corrupt image ({error})") from error
 
 
-def decode_image(path: str | os.PathLike) -> np.ndarray:
+def decode_image(path: str | os.PathLike, min_size: int | None = None) -> np.ndarray:
     """Decode an image file into an RGB uint8 array (see `decode_image_bytes`).
+
+    Args:
+        path: The image file.
+        min_size: Allow a reduced-scale JPEG decode down to this size (see
+            `decode_image_bytes`). Defaults to ``None``: full size.
 
     Raises:
         UnreadableImageError: For a missing, zero-byte, truncated, corrupt or non-image file.
     """
-    path = Path(path)
+    # Path(path) re-parses even a Path (a tenth of the Python time per image): only convert others.
+    path = path if isinstance(path, Path) else Path(path)
     try:
-        data = path.read_bytes()
+        data = _read_file(path)
     except OSError as error:
         raise UnreadableImageError(f"{path}: cannot read the file ({error.strerror or error})") from error
-    return decode_image_bytes(data, path)
+    return decode_image_bytes(data, path, min_size=min_size)
 
 
-def resize_image(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize to ``size`` x ``size`` ignoring aspect ratio, as the tutorial and training do."""
+def _read_file(path: Path) -> bytes:
+    # Half the cost of Path.read_bytes (no buffered file object) for small files, and the
+    # Python part of decoding holds the GIL that the other decoding threads wait for.
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        size = os.fstat(descriptor).st_size
+        data = os.read(descriptor, size + 1)  # One call for a regular file; + 1 sees growth.
+        if len(data) != size:  # A file that changed meanwhile, or not a regular file.
+            parts = [data]
+            while part := os.read(descriptor, 1 << 20):
+                parts.append(part)
+            data = b"".join(parts)
+        return data
+    finally:
+        os.close(descriptor)
+
+
+def resize_image(image: np.ndarray, size: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Resize to ``size`` x ``size`` ignoring aspect ratio, as the tutorial and training do.
+
+    Args:
+        image: An RGB uint8 array of shape (height, width, 3).
+        size: Side of the square output in pixels.
+        out: A C-contiguous uint8 array of shape (size, size, 3) to write into, e.g. a row of a
+            batch. Defaults to a new array.
+    """
     height, width = image.shape[:2]
-    # INTER_AREA avoids aliasing when shrinking; INTER_LINEAR is the better choice when enlarging.
-    interpolation = cv2.INTER_AREA if height > size or width > size else cv2.INTER_LINEAR
-    return cv2.resize(image, (size, size), interpolation=interpolation)
+    # INTER_AREA averages every source pixel, which avoids aliasing when shrinking by 2x or
+    # more. Below 2x, bilinear's 2x2 footprint already reaches every source pixel, and it
+    # costs a quarter of INTER_AREA, whose non-integer path is slow: that is the common case
+    # after a reduced-scale JPEG decode, which leaves less than 2x to go. INTER_LINEAR is also
+    # the better choice when enlarging.
+    interpolation = cv2.INTER_AREA if height >= 2 * size or width >= 2 * size else cv2.INTER_LINEAR
+    return cv2.resize(image, (size, size), dst=out, interpolation=interpolation)
 
 
 def load_image(path: str | os.PathLike, size: int) -> np.ndarray:
-    """Decode and resize one image to the network's input: RGB uint8 of shape (size, size, 3)."""
-    return resize_image(decode_image(path), size)
+    """Decode and resize one image to the network's input: RGB uint8 of shape (size, size, 3).
+
+    Large JPEGs are decoded at reduced scale first (see `decode_image_bytes`), then resized.
+    """
+    return resize_image(decode_image(path, min_size=size), size)
+
+
+def check_image_size(size: int) -> None:
+    """Raise `ValueError` unless ``size`` is a positive whole number of pixels."""
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"size must be a positive number of pixels (e.g. 96). Received: {size!r}")
+
+
+def default_workers() -> int:
+    """Decoding threads: the CPUs this process may run on (its affinity mask, not the machine's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def load_image_batch(
+    paths: Sequence[Path],
+    size: int,
+    workers: int | None = None,
+    progress: Callable | None = None,
+) -> tuple[np.ndarray, list[str | None]]:
+    """Decode and resize many images in parallel, each into its own row of one array.
+
+    The building block of `load_images` and of the image cache: rows stay aligned with
+    ``paths``, unreadable files included, and nothing is logged.
+
+    Args:
+        paths: Image files.
+        size: Side of the square output in pixels.
+        workers: Decoding threads. Defaults to the CPUs this process may use.
+        progress: Optional wrapper around an iterable that shows progress, e.g. ``tqdm``;
+            called as ``progress(iterable, total=len(paths))``.
+
+    Returns:
+        ``(images, reasons)``: a uint8 array of shape (len(paths), size, size, 3) whose row i
+        holds ``paths[i]``, and for each path ``None`` or why it could not be read (its row
+        is then left uninitialised).
+
+    Raises:
+        ValueError: For a ``size`` or ``workers`` below 1.
+    """
+    check_image_size(size)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive number of threads, or None for one per CPU. Received: {workers!r}")
+    paths = list(paths)
+    # One array filled in place: no list of per-image arrays and no stacking copy, so the
+    # peak memory is the result itself (20,000 images at 96 pixels: 553 MB of uint8).
+    images = np.empty((len(paths), size, size, 3), dtype=np.uint8)
+    reasons: list[str | None] = [None] * len(paths)
+
+    def decode_chunk(start: int) -> range:
+        chunk = range(start, min(start + _CHUNK, len(paths)))
+        for index in chunk:
+            try:
+                row = images[index]
+                resized = resize_image(decode_image(paths[index], min_size=size), size, out=row)
+                if resized is not row:  # OpenCV returns a new array when it cannot write into row.
+                    row[...] = resized
+            except UnreadableImageError as error:
+                reasons[index] = str(error)
+        return chunk
+
+    # OpenCV releases the GIL while it decodes and resizes, so threads use every core.
+    with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
+        done = (index for chunk in pool.map(decode_chunk, range(0, len(paths), _CHUNK)) for index in chunk)
+        if progress is not None:
+            done = progress(done, total=len(paths))
+        for _ in done:
+            pass
+    return images, reasons
 
 
 def load_images(
@@ -118,32 +334,34 @@ def load_images(
     Args:
         paths: Image files.
         size: Side of the square output in pixels.
-        workers: Decoding threads (OpenCV releases the GIL). Defaults to the CPU count.
+        workers: Decoding threads (OpenCV releases the GIL). Defaults to the CPUs this
+            process may use.
         progress: Optional wrapper around an iterable that shows progress, e.g. ``tqdm``.
 
     Returns:
         ``(images, kept_paths, skipped)``: a uint8 array of shape (N, size, size, 3), the paths
         it holds in order, and ``(path, reason)`` for each skipped file. Each skip is logged.
+
+    Raises:
+        ValueError: For a ``size`` or ``workers`` below 1.
+
+    Example:
+        >>> images, kept, skipped = load_images(list_images("dataset"), size=96)
     """
-    def attempt(path: Path) -> np.ndarray | str:
-        try:
-            return load_image(path, size)
-        except UnreadableImageError as error:
-            return str(error)
-
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-        results = pool.map(attempt, paths)
-        if progress is not None:
-            results = progress(results, total=len(paths))
-        results = list(results)
-
-    images, kept, skipped = [], [], []
-    for path, result in zip(paths, results):
-        if isinstance(result, str):
-            logger.warning("skipped %s", result)
-            skipped.append((path, result))
-        else:
-            images.append(result)
+    paths = list(paths)
+    images, reasons = load_image_batch(paths, size, workers=workers, progress=progress)
+    kept, skipped = [], []
+    for index, (path, reason) in enumerate(zip(paths, reasons)):
+        if reason is None:
+            # Compacting in place keeps the kept images in order without a second array.
+            if len(kept) != index:
+                images[len(kept)] = images[index]
             kept.append(path)
-    array = np.stack(images) if images else np.zeros((0, size, size, 3), dtype=np.uint8)
-    return array, kept, skipped
+        else:
+            logger.warning("skipped %s", reason)
+            skipped.append((path, reason))
+    if len(kept) < len(paths):
+        images = images[: len(kept)]
+        if len(kept) < len(paths) // 2:
+            images = images.copy()  # Mostly unreadable: do not keep the larger buffer alive.
+    return images, kept, skipped
