@@ -1,12 +1,13 @@
-# make demo: train and classify on the built-in synthetic data; make test: the test suite.
-# Both first set up the virtualenv from requirements.txt (once, and again when it changes).
+# make demo: train and classify on the built-in synthetic data; make test: the test suite;
+# make bench: the benchmarks of bench/ (see bench/README.md), never part of make test.
+# All first set up the virtualenv from requirements.txt (once, and again when it changes).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_EPOCHS ?= 15
 DEMO_IMAGE_SIZE ?= 64
 
-.PHONY: demo test venv clean
+.PHONY: demo test bench venv clean
 
 venv: $(VENV)/.installed
 
@@ -25,5 +26,18 @@ demo: venv
 test: venv
 	$(PY) -m pytest
 
+# Benchmark-only packages (tf_keras for the tutorial's reference) go to bench/.deps with
+# --no-deps: tf-keras asks for `tensorflow`, which would clash with tensorflow-cpu.
+BENCH_DEPS := bench/.deps
+BENCH_SCRIPTS ?= bench/bench_loading.py
+
+$(BENCH_DEPS)/.installed: bench/requirements.txt $(VENV)/.installed
+	rm -rf $(BENCH_DEPS)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --target $(BENCH_DEPS) -r bench/requirements.txt
+	touch $@
+
+bench: venv $(BENCH_DEPS)/.installed
+	@for script in $(BENCH_SCRIPTS); do echo "== $$script"; $(PY) $$script || exit 1; done
+
 clean:
-	rm -rf $(VENV) output fashion.model mlb.pickle plot.png
+	rm -rf $(VENV) $(BENCH_DEPS) output fashion.model mlb.pickle plot.png

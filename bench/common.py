@@ -1,0 +1,129 @@
+"""What every benchmark shares: where things are, running a variant in a fresh process, medians, tables.
+
+A benchmark script runs each variant several times, each time in a fresh Python process (so
+one variant's imports, caches and memory never help or hurt another, and each process's peak
+RSS is that variant's own), interleaving the variants so that a busy machine slows them all
+alike. The child prints one JSON object as its last line; `run_child` returns it.
+"""
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+# Benchmark-only packages (tf_keras for the reference), installed by `make bench` with
+# `pip install --no-deps --target`, so the product's virtualenv never sees them.
+DEPS_DIR = BENCH_DIR / ".deps"
+# The real photos live beside the project, never inside it (as in tests/conftest.py).
+FASHION_DIR = Path(os.environ.get("FASHION_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data" / "fashion"))
+
+
+def setup_paths() -> None:
+    """Make ``pyimagesearch``, the bench modules and the bench-only packages importable."""
+    for folder in (DEPS_DIR, BENCH_DIR, PROJECT_ROOT):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+
+
+def child_environment() -> dict[str, str]:
+    """The environment of a variant's process: quiet TensorFlow, the same import paths."""
+    path = os.pathsep.join([str(PROJECT_ROOT), str(BENCH_DIR), str(DEPS_DIR)])
+    return {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONHASHSEED": "0"}
+
+
+def run_child(script: Path, arguments: Sequence[str], timeout: float = 3600) -> dict:
+    """Run ``python script arguments`` in a fresh process and return the JSON of its last line.
+
+    Raises:
+        RuntimeError: If the process fails or prints no JSON; the message holds its stderr.
+    """
+    completed = subprocess.run(
+        [sys.executable, str(script), *arguments],
+        capture_output=True, text=True, timeout=timeout, env=child_environment(), cwd=PROJECT_ROOT,
+    )
+    lines = completed.stdout.strip().splitlines()
+    if completed.returncode != 0 or not lines:
+        command = " ".join([script.name, *arguments])
+        raise RuntimeError(f"{command} failed ({completed.returncode}):\n{completed.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far (``VmHWM`` of ``/proc/self/status``), in MB.
+
+    Not ``getrusage``'s ``ru_maxrss``: Linux carries the parent's RSS at fork over ``exec`` into
+    it, so a child of a large benchmark process would report the parent's size.
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM line in /proc/self/status")
+
+
+def current_rss_mb() -> float:
+    """This process's resident set size now (``/proc/self/statm``), in MB."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def cpu_seconds() -> float:
+    """User plus system CPU time of this process so far, all threads (nanosecond clock, not ticks)."""
+    import time
+
+    return time.process_time()
+
+
+def machine() -> dict:
+    """What the numbers were measured on: CPU model and count, memory, load, versions."""
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    versions = {}
+    for module in ("numpy", "cv2", "PIL"):
+        try:
+            versions[module] = __import__(module).__version__
+        except ImportError:
+            pass
+    return {
+        "cpu": model,
+        "cpus": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "memory_gb": round(memory_gb, 1),
+        "load_average": [round(value, 2) for value in os.getloadavg()],
+        "python": platform.python_version(),
+        **versions,
+    }
+
+
+def summarise(values: Sequence[float]) -> dict:
+    """Median, minimum and maximum of repeated measurements."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": list(values)}
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_results(name: str, results: dict) -> Path:
+    """Write ``results`` to ``bench/results/<name>.json`` and return the path."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    return path
