@@ -107,21 +107,8 @@ class Classifier:
         """Per-label probabilities of shape (N, num_labels) for RGB uint8 images of the model's size."""
         return self.task.label_probabilities(self.model.predict(images.astype("float32"), batch_size=batch_size, verbose=0))
 
-    def decide(
-        self,
-        probabilities: np.ndarray,
-        threshold: float | None = None,
-        top_k: int | None = None,
-        decode: str = "threshold",
-    ) -> np.ndarray:
-        """Multi-hot decisions from probabilities.
-
-        Args:
-            probabilities: Shape (N, num_labels).
-            threshold: One threshold for every label, replacing the model's tuned ones.
-            top_k: Keep the ``top_k`` most probable labels instead (the tutorial's rule).
-            decode: ``"threshold"``, or ``"groups"`` for the most probable label of each
-                label group (when every image has exactly one colour and one type).
+    def check_decoding(self, threshold: float | None = None, top_k: int | None = None, decode: str = "threshold") -> None:
+        """Refuse decoding arguments this model cannot honour, before any image is read.
 
         Raises:
             ValueError: For a threshold outside [0, 1], a ``top_k`` outside 1..number of labels,
@@ -141,6 +128,28 @@ class Classifier:
                 )
             if top_k is not None:
                 raise ValueError("--decode groups picks one label per group: drop --top-k.")
+
+    def decide(
+        self,
+        probabilities: np.ndarray,
+        threshold: float | None = None,
+        top_k: int | None = None,
+        decode: str = "threshold",
+    ) -> np.ndarray:
+        """Multi-hot decisions from probabilities.
+
+        Args:
+            probabilities: Shape (N, num_labels).
+            threshold: One threshold for every label, replacing the model's tuned ones.
+            top_k: Keep the ``top_k`` most probable labels instead (the tutorial's rule).
+            decode: ``"threshold"``, or ``"groups"`` for the most probable label of each
+                label group (when every image has exactly one colour and one type).
+
+        Raises:
+            ValueError: For arguments `check_decoding` refuses.
+        """
+        self.check_decoding(threshold, top_k, decode)
+        if decode == "groups":
             groups = [[self.classes.index(label) for label in group] for group in self.label_groups]
             return self.task.decode(probabilities, groups=groups)
         return self.task.decode(probabilities, threshold=self.thresholds if threshold is None else threshold, top_k=top_k)
@@ -175,7 +184,7 @@ class Classifier:
         Raises:
             ValueError: For bad decoding arguments (see `decide`).
         """
-        self.decide(np.zeros((0, len(self.classes))), threshold, top_k, decode)  # refuse bad arguments before decoding
+        self.check_decoding(threshold, top_k, decode)
         originals, kept, skipped = [], [], []
         for path in paths:
             try:

@@ -73,7 +73,7 @@ def evaluate_folder(
         ValueError: For a missing or empty folder, bad decoding arguments, or no image the
             model's vocabulary covers.
     """
-    classifier.decide(np.zeros((0, len(classifier.classes))), threshold, top_k, decode)  # refuse bad arguments first
+    classifier.check_decoding(threshold, top_k, decode)
     label_sep = classifier.label_sep if label_sep is None else label_sep
     data = load_labelled_images(dataset_dir, classifier.image_size, label_sep=label_sep, progress=progress)
     classes = classifier.classes
