@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from pyimagesearch import config
+from pyimagesearch.normalization import centres_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ def likely_causes(
     The order: a head/loss mismatch (when `head_loss_mismatch` finds one); identical inputs;
     the learning rate when it is outside Adam's usual range (1e-5 to 1e-2), or whenever
     ``learning_rate_first`` or ``learning_too_slowly``; inputs not standardised (unless the
-    model has a ``Normalization`` layer); the initialisation (unless already He); the learning
+    model centres its inputs, see `normalization.centres_inputs`); the initialisation (unless already He); the learning
     rate otherwise; and last, the overfit check.
 
     Args:
@@ -220,7 +221,7 @@ def likely_causes(
     else:
         rate_cause = too_high
     layers = model.layers
-    if not any(isinstance(layer, keras.layers.Normalization) for layer in layers):
+    if not centres_inputs(model):
         causes.append(Cause("inputs not centred", "--normalize standardize"))
     kernels = [layer.kernel_initializer for layer in layers if hasattr(layer, "kernel_initializer")]
     if not kernels or not all(isinstance(kernel, keras.initializers.HeNormal) for kernel in kernels):

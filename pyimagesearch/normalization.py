@@ -11,6 +11,8 @@ import numpy as np
 # --normalize: [0, 1] as in the tutorial; per-channel zero mean; per-channel zero mean and unit
 # variance. The last two learn their statistics from the training images.
 NORMALIZATIONS = ("unit", "center", "standardize")
+# The layer that subtracts the training set's channel means, by --normalize mode.
+CENTRING_LAYERS = {"center": "center_channels", "standardize": "standardize_channels"}
 # --init: the user-facing name and the Keras initializer of every convolution and dense kernel.
 INITIALIZERS = {"glorot": "glorot_uniform", "he": "he_normal"}
 
@@ -60,15 +62,17 @@ def input_normalization(mode: str, train_images: np.ndarray | None = None) -> li
     """The layers that go right after the model's input, which receives RGB values 0-255.
 
     - ``"unit"``: ``Rescaling(1/255)`` to [0, 1], as in the tutorial (layer ``rescale_to_unit``).
-    - ``"center"``: the same, then each channel's training-set mean subtracted
-      (``Normalization`` layer ``center_channels``, variance 1).
+    - ``"center"``: the same, then each channel's training-set mean subtracted (layer
+      ``center_channels``).
     - ``"standardize"``: the same, then each channel's training-set mean subtracted and divided
-      by its standard deviation (``Normalization`` layer ``standardize_channels``), as an adapted
+      by its standard deviation (layer ``standardize_channels``), as an adapted
       ``keras.layers.Normalization(axis=-1)`` would. Standard deviations below one grey level
       are raised to it.
 
-    The statistics are the ``Normalization`` layer's ``mean`` and ``variance`` arguments, so
-    they are part of the saved model and loading it (safe mode included) restores them.
+    The statistics are the per-channel ``scale`` (1 / std) and ``offset`` (-mean / std) of a
+    ``Rescaling`` layer, so they are part of the saved model, loading it (safe mode included)
+    restores them, and they export as constants: a ``Normalization`` layer's statistics
+    become extra graph inputs in the ONNX export.
 
     Args:
         mode: One of `NORMALIZATIONS`.
@@ -94,13 +98,15 @@ def input_normalization(mode: str, train_images: np.ndarray | None = None) -> li
     if train_images is None:
         raise ValueError(f"--normalize {mode} learns its statistics from the training images, and none were given.")
     mean, variance = channel_statistics(train_images)
-    if mode == "center":
-        variance, name = np.ones_like(variance), "center_channels"
-    else:
-        variance, name = np.maximum(variance, _MIN_STD**2), "standardize_channels"
+    std = np.ones_like(mean) if mode == "center" else np.sqrt(np.maximum(variance, _MIN_STD**2))
     # Plain lists: the layer's config is JSON, and safe-mode loading rebuilds it from there.
-    layers.append(keras.layers.Normalization(axis=-1, mean=mean.tolist(), variance=variance.tolist(), name=name))
+    layers.append(keras.layers.Rescaling(scale=(1.0 / std).tolist(), offset=(-mean / std).tolist(), name=CENTRING_LAYERS[mode]))
     return layers
+
+
+def centres_inputs(model: keras.Model) -> bool:
+    """Whether ``model`` centres its inputs: a ``--normalize center|standardize`` layer or a Keras ``Normalization``."""
+    return any(isinstance(layer, keras.layers.Normalization) or layer.name in CENTRING_LAYERS.values() for layer in model.layers)
 
 
 def kernel_initializer(name: str) -> str:
