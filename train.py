@@ -20,7 +20,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-m", "--model", default=config.MODEL_PATH, help="model file to write (any name)")
     parser.add_argument("-l", "--labelbin", default=config.LABELBIN_PATH, help="label binarizer file to write")
     parser.add_argument("-p", "--plot", default=config.PLOT_PATH, help="training curves image to write")
-    parser.add_argument("--epochs", type=int, default=config.EPOCHS, help="passes over the training set")
+    parser.add_argument(
+        "--epochs", type=int, default=config.EPOCHS,
+        help="passes over the training set (fewer when --patience stops training early)",
+    )
     parser.add_argument("--lr", type=float, default=config.LEARNING_RATE, help="initial learning rate (Adam)")
     parser.add_argument("--batch-size", type=int, default=config.BATCH_SIZE, help="images per step")
     parser.add_argument("--image-size", type=int, default=config.IMAGE_SIZE, help="side of the square input, pixels")
@@ -54,6 +57,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--stop-on-stall", action="store_true",
         help="stop, writing nothing, when the health check sees training stall (it always explains what it saw)",
+    )
+    parser.add_argument(
+        "--patience", type=int, default=config.PATIENCE,
+        help="stop after this many epochs without a better validation exact-match, keeping the best epoch's "
+        "weights; 0 trains every epoch",
+    )
+    parser.add_argument(
+        "--cache", choices=config.CACHES, default=config.CACHE,
+        help="where the decoded images are kept: memory; disk (a cache that makes the next run start at once); "
+        "none (decoded from the files for every batch: bounded memory); auto: memory if they fit, else none",
+    )
+    parser.add_argument(
+        "--cache-dir", default=None,
+        help="folder of the on-disk image cache (default: $XDG_CACHE_HOME/pyimagesearch or ~/.cache/pyimagesearch)",
+    )
+    parser.add_argument(
+        "--precision", choices=config.PRECISIONS, default=config.PRECISION,
+        help="bfloat16 trains in mixed precision; auto uses it on GPUs with bfloat16 units, float32 on CPUs "
+        "(where it is not faster); the saved model is float32",
+    )
+    parser.add_argument(
+        "--jit-compile", choices=config.JIT_COMPILES, default=config.JIT_COMPILE,
+        help="XLA compilation of the training step; auto: on GPUs only (on CPUs it is slower)",
     )
     parser.add_argument(
         "--overfit-check", type=int, nargs="?", const=config.OVERFIT_CHECK_IMAGES, default=None, metavar="N",
@@ -102,6 +128,11 @@ def main(argv: list[str] | None = None) -> int:
             normalize=args.normalize,
             init=args.init,
             stop_on_stall=args.stop_on_stall,
+            patience=args.patience or None,
+            precision=args.precision,
+            jit_compile=args.jit_compile,
+            cache=args.cache,
+            cache_dir=args.cache_dir,
             progress=lambda items, total: tqdm(items, total=total, desc="loading images", unit="img", file=sys.stderr),
             verbose=1 if sys.stdout.isatty() else 2,
         )

@@ -33,6 +33,24 @@ INIT = "glorot"
 STALL_PATIENCE = 3
 OVERFIT_CHECK_IMAGES = 10
 
+# Early stopping (--patience): epochs without a better validation exact-match before training
+# stops; the best epoch's weights are kept. 0 trains every epoch, as the tutorial.
+PATIENCE = 15
+# --precision: "bfloat16" trains in mixed bfloat16; "auto" uses it on GPUs that have it.
+PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISION = "auto"
+# --jit-compile: XLA; "auto" lets Keras decide (on for GPUs, off on CPUs).
+JIT_COMPILES = ("auto", "on", "off")
+JIT_COMPILE = "auto"
+
+# Where training keeps the decoded images (--cache): "memory", one uint8 array; "disk", the same
+# through the on-disk cache, mapped on the next run; "none", decoded from the files for every
+# batch. "auto" picks memory when the images take at most CACHE_MEMORY_SHARE of the memory
+# available, else none.
+CACHES = ("auto", "memory", "disk", "none")
+CACHE = "auto"
+CACHE_MEMORY_SHARE = 0.25
+
 # Images: extensions matched case-insensitively.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 # Images are fed to the network as RGB, uint8 0-255; the model itself rescales to [0, 1].

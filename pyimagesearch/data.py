@@ -1,4 +1,5 @@
-"""A labelled image folder in memory and the tf.data pipelines that feed it to a model."""
+"""A labelled image folder, held in memory, mapped from the disk cache or read from its files, and
+the tf.data pipelines that feed it to a model."""
 
 import logging
 import os
@@ -11,10 +12,14 @@ import numpy as np
 import tensorflow as tf
 
 from pyimagesearch import config
-from pyimagesearch.images import list_images, load_images
+from pyimagesearch.image_cache import load_images_cached
+from pyimagesearch.images import list_images, load_image_batch, load_images
 from pyimagesearch.labels import label_counts, labels_for_paths
 
 logger = logging.getLogger(__name__)
+
+# Images decoded at a time by ImageFiles iteration and the streaming scan: 256 at 96 pixels is 7 MB.
+_CHUNK_IMAGES = 256
 
 
 @dataclass
@@ -22,16 +27,128 @@ class LabelledImages:
     """Decoded images with their labels.
 
     Attributes:
-        images: uint8 RGB array of shape (N, size, size, 3).
+        images: uint8 RGB images of shape (N, size, size, 3): an array in memory (``--cache
+            memory``), an array mapping the on-disk cache (``disk``), or an `ImageFiles` that
+            decodes the rows it is indexed with (``none``).
         paths: The file of each image.
         label_sets: The labels of each image, from its folder name.
         skipped: ``(path, reason)`` for each file that could not be decoded.
+        cache: Where the images are held: ``memory``, ``disk`` or ``none``.
     """
 
-    images: np.ndarray
+    images: "np.ndarray | ImageFiles"
     paths: list[Path]
     label_sets: list[tuple[str, ...]]
     skipped: list[tuple[Path, str]]
+    cache: str = "memory"
+
+
+class ImageFiles:
+    """Images read from their files whenever they are indexed: array-like, holding no pixels.
+
+    ``images[3]``, ``images[10:20]`` and ``images[[4, 1, 7]]`` decode those files, in parallel,
+    exactly as `images.load_images` would; iterating decodes them chunk by chunk. What
+    ``--cache none`` trains from, so memory stays bounded whatever the number of images.
+
+    Args:
+        paths: Image files, all known to be readable.
+        size: Side of the square images in pixels.
+    """
+
+    dtype = np.dtype(np.uint8)
+
+    def __init__(self, paths: list[Path], size: int):
+        self.paths = list(paths)
+        self.shape = (len(self.paths), size, size, 3)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, key) -> np.ndarray:
+        rows = np.arange(len(self.paths))[key]
+        single = np.ndim(rows) == 0
+        rows = np.atleast_1d(rows)
+        images, reasons = load_image_batch([self.paths[row] for row in rows], self.shape[1])
+        for row, reason in zip(rows, reasons):
+            if reason is not None:
+                raise ValueError(
+                    f"{self.paths[row]} could be read when training started and no longer can ({reason}): "
+                    "do not change the data set while training on it."
+                )
+        return images[0] if single else images
+
+    def __iter__(self):
+        for start in range(0, len(self.paths), _CHUNK_IMAGES):
+            yield from self[start:start + _CHUNK_IMAGES]
+
+
+class IndexedRows:
+    """The rows ``indices`` of an image array or `ImageFiles`, as an array-like that copies nothing until indexed.
+
+    Lets statistics of the training images be computed chunk by chunk without first copying
+    them out of the whole data set.
+    """
+
+    def __init__(self, images: "np.ndarray | ImageFiles", indices: np.ndarray):
+        self.images = images
+        self.indices = np.asarray(indices)
+        self.shape = (len(self.indices), *images.shape[1:])
+        self.dtype = images.dtype
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, key) -> np.ndarray:
+        return self.images[self.indices[key]]
+
+
+
+def available_memory_bytes() -> int:
+    """Memory the system can give without swapping: ``MemAvailable`` of /proc/meminfo, else free pages."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def resolve_cache(cache: str, count: int, image_size: int) -> str:
+    """The concrete ``--cache`` choice: ``auto`` becomes ``memory`` when the decoded images fit, else ``none``.
+
+    They fit when ``count`` images of ``image_size`` pixels (uint8) take at most
+    `config.CACHE_MEMORY_SHARE` of the memory available now.
+
+    Raises:
+        ValueError: For a choice not in `config.CACHES`.
+    """
+    if cache not in config.CACHES:
+        raise ValueError(f"--cache must be one of {', '.join(config.CACHES)}. Received: --cache {cache}")
+    if cache != "auto":
+        return cache
+    needed = count * image_size * image_size * 3
+    return "memory" if needed <= config.CACHE_MEMORY_SHARE * available_memory_bytes() else "none"
+
+
+def _scan_files(
+    paths: list[Path], image_size: int, progress: Callable | None
+) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Decode every file once, chunk by chunk, keeping only which ones are readable."""
+    kept, skipped = [], []
+    chunks = range(0, len(paths), _CHUNK_IMAGES)
+    if progress is not None:
+        chunks = progress(chunks, total=len(chunks))
+    for start in chunks:
+        chunk = paths[start:start + _CHUNK_IMAGES]
+        for path, reason in zip(chunk, load_image_batch(chunk, image_size)[1]):
+            if reason is None:
+                kept.append(path)
+            else:
+                logger.warning("skipped %s", reason)
+                skipped.append((path, reason))
+    return kept, skipped
 
 
 def find_labelled_images(
@@ -73,19 +190,41 @@ def load_labelled_images(
     image_size: int,
     label_sep: str = config.LABEL_SEP,
     progress: Callable | None = None,
+    cache: str = "memory",
+    cache_dir: str | os.PathLike | None = None,
 ) -> LabelledImages:
     """Find, decode and label every image under ``dataset_dir`` (see `find_labelled_images`).
 
+    Args:
+        dataset_dir: Folder with one sub-folder per label set.
+        image_size: Side of the square images in pixels.
+        label_sep: Separator of labels in folder names. Defaults to ``"_"``.
+        progress: Optional iterable wrapper (e.g. ``tqdm``) showing the decoding.
+        cache: ``memory`` decodes every image into one array; ``disk`` does the same through
+            the on-disk cache (`image_cache.load_images_cached`), so that a second run maps the
+            decoded images instead of decoding them; ``none`` only checks that each file
+            decodes and returns an `ImageFiles`, which decodes again on each access; ``auto``
+            picks with `resolve_cache`. Defaults to ``memory``.
+        cache_dir: Folder of the on-disk cache. Defaults to `image_cache.default_cache_dir`.
+
     Raises:
-        ValueError: For a missing folder or one with no readable, labelled image.
+        ValueError: For a missing folder, one with no readable, labelled image, or an unknown
+            ``cache``.
     """
     candidates, label_sets, unlabelled = find_labelled_images(dataset_dir, label_sep)
-    images, kept, skipped = load_images(candidates, image_size, progress=progress)
+    cache = resolve_cache(cache, len(candidates), image_size)
+    if cache == "none":
+        kept, skipped = _scan_files(candidates, image_size, progress)
+        images = ImageFiles(kept, image_size)
+    elif cache == "disk":
+        images, kept, skipped = load_images_cached(candidates, image_size, cache_dir=cache_dir, progress=progress)
+    else:
+        images, kept, skipped = load_images(candidates, image_size, progress=progress)
     skipped = [(path, "not inside a label folder") for path in unlabelled] + skipped
     if not kept:
         raise ValueError(f"--dataset {dataset_dir}: none of the {len(candidates)} image files could be decoded.")
     labels_of = dict(zip(candidates, label_sets))
-    return LabelledImages(images, kept, [labels_of[path] for path in kept], skipped)
+    return LabelledImages(images, kept, [labels_of[path] for path in kept], skipped, cache)
 
 
 def describe(data: LabelledImages) -> list[str]:
@@ -118,25 +257,42 @@ def build_augmentation(seed: int = config.SEED) -> keras.Sequential:
 
 
 def make_dataset(
-    images: np.ndarray,
+    images: "np.ndarray | ImageFiles",
     targets: np.ndarray,
     batch_size: int,
+    indices: np.ndarray | None = None,
     augmentation: keras.Sequential | None = None,
     shuffle_seed: int | None = None,
 ) -> tf.data.Dataset:
     """Batches of (float32 RGB 0-255 images, targets), shuffled and augmented when training.
 
+    The pipeline carries image indices, and each batch gathers its rows from ``images`` when
+    it is needed, in parallel with training: the images are never copied whole into the
+    graph, so the same code trains from memory, from the disk cache or from the files.
+
     Args:
-        images: uint8 array of shape (N, size, size, 3).
-        targets: float32 array of shape (N, units).
+        images: uint8 images of shape (N, size, size, 3): an array or an `ImageFiles`.
+        targets: float32 array of shape (N, units), aligned with ``images``.
         batch_size: Images per batch.
+        indices: The rows to use, in order. Defaults to all.
         augmentation: Layers applied to each training batch; ``None`` for validation.
         shuffle_seed: Shuffle each epoch with this seed; ``None`` keeps the order.
     """
-    dataset = tf.data.Dataset.from_tensor_slices((images, targets))
+    indices = np.arange(len(images)) if indices is None else np.asarray(indices, dtype=np.int64)
+    targets = np.asarray(targets, dtype=np.float32)
+    image_shape, units = tuple(images.shape[1:]), targets.shape[1]
+
+    def gather(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return images[rows], targets[rows]
+
+    def load(rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        batch, batch_targets = tf.numpy_function(gather, [rows], (tf.uint8, tf.float32), stateful=False)
+        return tf.ensure_shape(tf.cast(batch, tf.float32), (None, *image_shape)), tf.ensure_shape(batch_targets, (None, units))
+
+    dataset = tf.data.Dataset.from_tensor_slices(indices)
     if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.shuffle(len(indices), seed=shuffle_seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE)
     if augmentation is not None:
         dataset = dataset.map(lambda x, y: (augmentation(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)

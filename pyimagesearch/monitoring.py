@@ -2,6 +2,7 @@
 
 import csv
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -72,6 +73,7 @@ class ValidationMetrics(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.per_label_history, self.rows = {}, []
+        self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
@@ -86,7 +88,12 @@ class ValidationMetrics(keras.callbacks.Callback):
             for name in PER_LABEL_METRICS:
                 value = np.nan if scores[name] is None else scores[name]
                 self.per_label_history.setdefault(f"val_{name}/{label}", []).append(value)
-        row = {"epoch": epoch + 1, "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))}
+        row = {
+            "epoch": epoch + 1,
+            # Wall time since training started, validation included: time to a given accuracy.
+            "elapsed_seconds": time.perf_counter() - self.started,
+            "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+        }
         row.update({key: float(value) for key, value in logs.items()})
         row.update({key: values[-1] for key, values in self.per_label_history.items()})
         self.rows.append(row)

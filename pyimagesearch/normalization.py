@@ -30,7 +30,8 @@ def channel_statistics(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     is never copied whole to floating point.
 
     Args:
-        images: Array of shape (N, height, width, channels), values 0-255 (uint8 or float).
+        images: Array of shape (N, height, width, channels), values 0-255 (uint8 or float), or
+            an array-like with ``shape`` that returns arrays when sliced (`data.IndexedRows`).
 
     Returns:
         ``(mean, variance)``, each float64 of shape (channels,).
@@ -38,8 +39,9 @@ def channel_statistics(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Raises:
         ValueError: For an empty array or one that is not (N, height, width, channels).
     """
-    images = np.asarray(images)
-    if images.ndim != 4 or len(images) == 0:
+    if not hasattr(images, "shape"):
+        images = np.asarray(images)
+    if len(images.shape) != 4 or images.shape[0] == 0:
         raise ValueError(
             f"Normalisation statistics need training images of shape (N, height, width, channels), N > 0. "
             f"Received: shape {images.shape}"
@@ -51,7 +53,7 @@ def channel_statistics(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         chunk = images[start:start + _CHUNK_IMAGES].reshape(-1, channels).astype(np.float64) / 255.0
         total += chunk.sum(axis=0)
         total_squares += np.square(chunk).sum(axis=0)
-    count = images.size // channels
+    count = int(np.prod(images.shape[:-1]))
     mean = total / count
     # Values lie in [0, 1], so E[x^2] - E[x]^2 in float64 loses nothing that matters here.
     variance = np.maximum(total_squares / count - np.square(mean), 0.0)

@@ -82,5 +82,6 @@ class SmallerVGGNet:
             model.add(layers.Dropout(0.5))
 
         model.add(layers.Dense(classes, kernel_initializer=kernel_initializer))
-        model.add(layers.Activation(finalAct, name="predictions"))
+        # float32 even under a mixed-precision policy: probabilities need its resolution.
+        model.add(layers.Activation(finalAct, name="predictions", dtype="float32"))
         return model

@@ -11,7 +11,15 @@ import keras
 import numpy as np
 
 from pyimagesearch import config
-from pyimagesearch.data import build_augmentation, describe, find_labelled_images, load_labelled_images, make_dataset
+from pyimagesearch.data import (
+    ImageFiles,
+    IndexedRows,
+    build_augmentation,
+    describe,
+    find_labelled_images,
+    load_labelled_images,
+    make_dataset,
+)
 from pyimagesearch.images import load_images
 from pyimagesearch.evaluation import SUMMARY_METRICS, evaluate_predictions, format_report
 from pyimagesearch.health import Diagnosis, TrainingHealth
@@ -73,6 +81,45 @@ class Recipe:
     normalize: str = config.NORMALIZE
     init: str = config.INIT
     stop_on_stall: bool = False
+    patience: int | None = config.PATIENCE
+    precision: str = config.PRECISION
+    jit_compile: str = config.JIT_COMPILE
+
+
+def resolve_precision(precision: str) -> str:
+    """The concrete ``--precision``: ``auto`` is ``bfloat16`` on a GPU with bfloat16 units, else ``float32``.
+
+    On CPUs, even with AVX512-BF16, mixed bfloat16 is not faster for this network (bench/README.md,
+    "Training"): its convolutions run twice as fast, but Keras computes batch normalisation in
+    float32, and the casts around it cost what the convolutions save.
+
+    Raises:
+        ValueError: For a choice not in `config.PRECISIONS`.
+    """
+    if precision not in config.PRECISIONS:
+        raise ValueError(f"--precision must be one of {', '.join(config.PRECISIONS)}. Received: --precision {precision}")
+    if precision != "auto":
+        return precision
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        if tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)) >= (8, 0):
+            return "bfloat16"
+    return "float32"
+
+
+def resolve_jit_compile(jit_compile: str) -> bool | str:
+    """Keras' ``jit_compile`` for a ``--jit-compile`` choice: ``auto`` leaves it to Keras (XLA on GPUs only).
+
+    On CPUs XLA is off: its convolutions do not use oneDNN and train this network about four
+    times slower (bench/README.md, "Training").
+
+    Raises:
+        ValueError: For a choice not in `config.JIT_COMPILES`.
+    """
+    if jit_compile not in config.JIT_COMPILES:
+        raise ValueError(f"--jit-compile must be one of {', '.join(config.JIT_COMPILES)}. Received: --jit-compile {jit_compile}")
+    return {"auto": "auto", "on": True, "off": False}[jit_compile]
 
 
 def learning_rate_schedule(name: str, learning_rate: float, epochs: int, steps_per_epoch: int):
@@ -100,25 +147,49 @@ def build_classifier(
     normalize: str = config.NORMALIZE,
     init: str = config.INIT,
     dropout: bool = True,
+    precision: str = "float32",
+    jit_compile: bool | str = False,
 ) -> keras.Model:
     """SmallerVGGNet with the head, loss and metrics of ``task``, compiled.
 
     The model takes RGB images with values 0-255 and normalises them itself (``normalize``,
     with statistics from ``train_images``; see `normalization.input_normalization`), so
-    classification cannot preprocess differently from training.
+    classification cannot preprocess differently from training. ``precision="bfloat16"``
+    builds it under Keras' ``mixed_bfloat16`` policy (bfloat16 computations, float32 weights
+    and outputs); ``jit_compile`` is passed to ``compile``.
     """
-    model = SmallerVGGNet.build(
-        width=image_size,
-        height=image_size,
-        depth=3,
-        classes=task.output_units(num_labels),
-        finalAct=task.activation,
-        preprocessing=input_normalization(normalize, train_images),
-        kernel_initializer=kernel_initializer(init),
-        dropout=dropout,
-    )
-    model.compile(optimizer=optimizer, loss=task.loss, metrics=task.metrics())
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
+    try:
+        model = SmallerVGGNet.build(
+            width=image_size,
+            height=image_size,
+            depth=3,
+            classes=task.output_units(num_labels),
+            finalAct=task.activation,
+            preprocessing=input_normalization(normalize, train_images),
+            kernel_initializer=kernel_initializer(init),
+            dropout=dropout,
+        )
+    finally:
+        keras.config.set_dtype_policy(previous)
+    model.compile(optimizer=optimizer, loss=task.loss, metrics=task.metrics(), jit_compile=jit_compile)
     return model
+
+
+def as_float32(model: keras.Model) -> keras.Model:
+    """``model`` with every layer computing in float32 and the same weights: a mixed-precision model, ready to save.
+
+    Mixed precision only speeds up training; a float32 model predicts, exports to ONNX and
+    loads anywhere without bfloat16 support.
+    """
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+    float32 = keras.models.clone_model(
+        model, clone_function=lambda layer: layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+    )
+    float32.set_weights(model.get_weights())
+    return float32
 
 
 def _check_arguments(recipe: Recipe, split: str, folds: int | None, duplicate_radius: int = config.DUPLICATE_RADIUS) -> None:
@@ -140,6 +211,10 @@ def _check_arguments(recipe: Recipe, split: str, folds: int | None, duplicate_ra
         raise ValueError(f"--folds must be at least 2 (e.g. 5). Received: {folds}")
     if duplicate_radius < 0:
         raise ValueError(f"--duplicate-radius must be 0 or more bits. Received: {duplicate_radius}")
+    if recipe.patience is not None and recipe.patience < 1:
+        raise ValueError(f"--patience must be at least 1 epoch, or 0 to train every epoch. Received: {recipe.patience}")
+    resolve_precision(recipe.precision)
+    resolve_jit_compile(recipe.jit_compile)
 
 
 def _check_outputs(**paths: str | os.PathLike) -> None:
@@ -155,7 +230,7 @@ def _check_outputs(**paths: str | os.PathLike) -> None:
 
 
 def _fit(
-    images: np.ndarray,
+    images: "np.ndarray | ImageFiles",
     targets: np.ndarray,
     train_index: np.ndarray,
     val_index: np.ndarray,
@@ -167,10 +242,13 @@ def _fit(
 ) -> tuple[keras.Model, dict[str, list[float]], np.ndarray, Diagnosis | None]:
     """Fit a new model on ``train_index``, scoring ``val_index`` every epoch, watching its health.
 
+    With ``recipe.patience``, training stops once validation exact-match has not improved for
+    that many epochs, and the weights of its best epoch are kept.
+
     Returns:
-        ``(model, history, probabilities, diagnosis)``: the history holds Keras' logs and the
-        per-label validation metrics; ``probabilities`` are the final model's on the validation
-        images; ``diagnosis`` is the health check's, if it fired.
+        ``(model, history, probabilities, diagnosis)``: the float32 model; the history holds
+        Keras' logs and the per-label validation metrics; ``probabilities`` are the returned
+        model's on the validation images; ``diagnosis`` is the health check's, if it fired.
 
     Raises:
         TrainingStalled: When the health check stopped training (``--stop-on-stall``, or a
@@ -178,26 +256,47 @@ def _fit(
     """
     keras.utils.set_random_seed(recipe.seed)
     train_ds = make_dataset(
-        images[train_index], targets[train_index], recipe.batch_size,
+        images, targets, recipe.batch_size, indices=train_index,
         augmentation=build_augmentation(recipe.seed), shuffle_seed=recipe.seed,
     )
-    val_ds = make_dataset(images[val_index], targets[val_index], recipe.batch_size)
+    val_ds = make_dataset(images, targets, recipe.batch_size, indices=val_index)
     steps_per_epoch = int(np.ceil(len(train_index) / recipe.batch_size))
     schedule = learning_rate_schedule(recipe.schedule, recipe.learning_rate, recipe.epochs, steps_per_epoch)
     model = build_classifier(
         task, len(classes), recipe.image_size, keras.optimizers.Adam(schedule),
-        train_images=images[train_index], normalize=recipe.normalize, init=recipe.init,
+        train_images=IndexedRows(images, train_index), normalize=recipe.normalize, init=recipe.init,
+        precision=resolve_precision(recipe.precision), jit_compile=resolve_jit_compile(recipe.jit_compile),
     )
     monitor = ValidationMetrics(val_ds, targets[val_index], task, classes, csv_path=csv_path)
     health = TrainingHealth(images[train_index[:HEALTH_PROBE_IMAGES]], stop_on_stall=recipe.stop_on_stall)
+    # The monitor first: it puts val_exact_match into the logs the others read.
+    callbacks = [monitor, health]
+    stopper = None
+    if recipe.patience:
+        stopper = keras.callbacks.EarlyStopping(
+            monitor="val_exact_match", mode="max", patience=recipe.patience, restore_best_weights=True
+        )
+        callbacks.append(stopper)
     # Shuffling happens in the tf.data pipeline, per epoch and seeded; validation in `monitor`.
-    history = model.fit(train_ds, epochs=recipe.epochs, shuffle=False, callbacks=[monitor, health], verbose=verbose).history
+    history = model.fit(train_ds, epochs=recipe.epochs, shuffle=False, callbacks=callbacks, verbose=verbose).history
     if health.stopped:
         raise TrainingStalled(
             f"training stopped at epoch {health.diagnosis.epoch}: {health.diagnosis.symptoms[0]} "
             f"(diagnosis above; first thing to try: {health.diagnosis.causes[0].remedy}). The model was not written."
         )
-    return model, {**history, **monitor.per_label_history}, monitor.last_probabilities, health.diagnosis
+    restored = stopper is not None and stopper.best_epoch + 1 != len(history["loss"])
+    if restored:
+        logger.info(
+            "%s; kept the weights of epoch %d (validation exact-match %.4f)",
+            f"early stop after epoch {stopper.stopped_epoch + 1}" if stopper.stopped_epoch else "trained every epoch",
+            stopper.best_epoch + 1, stopper.best,
+        )
+    float32 = as_float32(model)
+    probabilities = monitor.last_probabilities
+    if restored or float32 is not model:
+        probabilities = task.label_probabilities(float32.predict(val_ds, verbose=0))
+    model = float32
+    return model, {**history, **monitor.per_label_history}, probabilities, health.diagnosis
 
 
 def cross_validate(
@@ -266,6 +365,11 @@ def train(
     normalize: str = config.NORMALIZE,
     init: str = config.INIT,
     stop_on_stall: bool = False,
+    patience: int | None = config.PATIENCE,
+    precision: str = config.PRECISION,
+    jit_compile: str = config.JIT_COMPILE,
+    cache: str = config.CACHE,
+    cache_dir: str | os.PathLike | None = None,
     progress: Callable | None = None,
     verbose: int | str = "auto",
 ) -> TrainingResult:
@@ -296,6 +400,15 @@ def train(
         init: Kernel initialisation, ``glorot`` or ``he``. Defaults to ``glorot``.
         stop_on_stall: Stop, writing nothing, when the health check sees a stall. Defaults to
             False (the diagnosis is logged and training goes on).
+        patience: Stop after this many epochs without a better validation exact-match and
+            keep the best epoch's weights; None or 0 trains every epoch. Defaults to 15.
+        precision: ``float32``, ``bfloat16`` (mixed precision) or ``auto`` (see
+            `resolve_precision`). The saved model is float32 either way. Defaults to ``auto``.
+        jit_compile: XLA compilation, ``on``, ``off`` or ``auto`` (see `resolve_jit_compile`).
+            Defaults to ``auto``.
+        cache: Where the decoded images are kept: ``memory``, ``disk``, ``none`` or ``auto``
+            (see `data.load_labelled_images`). Defaults to ``auto``.
+        cache_dir: Folder of the on-disk cache. Defaults to `image_cache.default_cache_dir`.
         progress: Optional iterable wrapper (e.g. ``tqdm``) showing image loading.
         verbose: Keras' ``fit`` verbosity. Defaults to ``"auto"``.
 
@@ -306,14 +419,23 @@ def train(
         ValueError: For bad arguments, unusable data, or a task the labels contradict.
         TrainingStalled: When the health check stopped training.
     """
-    recipe = Recipe(epochs, learning_rate, batch_size, image_size, schedule, seed, normalize, init, stop_on_stall)
+    recipe = Recipe(
+        epochs, learning_rate, batch_size, image_size, schedule, seed, normalize, init, stop_on_stall,
+        patience, precision, jit_compile,
+    )
     _check_arguments(recipe, split, folds, duplicate_radius)
     _check_outputs(model=model_path, labelbin=labelbin_path, plot=plot_path)
 
-    data = load_labelled_images(dataset_dir, image_size, label_sep=label_sep, progress=progress)
+    data = load_labelled_images(
+        dataset_dir, image_size, label_sep=label_sep, progress=progress, cache=cache, cache_dir=cache_dir
+    )
     task_spec = get_task(resolve_task(data.label_sets, task))
     for line in describe(data):
         logger.info(line)
+    logger.info(
+        "images held: %s (--cache %s); precision %s; XLA %s", data.cache, cache, resolve_precision(precision),
+        {"auto": "as Keras decides (on GPUs only)", True: "on", False: "off"}[resolve_jit_compile(jit_compile)],
+    )
     logger.info("task: %s (%s head, %s)", task_spec.name, task_spec.activation, task_spec.loss)
     groups = None
     if split == "grouped":
@@ -374,6 +496,8 @@ def train(
         "label_sep": label_sep,
         "normalize": normalize,
         "init": init,
+        "precision": resolve_precision(precision),
+        "epochs_trained": len(history["loss"]),
         "threshold": config.THRESHOLD,
         "thresholds": None if thresholds is None else {c: float(t) for c, t in zip(classes, thresholds)},
         "label_groups": label_groups,

@@ -1,0 +1,115 @@
+"""Training's fast paths: where the images are kept (--cache), mixed precision, XLA, early stopping."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from conftest import run_script
+from pyimagesearch.classification import Classifier
+from pyimagesearch.data import ImageFiles, load_labelled_images, make_dataset, resolve_cache
+from pyimagesearch.images import list_images, load_images
+from pyimagesearch.model_io import load_model
+from pyimagesearch.monitoring import metrics_csv_path
+from pyimagesearch.training import train
+
+
+def all_rows(images) -> np.ndarray:
+    return np.asarray(images[np.arange(len(images))])
+
+
+def test_every_cache_mode_holds_the_same_pixels(demo_data, tmp_path):
+    loaded = {
+        cache: load_labelled_images(demo_data[0], image_size=24, cache=cache, cache_dir=tmp_path / "cache")
+        for cache in ("memory", "disk", "none")
+    }
+    assert isinstance(loaded["none"].images, ImageFiles)
+    assert [data.cache for data in loaded.values()] == ["memory", "disk", "none"]
+    reference = loaded["memory"]
+    for data in loaded.values():
+        assert data.paths == reference.paths and data.label_sets == reference.label_sets
+        np.testing.assert_array_equal(all_rows(data.images), reference.images)
+    assert list((tmp_path / "cache").iterdir()), "--cache disk wrote no cache file"
+
+
+def test_image_files_decode_the_rows_asked_for(demo_data):
+    paths = list_images(demo_data[0])[:40]
+    files = ImageFiles(paths, 20)
+    expected, _, _ = load_images(paths, 20)
+    assert files.shape == expected.shape and len(files) == 40
+    np.testing.assert_array_equal(files[[7, 2, 39]], expected[[7, 2, 39]])
+    np.testing.assert_array_equal(files[5], expected[5])
+    np.testing.assert_array_equal(np.stack(list(files)), expected)
+
+
+def test_image_files_refuse_a_file_that_broke_after_the_scan(demo_data, tmp_path):
+    path = tmp_path / "a.jpg"
+    path.write_bytes(list_images(demo_data[0])[0].read_bytes())
+    files = ImageFiles([path], 16)
+    path.write_bytes(b"not an image")
+    with pytest.raises(ValueError, match=r"a\.jpg could be read when training started and no longer can"):
+        files[[0]]
+
+
+def test_dataset_gathers_the_indexed_rows_with_their_targets():
+    images = np.random.default_rng(0).integers(0, 256, size=(10, 8, 8, 3), dtype=np.uint8)
+    targets = np.eye(10, dtype="float32")
+    indices = np.array([9, 3, 4, 0, 7])
+    batches = list(make_dataset(images, targets, batch_size=2, indices=indices).as_numpy_iterator())
+    np.testing.assert_array_equal(np.concatenate([x for x, _ in batches]), images[indices].astype("float32"))
+    np.testing.assert_array_equal(np.concatenate([y for _, y in batches]), targets[indices])
+    shuffled = list(make_dataset(images, targets, batch_size=5, indices=indices, shuffle_seed=1).as_numpy_iterator())
+    x, y = shuffled[0]
+    assert sorted(np.argmax(y, axis=1)) == sorted(indices)
+    np.testing.assert_array_equal(x, images[np.argmax(y, axis=1)].astype("float32"))
+
+
+def test_auto_cache_keeps_images_in_memory_only_when_they_fit():
+    assert resolve_cache("auto", 1000, 96) == "memory"
+    assert resolve_cache("auto", 10**9, 96) == "none"  # 27 TB of pixels
+    assert resolve_cache("disk", 10**9, 96) == "disk"
+    with pytest.raises(ValueError, match="--cache must be one of auto, memory, disk, none. Received: --cache ram"):
+        resolve_cache("ram", 10, 96)
+
+
+@pytest.mark.parametrize(
+    "cache, precision, jit_compile",
+    [("none", "bfloat16", "on"), ("disk", "float32", "off"), ("memory", "auto", "auto")],
+)
+def test_each_fast_path_combination_trains_and_saves_a_float32_model(demo_data, tmp_path, cache, precision, jit_compile):
+    result = train(
+        demo_data[0], model_path=tmp_path / "m.model", labelbin_path=tmp_path / "mlb.pickle", plot_path=tmp_path / "p.png",
+        epochs=1, image_size=32, cache=cache, cache_dir=tmp_path / "cache", precision=precision, jit_compile=jit_compile,
+        verbose=0,
+    )
+    assert result.metadata["precision"] == ("bfloat16" if precision == "bfloat16" else "float32")
+    model, _ = load_model(tmp_path / "m.model")
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    classifier = Classifier.load(tmp_path / "m.model", tmp_path / "mlb.pickle")
+    np.testing.assert_allclose(
+        classifier.predict_probabilities(images), result.model.predict(images.astype("float32"), verbose=0), atol=1e-5
+    )
+
+
+def test_patience_stops_a_run_that_no_longer_improves(demo_data, tmp_path):
+    # At a learning rate of 1e-7 nothing changes, so validation exact-match never improves on epoch 1.
+    result = train(
+        demo_data[0], model_path=tmp_path / "m.model", labelbin_path=tmp_path / "mlb.pickle", plot_path=tmp_path / "p.png",
+        epochs=6, learning_rate=1e-7, image_size=24, patience=2, verbose=0,
+    )
+    assert result.metadata["epochs_trained"] == 3
+    with open(metrics_csv_path(tmp_path / "m.model")) as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["epoch"] for row in rows] == ["1", "2", "3"]
+    elapsed = [float(row["elapsed_seconds"]) for row in rows]
+    assert 0 < elapsed[0] < elapsed[1] < elapsed[2]
+
+
+def test_negative_patience_is_a_one_line_error(demo_data, tmp_path):
+    result = run_script("train.py", "--dataset", demo_data[0], "--model", tmp_path / "m.model", "--patience", "-1")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        "train.py: error: --patience must be at least 1 epoch, or 0 to train every epoch. Received: -1"
+    )
+    assert not (tmp_path / "m.model").exists()
