@@ -1,12 +1,12 @@
 #!/usr/bin/env python
-"""Label new images with a model trained by train.py.
+"""Label new images with a model trained by train.py, or with its ONNX export (no TensorFlow).
 
     python classify.py --model fashion.model --labelbin mlb.pickle --image examples/example_01.jpg
+    python classify.py --model fashion.onnx --image examples
 """
 
 import argparse
 import json
-import sys
 
 from pyimagesearch import config
 from pyimagesearch.cli import configure_logging, quiet_libraries, run
@@ -17,8 +17,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Label images with a trained model; writes annotated copies.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("-m", "--model", default=config.MODEL_PATH, help="model file written by train.py")
-    parser.add_argument("-l", "--labelbin", default=config.LABELBIN_PATH, help="label binarizer written by train.py")
+    parser.add_argument(
+        "-m", "--model", default=config.MODEL_PATH,
+        help="model file written by train.py, or its ONNX export written by export.py (runs without TensorFlow)",
+    )
+    parser.add_argument(
+        "-l", "--labelbin", default=None,
+        help=f"label binarizer written by train.py, checked against the model's labels; default: {config.LABELBIN_PATH} "
+        "(with an ONNX model, only if it exists: the export carries its labels)",
+    )
     parser.add_argument("-i", "--image", nargs="+", required=True, help="image files, folders or glob patterns")
     parser.add_argument(
         "-t", "--threshold", type=float, default=None,
@@ -52,16 +59,20 @@ def main(argv: list[str] | None = None) -> int:
     def classify() -> int:
         from PIL import Image
 
-        from pyimagesearch.classification import Classifier, annotated_paths, expand_image_arguments, write_annotations
+        from pyimagesearch.classification import (
+            Classifier, annotated_paths, expand_image_arguments, labelbin_to_check, write_all_annotations,
+        )
 
         paths = expand_image_arguments(args.image)
         targets = dict(zip(paths, annotated_paths(paths, args.output)))
-        classifier = Classifier.load(args.model, args.labelbin)
-        predictions, skipped, images = classifier.classify(paths, threshold=args.threshold, top_k=args.top_k, decode=args.decode)
-        for prediction, image in zip(predictions, images):
-            write_annotations(classifier, prediction, image, targets[prediction.path], explain=args.explain)
-            if args.show:
-                Image.open(prediction.annotated).show(title=str(prediction.path))
+        classifier = Classifier.load(args.model, labelbin_to_check(args.model, args.labelbin))
+        if args.explain:
+            classifier.check_explain()
+        predictions, skipped = classifier.classify(paths, threshold=args.threshold, top_k=args.top_k, decode=args.decode)
+        annotated = [targets[prediction.path] for prediction in predictions]
+        write_all_annotations(classifier, predictions, annotated, explain=args.explain)
+        for prediction in predictions if args.show else []:
+            Image.open(prediction.annotated).show(title=str(prediction.path))
         if args.json:
             print(json.dumps([prediction.to_json() for prediction in predictions], indent=2))
         else:

@@ -82,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="XLA compilation of the training step; auto: on GPUs only (on CPUs it is slower)",
     )
     parser.add_argument(
+        "--export", action="store_true",
+        help="also write the model as ONNX beside it (fashion.model -> fashion.onnx), with its labels and "
+        "thresholds, for classify.py without TensorFlow",
+    )
+    parser.add_argument(
         "--overfit-check", type=int, nargs="?", const=config.OVERFIT_CHECK_IMAGES, default=None, metavar="N",
         help=f"instead of training, check that the set-up can memorise N images (default {config.OVERFIT_CHECK_IMAGES}); "
         "the first thing to try when training does not learn",
@@ -108,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             for line in result.lines():
                 print(line)
             return 0 if result.success else 1
-        train_classifier(
+        result = train_classifier(
             args.dataset,
             model_path=args.model,
             labelbin_path=args.labelbin,
@@ -136,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
             progress=lambda items, total: tqdm(items, total=total, desc="loading images", unit="img", file=sys.stderr),
             verbose=1 if sys.stdout.isatty() else 2,
         )
+        if args.export:
+            from pyimagesearch.export import default_onnx_path, export_model_onnx
+
+            print(f"wrote {export_model_onnx(result.model, result.metadata, default_onnx_path(args.model))}")
         return 0
 
     return run(train, "train.py")

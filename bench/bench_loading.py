@@ -38,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
-    FASHION_DIR, cpu_seconds, current_rss_mb, machine, markdown_table, peak_rss_mb, run_child, setup_paths,
+    FASHION_DIR, cpu_seconds, current_rss_mb, machine, markdown_table, peak_rss_mb, run_child, settle, setup_paths,
     summarise, write_results,
 )
 
@@ -53,18 +53,6 @@ def touch_pages(array: np.ndarray) -> int:
     """Read one byte in every 4 KiB page of ``array``, so that a lazily mapped array is resident."""
     flat = array.reshape(-1).view(np.uint8) if array.dtype != np.uint8 else array.reshape(-1)
     return int(flat[::4096].sum())
-
-
-def settle(limit: float = 3.0) -> None:
-    """Wait until this process is idle: numpy's OpenBLAS threads spin on a core for about 0.1 s
-    after import, which would steal a core from a load timed right after importing. In the
-    toolkit the loader runs after TensorFlow's import, seconds later."""
-    deadline = time.perf_counter() + limit
-    while time.perf_counter() < deadline:
-        start = cpu_seconds()
-        time.sleep(0.05)
-        if cpu_seconds() - start < 0.005:
-            return
 
 
 def run_variant(variant: str, dataset: Path, size: int, cache_dir: Path) -> dict:

@@ -81,6 +81,20 @@ def cpu_seconds() -> float:
     return time.process_time()
 
 
+def settle(limit: float = 3.0) -> None:
+    """Wait until this process is idle: numpy's OpenBLAS threads spin on a core for about 0.1 s
+    after import, which would steal a core from a measurement timed right after importing. In the
+    toolkit, loading and classifying come after other work (TensorFlow's import, a model's load)."""
+    import time
+
+    deadline = time.perf_counter() + limit
+    while time.perf_counter() < deadline:
+        start = cpu_seconds()
+        time.sleep(0.05)
+        if cpu_seconds() - start < 0.005:
+            return
+
+
 def machine() -> dict:
     """What the numbers were measured on: CPU model and count, memory, load, versions."""
     model = "unknown"

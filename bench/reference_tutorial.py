@@ -10,7 +10,9 @@ Kept faithful on purpose, slow parts included, so that ratios against it mean so
 - training: the same SmallerVGGNet in Keras 2 layers (BatchNormalization momentum 0.99, as the
   tutorial had it), ``ImageDataGenerator`` augmentation (rotation 25, shifts 0.1, shear 0.2,
   zoom 0.2, horizontal flip, nearest fill), legacy Adam(1e-3, decay=1e-3/epochs), batch 32,
-  binary cross-entropy, ``steps_per_epoch = len(trainX) // 32``.
+  binary cross-entropy, ``steps_per_epoch = len(trainX) // 32``;
+- classification (`classify`): the tutorial's classify.py for one image, a model saved as HDF5
+  (`save_untrained`) loaded with ``load_model``, the binarizer with plain ``pickle``.
 
 Benchmark-only: it imports tf_keras, which `make bench` installs into bench/.deps, and nothing in
 ``pyimagesearch`` imports it. Differences from the tutorial: the paths come from the caller
@@ -225,6 +227,44 @@ def train(
         "tensorflow": tf.__version__,
         "tf_keras": tf_keras.__version__,
     }
+
+
+def save_untrained(model_path: str | os.PathLike, classes: int, image_size: int = IMAGE_DIMS[0]) -> None:
+    """Save an untrained multi-label SmallerVGGNet as the tutorial saves its model (HDF5), for timing `classify`."""
+    model = build_smaller_vggnet(image_size, image_size, 3, classes=classes, final_activation="sigmoid")
+    model.compile(loss="binary_crossentropy", optimizer="adam", metrics=["accuracy"])
+    model.save(str(model_path), save_format="h5")
+
+
+def classify(
+    model_path: str | os.PathLike, labelbin_path: str | os.PathLike, image_path: str | os.PathLike,
+    output_path: str | os.PathLike, image_size: int = IMAGE_DIMS[0],
+) -> dict[str, float]:
+    """The tutorial's classify.py for one image: resize from full size, scale to [0, 1], load the model
+    and the pickled binarizer, predict, write the two most probable labels on a 400-pixel-wide copy.
+
+    Returns:
+        Each label's probability.
+    """
+    import pickle
+
+    import imutils
+    from tf_keras.models import load_model
+
+    image = cv2.imread(str(image_path))
+    output = imutils.resize(image, width=400)
+    image = cv2.resize(image, (image_size, image_size))
+    image = image.astype("float") / 255.0
+    image = img_to_array(image)
+    image = np.expand_dims(image, axis=0)
+    model = load_model(str(model_path))
+    mlb = pickle.loads(Path(labelbin_path).read_bytes())  # The tutorial's unrestricted unpickling.
+    proba = model.predict(image, verbose=0)[0]
+    for row, index in enumerate(np.argsort(proba)[::-1][:2]):
+        label = f"{mlb.classes_[index]}: {proba[index] * 100:.2f}%"
+        cv2.putText(output, label, (10, (row * 30) + 25), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 255, 0), 2)
+    cv2.imwrite(str(output_path), output)
+    return {str(label): float(probability) for label, probability in zip(mlb.classes_, proba)}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,26 +1,32 @@
-"""Labelling new images with a trained model: probabilities, decisions and annotated copies."""
+"""Labelling new images with a trained model: probabilities, decisions and annotated copies.
+
+Imports neither TensorFlow nor Keras: with an ONNX export as the model, classification runs on
+onnxruntime alone (see `predictors`); a Keras model file brings them in when it is loaded, and
+Grad-CAM when it is asked for.
+"""
 
 import glob
-import logging
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import imutils
-import keras
 import numpy as np
 
-from pyimagesearch import config
+from pyimagesearch import config, decoding
 from pyimagesearch.atomic import atomic_path
-from pyimagesearch.gradcam import GradCam, overlay_heatmap
-from pyimagesearch.images import UnreadableImageError, decode_image, is_image_file, list_images, resize_image
-from pyimagesearch.labels import check_binarizer_classes
-from pyimagesearch.model_io import load_labelbin, load_model
-from pyimagesearch.tasks import Task, get_task
+from pyimagesearch.images import decode_image, default_workers, is_image_file, list_images, load_images
+from pyimagesearch.labelbin import check_binarizer_classes, unpickle_labelbin
+from pyimagesearch.predictors import Predictor, is_onnx_file, load_predictor
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import keras
+
+    from pyimagesearch.gradcam import GradCam
 
 
 @dataclass
@@ -53,26 +59,30 @@ class Prediction:
 
 
 class Classifier:
-    """A trained model with its labels, task, input size and decoding, ready to label images.
+    """A trained network with its labels, task, input size and decoding, ready to label images.
 
-    Attributes:
-        thresholds: Per-label decision thresholds, tuned on validation data by train.py
-            (a model from before tuning existed has its single threshold for every label).
+    Args:
+        predictor: The network: a Keras model file's or an ONNX export's (see `predictors`).
+        classes: The labels, in the order of the network's outputs.
+        task: ``"multilabel"``, ``"multiclass"`` or ``"binary"``.
+        image_size: Side of the square network input, in pixels.
+        thresholds: Per-label decision thresholds, tuned on validation data by train.py (a
+            model from before tuning existed has its single threshold for every label).
         label_groups: Mutually exclusive label groups (e.g. colours, types), or None.
         label_sep: The separator of labels in the training folder names.
     """
 
     def __init__(
         self,
-        model: keras.Model,
+        predictor: Predictor,
         classes: Sequence[str],
-        task: Task,
+        task: str,
         image_size: int,
         thresholds: np.ndarray,
         label_groups: list[list[str]] | None = None,
         label_sep: str = config.LABEL_SEP,
     ):
-        self.model = model
+        self.predictor = predictor
         self.classes = list(classes)
         self.task = task
         self.image_size = image_size
@@ -82,30 +92,53 @@ class Classifier:
         self._grad_cam: GradCam | None = None
 
     @classmethod
-    def load(cls, model_path: str | os.PathLike, labelbin_path: str | os.PathLike) -> "Classifier":
-        """Load the model and the label binarizer written by one train.py run.
+    def load(cls, model_path: str | os.PathLike, labelbin_path: str | os.PathLike | None = None) -> "Classifier":
+        """Load a model file written by train.py, or its ONNX export, and check it against a labelbin.
+
+        Everything the classifier needs (labels, task, input size, thresholds, label groups)
+        comes from the model file; an ONNX model runs on onnxruntime without TensorFlow.
+
+        Args:
+            model_path: A Keras model file written by train.py or an ONNX file written by export.py.
+            labelbin_path: The label binarizer written by the same train.py run, whose labels
+                must be the model's. Defaults to None: no check.
 
         Raises:
             ValueError: For a missing or invalid file, or a model and labelbin that don't match.
         """
-        binarizer = load_labelbin(labelbin_path)
-        model, metadata = load_model(model_path)
-        task = get_task(metadata["task"])
+        binarizer = None if labelbin_path is None else unpickle_labelbin(labelbin_path)
+        predictor = load_predictor(model_path)
+        metadata = predictor.metadata
+        task = metadata["task"]
         classes = metadata["classes"]
-        check_binarizer_classes(binarizer, classes, f"--labelbin {labelbin_path}")
-        units = model.output_shape[-1]
-        if units != task.output_units(len(classes)):
-            raise ValueError(f"--model {model_path} has {units} outputs for {len(classes)} labels: retrain it.")
+        if binarizer is not None:
+            check_binarizer_classes(binarizer, classes, f"--labelbin {labelbin_path}")
+        if predictor.output_units != decoding.output_units(task, len(classes)):
+            raise ValueError(
+                f"--model {model_path} has {predictor.output_units} outputs for {len(classes)} labels: retrain it."
+            )
         tuned = metadata.get("thresholds")
         thresholds = [tuned[label] for label in classes] if tuned else [float(metadata["threshold"])] * len(classes)
         return cls(
-            model, classes, task, int(metadata["image_size"]), thresholds,
+            predictor, classes, task, int(metadata["image_size"]), thresholds,
             label_groups=metadata.get("label_groups"), label_sep=metadata.get("label_sep", config.LABEL_SEP),
         )
 
+    @property
+    def model(self) -> "keras.Model":
+        """The Keras model, for a classifier loaded from a Keras model file.
+
+        Raises:
+            ValueError: For a classifier running an ONNX export.
+        """
+        model = getattr(self.predictor, "model", None)
+        if model is None:
+            raise ValueError(f"--model {self.predictor.path} is an ONNX export: it holds no Keras model.")
+        return model
+
     def predict_probabilities(self, images: np.ndarray, batch_size: int = config.BATCH_SIZE) -> np.ndarray:
         """Per-label probabilities of shape (N, num_labels) for RGB uint8 images of the model's size."""
-        return self.task.label_probabilities(self.model.predict(images.astype("float32"), batch_size=batch_size, verbose=0))
+        return decoding.label_probabilities(self.task, self.predictor.predict(images, batch_size=batch_size))
 
     def check_decoding(self, threshold: float | None = None, top_k: int | None = None, decode: str = "threshold") -> None:
         """Refuse decoding arguments this model cannot honour, before any image is read.
@@ -151,19 +184,31 @@ class Classifier:
         self.check_decoding(threshold, top_k, decode)
         if decode == "groups":
             groups = [[self.classes.index(label) for label in group] for group in self.label_groups]
-            return self.task.decode(probabilities, groups=groups)
-        return self.task.decode(probabilities, threshold=self.thresholds if threshold is None else threshold, top_k=top_k)
+            return decoding.decode(self.task, probabilities, groups=groups)
+        threshold = self.thresholds if threshold is None else threshold
+        return decoding.decode(self.task, probabilities, threshold=threshold, top_k=top_k)
+
+    def check_explain(self) -> None:
+        """Set up Grad-CAM, or refuse it before any image is read.
+
+        Raises:
+            ValueError: For an ONNX model: Grad-CAM needs the Keras model file.
+        """
+        if self._grad_cam is None:
+            self._grad_cam = self.predictor.grad_cam()
 
     def explain(self, image: np.ndarray, label: str) -> np.ndarray:
         """Grad-CAM heat-map of ``label`` for a full-size RGB image: where the model sees it.
 
         Returns:
             float32 array with the image's height and width, values in [0, 1].
+
+        Raises:
+            ValueError: For an ONNX model (see `check_explain`).
         """
-        if self._grad_cam is None:
-            self._grad_cam = GradCam(self.model)
+        self.check_explain()
         index = self.classes.index(label)
-        if self.task.name == "binary":
+        if self.task == "binary":
             # One sigmoid unit scores the second class; the first is the opposite of that score.
             return self._grad_cam(image, 0, invert=index == 0)
         return self._grad_cam(image, index)
@@ -174,29 +219,25 @@ class Classifier:
         threshold: float | None = None,
         top_k: int | None = None,
         decode: str = "threshold",
-    ) -> tuple[list[Prediction], list[tuple[Path, str]], list[np.ndarray]]:
+    ) -> tuple[list[Prediction], list[tuple[Path, str]]]:
         """Label image files (see `decide` for the decoding arguments).
 
+        Images are decoded and resized exactly as for training (`images.load_images`: in
+        parallel, large JPEGs at reduced scale), so the network sees the same pixels it would
+        have seen in training. Unreadable files are skipped with a warning.
+
         Returns:
-            ``(predictions, skipped, images)``: a `Prediction` per readable file, ``(path, reason)``
-            per unreadable one, and the decoded full-size RGB images of the predictions.
+            ``(predictions, skipped)``: a `Prediction` per readable file, in order, and
+            ``(path, reason)`` per unreadable one.
 
         Raises:
             ValueError: For bad decoding arguments (see `decide`).
         """
         self.check_decoding(threshold, top_k, decode)
-        originals, kept, skipped = [], [], []
-        for path in paths:
-            try:
-                originals.append(decode_image(path))
-                kept.append(path)
-            except UnreadableImageError as error:
-                logger.warning("skipped %s", error)
-                skipped.append((path, str(error)))
+        images, kept, skipped = load_images(paths, self.image_size)
         if not kept:
-            return [], skipped, []
-        batch = np.stack([resize_image(image, self.image_size) for image in originals])
-        probabilities = self.predict_probabilities(batch)
+            return [], skipped
+        probabilities = self.predict_probabilities(images)
         decisions = self.decide(probabilities, threshold, top_k, decode)
         predictions = []
         for path, row, decided in zip(kept, probabilities, decisions):
@@ -206,7 +247,20 @@ class Classifier:
                 labels=[self.classes[i] for i in order if decided[i]],
                 probabilities={self.classes[i]: round(float(row[i]), 6) for i in order},
             ))
-        return predictions, skipped, originals
+        return predictions, skipped
+
+
+def labelbin_to_check(model_path: str | os.PathLike, labelbin_path: str | os.PathLike | None) -> Path | None:
+    """The labelbin to check a model's labels against, for ``--labelbin`` given or not (None).
+
+    A labelbin given is always checked. Without one, the tutorial's ``mlb.pickle`` is: a Keras
+    model file needs it, as in the tutorial, while an ONNX export carries its own labels and is
+    checked against ``mlb.pickle`` only if that file exists.
+    """
+    if labelbin_path is not None:
+        return Path(labelbin_path)
+    default = Path(config.LABELBIN_PATH)
+    return None if is_onnx_file(model_path) and not default.is_file() else default
 
 
 def expand_image_arguments(arguments: Sequence[str]) -> list[Path]:
@@ -288,18 +342,57 @@ def _write_image(path: Path, bgr_image: np.ndarray) -> None:
             raise ValueError(f"--output {path}: OpenCV cannot write this format; use .jpg or .png.")
 
 
-def write_annotations(
-    classifier: Classifier, prediction: Prediction, image: np.ndarray, target: Path, explain: bool = False
-) -> None:
-    """Write the annotated copy of ``image`` to ``target`` and, with ``explain``, a Grad-CAM
-    overlay per predicted label beside it; record the paths on ``prediction``. Atomic writes.
+def write_annotations(classifier: Classifier, prediction: Prediction, target: Path, explain: bool = False) -> None:
+    """Write the annotated copy of the prediction's image to ``target`` and, with ``explain``, a
+    Grad-CAM overlay per predicted label beside it; record the paths on ``prediction``. Atomic writes.
+
+    The annotated copy is drawn on the image decoded again from its file, large JPEGs at the
+    reduced scale that still covers the copy's width; Grad-CAM works on the full-size image.
 
     Raises:
-        ValueError: For an output format OpenCV cannot write.
+        ValueError: For an output format OpenCV cannot write, an image that is no longer
+            readable, or ``explain`` with an ONNX model (see `Classifier.check_explain`).
     """
+    image = decode_image(prediction.path, min_size=None if explain else config.ANNOTATION_WIDTH)
     prediction.annotated = target
     _write_image(target, annotate(image, prediction))
-    for label in prediction.labels if explain else []:
+    if not explain:
+        return
+    from pyimagesearch.gradcam import overlay_heatmap  # Grad-CAM needs Keras and TensorFlow anyway.
+
+    for label in prediction.labels:
         overlay = overlay_heatmap(image, classifier.explain(image, label))
         prediction.explanations[label] = explanation_path(target, label)
         _write_image(prediction.explanations[label], cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
+
+
+def write_all_annotations(
+    classifier: Classifier,
+    predictions: Sequence[Prediction],
+    targets: Sequence[Path],
+    explain: bool = False,
+    workers: int | None = None,
+) -> None:
+    """`write_annotations` for each prediction and its target.
+
+    Annotated copies are written by parallel threads (OpenCV releases the GIL while it decodes,
+    draws and encodes): for a folder, they cost as much as classifying. Grad-CAM runs one
+    image at a time.
+
+    Args:
+        classifier: The classifier that made the predictions.
+        predictions: As `Classifier.classify` returns them.
+        targets: Where each prediction's annotated copy goes (see `annotated_paths`).
+        explain: Also write Grad-CAM overlays. Defaults to False.
+        workers: Threads. Defaults to the CPUs this process may use.
+
+    Raises:
+        ValueError: As `write_annotations`.
+    """
+    if explain:
+        for prediction, target in zip(predictions, targets):
+            write_annotations(classifier, prediction, target, explain=True)
+        return
+    with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
+        for _ in pool.map(lambda prediction, target: write_annotations(classifier, prediction, target), predictions, targets):
+            pass

@@ -4,7 +4,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import numpy as np
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from pyimagesearch import config
@@ -113,21 +112,6 @@ def label_counts(label_sets: Sequence[Iterable[str]]) -> tuple[Counter, Counter]
     per_label = Counter(label for labels in label_sets for label in labels)
     per_combination = Counter("+".join(sorted(labels)) for labels in label_sets)
     return per_label, per_combination
-
-
-def check_binarizer_classes(binarizer: MultiLabelBinarizer, expected: Sequence[str], source: str) -> None:
-    """Raise if a binarizer's class order differs from the one a model was trained with.
-
-    Raises:
-        ValueError: Naming ``source`` (the labelbin file) and both class lists.
-    """
-    found = [str(label) for label in np.asarray(binarizer.classes_)]
-    if found != list(expected):
-        raise ValueError(
-            f"{source} does not match the model: the model was trained on {len(expected)} labels "
-            f"{list(expected)}, the labelbin holds {len(found)} labels {found}. "
-            "Pass the --labelbin written by the same train.py run as --model."
-        )
 
 
 def infer_label_groups(folder_names: Iterable[str], separator: str = config.LABEL_SEP) -> list[list[str]] | None:

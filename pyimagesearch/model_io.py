@@ -1,6 +1,5 @@
 """Saving and loading a trained model with its metadata, and the label binarizer, safely."""
 
-import io
 import json
 import os
 import pickle
@@ -13,23 +12,12 @@ import keras
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from pyimagesearch.atomic import atomic_path, write_bytes_atomic
+from pyimagesearch.labelbin import unpickle_labelbin
 
 # Our metadata rides inside the Keras archive as one more member, which Keras ignores on load,
 # so a model file is self-contained: labels, task, input size and preprocessing travel with it.
 METADATA_MEMBER = "pyimagesearch.json"
 METADATA_VERSION = 1
-
-# What a pickled MultiLabelBinarizer needs, and nothing else: unpickling anything beyond this
-# could run arbitrary code.
-_LABELBIN_ALLOWED_GLOBALS = frozenset({
-    ("sklearn.preprocessing._label", "MultiLabelBinarizer"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.multiarray", "scalar"),
-})
 
 
 def save_model(model: keras.Model, path: str | os.PathLike, metadata: dict[str, Any]) -> None:
@@ -95,43 +83,15 @@ def load_model(path: str | os.PathLike) -> tuple[keras.Model, dict[str, Any]]:
     return model, metadata
 
 
-class _RefusedGlobal(pickle.UnpicklingError):
-    """A pickle asked for something outside the allow-list."""
-
-
-class _LabelbinUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in _LABELBIN_ALLOWED_GLOBALS:
-            raise _RefusedGlobal(f"refusing to load {module}.{name}")
-        return super().find_class(module, name)
-
-
 def save_labelbin(binarizer: MultiLabelBinarizer, path: str | os.PathLike) -> None:
     """Pickle the fitted binarizer to ``path`` atomically (the tutorial's ``mlb.pickle``)."""
     write_bytes_atomic(path, pickle.dumps(binarizer))
 
 
 def load_labelbin(path: str | os.PathLike) -> MultiLabelBinarizer:
-    """Unpickle a `MultiLabelBinarizer`, refusing anything else.
-
-    Only the binarizer and the numpy types it is made of may be loaded, so a tampered
-    file cannot run code.
+    """Unpickle a `MultiLabelBinarizer`, refusing anything else (see `labelbin.unpickle_labelbin`).
 
     Raises:
         ValueError: For a missing file, a pickle holding anything else, or a corrupt file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"--labelbin {path}: no such file. It is written by train.py --labelbin {path}.")
-    try:
-        binarizer = _LabelbinUnpickler(io.BytesIO(path.read_bytes())).load()
-    except _RefusedGlobal as error:
-        raise ValueError(
-            f"--labelbin {path} was refused: {error}. It may only hold a MultiLabelBinarizer; "
-            "use the mlb.pickle written by train.py."
-        ) from error
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as error:
-        raise ValueError(f"--labelbin {path} is corrupt ({error}): use the mlb.pickle written by train.py.") from error
-    if not isinstance(binarizer, MultiLabelBinarizer) or not hasattr(binarizer, "classes_"):
-        raise ValueError(f"--labelbin {path} holds no fitted MultiLabelBinarizer: use the mlb.pickle written by train.py.")
-    return binarizer
+    return unpickle_labelbin(path, MultiLabelBinarizer)

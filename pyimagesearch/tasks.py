@@ -13,6 +13,8 @@ import keras
 import numpy as np
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from pyimagesearch import decoding
+
 
 @keras.saving.register_keras_serializable(package="pyimagesearch")
 def exact_match(y_true, y_pred, threshold: float = 0.5):
@@ -38,7 +40,7 @@ class Task:
 
     def output_units(self, num_labels: int) -> int:
         """Units of the final Dense layer: one for binary, one per label otherwise."""
-        return 1 if self.name == "binary" else num_labels
+        return decoding.output_units(self.name, num_labels)
 
     def encode(self, binarizer: MultiLabelBinarizer, label_sets: Sequence[Sequence[str]]) -> np.ndarray:
         """Targets of shape (N, output_units), float32: multi-hot, one-hot, or 0/1 for binary."""
@@ -47,9 +49,8 @@ class Task:
         return multi_hot[:, 1:] if self.name == "binary" else multi_hot
 
     def label_probabilities(self, outputs: np.ndarray) -> np.ndarray:
-        """Per-label probabilities of shape (N, num_labels) from the head's outputs."""
-        outputs = np.asarray(outputs, dtype="float32")
-        return np.concatenate([1.0 - outputs, outputs], axis=1) if self.name == "binary" else outputs
+        """Per-label probabilities of shape (N, num_labels) from the head's outputs (see `decoding.label_probabilities`)."""
+        return decoding.label_probabilities(self.name, outputs)
 
     def decode(
         self,
@@ -60,26 +61,10 @@ class Task:
     ) -> np.ndarray:
         """Predicted multi-hot labels of shape (N, num_labels) from per-label probabilities.
 
-        Multi-label keeps labels at or above ``threshold``, one value or one per label;
-        single-label tasks keep the arg-max. ``top_k`` instead keeps the ``top_k`` most
-        probable labels (the tutorial's rule); ``groups`` (lists of label indices, e.g. the
-        colours and the types) keeps the most probable label of each group.
+        Multi-label keeps labels at or above ``threshold``, single-label tasks the arg-max;
+        ``top_k`` or ``groups`` replace that rule (see `decoding.decode`).
         """
-        probabilities = np.asarray(probabilities)
-        predicted = np.zeros(probabilities.shape, dtype="int64")
-        if groups is not None:
-            for group in groups:
-                group = np.asarray(group)
-                best = group[np.argmax(probabilities[:, group], axis=1)]
-                predicted[np.arange(len(predicted)), best] = 1
-            return predicted
-        if top_k is not None or self.name != "multilabel":
-            keep = 1 if top_k is None else top_k
-            top = np.argsort(-probabilities, axis=1, kind="stable")[:, :keep]
-            np.put_along_axis(predicted, top, 1, axis=1)
-            return predicted
-        predicted[probabilities >= np.asarray(threshold)] = 1
-        return predicted
+        return decoding.decode(self.name, probabilities, threshold=threshold, top_k=top_k, groups=groups)
 
     def metrics(self) -> list:
         """Training metrics: per-label binary accuracy and exact-match for multi-label, accuracy otherwise."""

@@ -23,6 +23,20 @@ def demo_data(tmp_path_factory) -> tuple[Path, Path]:
     return root / "dataset", root / "examples"
 
 
+@pytest.fixture(scope="session")
+def exported_model(demo_data, tmp_path_factory) -> Path:
+    """A folder with a model trained for one epoch at 32 pixels on the demo data, its labelbin and
+    its ONNX export: ``fashion.model``, ``mlb.pickle``, ``fashion.onnx``."""
+    from pyimagesearch.export import export_onnx
+    from pyimagesearch.training import train
+
+    work = tmp_path_factory.mktemp("exported")
+    train(demo_data[0], model_path=work / "fashion.model", labelbin_path=work / "mlb.pickle", plot_path=work / "plot.png",
+          epochs=1, image_size=32, verbose=0)
+    export_onnx(work / "fashion.model")
+    return work
+
+
 def run_script(script: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run one of the project's CLIs as a user would, capturing its output."""
     return subprocess.run(

@@ -1,7 +1,20 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 
-from pyimagesearch.classification import Prediction, annotate, annotated_paths, expand_image_arguments
+from conftest import PROJECT_ROOT, run_script
+from pyimagesearch.classification import (
+    Classifier, Prediction, annotate, annotated_paths, expand_image_arguments, labelbin_to_check,
+)
+from pyimagesearch.data import load_labelled_images
+from pyimagesearch.images import decode_image, list_images, resize_image
+from pyimagesearch.labels import fit_binarizer
+from pyimagesearch.model_io import save_labelbin
 
 
 def test_images_are_found_from_files_folders_and_globs(demo_data):
@@ -44,3 +57,96 @@ def test_annotation_writes_the_labels_on_a_400_pixel_wide_copy():
     text_region = annotated[:70, :200]
     assert (text_region[..., 1] > 200).any() and (text_region[..., 0] < 50).any()
     assert (image == 255).all()
+
+
+class RecordingPredictor:
+    """Stands in for a network: records the images it is given, answers 0.5 for every label."""
+
+    def __init__(self, units: int):
+        self.output_units = units
+        self.seen: list[np.ndarray] = []
+
+    def predict(self, images, batch_size=32):
+        self.seen.append(np.array(images))
+        return np.full((len(images), self.output_units), 0.5, dtype="float32")
+
+
+def test_classification_decodes_images_exactly_as_training_does(tmp_path):
+    folder = tmp_path / "red_dress"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    # A large photo-like JPEG (decoded at 1/8 scale for 32 px), a small one and a PNG.
+    large = cv2.GaussianBlur(rng.integers(0, 256, (700, 900, 3), dtype=np.uint8), (31, 31), 0)
+    cv2.imwrite(str(folder / "large.jpg"), large, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    cv2.imwrite(str(folder / "small.jpg"), large[:120, :100])
+    cv2.imwrite(str(folder / "small.png"), large[200:300, 300:420])
+    paths = list_images(tmp_path)
+    predictor = RecordingPredictor(units=2)
+    classifier = Classifier(predictor, ["dress", "red"], "multilabel", image_size=32, thresholds=[0.5, 0.5])
+    predictions, skipped = classifier.classify(paths)
+    assert [prediction.path for prediction in predictions] == paths and not skipped
+    [seen] = predictor.seen
+    training = load_labelled_images(tmp_path, 32)
+    assert training.paths == paths
+    np.testing.assert_array_equal(seen, training.images)
+    # The reduced-size decoding was taken: a full decode and resize gives other pixels.
+    full = resize_image(decode_image(folder / "large.jpg"), 32)
+    assert not np.array_equal(seen[paths.index(folder / "large.jpg")], full)
+
+
+def test_an_onnx_model_checks_mlb_pickle_only_when_it_is_there(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert labelbin_to_check("fashion.onnx", None) is None
+    assert labelbin_to_check("fashion.model", None) == Path("mlb.pickle")  # the tutorial's, required
+    assert labelbin_to_check("fashion.onnx", "other.pickle") == Path("other.pickle")
+    (tmp_path / "mlb.pickle").write_bytes(b"")
+    assert labelbin_to_check("fashion.onnx", None) == Path("mlb.pickle")
+
+
+def imported_modules(stderr: str) -> set[str]:
+    """Top-level packages named in ``python -X importtime`` output."""
+    return {line.split("|")[-1].strip().split(".")[0] for line in stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_onnx_model_labels_like_the_keras_model_without_importing_tensorflow(exported_model, demo_data, tmp_path):
+    _, examples = demo_data
+    common = ["--image", str(examples), "--json", "--top-k", "2"]
+    keras_run = run_script("classify.py", "--model", exported_model / "fashion.model", "--labelbin",
+                           exported_model / "mlb.pickle", "--output", tmp_path / "keras", *common, cwd=tmp_path)
+    assert keras_run.returncode == 0, keras_run.stderr
+    onnx_run = subprocess.run(
+        [sys.executable, "-X", "importtime", str(PROJECT_ROOT / "classify.py"), "--model", str(exported_model / "fashion.onnx"),
+         "--output", str(tmp_path / "onnx"), *common],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )
+    assert onnx_run.returncode == 0, onnx_run.stderr
+    modules = imported_modules(onnx_run.stderr)
+    assert "onnxruntime" in modules
+    assert not {"tensorflow", "keras", "tf_keras", "sklearn"} & modules
+    keras_results, onnx_results = json.loads(keras_run.stdout), json.loads(onnx_run.stdout)
+    assert len(onnx_results) == 7
+    for expected, found in zip(keras_results, onnx_results):
+        assert found["image"] == expected["image"] and found["labels"] == expected["labels"]
+        assert found["probabilities"].keys() == expected["probabilities"].keys()
+        for label, probability in expected["probabilities"].items():
+            assert abs(found["probabilities"][label] - probability) <= 1e-4
+        assert Path(found["annotated"]).is_file()
+
+
+def test_explain_with_an_onnx_model_is_a_one_line_error(exported_model, demo_data, tmp_path):
+    result = run_script("classify.py", "--model", exported_model / "fashion.onnx", "--image",
+                        demo_data[1] / "example_01.jpg", "--explain", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"classify.py: error: --explain needs the Keras model file: Grad-CAM takes gradients, which the ONNX export "
+        f"{exported_model / 'fashion.onnx'} does not give. Pass the model written by train.py, e.g. --model fashion.model."
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_onnx_model_refuses_a_labelbin_from_another_run(exported_model, demo_data, tmp_path):
+    save_labelbin(fit_binarizer([("cat",), ("dog",)]), tmp_path / "mlb.pickle")  # found by default
+    result = run_script("classify.py", "--model", exported_model / "fashion.onnx", "--image",
+                        demo_data[1] / "example_01.jpg", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].startswith("classify.py: error: --labelbin mlb.pickle does not match the model")

@@ -1,6 +1,7 @@
 """Training's fast paths: where the images are kept (--cache), mixed precision, XLA, early stopping."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -113,3 +114,23 @@ def test_negative_patience_is_a_one_line_error(demo_data, tmp_path):
         "train.py: error: --patience must be at least 1 epoch, or 0 to train every epoch. Received: -1"
     )
     assert not (tmp_path / "m.model").exists()
+
+
+def test_train_export_writes_an_onnx_model_that_classify_runs(demo_data, tmp_path):
+    # Trained in mixed bfloat16: the saved model and its export are float32 all the same.
+    trained = run_script(
+        "train.py", "--dataset", demo_data[0], "--model", tmp_path / "fashion.model", "--labelbin", tmp_path / "mlb.pickle",
+        "--plot", tmp_path / "plot.png", "--epochs", "1", "--image-size", "32", "--precision", "bfloat16", "--export",
+    )
+    assert trained.returncode == 0, trained.stderr
+    assert f"wrote {tmp_path / 'fashion.onnx'}" in trained.stdout
+    image = next((demo_data[0] / "red_dress").iterdir())
+    outputs = {}
+    for model in ("fashion.model", "fashion.onnx"):
+        result = run_script("classify.py", "--model", tmp_path / model, "--labelbin", tmp_path / "mlb.pickle",
+                            "--image", image, "--output", tmp_path / f"{model}.jpg", "--json")
+        assert result.returncode == 0, result.stderr
+        outputs[model] = json.loads(result.stdout)[0]
+    assert outputs["fashion.onnx"]["labels"] == outputs["fashion.model"]["labels"]
+    for label, probability in outputs["fashion.model"]["probabilities"].items():
+        assert abs(outputs["fashion.onnx"]["probabilities"][label] - probability) < 1e-4

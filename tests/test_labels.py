@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 
 from pyimagesearch.labels import (
-    check_binarizer_classes,
     detect_task,
     fit_binarizer,
     label_counts,
@@ -75,13 +74,6 @@ def test_label_and_combination_counts():
     per_label, per_combination = label_counts([("red", "dress"), ("red", "shirt"), ("dress", "red")])
     assert per_label == {"red": 3, "dress": 2, "shirt": 1}
     assert per_combination == {"dress+red": 2, "red+shirt": 1}
-
-
-def test_mismatched_binarizer_is_named_with_both_label_lists():
-    binarizer = fit_binarizer([("a", "b"), ("c",)])
-    check_binarizer_classes(binarizer, ["a", "b", "c"], "mlb.pickle")
-    with pytest.raises(ValueError, match=r"mlb.pickle does not match the model.*2 labels \['a', 'b'\]"):
-        check_binarizer_classes(binarizer, ["a", "b"], "mlb.pickle")
 
 
 def test_label_groups_come_from_folder_name_positions():

@@ -37,7 +37,7 @@ def test_every_format_of_the_real_photos_is_read(trained_on_photos):
 def test_real_example_photos_get_their_labels(trained_on_photos):
     work, _ = trained_on_photos
     classifier = Classifier.load(work / "fashion.model", work / "mlb.pickle")
-    predictions, skipped, _ = classifier.classify(sorted(EXAMPLES_DIR.glob("example_0[1-6].jpg")), top_k=2)
+    predictions, skipped = classifier.classify(sorted(EXAMPLES_DIR.glob("example_0[1-6].jpg")), top_k=2)
     assert not skipped
     expected = [{"red", "dress"}, {"blue", "dress"}, {"red", "shirt"}, {"blue", "shirt"}, {"blue", "jeans"},
                 {"black", "jeans"}]

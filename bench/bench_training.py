@@ -1,0 +1,229 @@
+"""Training: throughput, time to accuracy and the FLOP rate, against the tutorial's pipeline.
+
+Variants, each in a fresh process, interleaved round after round on the real photos:
+
+- ``reference``: `reference_tutorial.train` (tf_keras, ImageDataGenerator, legacy Adam with the
+  tutorial's decay, random split), ``--epochs`` epochs;
+- ``toolkit``: ``train.py`` with its defaults (grouped split, cosine schedule, early stopping,
+  float32, XLA off on CPUs), the same ``--epochs``;
+- ``toolkit bf16`` and ``toolkit XLA``: ``train.py --precision bfloat16`` and
+  ``--jit-compile on`` for ``--probe-epochs`` epochs: throughput only.
+
+Throughput is training images per second over the steady-state epochs (all but the first, whose
+graph tracing and compilation would count otherwise), each epoch's validation pass included on
+both sides. Time to accuracy is the wall time from the start of training (loading excluded on
+both sides) to the end of the first epoch whose validation exact-match (threshold 0.5) reaches
+the reference's final value, that of the median reference run.
+
+Usage:
+    python bench/bench_training.py --epochs 25 --repeats 3
+"""
+
+import argparse
+import csv
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # noqa: E402
+    FASHION_DIR,
+    PROJECT_ROOT,
+    machine,
+    markdown_table,
+    run_child,
+    setup_paths,
+    summarise,
+    write_results,
+)
+
+setup_paths()
+
+# Arithmetic per core and cycle, fused multiply-adds counted as two: two 256-bit FMA pipes
+# (AMD Zen 4, which runs AVX-512 as two halves) give 32 float32 operations; AVX512-BF16's
+# dot-product instruction doubles that for bfloat16. Pass --flops-per-cycle for other CPUs.
+FLOAT32_FLOPS_PER_CYCLE = 32
+BFLOAT16_SPEED_UP = 2
+
+
+def reference_run(dataset: str, epochs: int) -> dict:
+    """One reference training in this process: load as the tutorial does, then train."""
+    import reference_tutorial
+
+    paths = reference_tutorial.list_image_paths(dataset)
+    data, labels = reference_tutorial.load(paths)
+    result = reference_tutorial.train(data, labels, epochs=epochs)
+    records = result["epochs"]
+    return {
+        "images_per_second": result["images_per_second_with_validation"],
+        "train_only_images_per_second": result["images_per_second"],
+        "curve": [(record["elapsed"], record["val_exact_match"]) for record in records],
+        "final_exact_match": result["val_exact_match"],
+        "epochs_trained": len(records),
+    }
+
+
+def toolkit_run(dataset: str, epochs: int, extra: list[str]) -> dict:
+    """One train.py run in a child process, read back from its metrics CSV."""
+    import subprocess
+
+    from common import child_environment
+
+    with tempfile.TemporaryDirectory() as work:
+        work = Path(work)
+        command = [
+            sys.executable, str(PROJECT_ROOT / "train.py"), "--dataset", dataset, "--model", str(work / "fashion.model"),
+            "--labelbin", str(work / "mlb.pickle"), "--plot", str(work / "plot.png"), "--epochs", str(epochs), *extra,
+        ]
+        started = time.perf_counter()
+        completed = subprocess.run(command, capture_output=True, text=True, env=child_environment(), cwd=PROJECT_ROOT)
+        wall = time.perf_counter() - started
+        if completed.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{completed.stderr[-3000:]}")
+        with open(work / "fashion.metrics.csv") as handle:
+            rows = list(csv.DictReader(handle))
+        train_images = next(
+            int(line.split("split (")[1].split(": ")[1].split(" training")[0])
+            for line in completed.stdout.splitlines() if "split (" in line
+        )
+    elapsed = [float(row["elapsed_seconds"]) for row in rows]
+    epoch_seconds = [b - a for a, b in zip([0.0, *elapsed], elapsed)]
+    steady = epoch_seconds[1:] or epoch_seconds
+    return {
+        "images_per_second": train_images / statistics.median(steady),
+        "curve": [(seconds, float(row["val_exact_match"])) for seconds, row in zip(elapsed, rows)],
+        "final_exact_match": float(rows[-1]["val_exact_match"]),
+        "best_exact_match": max(float(row["val_exact_match"]) for row in rows),
+        "epochs_trained": len(rows),
+        "command_seconds": wall,
+    }
+
+
+def time_to(curve: list[tuple[float, float]], target: float) -> float | None:
+    """Seconds until the first epoch whose exact-match reaches ``target``; None if none does."""
+    return next((seconds for seconds, value in curve if value >= target - 1e-9), None)
+
+
+def training_flops_per_image(image_size: int) -> float:
+    """Floating-point operations to train SmallerVGGNet on one image: three times the forward pass.
+
+    The forward pass counts the convolutions and dense layers (two operations per
+    multiply-add); the backward pass costs two more of it (gradients of the inputs and of
+    the weights). Normalisation, activations and pooling are left out: they are a few percent.
+    """
+    import keras
+
+    from pyimagesearch.smallervggnet import SmallerVGGNet
+
+    model = SmallerVGGNet.build(image_size, image_size, 3, classes=6, finalAct="sigmoid")
+    forward = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            height, width, filters = layer.output.shape[1:]
+            kernel_height, kernel_width, channels, _ = layer.kernel.shape
+            forward += 2 * height * width * filters * kernel_height * kernel_width * channels
+        elif isinstance(layer, keras.layers.Dense):
+            forward += 2 * layer.kernel.shape[0] * layer.kernel.shape[1]
+    return 3.0 * forward
+
+
+def cpu_peak_flops(cores: int, flops_per_cycle: int) -> tuple[float, float]:
+    """Peak float32 operations per second of ``cores`` cores, and the clock it assumed (GHz, from /proc/cpuinfo)."""
+    megahertz = [float(line.split(":")[1]) for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("cpu MHz")]
+    gigahertz = max(megahertz) / 1000 if megahertz else float("nan")
+    return cores * gigahertz * 1e9 * flops_per_cycle, gigahertz
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--dataset", default=str(FASHION_DIR), help="labelled photo folders")
+    parser.add_argument("--epochs", type=int, default=25, help="epochs of the reference and toolkit runs")
+    parser.add_argument("--probe-epochs", type=int, default=3, help="epochs of the bf16 and XLA throughput runs")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds (medians over them); at least 3")
+    parser.add_argument("--flops-per-cycle", type=int, default=FLOAT32_FLOPS_PER_CYCLE, help="float32 peak per core and cycle")
+    parser.add_argument("--child", choices=("reference",), help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.child == "reference":
+        import json
+
+        print(json.dumps(reference_run(args.dataset, args.epochs)))
+        return 0
+    if not Path(args.dataset).is_dir():
+        print(f"bench_training.py: error: no photos at {args.dataset}; set FASHION_DATA_DIR.", file=sys.stderr)
+        return 2
+    if args.repeats < 3:
+        print("bench_training.py: error: --repeats must be at least 3 (medians).", file=sys.stderr)
+        return 2
+
+    variants = {
+        "reference": lambda: run_child(Path(__file__), ["--child", "reference", "--dataset", args.dataset, "--epochs", str(args.epochs)]),
+        "toolkit": lambda: toolkit_run(args.dataset, args.epochs, []),
+        "toolkit bf16": lambda: toolkit_run(args.dataset, args.probe_epochs, ["--precision", "bfloat16", "--patience", "0"]),
+        "toolkit XLA": lambda: toolkit_run(args.dataset, args.probe_epochs, ["--jit-compile", "on", "--patience", "0"]),
+    }
+    runs: dict[str, list[dict]] = {name: [] for name in variants}
+    for round_number in range(1, args.repeats + 1):
+        for name, run in variants.items():
+            result = run()
+            runs[name].append(result)
+            print(f"round {round_number} {name}: {result['images_per_second']:.1f} img/s, "
+                  f"final exact-match {result['final_exact_match']:.3f}", file=sys.stderr, flush=True)
+
+    # The target: the final exact-match of the median reference run.
+    references = sorted(runs["reference"], key=lambda run: run["final_exact_match"])
+    target = references[len(references) // 2]["final_exact_match"]
+    flops = training_flops_per_image(96)
+    cores = len(__import__("os").sched_getaffinity(0))
+    peak, gigahertz = cpu_peak_flops(cores, args.flops_per_cycle)
+    summary = {}
+    for name, results in runs.items():
+        throughput = summarise([run["images_per_second"] for run in results])
+        times = [time_to(run["curve"], target) for run in results] if name in ("reference", "toolkit") else []
+        reached = [value for value in times if value is not None]
+        is_bf16 = name == "toolkit bf16"
+        summary[name] = {
+            "images_per_second": throughput,
+            "final_exact_match": summarise([run["final_exact_match"] for run in results]),
+            "time_to_target_seconds": summarise(reached) if reached else None,
+            "reached_target": f"{len(reached)}/{len(times)}" if times else None,
+            "gflops_per_second": throughput["median"] * flops / 1e9,
+            "share_of_peak": throughput["median"] * flops / (peak * (BFLOAT16_SPEED_UP if is_bf16 else 1)),
+        }
+    base = summary["reference"]
+    rows = []
+    for name, entry in summary.items():
+        time_entry = entry["time_to_target_seconds"]
+        rows.append([
+            name,
+            f"{entry['images_per_second']['median']:.1f}",
+            f"{entry['images_per_second']['median'] / base['images_per_second']['median']:.2f}x",
+            f"{entry['final_exact_match']['median']:.3f}",
+            "-" if time_entry is None else f"{time_entry['median']:.0f} s ({entry['reached_target']})",
+            "-" if time_entry is None or base["time_to_target_seconds"] is None
+            else f"{time_entry['median'] / base['time_to_target_seconds']['median']:.2f}",
+            f"{entry['gflops_per_second']:.0f} ({entry['share_of_peak'] * 100:.0f} %)",
+        ])
+    print(f"\nTraining on {args.dataset}, 96x96, batch 32; {args.epochs} epochs ({args.probe_epochs} for bf16 and XLA); "
+          f"medians of {args.repeats} runs; target exact-match {target:.3f} (the median reference run's final value).")
+    print(f"Training cost {flops / 1e9:.3f} GFLOP per image; peak {peak / 1e9:.0f} GFLOP/s float32 "
+          f"({cores} cores x {gigahertz:.2f} GHz x {args.flops_per_cycle}), twice that for bfloat16.\n")
+    print(markdown_table(
+        ["variant", "img/s (val. included)", "vs reference", "final exact-match", "time to target", "time vs reference", "GFLOP/s (of peak)"],
+        rows,
+    ))
+    write_results("training", {
+        "machine": machine(), "dataset": args.dataset, "epochs": args.epochs, "probe_epochs": args.probe_epochs,
+        "repeats": args.repeats, "target_exact_match": target, "training_gflop_per_image": flops / 1e9,
+        "peak_gflops_float32": peak / 1e9, "summary": summary, "runs": runs,
+    })
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,131 @@
+"""Exporting a trained model to ONNX, with its labels, for classification without TensorFlow.
+
+Keras' own export (``model.export(..., format="onnx")``, through tf2onnx) writes the network;
+the model file's metadata (task, classes, input size, thresholds, label groups...) goes into the
+ONNX model's ``metadata_props``, so the ``.onnx`` file is self-contained. Every export is checked
+against the Keras model before it replaces anything.
+"""
+
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import onnx
+
+from pyimagesearch.atomic import atomic_path
+from pyimagesearch.model_io import METADATA_VERSION, load_model
+from pyimagesearch.predictors import ONNX_METADATA_KEY, REQUIRED_METADATA, OnnxPredictor, is_onnx_file
+
+logger = logging.getLogger(__name__)
+
+# The largest difference between the ONNX and the Keras model's outputs that an export may show.
+PARITY_TOLERANCE = 1e-4
+# Random images the export is checked on.
+PARITY_IMAGES = 8
+
+
+def default_onnx_path(model_path: str | os.PathLike) -> Path:
+    """Where the export of a model file goes by default: beside it, ``fashion.model`` -> ``fashion.onnx``."""
+    return Path(model_path).with_suffix(".onnx")
+
+
+def export_model_onnx(
+    model: keras.Model, metadata: dict[str, Any], onnx_path: str | os.PathLike, seed: int = 0
+) -> Path:
+    """Write ``model`` to ``onnx_path`` as ONNX, carrying ``metadata``, and check it against Keras.
+
+    The export is written to a temporary file beside ``onnx_path``, loaded back with
+    onnxruntime and run on `PARITY_IMAGES` random images; only if every output is within
+    `PARITY_TOLERANCE` of Keras' does it replace ``onnx_path``.
+
+    Args:
+        model: A trained model taking RGB images 0-255 of shape (N, size, size, 3), e.g. the
+            one `training.train` returns.
+        metadata: The metadata train.py saves with the model (see `model_io.save_model`); at
+            least ``task``, ``classes`` and ``image_size``.
+        onnx_path: The ONNX file to write.
+        seed: Seed of the random check images. Defaults to 0.
+
+    Returns:
+        ``onnx_path`` as a `Path`.
+
+    Raises:
+        ValueError: For incomplete metadata, a model whose input does not match it, a path that
+            is a folder, or an export whose outputs differ from Keras' by more than
+            `PARITY_TOLERANCE` (nothing is written then).
+
+    Example:
+        >>> model, metadata = model_io.load_model("fashion.model")
+        >>> export_model_onnx(model, metadata, "fashion.onnx")
+    """
+    onnx_path = Path(onnx_path)
+    missing = [key for key in REQUIRED_METADATA if key not in metadata]
+    if missing:
+        raise ValueError(f"The metadata to export lacks {', '.join(missing)}: pass the metadata train.py saved with the model.")
+    size = int(metadata["image_size"])
+    if tuple(model.input_shape[1:]) != (size, size, 3):
+        raise ValueError(
+            f"The model's input {model.input_shape} does not match its metadata's image_size {size}: "
+            f"expected (None, {size}, {size}, 3)."
+        )
+    if onnx_path.is_dir():
+        raise ValueError(f"The ONNX path {onnx_path} is a folder: give the file a name, e.g. {onnx_path / 'fashion.onnx'}.")
+    images = np.random.default_rng(seed).integers(0, 256, (PARITY_IMAGES, size, size, 3)).astype("float32")
+    # Also calls a freshly loaded model once, which Keras' export requires.
+    expected = model.predict(images, verbose=0)
+    with atomic_path(onnx_path) as temporary:
+        with warnings.catch_warnings():
+            # Keras' tf2onnx shim probes numpy for `np.object`, which numpy 2 answers with a FutureWarning.
+            warnings.simplefilter("ignore", FutureWarning)
+            model.export(str(temporary), format="onnx", verbose=False)
+        _store_metadata(temporary, {"version": METADATA_VERSION, **metadata})
+        difference = float(np.max(np.abs(OnnxPredictor.load(temporary).predict(images) - expected)))
+        if not difference <= PARITY_TOLERANCE:  # Also refuses NaN.
+            raise ValueError(
+                f"The ONNX export's outputs differ from the Keras model's by up to {difference:.2e} on random "
+                f"images (tolerance {PARITY_TOLERANCE:g}); nothing was written to {onnx_path}. "
+                "Check the versions of onnx, onnxruntime and tf2onnx against requirements.txt."
+            )
+    logger.info("wrote %s: outputs within %.1e of the Keras model's on %d random images", onnx_path, difference, PARITY_IMAGES)
+    return onnx_path
+
+
+def _store_metadata(onnx_path: Path, metadata: dict[str, Any]) -> None:
+    proto = onnx.load(str(onnx_path))
+    onnx.helper.set_model_props(proto, {ONNX_METADATA_KEY: json.dumps(metadata)})
+    onnx.save(proto, str(onnx_path))
+
+
+def export_onnx(model_path: str | os.PathLike, onnx_path: str | os.PathLike | None = None) -> Path:
+    """Export a model file written by train.py to ONNX (see `export_model_onnx`).
+
+    Args:
+        model_path: The Keras model file, e.g. ``fashion.model``.
+        onnx_path: The ONNX file to write. Defaults to the model's name with ``.onnx``, beside it.
+
+    Returns:
+        The path of the ONNX file.
+
+    Raises:
+        ValueError: For a missing file, one that is not a model written by train.py (an ONNX
+            file included), an output that would replace the model, or a failed check.
+
+    Example:
+        >>> export_onnx("fashion.model")
+        PosixPath('fashion.onnx')
+    """
+    model_path = Path(model_path)
+    onnx_path = default_onnx_path(model_path) if onnx_path is None else Path(onnx_path)
+    if model_path.is_file() and is_onnx_file(model_path):
+        raise ValueError(f"--model {model_path} is already an ONNX model: pass the model file written by train.py.")
+    model, metadata = load_model(model_path)
+    if onnx_path.resolve() == model_path.resolve():
+        raise ValueError(
+            f"--output {onnx_path} would replace the model itself: give another name, e.g. {default_onnx_path(model_path)}."
+        )
+    return export_model_onnx(model, metadata, onnx_path)

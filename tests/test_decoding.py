@@ -1,0 +1,58 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import PROJECT_ROOT
+from pyimagesearch.decoding import decode, label_probabilities, output_units
+
+
+def test_binary_outputs_become_both_labels_probabilities():
+    np.testing.assert_allclose(label_probabilities("binary", np.array([[0.2], [0.9]])), [[0.8, 0.2], [0.1, 0.9]], rtol=1e-6)
+    outputs = np.array([[0.9, 0.1, 0.4]])
+    np.testing.assert_array_equal(label_probabilities("multilabel", outputs), outputs.astype("float32"))
+    assert [output_units(task, 4) for task in ("multilabel", "multiclass", "binary")] == [4, 4, 1]
+
+
+def test_multilabel_keeps_labels_at_or_above_their_thresholds():
+    probabilities = np.array([[0.9, 0.5, 0.1], [0.4, 0.3, 0.2]])
+    np.testing.assert_array_equal(decode("multilabel", probabilities), [[1, 1, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(decode("multilabel", probabilities, threshold=[0.95, 0.2, 0.2]), [[0, 1, 0], [0, 1, 1]])
+
+
+def test_single_label_tasks_keep_the_most_probable_label_and_top_k_the_k_most():
+    probabilities = np.array([[0.2, 0.7, 0.1]])
+    np.testing.assert_array_equal(decode("multiclass", probabilities, threshold=0.0), [[0, 1, 0]])
+    np.testing.assert_array_equal(decode("multilabel", probabilities, top_k=2), [[1, 1, 0]])
+
+
+def test_groups_keep_the_most_probable_label_of_each_group():
+    probabilities = np.array([[0.6, 0.7, 0.1, 0.2, 0.05]])
+    np.testing.assert_array_equal(decode("multilabel", probabilities, groups=[[0, 1, 2], [3, 4]]), [[0, 1, 0, 1, 0]])
+
+
+def test_unknown_task_is_refused():
+    with pytest.raises(ValueError, match="Unknown task.*Received: 'auto'"):
+        decode("auto", np.zeros((1, 2)))
+
+
+def test_keras_tasks_decode_through_this_module():
+    from pyimagesearch.tasks import get_task
+
+    probabilities = np.random.default_rng(0).random((20, 4))
+    for name in ("multilabel", "multiclass"):
+        task = get_task(name)
+        np.testing.assert_array_equal(task.decode(probabilities, threshold=0.3), decode(name, probabilities, threshold=0.3))
+        np.testing.assert_array_equal(task.decode(probabilities, top_k=2), decode(name, probabilities, top_k=2))
+    np.testing.assert_array_equal(get_task("binary").label_probabilities(probabilities[:, :1]),
+                                  label_probabilities("binary", probabilities[:, :1]))
+
+
+def test_decoding_imports_numpy_only():
+    code = "import json, sys, pyimagesearch.decoding; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT)
+    modules = set(json.loads(result.stdout))
+    assert "numpy" in modules
+    assert not {"keras", "tensorflow", "sklearn", "cv2"} & modules
