@@ -29,7 +29,7 @@ test: venv
 # Benchmark-only packages (tf_keras for the tutorial's reference) go to bench/.deps with
 # --no-deps: tf-keras asks for `tensorflow`, which would clash with tensorflow-cpu.
 BENCH_DEPS := bench/.deps
-BENCH_SCRIPTS ?= bench/bench_loading.py bench/honest_evaluation.py
+BENCH_SCRIPTS ?= bench/bench_loading.py bench/bench_training.py bench/bench_inference.py bench/bench_memory.py bench/honest_evaluation.py
 
 $(BENCH_DEPS)/.installed: bench/requirements.txt $(VENV)/.installed
 	rm -rf $(BENCH_DEPS)
@@ -40,4 +40,4 @@ bench: venv $(BENCH_DEPS)/.installed
 	@for script in $(BENCH_SCRIPTS); do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(BENCH_DEPS) output fashion.model mlb.pickle plot.png
+	rm -rf $(VENV) $(BENCH_DEPS) output fashion.model fashion.onnx fashion.metrics.csv mlb.pickle plot.png
