@@ -3,6 +3,7 @@
 import csv
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -93,18 +94,26 @@ def test_each_fast_path_combination_trains_and_saves_a_float32_model(demo_data, 
     )
 
 
-def test_patience_stops_a_run_that_no_longer_improves(demo_data, tmp_path):
-    # At a learning rate of 1e-7 nothing changes, so validation exact-match never improves on epoch 1.
+def test_patience_stops_once_validation_stops_improving_and_keeps_the_best_epoch(tmp_path):
+    # Dark noise against bright noise: validation accuracy soon reaches its best, and stays there.
+    rng = np.random.default_rng(0)
+    for name, low in (("dark", 0), ("bright", 156)):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for index in range(30):
+            cv2.imwrite(str(tmp_path / "data" / name / f"{index}.png"), rng.integers(low, low + 100, (16, 16, 3), dtype=np.uint8))
     result = train(
-        demo_data[0], model_path=tmp_path / "m.model", labelbin_path=tmp_path / "mlb.pickle", plot_path=tmp_path / "p.png",
-        epochs=6, learning_rate=1e-7, image_size=24, patience=2, verbose=0,
+        tmp_path / "data", model_path=tmp_path / "m.model", labelbin_path=tmp_path / "mlb.pickle",
+        plot_path=tmp_path / "p.png", epochs=40, image_size=16, batch_size=8, patience=2, verbose=0,
     )
-    assert result.metadata["epochs_trained"] == 3
     with open(metrics_csv_path(tmp_path / "m.model")) as handle:
         rows = list(csv.DictReader(handle))
-    assert [row["epoch"] for row in rows] == ["1", "2", "3"]
+    scores = [float(row["val_exact_match"]) for row in rows]
+    best_epoch = int(np.argmax(scores)) + 1  # the first epoch with the best score
+    assert len(rows) == result.metadata["epochs_trained"] == best_epoch + 2 < 40
+    # The weights kept are the best epoch's, which the final report scores.
+    assert result.fold_reports is None and result.reports["threshold 0.5"]["exact_match"] == max(scores)
     elapsed = [float(row["elapsed_seconds"]) for row in rows]
-    assert 0 < elapsed[0] < elapsed[1] < elapsed[2]
+    assert 0 < elapsed[0] and all(a < b for a, b in zip(elapsed, elapsed[1:]))
 
 
 def test_negative_patience_is_a_one_line_error(demo_data, tmp_path):
