@@ -74,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--precision", choices=config.PRECISIONS, default=config.PRECISION,
-        help="bfloat16 trains in mixed precision; auto uses it on GPUs with bfloat16 units, float32 on CPUs "
-        "(where it is not faster); the saved model is float32",
+        help="bfloat16 trains in mixed precision; auto uses it where the hardware computes in bfloat16 (GPUs "
+        "of compute capability 8+, CPUs with AVX512-BF16 or AMX), else float32; the saved model is float32",
     )
     parser.add_argument(
         "--jit-compile", choices=config.JIT_COMPILES, default=config.JIT_COMPILE,

@@ -36,7 +36,8 @@ OVERFIT_CHECK_IMAGES = 10
 # Early stopping (--patience): epochs without a better validation exact-match before training
 # stops; the best epoch's weights are kept. 0 trains every epoch, as the tutorial.
 PATIENCE = 15
-# --precision: "bfloat16" trains in mixed bfloat16; "auto" uses it on GPUs that have it.
+# --precision: "bfloat16" trains in mixed bfloat16; "auto" uses it where the hardware computes in
+# bfloat16 (recent GPUs; CPUs with AVX512-BF16 or AMX).
 PRECISIONS = ("auto", "float32", "bfloat16")
 PRECISION = "auto"
 # --jit-compile: XLA; "auto" lets Keras decide (on for GPUs, off on CPUs).

@@ -13,7 +13,7 @@ from pyimagesearch.data import ImageFiles, load_labelled_images, make_dataset, r
 from pyimagesearch.images import list_images, load_images
 from pyimagesearch.model_io import load_model
 from pyimagesearch.monitoring import metrics_csv_path
-from pyimagesearch.training import train
+from pyimagesearch.training import resolve_precision, train
 
 
 def all_rows(images) -> np.ndarray:
@@ -84,7 +84,7 @@ def test_each_fast_path_combination_trains_and_saves_a_float32_model(demo_data, 
         epochs=1, image_size=32, cache=cache, cache_dir=tmp_path / "cache", precision=precision, jit_compile=jit_compile,
         verbose=0,
     )
-    assert result.metadata["precision"] == ("bfloat16" if precision == "bfloat16" else "float32")
+    assert result.metadata["precision"] == resolve_precision(precision)
     model, _ = load_model(tmp_path / "m.model")
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
     images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
