@@ -429,6 +429,8 @@ def train(
         ValueError: For bad arguments, unusable data, or a task the labels contradict.
         TrainingStalled: When the health check stopped training.
     """
+    # Resolved once: "auto" asks the devices and /proc/cpuinfo.
+    precision = resolve_precision(precision)
     recipe = Recipe(
         epochs, learning_rate, batch_size, image_size, schedule, seed, normalize, init, stop_on_stall,
         patience, precision, jit_compile,
@@ -443,7 +445,7 @@ def train(
     for line in describe(data):
         logger.info(line)
     logger.info(
-        "images held: %s (--cache %s); precision %s; XLA %s", data.cache, cache, resolve_precision(precision),
+        "images held: %s (--cache %s); precision %s; XLA %s", data.cache, cache, precision,
         {"auto": "as Keras decides (on GPUs only)", True: "on", False: "off"}[resolve_jit_compile(jit_compile)],
     )
     logger.info("task: %s (%s head, %s)", task_spec.name, task_spec.activation, task_spec.loss)
@@ -506,7 +508,7 @@ def train(
         "label_sep": label_sep,
         "normalize": normalize,
         "init": init,
-        "precision": resolve_precision(precision),
+        "precision": precision,
         "epochs_trained": len(history["loss"]),
         "threshold": config.THRESHOLD,
         "thresholds": None if thresholds is None else {c: float(t) for c, t in zip(classes, thresholds)},
