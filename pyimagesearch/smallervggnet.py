@@ -5,6 +5,8 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from pyimagesearch.batch_norm import FusedBatchNormalization
+
 
 class SmallerVGGNet:
     """Namespace for the builder, as in the tutorial (``SmallerVGGNet.build(...)``)."""
@@ -60,7 +62,7 @@ class SmallerVGGNet:
 
         model.add(layers.Conv2D(32, (3, 3), padding="same", kernel_initializer=kernel_initializer))
         model.add(layers.Activation("relu"))
-        model.add(layers.BatchNormalization(axis=-1, momentum=batch_norm_momentum))
+        model.add(FusedBatchNormalization(axis=-1, momentum=batch_norm_momentum))
         model.add(layers.MaxPooling2D(pool_size=(3, 3)))
         if dropout:
             model.add(layers.Dropout(0.25))
@@ -69,7 +71,7 @@ class SmallerVGGNet:
             for _ in range(2):
                 model.add(layers.Conv2D(filters, (3, 3), padding="same", kernel_initializer=kernel_initializer))
                 model.add(layers.Activation("relu"))
-                model.add(layers.BatchNormalization(axis=-1, momentum=batch_norm_momentum))
+                model.add(FusedBatchNormalization(axis=-1, momentum=batch_norm_momentum))
             model.add(layers.MaxPooling2D(pool_size=(2, 2)))
             if dropout:
                 model.add(layers.Dropout(0.25))
@@ -77,7 +79,7 @@ class SmallerVGGNet:
         model.add(layers.Flatten())
         model.add(layers.Dense(1024, kernel_initializer=kernel_initializer))
         model.add(layers.Activation("relu"))
-        model.add(layers.BatchNormalization(momentum=batch_norm_momentum))
+        model.add(FusedBatchNormalization(momentum=batch_norm_momentum))
         if dropout:
             model.add(layers.Dropout(0.5))
 
