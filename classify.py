@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--explain", action="store_true",
         help="also write a Grad-CAM heat-map overlay per predicted label beside each annotated copy",
     )
+    parser.add_argument(
+        "--annotate", action=argparse.BooleanOptionalAction, default=True,
+        help="write an annotated copy of each image to --output; --no-annotate only prints the labels "
+        "(about twice as fast on a folder)",
+    )
     parser.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     parser.add_argument("--show", action="store_true", help="also open each annotated image in a viewer")
     return parser
@@ -63,21 +68,25 @@ def main(argv: list[str] | None = None) -> int:
             Classifier, annotated_paths, expand_image_arguments, labelbin_to_check, write_all_annotations,
         )
 
+        if not args.annotate and (args.explain or args.show):
+            raise ValueError(f"--{'explain' if args.explain else 'show'} draws on the annotated copies: drop --no-annotate.")
         paths = expand_image_arguments(args.image)
-        targets = dict(zip(paths, annotated_paths(paths, args.output)))
+        targets = dict(zip(paths, annotated_paths(paths, args.output))) if args.annotate else {}
         classifier = Classifier.load(args.model, labelbin_to_check(args.model, args.labelbin))
         if args.explain:
             classifier.check_explain()
         predictions, skipped = classifier.classify(paths, threshold=args.threshold, top_k=args.top_k, decode=args.decode)
-        annotated = [targets[prediction.path] for prediction in predictions]
-        write_all_annotations(classifier, predictions, annotated, explain=args.explain)
+        if args.annotate:
+            annotated = [targets[prediction.path] for prediction in predictions]
+            write_all_annotations(classifier, predictions, annotated, explain=args.explain)
         for prediction in predictions if args.show else []:
             Image.open(prediction.annotated).show(title=str(prediction.path))
         if args.json:
             print(json.dumps([prediction.to_json() for prediction in predictions], indent=2))
         else:
             for prediction in predictions:
-                print(f"{prediction.path}: {', '.join(prediction.labels) or '(no label)'}  -> {prediction.annotated}")
+                written = f"  -> {prediction.annotated}" if prediction.annotated else ""
+                print(f"{prediction.path}: {', '.join(prediction.labels) or '(no label)'}{written}")
                 for label, path in prediction.explanations.items():
                     print(f"  Grad-CAM of {label}: {path}")
                 for label, probability in prediction.probabilities.items():

@@ -9,7 +9,8 @@ Measures, each run in a fresh process, variants interleaved round after round:
 - a folder: images per second over the real photos at 96x96, for the library call
   (`Classifier.classify` on the list of paths: decoding, network, labels; the model loaded
   before the clock starts) with the ONNX export and with the Keras model, and for the whole
-  ``classify.py`` command with the ONNX export (annotated copies included);
+  ``classify.py`` command with the ONNX export, annotated copies included and with
+  ``--no-annotate`` (labels only);
 - parity: the largest difference between the ONNX and the Keras model's probabilities over the
   same images, and the share of images given the same labels.
 
@@ -42,7 +43,7 @@ setup_paths()
 
 IMAGE_SIZE = 96
 SINGLE_VARIANTS = ("onnx", "keras", "reference")
-FOLDER_VARIANTS = ("onnx_library", "keras_library", "onnx_command")
+FOLDER_VARIANTS = ("onnx_library", "keras_library", "onnx_command", "onnx_command_labels")
 TARGETS = {"single_seconds": 1.0, "images_per_second": 300.0, "max_difference": 1e-4}  # the issue's
 
 
@@ -154,11 +155,12 @@ def bench_folder(models: dict, dataset: Path, count: int, repeats: int, work: Pa
     runs: dict[str, list[dict]] = {variant: [] for variant in FOLDER_VARIANTS}
     for repeat in range(repeats):
         for variant in FOLDER_VARIANTS:
-            if variant == "onnx_command":
+            if variant.startswith("onnx_command"):
                 output = Path(tempfile.mkdtemp(dir=work, prefix="annotated-"))
                 # The photos as arguments, so the command classifies exactly the library call's images.
+                annotate = [] if variant == "onnx_command" else ["--no-annotate"]
                 seconds = run_command(["classify.py", "--model", str(models["onnx"]), "--labelbin", str(models["labelbin"]),
-                                       "--output", str(output), "--json", "--image", *map(str, images)])
+                                       "--output", str(output), "--json", *annotate, "--image", *map(str, images)])
                 shutil.rmtree(output)
                 run = {"seconds": seconds, "images": len(images)}
             else:
@@ -193,7 +195,8 @@ def tables(results: dict) -> str:
     text = [markdown_table(["one image, whole command", "median", "range (s)", "vs tutorial", "target"], rows)]
     folder = results["folder"]["variants"]
     labels = {"onnx_library": "Classifier.classify, ONNX export", "keras_library": "Classifier.classify, Keras model",
-              "onnx_command": "classify.py, ONNX export (whole command, annotated copies)"}
+              "onnx_command": "classify.py, ONNX export (whole command, annotated copies)",
+              "onnx_command_labels": "classify.py --no-annotate, ONNX export (whole command, labels only)"}
     rows = [[labels[variant], summary["images"], f"{summary['seconds']['median']:.2f} s",
              f"{summary['seconds']['min']:.2f}–{summary['seconds']['max']:.2f}", f"{summary['images_per_second']:.0f}",
              "" if summary["cores_used"] is None else f"{summary['cores_used']:.2f}",

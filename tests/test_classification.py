@@ -150,3 +150,25 @@ def test_onnx_model_refuses_a_labelbin_from_another_run(exported_model, demo_dat
                         demo_data[1] / "example_01.jpg", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1].startswith("classify.py: error: --labelbin mlb.pickle does not match the model")
+
+
+def test_no_annotate_prints_the_same_labels_and_writes_nothing(exported_model, demo_data, tmp_path):
+    _, examples = demo_data
+    common = ["--model", exported_model / "fashion.onnx", "--image", examples, "--json"]
+    annotated = run_script("classify.py", *common, "--output", tmp_path / "annotated", cwd=tmp_path)
+    labels_only = run_script("classify.py", *common, "--no-annotate", "--output", tmp_path / "unused", cwd=tmp_path)
+    assert annotated.returncode == 0 and labels_only.returncode == 0, labels_only.stderr
+    with_copies, without = json.loads(annotated.stdout), json.loads(labels_only.stdout)
+    assert [r["labels"] for r in without] == [r["labels"] for r in with_copies]
+    assert all(r["annotated"] is None for r in without)
+    assert all(Path(r["annotated"]).is_file() for r in with_copies)
+    assert not (tmp_path / "unused").exists()
+
+
+def test_no_annotate_with_show_is_a_one_line_error(exported_model, demo_data, tmp_path):
+    result = run_script("classify.py", "--model", exported_model / "fashion.onnx", "--image",
+                        demo_data[1] / "example_01.jpg", "--no-annotate", "--show", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "classify.py: error: --show draws on the annotated copies: drop --no-annotate."
+    ]
