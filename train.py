@@ -11,6 +11,16 @@ from pyimagesearch import config
 from pyimagesearch.cli import configure_logging, quiet_libraries, run
 
 
+def batch_size_choice(text: str) -> int | str:
+    """A --batch-size value: ``auto`` or a whole number (its range is checked by `training.train`)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of images such as 64, or auto. Received: {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Train SmallerVGGNet on images in label folders (e.g. dataset/red_dress/).",
@@ -25,7 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="passes over the training set (fewer when --patience stops training early)",
     )
     parser.add_argument("--lr", type=float, default=config.LEARNING_RATE, help="initial learning rate (Adam)")
-    parser.add_argument("--batch-size", type=int, default=config.BATCH_SIZE, help="images per step")
+    parser.add_argument(
+        "--batch-size", type=batch_size_choice, default=config.TRAIN_BATCH_SIZE,
+        help="images per step; auto: 64 when the training split holds at least 1,024 images, else 32",
+    )
     parser.add_argument("--image-size", type=int, default=config.IMAGE_SIZE, help="side of the square input, pixels")
     parser.add_argument("--val-split", type=float, default=config.VAL_SPLIT, help="share held out for validation")
     parser.add_argument("--seed", type=int, default=config.SEED, help="seed of split, weights and augmentation")

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -238,30 +237,12 @@ def describe(data: LabelledImages) -> list[str]:
     return lines
 
 
-def build_augmentation(seed: int = config.SEED) -> keras.Sequential:
-    """The tutorial's augmentation as Keras preprocessing layers: rotation, shifts, shear, zoom, flip.
-
-    Applied only to training batches, never to validation or inference.
-    """
-    fill = "nearest"  # As ImageDataGenerator's default, so edges are not black bars.
-    return keras.Sequential(
-        [
-            keras.layers.RandomRotation(config.AUGMENT_ROTATION_DEGREES / 360.0, fill_mode=fill, seed=seed),
-            keras.layers.RandomTranslation(config.AUGMENT_SHIFT, config.AUGMENT_SHIFT, fill_mode=fill, seed=seed),
-            keras.layers.RandomShear(config.AUGMENT_SHEAR, config.AUGMENT_SHEAR, fill_mode=fill, seed=seed),
-            keras.layers.RandomZoom(config.AUGMENT_ZOOM, config.AUGMENT_ZOOM, fill_mode=fill, seed=seed),
-            keras.layers.RandomFlip("horizontal", seed=seed),
-        ],
-        name="augmentation",
-    )
-
-
 def make_dataset(
     images: "np.ndarray | ImageFiles",
     targets: np.ndarray,
     batch_size: int,
     indices: np.ndarray | None = None,
-    augmentation: keras.Sequential | None = None,
+    augmentation: Callable[[tf.Tensor], tf.Tensor] | None = None,
     shuffle_seed: int | None = None,
 ) -> tf.data.Dataset:
     """Batches of (float32 RGB 0-255 images, targets), shuffled and augmented when training.
@@ -275,7 +256,8 @@ def make_dataset(
         targets: float32 array of shape (N, units), aligned with ``images``.
         batch_size: Images per batch.
         indices: The rows to use, in order. Defaults to all.
-        augmentation: Layers applied to each training batch; ``None`` for validation.
+        augmentation: Maps each training batch of images, e.g. `augmentation.build_augmentation`;
+            ``None`` for validation.
         shuffle_seed: Shuffle each epoch with this seed; ``None`` keeps the order.
     """
     indices = np.arange(len(images)) if indices is None else np.asarray(indices, dtype=np.int64)
@@ -294,5 +276,5 @@ def make_dataset(
         dataset = dataset.shuffle(len(indices), seed=shuffle_seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE)
     if augmentation is not None:
-        dataset = dataset.map(lambda x, y: (augmentation(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.map(lambda x, y: (augmentation(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -3,7 +3,7 @@
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +11,10 @@ import keras
 import numpy as np
 
 from pyimagesearch import config
+from pyimagesearch.augmentation import build_augmentation
 from pyimagesearch.data import (
     ImageFiles,
     IndexedRows,
-    build_augmentation,
     describe,
     find_labelled_images,
     load_labelled_images,
@@ -74,7 +74,7 @@ class Recipe:
 
     epochs: int
     learning_rate: float
-    batch_size: int
+    batch_size: int | str  # "auto" until train() resolves it (resolve_batch_size)
     image_size: int
     schedule: str
     seed: int
@@ -201,13 +201,27 @@ def as_float32(model: keras.Model) -> keras.Model:
     return float32
 
 
+def resolve_batch_size(batch_size: int | str, train_images: int) -> int:
+    """The concrete ``--batch-size``: ``auto`` is `config.LARGE_BATCH_SIZE` for a training split of at
+    least `config.LARGE_BATCH_MIN_STEPS` such batches, else `config.BATCH_SIZE` (the tutorial's 32).
+
+    Raises:
+        ValueError: For anything but ``auto`` or a positive whole number.
+    """
+    if batch_size == "auto":
+        large = train_images >= config.LARGE_BATCH_SIZE * config.LARGE_BATCH_MIN_STEPS
+        return config.LARGE_BATCH_SIZE if large else config.BATCH_SIZE
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"--batch-size must be a whole number of at least 1, or auto. Received: {batch_size}")
+    return batch_size
+
+
 def _check_arguments(recipe: Recipe, split: str, folds: int | None, duplicate_radius: int = config.DUPLICATE_RADIUS) -> None:
     if recipe.epochs < 1:
         raise ValueError(f"--epochs must be at least 1. Received: {recipe.epochs}")
     if not recipe.learning_rate > 0:
         raise ValueError(f"--lr must be positive, e.g. 1e-3. Received: {recipe.learning_rate}")
-    if recipe.batch_size < 1:
-        raise ValueError(f"--batch-size must be at least 1. Received: {recipe.batch_size}")
+    resolve_batch_size(recipe.batch_size, 0)
     if recipe.image_size < MIN_IMAGE_SIZE:
         raise ValueError(f"--image-size must be at least {MIN_IMAGE_SIZE} pixels. Received: {recipe.image_size}")
     learning_rate_schedule(recipe.schedule, recipe.learning_rate, recipe.epochs, steps_per_epoch=1)
@@ -361,7 +375,7 @@ def train(
     plot_path: str | os.PathLike = config.PLOT_PATH,
     epochs: int = config.EPOCHS,
     learning_rate: float = config.LEARNING_RATE,
-    batch_size: int = config.BATCH_SIZE,
+    batch_size: int | str = config.TRAIN_BATCH_SIZE,
     image_size: int = config.IMAGE_SIZE,
     val_split: float = config.VAL_SPLIT,
     seed: int = config.SEED,
@@ -392,7 +406,8 @@ def train(
         plot_path: Training curves to write. Defaults to ``plot.png``.
         epochs: Passes over the training set. Defaults to 75.
         learning_rate: Adam's initial learning rate. Defaults to 1e-3.
-        batch_size: Images per step. Defaults to 32.
+        batch_size: Images per step, or ``auto`` (see `resolve_batch_size`: 64 for a training split of
+            at least 1,024 images, else 32). Defaults to ``auto``.
         image_size: Side of the square network input. Defaults to 96.
         val_split: Share of images held out for validation. Defaults to 0.2.
         seed: Seed of the split, weights, shuffling and augmentation. Defaults to 42.
@@ -442,10 +457,12 @@ def train(
         dataset_dir, image_size, label_sep=label_sep, progress=progress, cache=cache, cache_dir=cache_dir
     )
     task_spec = get_task(resolve_task(data.label_sets, task))
+    # The training split's size, as split_indices will make it, decides --batch-size auto.
+    recipe = replace(recipe, batch_size=resolve_batch_size(batch_size, round(len(data.paths) * (1 - val_split))))
     for line in describe(data):
         logger.info(line)
     logger.info(
-        "images held: %s (--cache %s); precision %s; XLA %s", data.cache, cache, precision,
+        "images held: %s (--cache %s); batch size %d; precision %s; XLA %s", data.cache, cache, recipe.batch_size, precision,
         {"auto": "as Keras decides (on GPUs only)", True: "on", False: "off"}[resolve_jit_compile(jit_compile)],
     )
     logger.info("task: %s (%s head, %s)", task_spec.name, task_spec.activation, task_spec.loss)

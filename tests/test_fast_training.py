@@ -13,7 +13,7 @@ from pyimagesearch.data import ImageFiles, load_labelled_images, make_dataset, r
 from pyimagesearch.images import list_images, load_images
 from pyimagesearch.model_io import load_model
 from pyimagesearch.monitoring import metrics_csv_path
-from pyimagesearch.training import resolve_precision, train
+from pyimagesearch.training import resolve_batch_size, resolve_precision, train
 
 
 def all_rows(images) -> np.ndarray:
@@ -122,6 +122,28 @@ def test_negative_patience_is_a_one_line_error(demo_data, tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         "train.py: error: --patience must be at least 1 epoch, or 0 to train every epoch. Received: -1"
     )
+    assert not (tmp_path / "m.model").exists()
+
+
+def test_auto_batch_size_is_64_only_with_16_such_batches_per_epoch():
+    assert resolve_batch_size("auto", 1449) == 64  # the fashion photos' training split
+    assert resolve_batch_size("auto", 1024) == 64
+    assert resolve_batch_size("auto", 1023) == 32
+    assert resolve_batch_size("auto", 288) == 32  # the demo's
+    assert resolve_batch_size(48, 288) == 48
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0", "--batch-size must be a whole number of at least 1, or auto. Received: 0"),
+        ("big", "argument --batch-size: expected a whole number of images such as 64, or auto. Received: 'big'"),
+    ],
+)
+def test_bad_batch_size_is_a_one_line_error(demo_data, tmp_path, value, message):
+    result = run_script("train.py", "--dataset", demo_data[0], "--model", tmp_path / "m.model", "--batch-size", value)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == f"train.py: error: {message}"
     assert not (tmp_path / "m.model").exists()
 
 
