@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             else f"{time_entry['median'] / base['time_to_target_seconds']['median']:.2f}",
             f"{entry['gflops_per_second']:.0f} ({entry['share_of_peak'] * 100:.0f} %)",
         ])
-    print(f"\nTraining on {args.dataset}, 96x96, batch 32; {args.epochs} epochs ({args.probe_epochs} for float32 and XLA); "
+    print(f"\nTraining on {args.dataset}, 96x96, batch 32 (reference) and --batch-size auto (toolkit); {args.epochs} epochs ({args.probe_epochs} for float32 and XLA); "
           f"medians of {args.repeats} runs; target exact-match {target:.3f} (the median reference run's final value).")
     print(f"Training cost {flops / 1e9:.3f} GFLOP per image; peak {peak / 1e9:.0f} GFLOP/s float32 "
           f"({cores} cores x {gigahertz:.2f} GHz x {args.flops_per_cycle}), twice that for bfloat16.\n")

@@ -90,8 +90,8 @@ def resolve_precision(precision: str) -> str:
     """The concrete ``--precision``: ``auto`` is ``bfloat16`` where the hardware computes in it, else ``float32``.
 
     That is a GPU of compute capability 8.0 or more, or a CPU with AVX512-BF16 or AMX-BF16
-    instructions (oneDNN then runs the convolutions in bfloat16: on this project's 2-core
-    AMD EPYC, training runs about 1.4 times as fast; bench/README.md, "Training").
+    instructions (oneDNN then runs the convolutions in bfloat16: on 2 cores, training runs about
+    1.4 times as fast on an AMD EPYC, 1.7 times on an Intel Xeon with AMX; bench/README.md, "Training").
 
     Raises:
         ValueError: For a choice not in `config.PRECISIONS`.
