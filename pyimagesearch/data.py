@@ -244,6 +244,7 @@ def make_dataset(
     indices: np.ndarray | None = None,
     augmentation: Callable[[tf.Tensor], tf.Tensor] | None = None,
     shuffle_seed: int | None = None,
+    threads: int | None = None,
 ) -> tf.data.Dataset:
     """Batches of (float32 RGB 0-255 images, targets), shuffled and augmented when training.
 
@@ -259,6 +260,10 @@ def make_dataset(
         augmentation: Maps each training batch of images, e.g. `augmentation.build_augmentation`;
             ``None`` for validation.
         shuffle_seed: Shuffle each epoch with this seed; ``None`` keeps the order.
+        threads: Threads for the pipeline's work (gathering or decoding, augmenting); ``None``
+            lets tf.data tune it, up to every core. Training on the CPU passes 1: the network's
+            parallel operations use every core, and a pipeline thread preempting one of them
+            stalls the whole operation (see `training.pipeline_threads`).
     """
     indices = np.arange(len(images)) if indices is None else np.asarray(indices, dtype=np.int64)
     targets = np.asarray(targets, dtype=np.float32)
@@ -277,4 +282,11 @@ def make_dataset(
     dataset = dataset.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE)
     if augmentation is not None:
         dataset = dataset.map(lambda x, y: (augmentation(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.prefetch(tf.data.AUTOTUNE)
+    if threads is None:
+        return dataset
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = threads
+    options.threading.max_intra_op_parallelism = 1
+    options.autotune.enabled = False
+    return dataset.with_options(options)
