@@ -205,10 +205,10 @@ def pipeline_threads() -> int | None:
     """Threads for the input pipeline: 1 when the network trains on the CPU, else as many as tf.data likes.
 
     On a CPU the network's operations split their work over every core; a pipeline thread
-    taking a core stalls the operation until its other half ends. With one pipeline thread, an
-    epoch on the fashion photos at batch 64 ran at 290-330 images/s, and never dropped to the
-    180 that tf.data's own tuning sometimes gave (bench/README.md, "Training"). With a GPU, the
-    cores are the pipeline's.
+    taking a core stalls the operation until its other half ends. In interleaved 10-epoch runs
+    on the fashion photos at batch 64, one pipeline thread trained at 226-241 images/s against
+    154-211 with tf.data's tuning, whose epochs now and then took 10 s instead of 6. With a GPU,
+    the cores are the pipeline's.
     """
     import tensorflow as tf
 
