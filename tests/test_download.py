@@ -702,8 +702,12 @@ def test_cli_interrupted_by_ctrl_c_leaves_no_partial_file_and_resumes(httpserver
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 20
-    # Interrupt once the three quick images are saved and the stalled one is being waited on.
-    while not (output / "00000002.png").exists() and time.monotonic() < deadline:
+    manifest = output / MANIFEST_NAME
+    # Interrupt once the three quick images are saved and recorded (the manifest line follows
+    # the file), and the stalled one is being waited on.
+    while time.monotonic() < deadline and not (
+        manifest.exists() and len(manifest.read_text().splitlines()) == 3
+    ):
         time.sleep(0.02)
     process.send_signal(signal.SIGINT)
     _, error = process.communicate(timeout=20)
