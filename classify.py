@@ -33,11 +33,19 @@ def build_parser() -> argparse.ArgumentParser:
         "default: the per-label thresholds train.py tuned on validation data",
     )
     parser.add_argument(
-        "--decode", choices=config.DECODINGS, default="threshold",
+        "--decode", choices=config.DECODINGS, default=None,
         help="threshold: labels at or above their thresholds; groups: the most probable label of each "
-        "label group (one colour, one type) when every image has exactly one label per group",
+        "label group (one colour, one type) when every image has exactly one label per group; "
+        "default: groups for a model trained with the grouped head (unless -t or -k is given), else threshold",
     )
     parser.add_argument("-k", "--top-k", type=int, default=None, help="predict the K most probable labels instead")
+    parser.add_argument(
+        "--unknown-threshold", type=float, default=None,
+        help="answer 'unknown' for an image, or a label group, whose typicality is below this: typicality is "
+        "the share of the validation photos of known things that looked as unfamiliar or more, 0 to 1; "
+        "higher flags more, 0 turns unknown detection off; default: the model's, set by train.py so that "
+        "95%% of validation photos get no unknown",
+    )
     parser.add_argument(
         "-o", "--output", default=config.OUTPUT_DIR,
         help="annotated copy: an image file name for one image, else a folder",
@@ -67,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         from pyimagesearch.classification import (
             Classifier, annotated_paths, expand_image_arguments, labelbin_to_check, write_all_annotations,
         )
+        from pyimagesearch.unknown import format_typicality
 
         if not args.annotate and (args.explain or args.show):
             raise ValueError(f"--{'explain' if args.explain else 'show'} draws on the annotated copies: drop --no-annotate.")
@@ -75,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         classifier = Classifier.load(args.model, labelbin_to_check(args.model, args.labelbin))
         if args.explain:
             classifier.check_explain()
-        predictions, skipped = classifier.classify(paths, threshold=args.threshold, top_k=args.top_k, decode=args.decode)
+        predictions, skipped = classifier.classify(
+            paths, threshold=args.threshold, top_k=args.top_k, decode=args.decode, unknown_threshold=args.unknown_threshold
+        )
         if args.annotate:
             annotated = [targets[prediction.path] for prediction in predictions]
             write_all_annotations(classifier, predictions, annotated, explain=args.explain)
@@ -86,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             for prediction in predictions:
                 written = f"  -> {prediction.annotated}" if prediction.annotated else ""
-                print(f"{prediction.path}: {', '.join(prediction.labels) or '(no label)'}{written}")
+                print(f"{prediction.path}: {', '.join(prediction.display_labels()) or '(no label)'}{written}")
+                if prediction.unknown is not None:
+                    print(f"  typicality: {format_typicality(prediction.unknown)}")
                 for label, path in prediction.explanations.items():
                     print(f"  Grad-CAM of {label}: {path}")
                 for label, probability in prediction.probabilities.items():

@@ -27,7 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="one threshold for every label; default: the per-label thresholds tuned by train.py",
     )
     parser.add_argument("-k", "--top-k", type=int, default=None, help="predict the K most probable labels instead")
-    parser.add_argument("--decode", choices=config.DECODINGS, default="threshold", help="as in classify.py")
+    parser.add_argument(
+        "--decode", choices=config.DECODINGS, default=None,
+        help="as in classify.py; default: groups for a model trained with the grouped head, else threshold",
+    )
     parser.add_argument(
         "-o", "--output", default=config.EVALUATION_DIR,
         help="folder for report.json, misclassified.csv and pr_curves.png",

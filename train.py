@@ -45,6 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--label-sep", default=config.LABEL_SEP, help="separator of labels in folder names")
     parser.add_argument("--task", choices=config.TASKS, default="auto", help="kind of labelling; auto reads it from the labels")
     parser.add_argument(
+        "--head", choices=config.HEADS, default=config.HEAD,
+        help="multi-label head: flat, a sigmoid per label (the tutorial's); grouped, a softmax per label group "
+        "(folders named <colour>_<type>), decoded to exactly one label per group; auto: grouped when the "
+        "folder names give groups, else flat",
+    )
+    parser.add_argument(
+        "--colour-branch", choices=config.COLOUR_BRANCHES, default=config.COLOUR_BRANCH,
+        help="with the grouped head, read colours from a shape-blind branch and the other labels from a grey "
+        "copy of the image, so unseen combinations (a black dress) are labelled right; auto: on when a label "
+        "group holds colours (black, blue, red, ...)",
+    )
+    parser.add_argument(
+        "--recolour", choices=config.RECOLOURS, default=config.RECOLOUR,
+        help="label-aware recolouring of training images (a red dress painted blue or black is labelled so); "
+        "auto: on with the grouped head on one network (--colour-branch off) when a label group holds colours",
+    )
+    parser.add_argument(
         "--schedule", choices=config.SCHEDULES, default=config.SCHEDULE,
         help="learning-rate schedule: cosine decay, or the tutorial's lr/epochs decay",
     )
@@ -122,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             result = check_overfit(
                 args.dataset, images=args.overfit_check, learning_rate=args.lr, image_size=args.image_size,
                 seed=args.seed, label_sep=args.label_sep, task=args.task, normalize=args.normalize, init=args.init,
+                head=args.head, colour_branch=args.colour_branch,
             )
             for line in result.lines():
                 print(line)
@@ -151,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
             jit_compile=args.jit_compile,
             cache=args.cache,
             cache_dir=args.cache_dir,
+            head=args.head,
+            recolour=args.recolour,
+            colour_branch=args.colour_branch,
             progress=lambda items, total: tqdm(items, total=total, desc="loading images", unit="img", file=sys.stderr),
             verbose=1 if sys.stdout.isatty() else 2,
         )

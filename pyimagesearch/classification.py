@@ -22,6 +22,7 @@ from pyimagesearch.atomic import atomic_path
 from pyimagesearch.images import decode_image, default_workers, is_image_file, list_images, load_images
 from pyimagesearch.labelbin import check_binarizer_classes, unpickle_labelbin
 from pyimagesearch.predictors import Predictor, is_onnx_file, load_predictor
+from pyimagesearch.unknown import UnknownDetector
 
 if TYPE_CHECKING:
     import keras
@@ -39,6 +40,9 @@ class Prediction:
         probabilities: Every label's probability, most probable first.
         annotated: Where the annotated copy was written, if it was.
         explanations: Where each label's Grad-CAM overlay was written, if asked for.
+        unknown: For a model with unknown detection, the typicalities and flags of the image and
+            of each label group (see `UnknownDetector.assess`); an unknown image has no labels,
+            an unknown group none of its labels.
     """
 
     path: Path
@@ -46,6 +50,17 @@ class Prediction:
     probabilities: dict[str, float]
     annotated: Path | None = field(default=None)
     explanations: dict[str, Path] = field(default_factory=dict)
+    unknown: dict | None = field(default=None)
+
+    def display_labels(self) -> list[str]:
+        """The labels as shown: ``["unknown"]`` for an unknown image, else the labels and
+        ``"unknown (not jeans/shirt)"`` for each unknown label group."""
+        if self.unknown is None:
+            return list(self.labels)
+        if self.unknown["image"]["unknown"]:
+            return ["unknown"]
+        groups = [f"unknown (not {'/'.join(group['labels'])})" for group in self.unknown["groups"] if group["unknown"]]
+        return [*self.labels, *groups]
 
     def to_json(self) -> dict:
         """A JSON-ready dict of this result."""
@@ -55,6 +70,7 @@ class Prediction:
             "probabilities": self.probabilities,
             "annotated": None if self.annotated is None else str(self.annotated),
             **({"explanations": {label: str(path) for label, path in self.explanations.items()}} if self.explanations else {}),
+            **({"unknown": self.unknown} if self.unknown is not None else {}),
         }
 
 
@@ -70,6 +86,9 @@ class Classifier:
             model from before tuning existed has its single threshold for every label).
         label_groups: Mutually exclusive label groups (e.g. colours, types), or None.
         label_sep: The separator of labels in the training folder names.
+        head: ``"grouped"`` for a softmax per label group (decoded to one label per group by
+            default), else ``"flat"``.
+        unknown: The model's unknown detection (see `unknown`), or None for a model without it.
     """
 
     def __init__(
@@ -81,6 +100,8 @@ class Classifier:
         thresholds: np.ndarray,
         label_groups: list[list[str]] | None = None,
         label_sep: str = config.LABEL_SEP,
+        head: str = "flat",
+        unknown: UnknownDetector | None = None,
     ):
         self.predictor = predictor
         self.classes = list(classes)
@@ -89,6 +110,8 @@ class Classifier:
         self.thresholds = np.asarray(thresholds, dtype="float64")
         self.label_groups = label_groups
         self.label_sep = label_sep
+        self.head = head
+        self.unknown = unknown
         self._grad_cam: GradCam | None = None
 
     @classmethod
@@ -122,6 +145,9 @@ class Classifier:
         return cls(
             predictor, classes, task, int(metadata["image_size"]), thresholds,
             label_groups=metadata.get("label_groups"), label_sep=metadata.get("label_sep", config.LABEL_SEP),
+            head=metadata.get("head", "flat"),
+            # Models trained before unknown detection existed classify without it.
+            unknown=UnknownDetector(metadata["unknown"], classes) if metadata.get("unknown") else None,
         )
 
     @property
@@ -140,7 +166,14 @@ class Classifier:
         """Per-label probabilities of shape (N, num_labels) for RGB uint8 images of the model's size."""
         return decoding.label_probabilities(self.task, self.predictor.predict(images, batch_size=batch_size))
 
-    def check_decoding(self, threshold: float | None = None, top_k: int | None = None, decode: str = "threshold") -> None:
+    def decoding(self, threshold: float | None = None, top_k: int | None = None, decode: str | None = None) -> str:
+        """The decoding to apply: ``decode`` if given; else ``groups`` for a grouped head unless a
+        threshold or ``top_k`` asks otherwise, and ``threshold`` for a flat one."""
+        if decode is not None:
+            return decode
+        return "groups" if self.head == "grouped" and threshold is None and top_k is None else "threshold"
+
+    def check_decoding(self, threshold: float | None = None, top_k: int | None = None, decode: str | None = None) -> None:
         """Refuse decoding arguments this model cannot honour, before any image is read.
 
         Raises:
@@ -151,6 +184,7 @@ class Classifier:
             raise ValueError(f"--threshold must be between 0 and 1. Received: {threshold}")
         if top_k is not None and not 1 <= top_k <= len(self.classes):
             raise ValueError(f"--top-k must be between 1 and {len(self.classes)} (the number of labels). Received: {top_k}")
+        decode = self.decoding(threshold, top_k, decode)
         if decode not in config.DECODINGS:
             raise ValueError(f"Unknown decoding: expected one of {', '.join(config.DECODINGS)}. Received: --decode {decode}")
         if decode == "groups":
@@ -167,7 +201,7 @@ class Classifier:
         probabilities: np.ndarray,
         threshold: float | None = None,
         top_k: int | None = None,
-        decode: str = "threshold",
+        decode: str | None = None,
     ) -> np.ndarray:
         """Multi-hot decisions from probabilities.
 
@@ -176,17 +210,40 @@ class Classifier:
             threshold: One threshold for every label, replacing the model's tuned ones.
             top_k: Keep the ``top_k`` most probable labels instead (the tutorial's rule).
             decode: ``"threshold"``, or ``"groups"`` for the most probable label of each
-                label group (when every image has exactly one colour and one type).
+                label group (when every image has exactly one colour and one type). Defaults
+                to the model's (see `decoding`).
 
         Raises:
             ValueError: For arguments `check_decoding` refuses.
         """
         self.check_decoding(threshold, top_k, decode)
-        if decode == "groups":
+        if self.decoding(threshold, top_k, decode) == "groups":
             groups = [[self.classes.index(label) for label in group] for group in self.label_groups]
             return decoding.decode(self.task, probabilities, groups=groups)
         threshold = self.thresholds if threshold is None else threshold
         return decoding.decode(self.task, probabilities, threshold=threshold, top_k=top_k)
+
+    def check_unknown_threshold(self, unknown_threshold: float | None) -> None:
+        """Refuse an ``--unknown-threshold`` outside [0, 1], or one for a model without unknown detection.
+
+        The threshold is a typicality: the share of validation photos of known things that
+        looked as unfamiliar or more (see `unknown`). 0 turns unknown detection off.
+
+        Raises:
+            ValueError: Naming the flag and the fix.
+        """
+        if unknown_threshold is None:
+            return
+        if not 0.0 <= unknown_threshold <= 1.0:
+            raise ValueError(
+                "--unknown-threshold must be between 0 and 1 (a typicality, e.g. 0.05; 0 turns unknown detection "
+                f"off). Received: {unknown_threshold}"
+            )
+        if self.unknown is None:
+            raise ValueError(
+                f"--unknown-threshold: the model {self.predictor.path} has no unknown detection (trained before it "
+                "existed): retrain it with train.py, or drop --unknown-threshold."
+            )
 
     def check_explain(self) -> None:
         """Set up Grad-CAM, or refuse it before any image is read.
@@ -218,34 +275,50 @@ class Classifier:
         paths: Sequence[Path],
         threshold: float | None = None,
         top_k: int | None = None,
-        decode: str = "threshold",
+        decode: str | None = None,
+        unknown_threshold: float | None = None,
     ) -> tuple[list[Prediction], list[tuple[Path, str]]]:
         """Label image files (see `decide` for the decoding arguments).
 
         Images are decoded and resized exactly as for training (`images.load_images`: in
         parallel, large JPEGs at reduced scale), so the network sees the same pixels it would
-        have seen in training. Unreadable files are skipped with a warning.
+        have seen in training. Unreadable files are skipped with a warning. With unknown
+        detection, an image or label group whose typicality is below ``unknown_threshold``
+        (default: the model's; see `check_unknown_threshold`) is unknown (see `Prediction`).
 
         Returns:
             ``(predictions, skipped)``: a `Prediction` per readable file, in order, and
             ``(path, reason)`` per unreadable one.
 
         Raises:
-            ValueError: For bad decoding arguments (see `decide`).
+            ValueError: For bad decoding arguments (see `decide`) or a bad ``unknown_threshold``.
         """
         self.check_decoding(threshold, top_k, decode)
+        self.check_unknown_threshold(unknown_threshold)
         images, kept, skipped = load_images(paths, self.image_size)
         if not kept:
             return [], skipped
-        probabilities = self.predict_probabilities(images)
+        scores = None
+        if self.unknown is None:
+            probabilities = self.predict_probabilities(images)
+        else:
+            outputs, features = self.predictor.predict_with_features(images)
+            probabilities = decoding.label_probabilities(self.task, outputs)
+            scores = self.unknown.score(probabilities, features)
         decisions = self.decide(probabilities, threshold, top_k, decode)
         predictions = []
-        for path, row, decided in zip(kept, probabilities, decisions):
+        for index, (path, row, decided) in enumerate(zip(kept, probabilities, decisions)):
             order = np.argsort(-row, kind="stable")
+            labels = [self.classes[i] for i in order if decided[i]]
+            assessment = None if scores is None else self.unknown.assess(scores, index, unknown_threshold)
+            if assessment is not None:
+                dropped = {label for group in assessment["groups"] if group["unknown"] for label in group["labels"]}
+                labels = [] if assessment["image"]["unknown"] else [label for label in labels if label not in dropped]
             predictions.append(Prediction(
                 path=path,
-                labels=[self.classes[i] for i in order if decided[i]],
+                labels=labels,
                 probabilities={self.classes[i]: round(float(row[i]), 6) for i in order},
+                unknown=assessment,
             ))
         return predictions, skipped
 
@@ -289,10 +362,14 @@ def expand_image_arguments(arguments: Sequence[str]) -> list[Path]:
 def annotate(image: np.ndarray, prediction: Prediction, width: int = config.ANNOTATION_WIDTH) -> np.ndarray:
     """A BGR copy of an RGB image, ``width`` pixels wide, with the predicted labels written on it.
 
-    As in the tutorial: one ``label: probability%`` line per predicted label, green, top left.
+    As in the tutorial: one ``label: probability%`` line per predicted label, green, top left;
+    an ``unknown`` line for an unknown image or label group (see `Prediction.display_labels`).
     """
     output = imutils.resize(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), width=width)
-    lines = [f"{label}: {prediction.probabilities[label] * 100:.2f}%" for label in prediction.labels] or ["no label"]
+    lines = [
+        f"{label}: {prediction.probabilities[label] * 100:.2f}%" if label in prediction.probabilities else label
+        for label in prediction.display_labels()
+    ] or ["no label"]
     for row, text in enumerate(lines):
         origin = (10, row * 30 + 25)
         # A dark outline keeps the green text legible on light and busy backgrounds.

@@ -20,6 +20,22 @@ LABELBIN_PATH = "mlb.pickle"
 PLOT_PATH = "plot.png"
 
 TASKS = ("auto", "multilabel", "multiclass", "binary")
+# --head: "flat", one sigmoid per label (the tutorial's); "grouped", one softmax per label group
+# (one colour, one type; pyimagesearch/grouped_head.py); "auto", grouped for multi-label data
+# whose folder names give the groups, else flat.
+HEADS = ("auto", "flat", "grouped")
+HEAD = "auto"
+# --recolour: label-aware recolouring of training images (pyimagesearch/recolouring.py): "on",
+# "off", or "auto", on with the grouped head when a label group holds two colours it can paint.
+# RECOLOUR_PROBABILITY is the share of eligible training images recoloured.
+RECOLOURS = ("auto", "on", "off")
+RECOLOUR = "auto"
+RECOLOUR_PROBABILITY = 0.5
+# --colour-branch: with the grouped head, read the colour group from a branch of per-pixel
+# convolutions and the other groups from a grey copy of the image
+# (smallervggnet.build_colour_and_shape): "on", "off", or "auto", on when a group holds colours.
+COLOUR_BRANCHES = ("auto", "on", "off")
+COLOUR_BRANCH = "auto"
 SCHEDULES = ("cosine", "tutorial")
 # Cosine decay to zero ends as well as the tutorial's lr / epochs decay but settles: the last
 # epoch, whose weights are saved, no longer lands on a dip (see README, "Results").

@@ -244,6 +244,7 @@ def make_dataset(
     indices: np.ndarray | None = None,
     augmentation: Callable[[tf.Tensor], tf.Tensor] | None = None,
     shuffle_seed: int | None = None,
+    recolouring: Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]] | None = None,
     threads: int | None = None,
 ) -> tf.data.Dataset:
     """Batches of (float32 RGB 0-255 images, targets), shuffled and augmented when training.
@@ -260,6 +261,9 @@ def make_dataset(
         augmentation: Maps each training batch of images, e.g. `augmentation.build_augmentation`;
             ``None`` for validation.
         shuffle_seed: Shuffle each epoch with this seed; ``None`` keeps the order.
+        recolouring: Maps each training batch of (images, targets) to recoloured images
+            and their changed labels (`recolouring.build_recolouring`), before
+            ``augmentation``; ``None`` for none.
         threads: Threads for the pipeline's work (gathering or decoding, augmenting); ``None``
             lets tf.data tune it, up to every core. Training on the CPU passes 1: the network's
             parallel operations use every core, and a pipeline thread preempting one of them
@@ -280,6 +284,8 @@ def make_dataset(
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(indices), seed=shuffle_seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    if recolouring is not None:
+        dataset = dataset.map(recolouring, num_parallel_calls=tf.data.AUTOTUNE)
     if augmentation is not None:
         dataset = dataset.map(lambda x, y: (augmentation(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.prefetch(tf.data.AUTOTUNE)

@@ -19,7 +19,9 @@ import onnx
 
 from pyimagesearch.atomic import atomic_path
 from pyimagesearch.model_io import METADATA_VERSION, load_model
-from pyimagesearch.predictors import ONNX_METADATA_KEY, REQUIRED_METADATA, OnnxPredictor, is_onnx_file
+from pyimagesearch.predictors import (
+    ONNX_FEATURES_OUTPUT, ONNX_METADATA_KEY, REQUIRED_METADATA, OnnxPredictor, is_onnx_file, with_features,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +43,9 @@ def export_model_onnx(
 
     The export is written to a temporary file beside ``onnx_path``, loaded back with
     onnxruntime and run on `PARITY_IMAGES` random images; only if every output is within
-    `PARITY_TOLERANCE` of Keras' does it replace ``onnx_path``.
+    `PARITY_TOLERANCE` of Keras' does it replace ``onnx_path``. A model with unknown detection
+    (``"feature_layers"`` in its ``"unknown"`` metadata entry) gets a second output,
+    `predictors.ONNX_FEATURES_OUTPUT`: the features its distances read, checked alike.
 
     Args:
         model: A trained model taking RGB images 0-255 of shape (N, size, size, 3), e.g. the
@@ -76,6 +80,10 @@ def export_model_onnx(
     if onnx_path.is_dir():
         raise ValueError(f"The ONNX path {onnx_path} is a folder: give the file a name, e.g. {onnx_path / 'fashion.onnx'}.")
     images = np.random.default_rng(seed).integers(0, 256, (PARITY_IMAGES, size, size, 3)).astype("float32")
+    # Unknown detection's distances read features: a second output then.
+    feature_layers = (metadata.get("unknown") or {}).get("feature_layers")
+    if feature_layers:
+        model = with_features(model, feature_layers)
     # Also calls a freshly loaded model once, which Keras' export requires.
     expected = model.predict(images, verbose=0)
     with atomic_path(onnx_path) as temporary:
@@ -83,8 +91,11 @@ def export_model_onnx(
             # Keras' tf2onnx shim probes numpy for `np.object`, which numpy 2 answers with a FutureWarning.
             warnings.simplefilter("ignore", FutureWarning)
             model.export(str(temporary), format="onnx", verbose=False)
-        _store_metadata(temporary, {"version": METADATA_VERSION, **metadata})
-        difference = float(np.max(np.abs(OnnxPredictor.load(temporary).predict(images) - expected)))
+        _store_metadata(temporary, {"version": METADATA_VERSION, **metadata}, features=bool(feature_layers))
+        exported = OnnxPredictor.load(temporary)
+        found = exported.predict_with_features(images) if feature_layers else [exported.predict(images)]
+        expected = expected if feature_layers else [expected]
+        difference = max(float(np.max(np.abs(got - want))) for got, want in zip(found, expected))
         if not difference <= PARITY_TOLERANCE:  # Also refuses NaN.
             raise ValueError(
                 f"The ONNX export's outputs differ from the Keras model's by up to {difference:.2e} on random "
@@ -95,10 +106,24 @@ def export_model_onnx(
     return onnx_path
 
 
-def _store_metadata(onnx_path: Path, metadata: dict[str, Any]) -> None:
+def _store_metadata(onnx_path: Path, metadata: dict[str, Any], features: bool = False) -> None:
     proto = onnx.load(str(onnx_path))
     onnx.helper.set_model_props(proto, {ONNX_METADATA_KEY: json.dumps(metadata)})
+    if features:
+        _rename_output(proto.graph, proto.graph.output[1].name, ONNX_FEATURES_OUTPUT)
     onnx.save(proto, str(onnx_path))
+
+
+def _rename_output(graph: onnx.GraphProto, old: str, new: str) -> None:
+    # tf2onnx names outputs after TensorFlow's tensors; the features get a name classification can ask for.
+    for node in graph.node:
+        for names in (node.input, node.output):
+            for i, name in enumerate(names):
+                if name == old:
+                    names[i] = new
+    for value in [*graph.output, *graph.value_info]:
+        if value.name == old:
+            value.name = new
 
 
 def export_onnx(model_path: str | os.PathLike, onnx_path: str | os.PathLike | None = None) -> Path:

@@ -16,14 +16,18 @@ _CONVOLUTIONS = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers
 
 
 def find_last_conv_layer(model: keras.Model) -> str:
-    """The name of the model's last 2-D convolution layer (top level, in layer order).
+    """The name of the model's last 2-D convolution layer that sees a neighbourhood (top level, in layer order).
+
+    1x1 convolutions, such as the colour branch's of `colour_and_shape`, are passed over: each of
+    their outputs sees one pixel, so their maps locate colours, not the shapes a label stands for.
 
     Raises:
         ValueError: If the model has no Conv2D, SeparableConv2D or DepthwiseConv2D layer.
     """
-    for layer in reversed(model.layers):
-        if isinstance(layer, _CONVOLUTIONS):
-            return layer.name
+    convolutions = [layer for layer in model.layers if isinstance(layer, _CONVOLUTIONS)]
+    spatial = [layer for layer in convolutions if tuple(layer.kernel_size) != (1, 1)]
+    if spatial or convolutions:
+        return (spatial or convolutions)[-1].name
     raise ValueError(f"--explain needs a convolution layer, and model {model.name!r} has none at its top level.")
 
 
@@ -75,14 +79,20 @@ class GradCam:
         ) else None
         self._model = model
         self._graph = None
+        self._fallback = None
         if not isinstance(model, keras.Sequential):
             scores = model.outputs[0] if self._head is None else self._head.input
             self._graph = keras.Model(model.inputs[0], [convolution.output, scores])
+            # A label of another branch (the colour branch of `colour_and_shape`) does not depend
+            # on that layer: it is explained on the last convolution of all, where it does.
+            last = [layer for layer in model.layers if isinstance(layer, _CONVOLUTIONS)][-1]
+            if layer_name is None and last is not convolution:
+                self._fallback = keras.Model(model.inputs[0], [last.output, scores])
         self._units = model.output_shape[-1]
 
-    def _maps_and_scores(self, batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        if self._graph is not None:
-            return self._graph(batch, training=False)
+    def _maps_and_scores(self, batch: tf.Tensor, graph: keras.Model | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+        if graph is not None:
+            return graph(batch, training=False)
         # Keras rebuilds a Sequential's graph at every add(), so its layers' .output tensors
         # belong to different graphs and no gradient joins them; running the layers in turn does.
         outputs = batch
@@ -119,11 +129,14 @@ class GradCam:
             raise ValueError(f"class_index must be between 0 and {self._units - 1}. Received: {class_index}")
         # The resize of training and classification, so the map explains the same input.
         batch = resize_image(image, self.input_size)[np.newaxis].astype("float32")
-        with tf.GradientTape() as tape:
-            feature_maps, scores = self._maps_and_scores(tf.constant(batch))
-            score = scores[:, class_index]
-            score = -score if invert else score
-        gradients = tape.gradient(score, feature_maps)
+        for graph in (self._graph, self._fallback):
+            with tf.GradientTape() as tape:
+                feature_maps, scores = self._maps_and_scores(tf.constant(batch), graph)
+                score = scores[:, class_index]
+                score = -score if invert else score
+            gradients = tape.gradient(score, feature_maps)
+            if gradients is not None or self._fallback is None:
+                break
         if gradients is None:
             raise ValueError(f"Grad-CAM: the output does not depend on layer {self.layer_name!r} in this model's graph.")
         weights = tf.reduce_mean(gradients[0], axis=(0, 1))

@@ -7,6 +7,7 @@ take seconds; the Keras side imports them only when a Keras model file is loaded
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 # The key of the ONNX model's metadata_props entry holding the model file's metadata JSON
 # (task, classes, input size, thresholds, label groups...): an export is self-contained.
 ONNX_METADATA_KEY = "pyimagesearch"
+# The name of the ONNX output holding the features unknown detection reads (the penultimate
+# layer's, or the shape branch's; see `unknown`); the head's outputs are the first output.
+ONNX_FEATURES_OUTPUT = "features"
 # What classification cannot do without.
 REQUIRED_METADATA = ("task", "classes", "image_size")
 # An ONNX file is a protobuf ModelProto whose first field is ir_version (field 1, a varint),
@@ -49,14 +53,20 @@ class Predictor(Protocol):
         path: The model file.
         metadata: The metadata train.py stored with the model (see `model_io.save_model`).
         output_units: Units of the network's final layer.
+        has_features: Whether `predict_with_features` works: the model was trained with unknown
+            detection (see `unknown`), which reads features of the network.
     """
 
     path: Path
     metadata: dict[str, Any]
     output_units: int
+    has_features: bool
 
     def predict(self, images: np.ndarray, batch_size: int = config.BATCH_SIZE) -> np.ndarray:
         """The head's outputs, float32 of shape (N, output_units), for RGB images of shape (N, size, size, 3), 0-255."""
+
+    def predict_with_features(self, images: np.ndarray, batch_size: int = config.BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+        """The head's outputs and the features unknown detection reads, (N, output_units) and (N, D), if ``has_features``."""
 
     def grad_cam(self) -> "GradCam":
         """A Grad-CAM explainer of the network (see `gradcam.GradCam`)."""
@@ -76,6 +86,9 @@ class KerasPredictor:
         self.metadata = metadata
         self.path = path
         self.output_units = int(model.output_shape[-1])
+        layers = (metadata.get("unknown") or {}).get("feature_layers")
+        self.has_features = bool(layers)
+        self._with_features = with_features(model, layers) if layers else None
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "KerasPredictor":
@@ -92,6 +105,17 @@ class KerasPredictor:
     def predict(self, images: np.ndarray, batch_size: int = config.BATCH_SIZE) -> np.ndarray:
         """The head's outputs, float32 of shape (N, output_units), for RGB images of shape (N, size, size, 3), 0-255."""
         return self.model.predict(np.asarray(images, dtype="float32"), batch_size=batch_size, verbose=0)
+
+    def predict_with_features(self, images: np.ndarray, batch_size: int = config.BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+        """The head's outputs and the features unknown detection reads, (N, output_units) and (N, D).
+
+        Raises:
+            ValueError: For a model without features (``has_features`` is False).
+        """
+        if self._with_features is None:
+            raise ValueError(f"--model {self.path} was trained without unknown detection: retrain it with train.py.")
+        outputs, features = self._with_features.predict(np.asarray(images, dtype="float32"), batch_size=batch_size, verbose=0)
+        return outputs, features
 
     def grad_cam(self) -> "GradCam":
         """A Grad-CAM explainer of the model's last convolution layer."""
@@ -115,7 +139,11 @@ class OnnxPredictor:
         self.path = path
         # Keras names the input after its own tensors ("keras_tensor", "input_layer"...): ask.
         self.input_name = session.get_inputs()[0].name
-        self.output_units = int(session.get_outputs()[0].shape[-1])
+        outputs = session.get_outputs()
+        # The head's outputs come first; an export with unknown detection adds ONNX_FEATURES_OUTPUT.
+        self.output_name = outputs[0].name
+        self.output_units = int(outputs[0].shape[-1])
+        self.has_features = any(output.name == ONNX_FEATURES_OUTPUT for output in outputs)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "OnnxPredictor":
@@ -153,13 +181,29 @@ class OnnxPredictor:
 
     def predict(self, images: np.ndarray, batch_size: int = config.BATCH_SIZE) -> np.ndarray:
         """The head's outputs, float32 of shape (N, output_units), for RGB images of shape (N, size, size, 3), 0-255."""
+        return self._run([self.output_name], images, batch_size)[0]
+
+    def predict_with_features(self, images: np.ndarray, batch_size: int = config.BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+        """The head's outputs and the features unknown detection reads, (N, output_units) and (N, D).
+
+        Raises:
+            ValueError: For an export without features (``has_features`` is False).
+        """
+        if not self.has_features:
+            raise ValueError(f"--model {self.path} has no features output: export it again with export.py.")
+        outputs, features = self._run([self.output_name, ONNX_FEATURES_OUTPUT], images, batch_size)
+        return outputs, features
+
+    def _run(self, names: list[str], images: np.ndarray, batch_size: int) -> list[np.ndarray]:
         images = np.asarray(images)
-        outputs = np.empty((len(images), self.output_units), dtype="float32")
         # In batches: the network's activations for thousands of images at once would take gigabytes.
-        for start in range(0, len(images), batch_size):
-            batch = images[start:start + batch_size].astype("float32")
-            outputs[start:start + batch_size] = self.session.run(None, {self.input_name: batch})[0]
-        return outputs
+        batches = [
+            self.session.run(names, {self.input_name: images[start:start + batch_size].astype("float32")})
+            for start in range(0, len(images), batch_size)
+        ]
+        if not batches:
+            return [np.empty((0, self.output_units), dtype="float32") for _ in names]
+        return [np.concatenate([batch[i] for batch in batches]).astype("float32") for i in range(len(names))]
 
     def grad_cam(self) -> "GradCam":
         """Refused: Grad-CAM takes gradients through the Keras model.
@@ -194,6 +238,34 @@ def read_onnx_metadata(session: "onnxruntime.InferenceSession", path: Path) -> d
     if missing:
         raise ValueError(f"--model {path}: its metadata lacks {', '.join(missing)}. Export it again with export.py.")
     return metadata
+
+
+def feature_layer_name(model: "keras.Model") -> str:
+    """The layer whose output is the network's penultimate features: the last layer with one vector per
+    image before the head's Dense layer (in SmallerVGGNet, the 1024-unit block's BatchNormalization).
+
+    Raises:
+        ValueError: For a model whose head's Dense layer has no vector layer before it.
+    """
+    import keras
+
+    # Dropout is the identity when predicting: its input is the same features.
+    vectors = [layer for layer in model.layers
+               if len(layer.output.shape) == 2 and not isinstance(layer, keras.layers.Dropout)]
+    head = max((i for i, layer in enumerate(vectors) if isinstance(layer, keras.layers.Dense)), default=0)
+    if head == 0:
+        raise ValueError(f"The model {model.name} has no layer of vector features before its last Dense layer.")
+    return vectors[head - 1].name
+
+
+def with_features(model: "keras.Model", layers: "Sequence[str]") -> "keras.Model":
+    """A model of the same weights returning ``[outputs, features]``: the head's outputs and those of
+    ``layers``, side by side."""
+    import keras
+
+    features = [model.get_layer(layer).output for layer in layers]
+    joined = features[0] if len(features) == 1 else keras.layers.Concatenate(name="unknown_features")(features)
+    return keras.Model(model.inputs, [model.outputs[0], joined])
 
 
 def load_predictor(path: str | os.PathLike) -> KerasPredictor | OnnxPredictor:

@@ -4,7 +4,6 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,7 +58,7 @@ def evaluate_folder(
     label_sep: str | None = None,
     threshold: float | None = None,
     top_k: int | None = None,
-    decode: str = "threshold",
+    decode: str | None = None,
     progress: Callable | None = None,
 ) -> FolderEvaluation:
     """Score ``classifier`` on every image under ``dataset_dir`` (the training folder layout).

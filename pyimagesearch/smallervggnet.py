@@ -17,7 +17,7 @@ class SmallerVGGNet:
         height: int,
         depth: int,
         classes: int,
-        finalAct: str = "softmax",
+        finalAct: str | layers.Layer = "softmax",
         preprocessing: Sequence[layers.Layer] = (),
         batch_norm_momentum: float = 0.9,
         kernel_initializer: str = "glorot_uniform",
@@ -35,7 +35,9 @@ class SmallerVGGNet:
             depth: Input channels (3 for colour).
             classes: Units of the final Dense layer.
             finalAct: Final activation: ``"sigmoid"`` for multi-label, ``"softmax"`` for one
-                label per image. Defaults to ``"softmax"`` as in the tutorial.
+                label per image, or a layer such as `grouped_head.GroupSoftmax` (a softmax per
+                label group; see `tasks.Task.final_layer`). Defaults to ``"softmax"`` as in the
+                tutorial.
             preprocessing: Layers applied right after the input, e.g. rescaling, so the saved
                 model carries its own preprocessing. Defaults to none.
             batch_norm_momentum: Momentum of the BatchNormalization moving statistics.
@@ -60,30 +62,51 @@ class SmallerVGGNet:
         for layer in preprocessing:
             model.add(layer)
 
-        model.add(layers.Conv2D(32, (3, 3), padding="same", kernel_initializer=kernel_initializer))
-        model.add(layers.Activation("relu"))
-        model.add(FusedBatchNormalization(axis=-1, momentum=batch_norm_momentum))
-        model.add(layers.MaxPooling2D(pool_size=(3, 3)))
-        if dropout:
-            model.add(layers.Dropout(0.25))
-
-        for filters in (64, 128):
-            for _ in range(2):
-                model.add(layers.Conv2D(filters, (3, 3), padding="same", kernel_initializer=kernel_initializer))
-                model.add(layers.Activation("relu"))
-                model.add(FusedBatchNormalization(axis=-1, momentum=batch_norm_momentum))
-            model.add(layers.MaxPooling2D(pool_size=(2, 2)))
-            if dropout:
-                model.add(layers.Dropout(0.25))
-
-        model.add(layers.Flatten())
-        model.add(layers.Dense(1024, kernel_initializer=kernel_initializer))
-        model.add(layers.Activation("relu"))
-        model.add(FusedBatchNormalization(momentum=batch_norm_momentum))
-        if dropout:
-            model.add(layers.Dropout(0.5))
-
+        for layer in feature_layers(kernel_initializer, batch_norm_momentum, dropout):
+            model.add(layer)
         model.add(layers.Dense(classes, kernel_initializer=kernel_initializer))
-        # float32 even under a mixed-precision policy: probabilities need its resolution.
-        model.add(layers.Activation(finalAct, name="predictions", dtype="float32"))
+        if isinstance(finalAct, str):
+            # float32 even under a mixed-precision policy: probabilities need its resolution.
+            finalAct = layers.Activation(finalAct, name="predictions", dtype="float32")
+        model.add(finalAct)
         return model
+
+
+def feature_layers(
+    kernel_initializer: str = "glorot_uniform",
+    batch_norm_momentum: float = 0.9,
+    dropout: bool = True,
+    features_name: str | None = None,
+) -> list[layers.Layer]:
+    """SmallerVGGNet's layers from the first convolution to the 1024-unit block (its dropout included):
+    everything but the preprocessing and the head. ``features_name`` names the block's last
+    BatchNormalization, whose output is the features; the other arguments are `SmallerVGGNet.build`'s."""
+    stack: list[layers.Layer] = []
+
+    def block(filters: int) -> None:
+        stack.extend([
+            layers.Conv2D(filters, (3, 3), padding="same", kernel_initializer=kernel_initializer),
+            layers.Activation("relu"),
+            FusedBatchNormalization(axis=-1, momentum=batch_norm_momentum),
+        ])
+
+    block(32)
+    stack.append(layers.MaxPooling2D(pool_size=(3, 3)))
+    if dropout:
+        stack.append(layers.Dropout(0.25))
+    for filters in (64, 128):
+        block(filters)
+        block(filters)
+        stack.append(layers.MaxPooling2D(pool_size=(2, 2)))
+        if dropout:
+            stack.append(layers.Dropout(0.25))
+    stack.extend([
+        layers.Flatten(),
+        layers.Dense(1024, kernel_initializer=kernel_initializer),
+        layers.Activation("relu"),
+        FusedBatchNormalization(momentum=batch_norm_momentum, name=features_name),
+    ])
+    if dropout:
+        stack.append(layers.Dropout(0.5))
+    return stack
+

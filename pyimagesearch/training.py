@@ -12,6 +12,7 @@ import numpy as np
 
 from pyimagesearch import config
 from pyimagesearch.augmentation import build_augmentation
+from pyimagesearch.colour_and_shape import build_colour_and_shape
 from pyimagesearch.data import (
     ImageFiles,
     IndexedRows,
@@ -20,19 +21,22 @@ from pyimagesearch.data import (
     load_labelled_images,
     make_dataset,
 )
-from pyimagesearch.images import load_images
 from pyimagesearch.evaluation import SUMMARY_METRICS, evaluate_predictions, format_report
+from pyimagesearch.grouped_head import resolve_head
 from pyimagesearch.health import Diagnosis, TrainingHealth
+from pyimagesearch.images import load_images
 from pyimagesearch.labels import fit_binarizer, infer_label_groups, resolve_task
 from pyimagesearch.model_io import save_labelbin, save_model
 from pyimagesearch.monitoring import ValidationMetrics, metrics_csv_path, write_csv
 from pyimagesearch.normalization import NORMALIZATIONS, input_normalization, kernel_initializer
 from pyimagesearch.overfit import OverfitResult, overfit_check
 from pyimagesearch.plotting import plot_history
+from pyimagesearch.recolouring import build_recolouring, colour_group, resolve_recolour
 from pyimagesearch.smallervggnet import SmallerVGGNet
 from pyimagesearch.splitting import DuplicateGroups, fold_indices, near_duplicate_groups, split_indices
-from pyimagesearch.tasks import Task, get_task
+from pyimagesearch.tasks import Task, get_task, grouped_task
 from pyimagesearch.thresholds import tune_thresholds
+from pyimagesearch.unknown import fit_unknown_detector
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +55,9 @@ class TrainingResult:
     """What a training run produced: the model, its labels and how well it did on validation.
 
     Attributes:
-        report: Validation metrics of the saved model with its stored decoding (tuned
-            thresholds for multi-label); ``reports`` has every decoding's.
+        report: Validation metrics of the saved model with its stored decoding (one label per
+            group for the grouped head, tuned thresholds for other multi-label heads);
+            ``reports`` has every decoding's.
         fold_reports: Validation metrics of each cross-validation fold, if ``folds`` was given.
         diagnosis: What the health check saw if it fired, else None.
     """
@@ -84,6 +89,8 @@ class Recipe:
     patience: int | None = config.PATIENCE
     precision: str = config.PRECISION
     jit_compile: str = config.JIT_COMPILE
+    # Indices of the colour labels that recolouring swaps (see `recolouring`); empty for none.
+    recolour_labels: tuple[int, ...] = ()
 
 
 def resolve_precision(precision: str) -> str:
@@ -159,7 +166,8 @@ def build_classifier(
     precision: str = "float32",
     jit_compile: bool | str = False,
 ) -> keras.Model:
-    """SmallerVGGNet with the head, loss and metrics of ``task``, compiled.
+    """SmallerVGGNet with the head, loss and metrics of ``task``, compiled; split into a colour and a
+    shape branch (`colour_and_shape.build_colour_and_shape`) when ``task`` has a colour group.
 
     The model takes RGB images with values 0-255 and normalises them itself (``normalize``,
     with statistics from ``train_images``; see `normalization.input_normalization`), so
@@ -170,16 +178,23 @@ def build_classifier(
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
     try:
-        model = SmallerVGGNet.build(
-            width=image_size,
-            height=image_size,
-            depth=3,
-            classes=task.output_units(num_labels),
-            finalAct=task.activation,
-            preprocessing=input_normalization(normalize, train_images),
-            kernel_initializer=kernel_initializer(init),
-            dropout=dropout,
-        )
+        preprocessing = input_normalization(normalize, train_images)
+        if task.colour_group is not None:
+            model = build_colour_and_shape(
+                image_size, image_size, task.groups, task.colour_group, preprocessing=preprocessing,
+                kernel_initializer=kernel_initializer(init), dropout=dropout,
+            )
+        else:
+            model = SmallerVGGNet.build(
+                width=image_size,
+                height=image_size,
+                depth=3,
+                classes=task.output_units(num_labels),
+                finalAct=task.final_layer(),
+                preprocessing=preprocessing,
+                kernel_initializer=kernel_initializer(init),
+                dropout=dropout,
+            )
     finally:
         keras.config.set_dtype_policy(previous)
     model.compile(optimizer=optimizer, loss=task.loss, metrics=task.metrics(), jit_compile=jit_compile)
@@ -228,6 +243,37 @@ def resolve_batch_size(batch_size: int | str, train_images: int) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"--batch-size must be a whole number of at least 1, or auto. Received: {batch_size}")
     return batch_size
+
+
+def task_with_head(
+    task: str, head: str, classes: list[str], label_groups: list[list[str]] | None, colour_branch: str = config.COLOUR_BRANCH
+) -> tuple[Task, str]:
+    """The `Task` to train for a resolved task name, a ``--head`` and a ``--colour-branch`` choice, and the concrete head.
+
+    ``--colour-branch`` ``on`` (or ``auto``) gives the grouped head's colour group a branch of its
+    own when a label group holds colours `recolouring` knows (`recolouring.colour_group`).
+
+    Raises:
+        ValueError: As `grouped_head.resolve_head`; for an unknown ``colour_branch``, or ``on``
+            without the grouped head or a colour group.
+    """
+    if colour_branch not in config.COLOUR_BRANCHES:
+        raise ValueError(
+            f"--colour-branch must be one of {', '.join(config.COLOUR_BRANCHES)}. Received: --colour-branch {colour_branch}"
+        )
+    head = resolve_head(head, task, label_groups)
+    colours = colour_group(classes, label_groups) if head == "grouped" else None
+    if colour_branch == "on" and colours is None:
+        raise ValueError(
+            "--colour-branch on needs the grouped head and a label group of colours (black, blue, red, ...); "
+            f"this data set gives {'no colour group' if head == 'grouped' else f'the {head} head'}. Use --colour-branch off."
+        )
+    if head == "grouped":
+        return grouped_task(
+            [[classes.index(label) for label in group] for group in label_groups],
+            colour_group=None if colour_branch == "off" else colours,
+        ), head
+    return get_task(task), head
 
 
 def _check_arguments(recipe: Recipe, split: str, folds: int | None, duplicate_radius: int = config.DUPLICATE_RADIUS) -> None:
@@ -293,9 +339,10 @@ def _fit(
     """
     keras.utils.set_random_seed(recipe.seed)
     threads = pipeline_threads()
+    recolouring = build_recolouring(classes, recipe.recolour_labels, seed=recipe.seed) if recipe.recolour_labels else None
     train_ds = make_dataset(
-        images, targets, recipe.batch_size, indices=train_index,
-        augmentation=build_augmentation(recipe.seed), shuffle_seed=recipe.seed, threads=threads,
+        images, targets, recipe.batch_size, indices=train_index, augmentation=build_augmentation(recipe.seed),
+        shuffle_seed=recipe.seed, recolouring=recolouring, threads=threads,
     )
     val_ds = make_dataset(images, targets, recipe.batch_size, indices=val_index, threads=threads)
     steps_per_epoch = int(np.ceil(len(train_index) / recipe.batch_size))
@@ -408,6 +455,9 @@ def train(
     jit_compile: str = config.JIT_COMPILE,
     cache: str = config.CACHE,
     cache_dir: str | os.PathLike | None = None,
+    head: str = config.HEAD,
+    recolour: str = config.RECOLOUR,
+    colour_branch: str = config.COLOUR_BRANCH,
     progress: Callable | None = None,
     verbose: int | str = "auto",
 ) -> TrainingResult:
@@ -449,6 +499,14 @@ def train(
         cache: Where the decoded images are kept: ``memory``, ``disk``, ``none`` or ``auto``
             (see `data.load_labelled_images`). Defaults to ``auto``.
         cache_dir: Folder of the on-disk cache. Defaults to `image_cache.default_cache_dir`.
+        head: ``flat`` (a sigmoid per label), ``grouped`` (a softmax per label group, decoded
+            to one label per group; needs label groups) or ``auto`` (grouped for multi-label
+            data with label groups, see `grouped_head.resolve_head`). Defaults to ``auto``.
+        recolour: Label-aware recolouring of training images, ``on``, ``off`` or ``auto`` (on
+            with the grouped head when a label group holds two colours it can paint, see
+            `recolouring.resolve_recolour`). Defaults to ``auto``.
+        colour_branch: ``on``, ``off`` or ``auto``: with the grouped head and a colour group, read
+            colour and the other groups from separate branches (`task_with_head`). Defaults to ``auto``.
         progress: Optional iterable wrapper (e.g. ``tqdm``) showing image loading.
         verbose: Keras' ``fit`` verbosity. Defaults to ``"auto"``.
 
@@ -471,7 +529,14 @@ def train(
     data = load_labelled_images(
         dataset_dir, image_size, label_sep=label_sep, progress=progress, cache=cache, cache_dir=cache_dir
     )
-    task_spec = get_task(resolve_task(data.label_sets, task))
+    binarizer = fit_binarizer(data.label_sets)
+    classes = [str(label) for label in binarizer.classes_]
+    label_groups = infer_label_groups([path.parent.name for path in data.paths], label_sep)
+    task_spec, head = task_with_head(resolve_task(data.label_sets, task), head, classes, label_groups, colour_branch)
+    recipe = replace(
+        recipe,
+        recolour_labels=resolve_recolour(recolour, head, classes, label_groups, colour_branch=task_spec.colour_group is not None),
+    )
     # The training split's size, as split_indices will make it, decides --batch-size auto.
     recipe = replace(recipe, batch_size=resolve_batch_size(batch_size, round(len(data.paths) * (1 - val_split))))
     for line in describe(data):
@@ -480,7 +545,12 @@ def train(
         "images held: %s (--cache %s); batch size %d; precision %s; XLA %s", data.cache, cache, recipe.batch_size, precision,
         {"auto": "as Keras decides (on GPUs only)", True: "on", False: "off"}[resolve_jit_compile(jit_compile)],
     )
-    logger.info("task: %s (%s head, %s)", task_spec.name, task_spec.activation, task_spec.loss)
+    logger.info(
+        "task: %s (%s head: %s, %s)%s%s", task_spec.name, head, task_spec.activation, getattr(task_spec.loss, "__name__", task_spec.loss),
+        f"; colour branch for {', '.join(label_groups[task_spec.colour_group])}, grey shape branch for the rest"
+        if task_spec.colour_group is not None else "",
+        f"; recolouring {', '.join(classes[i] for i in recipe.recolour_labels)}" if recipe.recolour_labels else "",
+    )
     groups = None
     if split == "grouped":
         groups = near_duplicate_groups(data.images, duplicate_radius)
@@ -489,10 +559,7 @@ def train(
             groups.duplicate_groups, groups.images_in_duplicate_groups, duplicate_radius,
         )
 
-    binarizer = fit_binarizer(data.label_sets)
-    classes = [str(label) for label in binarizer.classes_]
     targets = task_spec.encode(binarizer, data.label_sets)
-    label_groups = infer_label_groups([path.parent.name for path in data.paths], label_sep)
 
     fold_reports = None
     if folds is not None:
@@ -512,7 +579,7 @@ def train(
     )
 
     true = task_spec.label_probabilities(targets[val_index]).astype("int64")
-    decodings = {"threshold 0.5": {}}
+    decodings = {"threshold 0.5": {"threshold": config.THRESHOLD}}
     thresholds = None
     if task_spec.name == "multilabel":
         thresholds = tune_thresholds(true, probabilities)
@@ -526,7 +593,8 @@ def train(
     logger.info("validation (%d images):", len(val_index))
     for name, report in reports.items():
         logger.info("  %-22s %s", name, format_report(report)[0])
-    stored = "tuned thresholds" if thresholds is not None else "threshold 0.5"
+    # The grouped head decodes one label per group; thresholds, tuned all the same, only serve --decode threshold.
+    stored = "one label per group" if head == "grouped" else "tuned thresholds" if thresholds is not None else "threshold 0.5"
     for line in format_report(reports[stored])[1:]:
         logger.info("  %s", line)
     if thresholds is not None:
@@ -545,6 +613,14 @@ def train(
         "threshold": config.THRESHOLD,
         "thresholds": None if thresholds is None else {c: float(t) for c, t in zip(classes, thresholds)},
         "label_groups": label_groups,
+        # Calibrated on the validation images, like the thresholds (see pyimagesearch/unknown.py).
+        "unknown": fit_unknown_detector(
+            model, data.images, targets, train_index, val_index, task_spec.name, classes, label_groups,
+            colour_group=task_spec.colour_group, seed=seed,
+        ),
+        "head": head,
+        "recolour": [classes[index] for index in recipe.recolour_labels],
+        "colour_branch": task_spec.colour_group is not None,
         "split": {"kind": split, "duplicate_groups": None if groups is None else groups.duplicate_groups},
         "validation": {"images": len(val_index), **{name: reports[stored][name] for name in SUMMARY_METRICS}},
     }
@@ -579,6 +655,8 @@ def check_overfit(
     task: str = "auto",
     normalize: str = config.NORMALIZE,
     init: str = config.INIT,
+    head: str = config.HEAD,
+    colour_branch: str = config.COLOUR_BRANCH,
 ) -> OverfitResult:
     """The overfit check on ``images`` images of the data set: can this set-up memorise them?
 
@@ -593,16 +671,17 @@ def check_overfit(
         raise ValueError(f"--overfit-check needs at least 1 image (e.g. 10). Received: {images}")
     _check_arguments(Recipe(1, learning_rate, 1, image_size, config.SCHEDULE, seed, normalize, init), config.SPLIT, None)
     paths, label_sets, _ = find_labelled_images(dataset_dir, label_sep)
-    task_spec = get_task(resolve_task(label_sets, task))
     binarizer = fit_binarizer(label_sets)
+    label_groups = infer_label_groups([path.parent.name for path in paths], label_sep)
+    task_spec, head = task_with_head(resolve_task(label_sets, task), head, list(binarizer.classes_), label_groups, colour_branch)
     chosen = _one_of_each_first(label_sets, images, seed)
     pixels, kept, _ = load_images([paths[i] for i in chosen], image_size)
     if len(kept) < 1:
         raise ValueError(f"--dataset {dataset_dir}: none of the {len(chosen)} images chosen could be decoded.")
     labels_of = {paths[i]: label_sets[i] for i in chosen}
     targets = task_spec.encode(binarizer, [labels_of[path] for path in kept])
-    logger.info("overfit check: %d images, %s task, --normalize %s, --init %s, --lr %g, no dropout, no augmentation",
-                len(kept), task_spec.name, normalize, init, learning_rate)
+    logger.info("overfit check: %d images, %s task, %s head, --normalize %s, --init %s, --lr %g, no dropout, no augmentation",
+                len(kept), task_spec.name, head, normalize, init, learning_rate)
     keras.utils.set_random_seed(seed)
 
     def build() -> keras.Model:

@@ -37,7 +37,10 @@ def test_training_prints_the_data_summary_and_validation_report(trained):
     assert "images: 360 loaded, 0 skipped" in out
     assert "labels: black 60, blue 180, dress 120, jeans 120, red 120, shirt 120" in out
     assert "combinations: black+jeans 60, blue+dress 60" in out
-    assert "task: multilabel (sigmoid head, binary_crossentropy)" in out
+    assert (
+        "task: multilabel (grouped head: softmax per group, grouped_crossentropy); colour branch for black, blue, red, "
+        "grey shape branch for the rest" in out
+    )
     assert "near-duplicates: 0 groups holding 0 images" in out
     assert "split (grouped): 288 training, 72 validation images" in out
     for name in ("val_exact_match", "val_hamming_loss", "val_micro_f1", "val_macro_f1", "val_map"):
@@ -70,9 +73,13 @@ def test_classify_by_groups_gives_one_colour_and_one_type(trained):
     work, examples, _ = trained
     result = run_script("classify.py", "--image", examples, "--decode", "groups", "--json", cwd=work)
     assert result.returncode == 0, result.stderr
-    for item in json.loads(result.stdout):
+    items = json.loads(result.stdout)
+    for item in items:
         labels = set(item["labels"])
-        assert len(labels & {"black", "blue", "red"}) == 1 and len(labels & {"dress", "jeans", "shirt"}) == 1
+        # A group unknown detection flags has no label (tests/test_unknown.py), every other exactly one.
+        for group in item["unknown"]["groups"]:
+            assert len(labels & set(group["labels"])) == (0 if group["unknown"] else 1), item
+    assert sum(not any(group["unknown"] for group in item["unknown"]["groups"]) for item in items) >= 5
 
 
 def test_explain_writes_a_grad_cam_overlay_per_label_beside_the_annotated_copy(trained):
@@ -94,7 +101,8 @@ def test_explain_writes_a_grad_cam_overlay_per_label_beside_the_annotated_copy(t
 
 def test_threshold_flag_overrides_the_tuned_thresholds(trained):
     work, examples, _ = trained
-    result = run_script("classify.py", "--image", examples, "--threshold", "0.0", "--json", cwd=work)
+    # Unknown detection off: it would take the labels of a group it flags.
+    result = run_script("classify.py", "--image", examples, "--threshold", "0.0", "--unknown-threshold", "0", "--json", cwd=work)
     assert result.returncode == 0, result.stderr
     assert all(len(item["labels"]) == 6 for item in json.loads(result.stdout))
 
@@ -169,16 +177,18 @@ def test_classify_prints_json_and_writes_annotated_copies(trained):
                         "--image", examples, "--json", "--output", "annotated", cwd=work)
     assert result.returncode == 0, result.stderr
     results = json.loads(result.stdout)
-    thresholds = read_model_metadata(work / "fashion.model")["thresholds"]
+    label_groups = read_model_metadata(work / "fashion.model")["label_groups"]
     assert len(results) == 7
     for item in results:
         probabilities = list(item["probabilities"].values())
         assert len(probabilities) == 6 and all(0.0 <= p <= 1.0 for p in probabilities)
         assert probabilities == sorted(probabilities, reverse=True)
-        # Each label at or above its own threshold, tuned on validation data (not always 0.5);
-        # 1e-4 for the JSON's rounding.
-        assert all(item["probabilities"][label] >= thresholds[label] - 1e-4 for label in item["labels"])
-        assert all(item["probabilities"][label] < thresholds[label] + 1e-4 for label in thresholds if label not in item["labels"])
+        # The grouped head's decoding: the most probable label of each group, none for a group
+        # unknown detection flags.
+        flagged = [group["unknown"] for group in item["unknown"]["groups"]]
+        for group, unknown in zip(label_groups, flagged):
+            chosen = [label for label in item["labels"] if label in group]
+            assert chosen == ([] if unknown else [max(group, key=item["probabilities"].get)]), item
         assert (work / item["annotated"]).stat().st_size > 0
     red_dress = next(item for item in results if item["image"].endswith("example_01.jpg"))
     assert set(red_dress["labels"]) == {"red", "dress"}

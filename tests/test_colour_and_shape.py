@@ -1,0 +1,93 @@
+"""The colour-and-shape network: its colour branch cannot see shape, its shape branch cannot see hue,
+the grey branch's tone jitter acts in training only, and --colour-branch resolves as documented."""
+
+import keras
+import numpy as np
+import pytest
+
+from pyimagesearch.colour_and_shape import RandomTone, build_colour_and_shape
+from pyimagesearch.gradcam import GradCam, find_last_conv_layer
+from pyimagesearch.normalization import input_normalization
+from pyimagesearch.training import task_with_head
+
+CLASSES = ["black", "blue", "dress", "jeans", "red", "shirt"]
+LABEL_GROUPS = [["black", "blue", "red"], ["dress", "jeans", "shirt"]]
+GROUPS = [[0, 1, 4], [2, 3, 5]]
+COLOUR_UNITS, TYPE_UNITS = GROUPS
+
+
+@pytest.fixture(scope="module")
+def network() -> keras.Model:
+    keras.utils.set_random_seed(3)
+    return build_colour_and_shape(32, 32, GROUPS, colour_group=0, preprocessing=input_normalization("unit"))
+
+
+def garments(seed: int) -> np.ndarray:
+    """Four 32x32 images: a coloured rectangle of random size and place on white."""
+    rng = np.random.default_rng(seed)
+    images = np.full((4, 32, 32, 3), 255.0, dtype="float32")
+    for image in images:
+        top, left = rng.integers(0, 12, 2)
+        image[top:top + rng.integers(8, 20), left:left + rng.integers(8, 20)] = rng.integers(0, 256, 3)
+    return images
+
+
+def shuffle_blocks(images: np.ndarray, seed: int) -> np.ndarray:
+    """The images with their 2x2 pixel blocks in a random order: the same colours, no shape left."""
+    blocks = images.reshape(len(images), 16, 2, 16, 2, 3).transpose(0, 1, 3, 2, 4, 5).reshape(len(images), 256, 2, 2, 3)
+    blocks = blocks[:, np.random.default_rng(seed).permutation(256)]
+    return blocks.reshape(len(images), 16, 16, 2, 2, 3).transpose(0, 1, 3, 2, 4, 5).reshape(images.shape)
+
+
+def test_colour_branch_sees_colours_but_no_shape(network):
+    images = garments(0)
+    scrambled = shuffle_blocks(images, 1)
+    before, after = network.predict(images, verbose=0), network.predict(scrambled, verbose=0)
+    np.testing.assert_allclose(after[:, COLOUR_UNITS], before[:, COLOUR_UNITS], atol=1e-5)
+    assert np.abs(after[:, TYPE_UNITS] - before[:, TYPE_UNITS]).max() > 1e-3  # the shape branch did notice
+
+
+def test_shape_branch_sees_the_image_in_grey(network):
+    images = garments(2)
+    swapped = images[..., ::-1].copy()  # red and blue swapped: other colours, the same grey
+    before, after = network.predict(images, verbose=0), network.predict(swapped, verbose=0)
+    np.testing.assert_allclose(after[:, TYPE_UNITS], before[:, TYPE_UNITS], atol=1e-5)
+    assert np.abs(after[:, COLOUR_UNITS] - before[:, COLOUR_UNITS]).max() > 1e-3
+
+
+def test_one_softmax_per_group_in_label_order(network):
+    probabilities = network.predict(garments(4), verbose=0)
+    for group in GROUPS:
+        np.testing.assert_allclose(probabilities[:, group].sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_tone_jitter_acts_in_training_only():
+    grey = np.random.default_rng(5).uniform(size=(8, 16, 16, 1)).astype("float32")
+    layer = RandomTone(seed=1)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(grey, training=False)), grey)
+    jittered = keras.ops.convert_to_numpy(layer(grey, training=True))
+    assert jittered.min() >= 0.0 and jittered.max() <= 1.0
+    # Each image gets its own tone: the changes differ from image to image.
+    assert np.std(np.mean(jittered - grey, axis=(1, 2, 3))) > 0.01
+
+
+def test_types_are_explained_on_the_shape_branch_and_colours_on_the_colour_branch(network):
+    # The colour branch's 1x1 convolutions come later in layer order, but see one pixel each.
+    layer = network.get_layer(find_last_conv_layer(network))
+    assert layer.kernel_size == (3, 3) and layer.filters == 128
+    explainer = GradCam(network)
+    image = garments(6)[0].astype("uint8")
+    for unit in range(6):
+        heatmap = explainer(image, unit)
+        assert heatmap.shape == (32, 32) and np.isfinite(heatmap).all()
+
+
+def test_colour_branch_choices():
+    task, head = task_with_head("multilabel", "auto", CLASSES, LABEL_GROUPS, "auto")
+    assert head == "grouped" and task.colour_group == 0
+    assert task_with_head("multilabel", "grouped", CLASSES, LABEL_GROUPS, "off")[0].colour_group is None
+    assert task_with_head("multilabel", "flat", CLASSES, LABEL_GROUPS, "auto")[0].colour_group is None
+    with pytest.raises(ValueError, match="--colour-branch on needs the grouped head and a label group of colours .* Use --colour-branch off."):
+        task_with_head("multilabel", "flat", CLASSES, LABEL_GROUPS, "on")
+    with pytest.raises(ValueError, match="--colour-branch must be one of auto, on, off. Received: --colour-branch yes"):
+        task_with_head("multilabel", "auto", CLASSES, LABEL_GROUPS, "yes")

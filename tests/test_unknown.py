@@ -1,0 +1,238 @@
+"""Unknown detection: garments never seen in training are flagged, known ones kept, the threshold
+calibrated on validation data, stored with the model and its ONNX export, and overridable."""
+
+import json
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+
+from classify import main as classify_main
+from pyimagesearch.classification import Classifier
+from pyimagesearch.data import load_labelled_images
+from pyimagesearch.demo_data import generate
+from pyimagesearch.images import list_images, load_images
+from pyimagesearch.model_io import METADATA_MEMBER, read_model_metadata
+from pyimagesearch.predictors import OnnxPredictor, feature_layer_name
+from pyimagesearch.smallervggnet import SmallerVGGNet
+from pyimagesearch.splitting import near_duplicate_groups, split_indices
+from pyimagesearch.unknown import (
+    decode_array, encode_array, fit_feature_statistics, mahalanobis_distances, retention_threshold, typicality,
+)
+
+# The demo generator's dresses are left out of training: the shape the model never sees.
+UNSEEN = ("blue_dress", "red_dress")
+
+
+def is_flagged(prediction) -> bool:
+    """Whether classification called the image, or any of its label groups, unknown."""
+    return prediction.unknown["image"]["unknown"] or any(group["unknown"] for group in prediction.unknown["groups"])
+
+
+@pytest.fixture(scope="module", params=["on", "off"], ids=["colour-and-shape", "one-network"])
+def without_dresses(request, tmp_path_factory) -> dict:
+    """A model trained for 12 epochs at 32 pixels on generated jeans and shirts only, and fresh
+    generated images of every garment (dresses included) that neither training nor calibration saw;
+    with the colour-and-shape network (``--colour-branch on``, the default) and with one network."""
+    from pyimagesearch.training import train
+
+    root = tmp_path_factory.mktemp("unknown")
+    generate(root / "dataset", images_per_combination=100, size=48, seed=11)
+    for folder in UNSEEN:
+        shutil.move(root / "dataset" / folder, root / folder)
+    generate(root / "fresh", images_per_combination=20, size=48, seed=12)
+    work = root / "work"
+    work.mkdir()
+    result = train(root / "dataset", model_path=work / "fashion.model", labelbin_path=work / "mlb.pickle",
+                   plot_path=work / "plot.png", epochs=12, image_size=32, patience=None, verbose=0,
+                   colour_branch=request.param)
+    fresh = list_images(root / "fresh")
+    return {
+        "root": root, "work": work, "result": result,
+        "seen": [path for path in fresh if path.parent.name not in UNSEEN],
+        "unseen": [path for path in fresh if path.parent.name in UNSEEN],
+    }
+
+
+# The default network's: on one network, the generated dresses are hardly told apart (AUROC about
+# 0.75 for every score; bench/README.md, "Unknown detection").
+@pytest.mark.parametrize("without_dresses", ["on"], indirect=True, ids=["colour-and-shape"])
+def test_unseen_garments_are_flagged_unknown_far_more_often_than_seen_ones(without_dresses):
+    classifier = Classifier.load(without_dresses["work"] / "fashion.model")
+    seen, _ = classifier.classify(without_dresses["seen"])
+    unseen, _ = classifier.classify(without_dresses["unseen"])
+    seen_share = np.mean([is_flagged(prediction) for prediction in seen])
+    unseen_share = np.mean([is_flagged(prediction) for prediction in unseen])
+    assert len(seen) == 80 and len(unseen) == 40
+    # 0.475 against 0.11 when written.
+    assert unseen_share >= 0.4 and seen_share <= 0.2 and unseen_share >= 3 * seen_share, (seen_share, unseen_share)
+
+
+def test_an_unknown_image_has_no_labels_and_an_unknown_group_none_of_its_own(without_dresses):
+    classifier = Classifier.load(without_dresses["work"] / "fashion.model")
+    # A strict threshold, so that some images and groups are flagged and others not.
+    predictions, _ = classifier.classify(without_dresses["seen"] + without_dresses["unseen"], unknown_threshold=0.5)
+    flagged_groups = [group for prediction in predictions for group in prediction.unknown["groups"] if group["unknown"]]
+    assert 0 < len(flagged_groups) < 2 * len(predictions)
+    for prediction in predictions:
+        if prediction.unknown["image"]["unknown"]:
+            assert prediction.labels == [] and prediction.display_labels() == ["unknown"]
+        for group in prediction.unknown["groups"]:
+            if group["unknown"]:
+                assert not set(group["labels"]) & set(prediction.labels)
+            elif not prediction.unknown["image"]["unknown"]:
+                assert len(set(group["labels"]) & set(prediction.labels)) == 1
+
+
+def test_calibrated_threshold_keeps_95_percent_of_validation_images(without_dresses):
+    # The validation split train() used, recomputed as it computes it.
+    data = load_labelled_images(without_dresses["root"] / "dataset", 32)
+    _, val_index = split_indices(data.label_sets, 0.2, 42, near_duplicate_groups(data.images))
+    classifier = Classifier.load(without_dresses["work"] / "fashion.model")
+    predictions, _ = classifier.classify([data.paths[i] for i in val_index])
+    kept = 1 - np.mean([is_flagged(prediction) for prediction in predictions])
+    assert len(predictions) == 80
+    assert 0.95 <= kept < 1.0, kept  # the threshold flags the least typical validation images, no more
+    stored = without_dresses["result"].metadata["unknown"]
+    assert stored["retention"] == 0.95 and 0.0 < stored["threshold"] < 0.1
+
+
+def test_stored_threshold_and_scores_round_trip_through_the_model_file_and_onnx_export(without_dresses):
+    from pyimagesearch.export import export_onnx
+
+    work = without_dresses["work"]
+    stored = without_dresses["result"].metadata["unknown"]
+    assert read_model_metadata(work / "fashion.model")["unknown"] == stored
+    export_onnx(work / "fashion.model")
+    assert OnnxPredictor.load(work / "fashion.onnx").metadata["unknown"] == stored
+    paths = without_dresses["seen"][::4] + without_dresses["unseen"][::4]
+    keras_classifier, onnx_classifier = Classifier.load(work / "fashion.model"), Classifier.load(work / "fashion.onnx")
+    assert keras_classifier.unknown.threshold == onnx_classifier.unknown.threshold == stored["threshold"]
+    images, _, _ = load_images(paths, 32)
+    keras_outputs, keras_features = keras_classifier.predictor.predict_with_features(images)
+    onnx_outputs, onnx_features = onnx_classifier.predictor.predict_with_features(images)
+    # The 1024-unit block: the shape branch's, or the one network's.
+    network = keras_classifier.predictor.model
+    assert stored["feature_layers"] == (["shape_features"] if stored["image"] is None else [feature_layer_name(network)])
+    assert keras_features.shape == (len(paths), 1024) and keras_features.std() > 0.01
+    np.testing.assert_allclose(onnx_features, keras_features, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(onnx_outputs, keras_outputs, rtol=0, atol=1e-4)
+    # The plain probabilities are what they always were.
+    np.testing.assert_allclose(onnx_classifier.predict_probabilities(images), keras_outputs, rtol=0, atol=1e-4)
+    keras_results, _ = keras_classifier.classify(paths)
+    onnx_results, _ = onnx_classifier.classify(paths)
+    for expected, found in zip(keras_results, onnx_results):
+        assert found.unknown["image"]["typicality"] == pytest.approx(expected.unknown["image"]["typicality"], abs=0.02)
+
+
+def classify_json(capsys, *args) -> list[dict]:
+    assert classify_main([*map(str, args), "--json", "--no-annotate"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_unknown_threshold_flag_overrides_the_stored_threshold(without_dresses, capsys):
+    work = without_dresses["work"]
+    images = without_dresses["seen"][::2] + without_dresses["unseen"][::2]
+    common = ("--model", work / "fashion.model", "--labelbin", work / "mlb.pickle", "--image", *images)
+    stored = classify_json(capsys, *common)
+    off = classify_json(capsys, *common, "--unknown-threshold", "0")
+    strict = classify_json(capsys, *common, "--unknown-threshold", "0.5")
+
+    def flags(results: list[dict]) -> int:
+        return sum(item["unknown"]["image"]["unknown"] + sum(g["unknown"] for g in item["unknown"]["groups"]) for item in results)
+
+    assert {item["unknown"]["threshold"] for item in off} == {0.0}
+    assert {item["unknown"]["threshold"] for item in strict} == {0.5}
+    assert flags(off) == 0 < flags(stored) < flags(strict)
+    # Typicalities do not depend on the threshold; with detection off every image keeps its labels.
+    assert [item["unknown"]["image"]["typicality"] for item in off] == [item["unknown"]["image"]["typicality"] for item in stored]
+    assert all(item["labels"] for item in off)
+
+
+def test_unknown_is_printed_in_place_of_the_labels(without_dresses, capsys):
+    work = without_dresses["work"]
+    dress = without_dresses["unseen"][0]
+    assert classify_main(["--model", str(work / "fashion.model"), "--labelbin", str(work / "mlb.pickle"),
+                          "--image", str(dress), "--no-annotate", "--unknown-threshold", "1"]) == 0
+    first, second = capsys.readouterr().out.splitlines()[:2]
+    # At threshold 1 everything less typical than every validation image is unknown.
+    assert first == f"{dress}: unknown"
+    assert second.startswith("  typicality: image ") and second.endswith("(unknown below 1)")
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "nan"])
+def test_bad_unknown_threshold_is_a_one_line_error(without_dresses, capsys, value):
+    work = without_dresses["work"]
+    code = classify_main(["--model", str(work / "fashion.model"), "--labelbin", str(work / "mlb.pickle"),
+                          "--image", str(without_dresses["seen"][0]), "--no-annotate", "--unknown-threshold", value])
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"classify.py: error: --unknown-threshold must be between 0 and 1 (a typicality, e.g. 0.05; 0 turns unknown "
+        f"detection off). Received: {float(value)}"
+    ]
+
+
+def test_models_without_unknown_detection_still_classify(without_dresses, tmp_path, capsys):
+    # A model file as train.py wrote it before unknown detection: the same archive, metadata without "unknown".
+    old = tmp_path / "old.model"
+    with zipfile.ZipFile(without_dresses["work"] / "fashion.model") as source, zipfile.ZipFile(old, "w") as target:
+        for member in source.namelist():
+            data = source.read(member)
+            if member == METADATA_MEMBER:
+                metadata = json.loads(data)
+                del metadata["unknown"]
+                data = json.dumps(metadata)
+            target.writestr(member, data)
+    image = without_dresses["unseen"][0]
+    [item] = classify_json(capsys, "--model", old, "--labelbin", without_dresses["work"] / "mlb.pickle", "--image", image)
+    assert "unknown" not in item and item["labels"]
+    code = classify_main(["--model", str(old), "--labelbin", str(without_dresses["work"] / "mlb.pickle"),
+                          "--image", str(image), "--no-annotate", "--unknown-threshold", "0.1"])
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"classify.py: error: --unknown-threshold: the model {old} has no unknown detection (trained before it existed): "
+        "retrain it with train.py, or drop --unknown-threshold."
+    ]
+
+
+def test_features_are_the_dense_block_before_the_head():
+    model = SmallerVGGNet.build(32, 32, 3, classes=5, finalAct="sigmoid")
+    layer = model.get_layer(feature_layer_name(model))
+    assert "BatchNormalization" in type(layer).__name__ and tuple(layer.output.shape) == (None, 1024)
+
+
+def test_typicality_is_the_share_of_calibration_scores_at_or_below():
+    table = np.array([0.1, 0.2, 0.2, 0.4], dtype="float32")
+    np.testing.assert_allclose(typicality([0.0, 0.1, 0.2, 0.3, 0.5], table), [0.0, 0.25, 0.75, 0.75, 1.0])
+
+
+def test_retention_threshold_flags_at_most_the_share_asked_for():
+    typicalities = np.random.default_rng(0).uniform(size=(200, 3))
+    threshold = retention_threshold(typicalities, retention=0.95)
+    flagged = (typicalities.min(axis=1) < threshold).mean()
+    assert 0.04 <= flagged <= 0.05
+
+
+def test_mahalanobis_distance_separates_points_off_the_training_clusters():
+    rng = np.random.default_rng(1)
+    # Four clusters that vary a lot in some directions and hardly in others.
+    spread = np.linspace(0.05, 2.0, 64)
+    centres = rng.normal(0, 3, (4, 64))
+    combination = rng.integers(0, 4, 600)
+    # 64 features, fewer than COMPONENTS: the full covariance.
+    statistics = fit_feature_statistics(centres[combination] + rng.normal(size=(600, 64)) * spread, combination)
+    known = centres[rng.integers(0, 4, 100)] + rng.normal(size=(100, 64)) * spread
+    # Off the clusters only where they hardly vary: a plain Euclidean distance barely sees it.
+    strange = centres[rng.integers(0, 4, 100)] + rng.normal(size=(100, 64)) * spread[::-1]
+    assert mahalanobis_distances(strange, statistics).min() > mahalanobis_distances(known, statistics).max()
+    euclidean = {"means": statistics["means"], "components": np.zeros((0, 64)), "variances": np.zeros(0),
+                 "residual_variance": np.ones(1)}
+    assert mahalanobis_distances(strange, euclidean).min() < mahalanobis_distances(known, euclidean).max()
+
+
+def test_arrays_are_stored_compactly_and_exactly():
+    array = np.random.default_rng(2).normal(size=(32, 1024)).astype("float32")
+    encoded = encode_array(array)
+    np.testing.assert_array_equal(decode_array(json.loads(json.dumps(encoded))), array)
+    assert len(encoded["float32"]) < 1.4 * array.nbytes
