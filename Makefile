@@ -29,7 +29,8 @@ test: venv
 # Benchmark-only packages (tf_keras for the tutorial's reference) go to bench/.deps with
 # --no-deps: tf-keras asks for `tensorflow`, which would clash with tensorflow-cpu.
 BENCH_DEPS := bench/.deps
-BENCH_SCRIPTS ?= bench/bench_loading.py bench/bench_training.py bench/bench_inference.py bench/bench_memory.py bench/honest_evaluation.py
+BENCH_SCRIPTS ?= bench/bench_loading.py bench/bench_training.py bench/bench_inference.py bench/bench_memory.py bench/honest_evaluation.py \
+	bench/unseen_combos.py bench/unknown_detection.py
 
 $(BENCH_DEPS)/.installed: bench/requirements.txt $(VENV)/.installed
 	rm -rf $(BENCH_DEPS)

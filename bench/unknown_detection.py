@@ -1,0 +1,206 @@
+"""Unknown detection, leave-one-type-out: how well a model trained without dresses tells dress photos apart.
+
+Trains on ../shared/data/fashion without its two dress folders (through a temporary folder of
+links to the other photos: the data set is never modified), then scores the validation photos
+(in-distribution: jeans and shirts the model did not train on) against every dress photo:
+- AUROC of each candidate out-of-distribution score (higher = better separation; 0.5 is chance):
+  maximum probability per label group, energy, Mahalanobis distances of the penultimate
+  features (low-rank and full covariance), k-nearest-neighbour distances;
+- with the score and threshold train.py stores, the share of dress photos flagged unknown and
+  of validation photos kept;
+- what classify says for examples/example_07.jpg (black dress) and example_01.jpg (red dress).
+
+    python bench/unknown_detection.py --epochs 20 --image-size 64
+"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import FASHION_DIR, PROJECT_ROOT, machine, markdown_table, setup_paths, write_results
+
+setup_paths()
+
+from sklearn.metrics import roc_auc_score  # noqa: E402
+
+from pyimagesearch.classification import Classifier  # noqa: E402
+from pyimagesearch.data import load_labelled_images  # noqa: E402
+from pyimagesearch.images import list_images, load_images  # noqa: E402
+from pyimagesearch.splitting import near_duplicate_groups, split_indices  # noqa: E402
+from pyimagesearch.training import train  # noqa: E402
+from pyimagesearch.unknown import (  # noqa: E402
+    FIT_IMAGES, fit_feature_statistics, group_confidences, mahalanobis_distances,
+)
+
+UNSEEN = ("blue_dress", "red_dress")
+EXAMPLES_DIR = PROJECT_ROOT.parent / "shared" / "data" / "examples"
+EXAMPLES = ("example_07.jpg", "example_01.jpg")
+
+
+def link_known_folders(dataset: Path, target: Path) -> None:
+    """``target/<folder>/<file>`` links to every photo of ``dataset`` outside the unseen folders."""
+    for path in list_images(dataset):
+        if path.parent.name not in UNSEEN:
+            link = target / path.relative_to(dataset)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(path.resolve())
+
+
+def knn_distances(features: np.ndarray, reference: np.ndarray, k: int) -> np.ndarray:
+    """Distance of each L2-normalised row to its k-th nearest L2-normalised reference row."""
+    def normalise(x):
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+    similarity = normalise(features) @ normalise(reference).T
+    return np.sqrt(np.maximum(2 - 2 * np.sort(similarity, axis=1)[:, -k], 0))
+
+
+def energy(logits: np.ndarray, groups: list[list[int]] | None) -> np.ndarray:
+    """Negative free energy, higher = more familiar: summed softplus of sigmoid logits (JointEnergy),
+    or the summed log-sum-exp of each group's logits for a softmax per group."""
+    logits = logits.astype("float64")
+    if groups is None:
+        return np.logaddexp(0, logits).sum(axis=1)
+    return sum(np.logaddexp.reduce(logits[:, group], axis=1) for group in groups)
+
+
+def auroc(known: np.ndarray, unknown: np.ndarray) -> float:
+    """AUROC of familiarity scores (higher = more familiar) telling known from unknown images."""
+    return float(roc_auc_score(np.r_[np.ones(len(known)), np.zeros(len(unknown))], np.r_[known, unknown]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default=str(FASHION_DIR))
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--patience", type=int, default=5, help="early stopping patience, epochs")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--output", default="unknown_detection", help="results file name in bench/results/, without .json")
+    args = parser.parse_args()
+    dataset = Path(args.dataset)
+
+    import keras
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as work:
+        known_dir, model_path = Path(work) / "known", Path(work) / "fashion.model"
+        link_known_folders(dataset, known_dir)
+        result = train(
+            known_dir, model_path=model_path, labelbin_path=Path(work) / "mlb.pickle", plot_path=Path(work) / "plot.png",
+            epochs=args.epochs, image_size=args.image_size, seed=args.seed, patience=args.patience, verbose=0,
+        )
+        training_seconds = time.perf_counter() - started
+        metadata = result.metadata
+        classes = metadata["classes"]
+        # The split train() used, recomputed as it computes it.
+        data = load_labelled_images(known_dir, args.image_size)
+        train_index, val_index = split_indices(data.label_sets, 0.2, args.seed, near_duplicate_groups(data.images))
+        unseen_paths = [path for path in list_images(dataset) if path.parent.name in UNSEEN]
+        unseen_images, unseen_paths, _ = load_images(unseen_paths, args.image_size)
+
+        classifier = Classifier.load(model_path)
+        predictor = classifier.predictor
+        sample = train_index
+        if len(sample) > FIT_IMAGES:
+            sample = np.sort(np.random.default_rng(args.seed).choice(sample, FIT_IMAGES, replace=False))
+        _, train_features = predictor.predict_with_features(data.images[sample])
+        val_outputs, val_features = predictor.predict_with_features(data.images[val_index])
+        unseen_outputs, unseen_features = predictor.predict_with_features(unseen_images)
+        # Logits: the head's Dense layer, before its activation.
+        logit_model = keras.Model(predictor.model.inputs, predictor.model.layers[-2].output)
+        val_logits = logit_model.predict(data.images[val_index].astype("float32"), verbose=0)
+        unseen_logits = logit_model.predict(unseen_images.astype("float32"), verbose=0)
+
+        groups = [[classes.index(label) for label in group] for group in metadata["label_groups"]]
+        val_confidence, unseen_confidence = group_confidences(val_outputs, groups), group_confidences(unseen_outputs, groups)
+        stored_unknown = metadata["unknown"]
+        # The features the stored distance reads: the shape branch's for the colour-and-shape network,
+        # about each type's mean; else the one network's penultimate layer, about each combination's.
+        type_group = next(g for g, group in enumerate(metadata["label_groups"]) if "jeans" in group)
+        means_of = result.task.encode(result.binarizer, [data.label_sets[i] for i in sample])
+        if stored_unknown["image"] is None:
+            means_of = means_of[:, groups[type_group]]
+        candidates = {}
+        for g, group in enumerate(metadata["label_groups"]):
+            candidates[f"max probability in {'/'.join(group)}"] = (val_confidence[:, g], unseen_confidence[:, g])
+        candidates["max probability, least confident group"] = (val_confidence.min(axis=1), unseen_confidence.min(axis=1))
+        head_groups = groups if metadata.get("head") == "grouped" else None
+        candidates["energy (logits)"] = (energy(val_logits, head_groups), energy(unseen_logits, head_groups))
+        for components in (32, 128, None):
+            statistics = fit_feature_statistics(train_features, means_of, components=components)
+            name = f"Mahalanobis, {'full covariance' if components is None else f'{components} components + residual'}"
+            candidates[name] = (-mahalanobis_distances(val_features, statistics), -mahalanobis_distances(unseen_features, statistics))
+        for k in (1, 10):
+            candidates[f"{k}-nearest-neighbour cosine distance"] = (
+                -knn_distances(val_features, train_features, k), -knn_distances(unseen_features, train_features, k)
+            )
+        # What classify.py uses: the stored scores' typicalities.
+        detector = classifier.unknown
+        val_scores = detector.score(val_outputs, val_features)
+        unseen_scores = detector.score(unseen_outputs, unseen_features)
+        candidates["stored: type group's typicality"] = (val_scores.groups[:, type_group], unseen_scores.groups[:, type_group])
+        candidates["stored: image typicality"] = (val_scores.image, unseen_scores.image)
+        scores = {name: auroc(known, unknown) for name, (known, unknown) in candidates.items()}
+
+        # The stored score and threshold, as classify.py applies them.
+        val_predictions, _ = classifier.classify([data.paths[i] for i in val_index])
+        unseen_predictions, _ = classifier.classify(unseen_paths)
+
+        def shares(predictions) -> dict:
+            return {
+                "image": float(np.mean([p.unknown["image"]["unknown"] for p in predictions])),
+                **{"/".join(g["labels"]): float(np.mean([p.unknown["groups"][i]["unknown"] for p in predictions]))
+                   for i, g in enumerate(predictions[0].unknown["groups"])},
+                "any": float(np.mean([p.unknown["image"]["unknown"] or any(g["unknown"] for g in p.unknown["groups"])
+                                      for p in predictions])),
+            }
+
+        examples, _ = classifier.classify([EXAMPLES_DIR / name for name in EXAMPLES])
+        results = {
+            "machine": machine(),
+            "epochs": args.epochs, "epochs_trained": metadata["epochs_trained"], "patience": args.patience,
+            "image_size": args.image_size, "seed": args.seed, "head": metadata.get("head", "flat"),
+            "network": "colour and shape" if stored_unknown["image"] is None else "one network",
+            "training_images": len(train_index), "validation_images": len(val_index), "unseen_images": len(unseen_paths),
+            "validation_exact_match": metadata["validation"]["exact_match"],
+            "training_seconds": round(training_seconds, 1),
+            "auroc": scores,
+            "stored": {
+                "score": "max probability and shape-branch distance per group" if stored_unknown["image"] is None
+                else "max probability per group, feature distance per image",
+                "threshold": stored_unknown["threshold"],
+                "flagged_validation": shares(val_predictions), "flagged_unseen": shares(unseen_predictions),
+            },
+            "examples": {
+                prediction.path.name: {"shown": prediction.display_labels(), "probabilities": prediction.probabilities,
+                                       "unknown": prediction.unknown}
+                for prediction in examples
+            },
+        }
+    path = write_results(args.output, results)
+
+    print(f"{results['training_images']} training, {results['validation_images']} validation (known) and "
+          f"{results['unseen_images']} dress (unknown) photos; {results['epochs_trained']} epochs at {args.image_size} px, "
+          f"{results['head']} head, validation exact-match {results['validation_exact_match']:.3f}\n")
+    print(markdown_table(["score", "AUROC, validation vs dresses"], [[name, f"{value:.3f}"] for name, value in scores.items()]))
+    stored = results["stored"]
+    print(f"\nstored: {stored['score']}; typicality threshold {stored['threshold']:.4f}\n")
+    print(markdown_table(
+        ["flag", "validation photos flagged", "dress photos flagged"],
+        [[name, f"{stored['flagged_validation'][name]:.3f}", f"{stored['flagged_unseen'][name]:.3f}"]
+         for name in stored["flagged_validation"]],
+    ))
+    print()
+    for name, example in results["examples"].items():
+        print(f"{name}: {', '.join(example['shown']) or '(no label)'}  (typicality: image "
+              f"{example['unknown']['image']['typicality']}, groups "
+              f"{[group['typicality'] for group in example['unknown']['groups']]})")
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Unseen combinations: can a model that knows "blue" and knows "dress" say "blue dress" without ever seeing one?
+
+Leave-one-combination-out on the real photos: for each left-out folder (blue_dress, ...), train on
+the other five, then label every photo of the left-out folder and score the share with colour AND
+type right, and each alone. Set-ups, each run in a fresh process:
+
+- ``tutorial``: the flat sigmoid head, labels = the two most probable (the tutorial's rule);
+- ``grouped``: one softmax per label group, one label per group;
+- ``grouped+recolour``: the same with label-aware recolouring of the training images;
+- ``flat+recolour``: the flat head, top two, with recolouring;
+- ``colour-and-shape``: the grouped head on a shape-blind colour branch and a grey shape branch
+  (`colour_and_shape.build_colour_and_shape`): train.py's default for such folders;
+- ``colour-and-shape+recolour``: the same with recolouring.
+
+Each also labels ``examples/example_07.jpg`` (a black dress: black only ever comes on jeans).
+
+Usage:
+    python bench/unseen_combos.py --epochs 15 --image-size 64
+    python bench/unseen_combos.py --combinations blue_dress --setups tutorial grouped grouped+recolour
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import FASHION_DIR, PROJECT_ROOT, machine, markdown_table, run_child, setup_paths, write_results  # noqa: E402
+
+setup_paths()
+
+COMBINATIONS = ("blue_dress", "blue_jeans", "blue_shirt", "red_dress", "red_shirt")
+# train() arguments and the decoding of each set-up.
+SETUPS = {
+    "tutorial": ({"head": "flat", "recolour": "off"}, {"top_k": 2}),
+    "grouped": ({"head": "grouped", "recolour": "off", "colour_branch": "off"}, {}),
+    "grouped+recolour": ({"head": "grouped", "recolour": "on", "colour_branch": "off"}, {}),
+    "flat+recolour": ({"head": "flat", "recolour": "on"}, {"top_k": 2}),
+    "colour-and-shape": ({"head": "grouped", "recolour": "off", "colour_branch": "on"}, {}),
+    "colour-and-shape+recolour": ({"head": "grouped", "recolour": "on", "colour_branch": "on"}, {}),
+}
+EXAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "examples" / "example_07.jpg"
+
+
+def link_folders(dataset: Path, folders: list[str], target: Path) -> None:
+    """``target/<folder>/<file>`` symbolic links to each image of the chosen folders: a data set without a copy."""
+    for folder in folders:
+        (target / folder).mkdir(parents=True)
+        for path in sorted((dataset / folder).iterdir()):
+            (target / folder / path.name).symlink_to(path.resolve())
+
+
+def child_run(dataset: Path, left_out: str, setup: str, epochs: int, image_size: int, patience: int, seed: int) -> dict:
+    """Train on every folder but ``left_out`` with ``setup``, then label the left-out folder and example_07."""
+    from pyimagesearch.classification import Classifier
+    from pyimagesearch.images import list_images, load_images
+    from pyimagesearch.training import train
+
+    training, decoding = SETUPS[setup]
+    folders = sorted(path.name for path in dataset.iterdir() if path.is_dir() and path.name != left_out)
+    with tempfile.TemporaryDirectory() as work:
+        work = Path(work)
+        link_folders(dataset, folders, work / "data")
+        result = train(
+            work / "data", model_path=work / "m.model", labelbin_path=work / "m.pickle", plot_path=work / "m.png",
+            epochs=epochs, image_size=image_size, patience=patience, seed=seed, verbose=0, **training,
+        )
+        classifier = Classifier.load(work / "m.model")
+    colours, types = result.metadata["label_groups"]
+    colour, kind = left_out.split("_")
+    images, kept, _ = load_images(list_images(dataset / left_out), image_size)
+    decided = classifier.decide(classifier.predict_probabilities(images), **decoding)
+    classes = classifier.classes
+    predicted = [{classes[i] for i in row.nonzero()[0]} for row in decided]
+    colour_right = [labels & set(colours) == {colour} for labels in predicted]
+    type_right = [labels & set(types) == {kind} for labels in predicted]
+    example = classifier.classify([EXAMPLE], **decoding)[0][0] if EXAMPLE.is_file() else None
+    return {
+        "left_out": left_out,
+        "setup": setup,
+        "images": len(kept),
+        "both_right": sum(c and t for c, t in zip(colour_right, type_right)) / len(kept),
+        "colour_right": sum(colour_right) / len(kept),
+        "type_right": sum(type_right) / len(kept),
+        "epochs_trained": result.metadata["epochs_trained"],
+        "validation_exact_match": result.report["exact_match"],
+        "example_07": None if example is None else {"labels": example.labels, "probabilities": example.probabilities},
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--dataset", default=str(FASHION_DIR), help="the six <colour>_<type> photo folders")
+    parser.add_argument("--combinations", nargs="+", choices=COMBINATIONS, default=list(COMBINATIONS), help="folders to leave out, one at a time")
+    parser.add_argument("--setups", nargs="+", choices=tuple(SETUPS), default=["tutorial", "colour-and-shape"], help="set-ups to compare")
+    parser.add_argument("--epochs", type=int, default=15, help="most epochs of each training run")
+    parser.add_argument("--patience", type=int, default=5, help="early stopping patience, in epochs")
+    parser.add_argument("--image-size", type=int, default=64, help="side of the network input, pixels")
+    parser.add_argument("--seed", type=int, default=42, help="seed of split, weights and augmentation")
+    parser.add_argument("--output", default="unseen_combos", help="results file name in bench/results/, without .json")
+    parser.add_argument("--child", nargs=2, metavar=("COMBINATION", "SETUP"), help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    dataset = Path(args.dataset)
+    common = ["--dataset", args.dataset, "--epochs", str(args.epochs), "--patience", str(args.patience),
+              "--image-size", str(args.image_size), "--seed", str(args.seed)]
+    if args.child:
+        left_out, setup = args.child
+        print(json.dumps(child_run(dataset, left_out, setup, args.epochs, args.image_size, args.patience, args.seed)))
+        return 0
+    if not all((dataset / combination).is_dir() for combination in COMBINATIONS):
+        raise SystemExit(f"--dataset {dataset}: expected the folders {', '.join(COMBINATIONS)} and black_jeans.")
+
+    runs = []
+    for combination in args.combinations:
+        for setup in args.setups:
+            run = run_child(Path(__file__), ["--child", combination, setup, *common])
+            runs.append(run)
+            print(f"{combination:>11} {setup:<25} both {run['both_right']:.3f} colour {run['colour_right']:.3f} "
+                  f"type {run['type_right']:.3f}  example_07: {', '.join(run['example_07']['labels']) if run['example_07'] else '-'}",
+                  file=sys.stderr, flush=True)
+    means = {
+        setup: {key: statistics.mean(run[key] for run in runs if run["setup"] == setup)
+                for key in ("both_right", "colour_right", "type_right")}
+        for setup in args.setups
+    }
+    write_results(args.output, {"machine": machine(), "arguments": vars(args), "runs": runs, "means": means})
+
+    rows = []
+    for combination in args.combinations:
+        for setup in args.setups:
+            run = next(r for r in runs if r["setup"] == setup and r["left_out"] == combination)
+            rows.append([combination, setup, run["images"], f"{run['both_right']:.3f}", f"{run['colour_right']:.3f}",
+                         f"{run['type_right']:.3f}", ", ".join(run["example_07"]["labels"]) if run["example_07"] else "-"])
+    for setup in args.setups:
+        rows.append(["**mean**", setup, "", f"**{means[setup]['both_right']:.3f}**", f"{means[setup]['colour_right']:.3f}",
+                     f"{means[setup]['type_right']:.3f}", ""])
+    print(markdown_table(["left out", "set-up", "images", "both right", "colour right", "type right", "example_07 (black dress)"], rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
