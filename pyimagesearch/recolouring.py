@@ -30,7 +30,7 @@ DARK_SATURATION_CEILING = 0.4
 MIN_COVERAGE = 0.02
 
 
-def colour_group(classes: Sequence[str], label_groups: Sequence[Sequence[str]] | None) -> int | None:
+def colour_group(label_groups: Sequence[Sequence[str]] | None) -> int | None:
     """Index of the first label group holding two or more colours this module knows (`COLOUR_HUES`,
     `DARK_COLOURS`), or None."""
     for index, group in enumerate(label_groups or []):
@@ -46,7 +46,7 @@ def recolourable_labels(classes: Sequence[str], label_groups: Sequence[Sequence[
         The indices, e.g. ``(0, 1, 4)`` for black, blue and red; empty when no group has two
         colours of `COLOUR_HUES` or `DARK_COLOURS`.
     """
-    group = colour_group(classes, label_groups)
+    group = colour_group(label_groups)
     if group is None:
         return ()
     return tuple(classes.index(label) for label in label_groups[group] if label in COLOUR_HUES or label in DARK_COLOURS)

@@ -262,7 +262,7 @@ def task_with_head(
             f"--colour-branch must be one of {', '.join(config.COLOUR_BRANCHES)}. Received: --colour-branch {colour_branch}"
         )
     head = resolve_head(head, task, label_groups)
-    colours = colour_group(classes, label_groups) if head == "grouped" else None
+    colours = colour_group(label_groups) if head == "grouped" else None
     if colour_branch == "on" and colours is None:
         raise ValueError(
             "--colour-branch on needs the grouped head and a label group of colours (black, blue, red, ...); "
