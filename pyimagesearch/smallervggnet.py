@@ -77,29 +77,33 @@ def feature_layers(
     batch_norm_momentum: float = 0.9,
     dropout: bool = True,
     features_name: str | None = None,
+    pool_first: bool = False,
 ) -> list[layers.Layer]:
     """SmallerVGGNet's layers from the first convolution to the 1024-unit block (its dropout included):
     everything but the preprocessing and the head. ``features_name`` names the block's last
-    BatchNormalization, whose output is the features; the other arguments are `SmallerVGGNet.build`'s."""
+    BatchNormalization, whose output is the features; the other arguments are `SmallerVGGNet.build`'s.
+
+    ``pool_first`` moves each max pooling from after the batch normalisation to right after its
+    convolution: CONV => POOL => ReLU => BN. Pooling commutes with the ReLU, so only the batch
+    statistics change (taken over the pooled values), and the ReLU and normalisation run on a 9th
+    or a quarter of the values: the colour-and-shape network trains 1.1-1.2x faster so (bench/README.md).
+    """
     stack: list[layers.Layer] = []
 
-    def block(filters: int) -> None:
-        stack.extend([
-            layers.Conv2D(filters, (3, 3), padding="same", kernel_initializer=kernel_initializer),
-            layers.Activation("relu"),
-            FusedBatchNormalization(axis=-1, momentum=batch_norm_momentum),
-        ])
+    def block(filters: int, pool: int | None = None) -> None:
+        stack.append(layers.Conv2D(filters, (3, 3), padding="same", kernel_initializer=kernel_initializer))
+        if pool and pool_first:
+            stack.append(layers.MaxPooling2D(pool_size=(pool, pool)))
+        stack.extend([layers.Activation("relu"), FusedBatchNormalization(axis=-1, momentum=batch_norm_momentum)])
+        if pool and not pool_first:
+            stack.append(layers.MaxPooling2D(pool_size=(pool, pool)))
+        if pool and dropout:
+            stack.append(layers.Dropout(0.25))
 
-    block(32)
-    stack.append(layers.MaxPooling2D(pool_size=(3, 3)))
-    if dropout:
-        stack.append(layers.Dropout(0.25))
+    block(32, pool=3)
     for filters in (64, 128):
         block(filters)
-        block(filters)
-        stack.append(layers.MaxPooling2D(pool_size=(2, 2)))
-        if dropout:
-            stack.append(layers.Dropout(0.25))
+        block(filters, pool=2)
     stack.extend([
         layers.Flatten(),
         layers.Dense(1024, kernel_initializer=kernel_initializer),

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from pyimagesearch.colour_and_shape import RandomTone, build_colour_and_shape
+from pyimagesearch.colour_and_shape import COLOUR_POOL, RandomTone, build_colour_and_shape
 from pyimagesearch.gradcam import GradCam, find_last_conv_layer
 from pyimagesearch.normalization import input_normalization
 from pyimagesearch.training import task_with_head
@@ -32,11 +32,13 @@ def garments(seed: int) -> np.ndarray:
     return images
 
 
-def shuffle_blocks(images: np.ndarray, seed: int) -> np.ndarray:
-    """The images with their 2x2 pixel blocks in a random order: the same colours, no shape left."""
-    blocks = images.reshape(len(images), 16, 2, 16, 2, 3).transpose(0, 1, 3, 2, 4, 5).reshape(len(images), 256, 2, 2, 3)
-    blocks = blocks[:, np.random.default_rng(seed).permutation(256)]
-    return blocks.reshape(len(images), 16, 16, 2, 2, 3).transpose(0, 1, 3, 2, 4, 5).reshape(images.shape)
+def shuffle_blocks(images: np.ndarray, seed: int, block: int = COLOUR_POOL) -> np.ndarray:
+    """The images with their pixel blocks (the colour branch's pooling windows) in a random order:
+    the same colours, no shape left."""
+    n, side = len(images), images.shape[1] // block
+    blocks = images.reshape(n, side, block, side, block, 3).transpose(0, 1, 3, 2, 4, 5).reshape(n, side * side, block, block, 3)
+    blocks = blocks[:, np.random.default_rng(seed).permutation(side * side)]
+    return blocks.reshape(n, side, side, block, block, 3).transpose(0, 1, 3, 2, 4, 5).reshape(images.shape)
 
 
 def test_colour_branch_sees_colours_but_no_shape(network):

