@@ -8,6 +8,7 @@ import argparse
 import sys
 
 from pyimagesearch import config
+from pyimagesearch.backbones import ARCHITECTURES
 from pyimagesearch.cli import configure_logging, quiet_libraries, run
 
 
@@ -23,7 +24,7 @@ def batch_size_choice(text: str) -> int | str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description="Train SmallerVGGNet on images in label folders (e.g. dataset/red_dress/).",
+        description="Train SmallerVGGNet, or fine-tune a pretrained backbone, on images in label folders (e.g. dataset/red_dress/).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("-d", "--dataset", required=True, help="folder with one sub-folder per label set")
@@ -61,6 +62,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="label-aware recolouring of training images (a red dress painted blue or black is labelled so); "
         "auto: on with the grouped head on one network (--colour-branch off) when a label group holds colours",
     )
+    parser.add_argument(
+        "--arch", choices=ARCHITECTURES, default=config.ARCH,
+        help="network: the tutorial's SmallerVGGNet, trained from scratch, or a keras.applications backbone, "
+        "pretrained (see --weights) under the same head",
+    )
+    parser.add_argument(
+        "--alpha", type=float, default=None,
+        help="width multiplier of a MobileNet backbone (0.35, 0.5, 0.75, 1.0, ...); default: the weights file's, else 1.0",
+    )
+    parser.add_argument(
+        "--weights", default=None,
+        help="backbone weights: imagenet (downloaded by Keras, then cached in ~/.keras/models), none (random), "
+        "or the path of a no-top Keras applications weights file (offline); default: imagenet for a backbone, "
+        "none for smallervggnet",
+    )
+    parser.add_argument(
+        "--fine-tune-layers", type=int, default=config.FINE_TUNE_LAYERS,
+        help="with pretrained weights, after --epochs on the frozen backbone, unfreeze its top N layers "
+        "(batch normalisation stays frozen) and train on; 0: no fine-tuning",
+    )
+    parser.add_argument(
+        "--fine-tune-epochs", type=int, default=config.FINE_TUNE_EPOCHS, help="epochs of fine-tuning (0: none)",
+    )
+    parser.add_argument("--fine-tune-lr", type=float, default=config.FINE_TUNE_LR, help="initial learning rate of fine-tuning")
     parser.add_argument(
         "--schedule", choices=config.SCHEDULES, default=config.SCHEDULE,
         help="learning-rate schedule: cosine decay, or the tutorial's lr/epochs decay",
@@ -105,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--precision", choices=config.PRECISIONS, default=config.PRECISION,
         help="bfloat16 trains in mixed precision; auto uses it where the hardware computes in bfloat16 (GPUs "
-        "of compute capability 8+, CPUs with AVX512-BF16 or AMX), else float32; the saved model is float32",
+        "of compute capability 8+, CPUs with AVX512-BF16 or AMX; on a CPU not for the MobileNet and EfficientNet backbones, "
+        "slower in it), else float32; the saved model is float32",
     )
     parser.add_argument(
         "--jit-compile", choices=config.JIT_COMPILES, default=config.JIT_COMPILE,
@@ -139,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             result = check_overfit(
                 args.dataset, images=args.overfit_check, learning_rate=args.lr, image_size=args.image_size,
                 seed=args.seed, label_sep=args.label_sep, task=args.task, normalize=args.normalize, init=args.init,
-                head=args.head, colour_branch=args.colour_branch,
+                head=args.head, colour_branch=args.colour_branch, arch=args.arch, alpha=args.alpha, weights=args.weights,
             )
             for line in result.lines():
                 print(line)
@@ -172,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
             head=args.head,
             recolour=args.recolour,
             colour_branch=args.colour_branch,
+            arch=args.arch,
+            alpha=args.alpha,
+            weights=args.weights,
+            fine_tune_layers=args.fine_tune_layers,
+            fine_tune_epochs=args.fine_tune_epochs,
+            fine_tune_lr=args.fine_tune_lr,
             progress=lambda items, total: tqdm(items, total=total, desc="loading images", unit="img", file=sys.stderr),
             verbose=1 if sys.stdout.isatty() else 2,
         )

@@ -11,7 +11,7 @@ from typing import Any
 import keras
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from pyimagesearch import batch_norm, colour_and_shape, grouped_head  # noqa: F401  (register the layers that saved models name)
+from pyimagesearch import backbones, batch_norm, colour_and_shape, grouped_head  # noqa: F401  (register the layers that saved models name)
 from pyimagesearch.atomic import atomic_path, write_bytes_atomic
 from pyimagesearch.labelbin import unpickle_labelbin
 

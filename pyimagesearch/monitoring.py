@@ -69,17 +69,19 @@ class ValidationMetrics(keras.callbacks.Callback):
         self.loss = keras.losses.get(task.loss)
         self.per_label_history: dict[str, list[float]] = {}
         self.rows: list[dict[str, float]] = []
-        self.last_probabilities: np.ndarray | None = None
+        # Training phase of the coming epochs (2: fine-tuning a pretrained backbone); the rows and
+        # the clock run on across phases.
+        self.phase = 1
+        self.started: float | None = None
 
     def on_train_begin(self, logs=None):
-        self.per_label_history, self.rows = {}, []
-        self.started = time.perf_counter()
+        if self.started is None:
+            self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         outputs = self.model.predict(self.validation, verbose=0)
         probabilities = self.task.label_probabilities(outputs)
-        self.last_probabilities = probabilities
         report = evaluate_predictions(self.true, self.task.decode(probabilities), self.classes, probabilities)
         logs["val_loss"] = float(keras.ops.mean(self.loss(self.targets, outputs)))
         for name in SUMMARY_METRICS:
@@ -90,6 +92,7 @@ class ValidationMetrics(keras.callbacks.Callback):
                 self.per_label_history.setdefault(f"val_{name}/{label}", []).append(value)
         row = {
             "epoch": epoch + 1,
+            "phase": self.phase,
             # Wall time since training started, validation included: time to a given accuracy.
             "elapsed_seconds": time.perf_counter() - self.started,
             "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),

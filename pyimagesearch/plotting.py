@@ -25,7 +25,8 @@ def plot_history(history: dict[str, list[float]], path: str | os.PathLike, metri
     """Save loss and ``metrics`` per epoch, training beside validation, to ``path`` atomically.
 
     Args:
-        history: Keras' ``History.history``: ``loss``, ``val_loss`` and each metric with its ``val_``.
+        history: Keras' ``History.history``: ``loss``, ``val_loss`` and each metric with its ``val_``;
+            with a ``phase`` per epoch (fine-tuning a pretrained backbone), a line marks where phase 2 starts.
         path: Image file to write; its extension picks the format (``.png``).
         metrics: Metric names to plot beside the loss, e.g. ``["exact_match", "macro_f1"]``; each is
             drawn for training and validation where the history has it.
@@ -39,6 +40,10 @@ def plot_history(history: dict[str, list[float]], path: str | os.PathLike, metri
                 axis.plot(epochs, history[key], label=f"{prefix} {name.replace('_', ' ')}")
     loss_axis.set(title="Loss", xlabel="epoch", ylabel="cross-entropy")
     metric_axis.set(title="Accuracy and F1", xlabel="epoch", ylabel="score", ylim=(0.0, 1.02))
+    phases = history.get("phase", [])
+    if 2 in phases:
+        for axis in (loss_axis, metric_axis):
+            axis.axvline(phases.index(2) + 0.5, color="grey", linestyle="--", label="fine-tuning starts")
     for axis in (loss_axis, metric_axis):
         axis.legend(loc="best")
         axis.grid(alpha=0.3)

@@ -12,6 +12,16 @@ import numpy as np
 
 from pyimagesearch import config
 from pyimagesearch.augmentation import build_augmentation
+from pyimagesearch.backbones import (
+    ARCHITECTURES,
+    BACKBONES,
+    SMALLERVGGNET,
+    backbone_summary,
+    build_transfer_classifier,
+    resolve_alpha,
+    resolve_weights,
+    set_backbone_trainable,
+)
 from pyimagesearch.colour_and_shape import build_colour_and_shape
 from pyimagesearch.data import (
     ImageFiles,
@@ -42,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 # Three poolings (3, 2, 2) must leave at least one pixel.
 MIN_IMAGE_SIZE = 16
+# keras.applications' backbones take 32 pixels and more.
+BACKBONE_MIN_IMAGE_SIZE = 32
 # Training images the health callback predicts at each epoch's end.
 HEALTH_PROBE_IMAGES = 32
 
@@ -91,14 +103,28 @@ class Recipe:
     jit_compile: str = config.JIT_COMPILE
     # Indices of the colour labels that recolouring swaps (see `recolouring`); empty for none.
     recolour_labels: tuple[int, ...] = ()
+    # The network (see `backbones`): alpha and weights as resolved (None: no alpha, no pretrained weights).
+    arch: str = SMALLERVGGNET
+    alpha: float | None = None
+    weights: str | None = None
+    # Fine-tuning after the head's training, for pretrained weights only; 0 layers or epochs for none.
+    fine_tune_layers: int = config.FINE_TUNE_LAYERS
+    fine_tune_epochs: int = config.FINE_TUNE_EPOCHS
+    fine_tune_lr: float = config.FINE_TUNE_LR
+
+    @property
+    def fine_tunes(self) -> bool:
+        """Whether training has a second phase, fine-tuning a pretrained backbone's top."""
+        return self.weights is not None and self.fine_tune_layers > 0 and self.fine_tune_epochs > 0
 
 
-def resolve_precision(precision: str) -> str:
+def resolve_precision(precision: str, arch: str = SMALLERVGGNET) -> str:
     """The concrete ``--precision``: ``auto`` is ``bfloat16`` where the hardware computes in it, else ``float32``.
 
     That is a GPU of compute capability 8.0 or more, or a CPU with AVX512-BF16 or AMX-BF16
     instructions (oneDNN then runs the convolutions in bfloat16: on 2 cores, training runs about
-    1.4 times as fast on an AMD EPYC, 1.7 times on an Intel Xeon with AMX; bench/README.md, "Training").
+    1.4 times as fast on an AMD EPYC, 1.7 times on an Intel Xeon with AMX; bench/README.md, "Training"),
+    unless ``arch`` is a backbone that runs slower in bfloat16 on the CPU (`backbones.Backbone.bfloat16`).
 
     Raises:
         ValueError: For a choice not in `config.PRECISIONS`.
@@ -108,6 +134,9 @@ def resolve_precision(precision: str) -> str:
     if precision != "auto":
         return precision
     import tensorflow as tf
+
+    if arch in BACKBONES and not BACKBONES[arch].bfloat16 and not tf.config.list_physical_devices("GPU"):
+        return "float32"
 
     for gpu in tf.config.list_physical_devices("GPU"):
         if tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)) >= (8, 0):
@@ -165,9 +194,14 @@ def build_classifier(
     dropout: bool = True,
     precision: str = "float32",
     jit_compile: bool | str = False,
+    arch: str = SMALLERVGGNET,
+    alpha: float | None = None,
+    weights: str | None = None,
 ) -> keras.Model:
     """SmallerVGGNet with the head, loss and metrics of ``task``, compiled; split into a colour and a
-    shape branch (`colour_and_shape.build_colour_and_shape`) when ``task`` has a colour group.
+    shape branch (`colour_and_shape.build_colour_and_shape`) when ``task`` has a colour group; or,
+    for another ``arch``, a `keras.applications` backbone with ``alpha`` and ``weights`` under the
+    same head (`backbones.build_transfer_classifier`; frozen when pretrained).
 
     The model takes RGB images with values 0-255 and normalises them itself (``normalize``,
     with statistics from ``train_images``; see `normalization.input_normalization`), so
@@ -178,8 +212,14 @@ def build_classifier(
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
     try:
-        preprocessing = input_normalization(normalize, train_images)
-        if task.colour_group is not None:
+        preprocessing = input_normalization(normalize, train_images) if arch == SMALLERVGGNET else ()
+        if arch != SMALLERVGGNET:
+            # The backbone's own preprocessing replaces --normalize.
+            model = build_transfer_classifier(
+                arch, image_size, alpha, weights, task.output_units(num_labels), task.final_layer(),
+                dropout=dropout, kernel_initializer=kernel_initializer(init),
+            )
+        elif task.colour_group is not None:
             model = build_colour_and_shape(
                 image_size, image_size, task.groups, task.colour_group, preprocessing=preprocessing,
                 kernel_initializer=kernel_initializer(init), dropout=dropout,
@@ -246,21 +286,31 @@ def resolve_batch_size(batch_size: int | str, train_images: int) -> int:
 
 
 def task_with_head(
-    task: str, head: str, classes: list[str], label_groups: list[list[str]] | None, colour_branch: str = config.COLOUR_BRANCH
+    task: str,
+    head: str,
+    classes: list[str],
+    label_groups: list[list[str]] | None,
+    colour_branch: str = config.COLOUR_BRANCH,
+    arch: str = SMALLERVGGNET,
 ) -> tuple[Task, str]:
     """The `Task` to train for a resolved task name, a ``--head`` and a ``--colour-branch`` choice, and the concrete head.
 
     ``--colour-branch`` ``on`` (or ``auto``) gives the grouped head's colour group a branch of its
-    own when a label group holds colours `recolouring` knows (`recolouring.colour_group`).
+    own when a label group holds colours `recolouring` knows (`recolouring.colour_group`); the
+    branches are SmallerVGGNet's, so ``auto`` is ``off`` for another ``arch``.
 
     Raises:
         ValueError: As `grouped_head.resolve_head`; for an unknown ``colour_branch``, or ``on``
-            without the grouped head or a colour group.
+            without the grouped head, a colour group or SmallerVGGNet.
     """
     if colour_branch not in config.COLOUR_BRANCHES:
         raise ValueError(
             f"--colour-branch must be one of {', '.join(config.COLOUR_BRANCHES)}. Received: --colour-branch {colour_branch}"
         )
+    if arch != SMALLERVGGNET:
+        if colour_branch == "on":
+            raise ValueError(f"--colour-branch on needs --arch {SMALLERVGGNET}; with --arch {arch}, use --colour-branch off or auto.")
+        colour_branch = "off"
     head = resolve_head(head, task, label_groups)
     colours = colour_group(label_groups) if head == "grouped" else None
     if colour_branch == "on" and colours is None:
@@ -298,6 +348,17 @@ def _check_arguments(recipe: Recipe, split: str, folds: int | None, duplicate_ra
         raise ValueError(f"--patience must be at least 1 epoch, or 0 to train every epoch. Received: {recipe.patience}")
     resolve_precision(recipe.precision)
     resolve_jit_compile(recipe.jit_compile)
+    if recipe.arch not in ARCHITECTURES:
+        raise ValueError(f"--arch must be one of {', '.join(ARCHITECTURES)}. Received: --arch {recipe.arch}")
+    if recipe.arch != SMALLERVGGNET and recipe.image_size < BACKBONE_MIN_IMAGE_SIZE:
+        raise ValueError(f"--image-size must be at least {BACKBONE_MIN_IMAGE_SIZE} pixels for --arch {recipe.arch}. Received: {recipe.image_size}")
+    if recipe.fine_tune_layers < 0 or recipe.fine_tune_epochs < 0:
+        raise ValueError(
+            "--fine-tune-layers and --fine-tune-epochs must be 0 (no fine-tuning) or more. "
+            f"Received: {recipe.fine_tune_layers} and {recipe.fine_tune_epochs}"
+        )
+    if not recipe.fine_tune_lr > 0:
+        raise ValueError(f"--fine-tune-lr must be positive, e.g. 1e-4. Received: {recipe.fine_tune_lr}")
 
 
 def _check_outputs(**paths: str | os.PathLike) -> None:
@@ -347,41 +408,88 @@ def _fit(
     val_ds = make_dataset(images, targets, recipe.batch_size, indices=val_index, threads=threads)
     steps_per_epoch = int(np.ceil(len(train_index) / recipe.batch_size))
     schedule = learning_rate_schedule(recipe.schedule, recipe.learning_rate, recipe.epochs, steps_per_epoch)
+    precision, jit_compile = resolve_precision(recipe.precision), resolve_jit_compile(recipe.jit_compile)
     model = build_classifier(
         task, len(classes), recipe.image_size, keras.optimizers.Adam(schedule),
         train_images=IndexedRows(images, train_index), normalize=recipe.normalize, init=recipe.init,
-        precision=resolve_precision(recipe.precision), jit_compile=resolve_jit_compile(recipe.jit_compile),
+        precision=precision, jit_compile=jit_compile, arch=recipe.arch, alpha=recipe.alpha, weights=recipe.weights,
     )
     monitor = ValidationMetrics(val_ds, targets[val_index], task, classes, csv_path=csv_path)
     health = TrainingHealth(images[train_index[:HEALTH_PROBE_IMAGES]], stop_on_stall=recipe.stop_on_stall)
-    # The monitor first: it puts val_exact_match into the logs the others read.
-    callbacks = [monitor, health]
-    stopper = None
-    if recipe.patience:
-        stopper = keras.callbacks.EarlyStopping(
-            monitor="val_exact_match", mode="max", patience=recipe.patience, restore_best_weights=True
-        )
-        callbacks.append(stopper)
-    # Shuffling happens in the tf.data pipeline, per epoch and seeded; validation in `monitor`.
-    history = model.fit(train_ds, epochs=recipe.epochs, shuffle=False, callbacks=callbacks, verbose=verbose).history
-    if health.stopped:
-        raise TrainingStalled(
-            f"training stopped at epoch {health.diagnosis.epoch}: {health.diagnosis.symptoms[0]} "
-            f"(diagnosis above; first thing to try: {health.diagnosis.causes[0].remedy}). The model was not written."
-        )
-    restored = stopper is not None and stopper.best_epoch + 1 != len(history["loss"])
-    if restored:
+
+    def fit_phase(first_epoch: int, epochs: int) -> tuple[dict[str, list[float]], keras.callbacks.EarlyStopping | None]:
+        # The monitor first: it puts val_exact_match into the logs the others read.
+        callbacks = [monitor, health]
+        stopper = None
+        if recipe.patience:
+            stopper = keras.callbacks.EarlyStopping(
+                monitor="val_exact_match", mode="max", patience=recipe.patience, restore_best_weights=True
+            )
+            callbacks.append(stopper)
+        # Shuffling happens in the tf.data pipeline, per epoch and seeded; validation in `monitor`.
+        history = model.fit(
+            train_ds, initial_epoch=first_epoch, epochs=first_epoch + epochs, shuffle=False, callbacks=callbacks, verbose=verbose
+        ).history
+        if health.stopped:
+            raise TrainingStalled(
+                f"training stopped at epoch {health.diagnosis.epoch}: {health.diagnosis.symptoms[0]} "
+                f"(diagnosis above; first thing to try: {health.diagnosis.causes[0].remedy}). The model was not written."
+            )
+        if stopper is not None and stopper.best_epoch + 1 != first_epoch + len(history["loss"]):
+            logger.info(
+                "%s; kept the weights of epoch %d (validation exact-match %.4f)",
+                f"early stop after epoch {stopper.stopped_epoch + 1}" if stopper.stopped_epoch else "trained every epoch",
+                stopper.best_epoch + 1, stopper.best,
+            )
+        return history, stopper
+
+    if recipe.weights is not None:
+        logger.info("phase 1: the head on the frozen %s", backbone_summary(recipe.arch, recipe.alpha, recipe.weights))
+    history, stopper = fit_phase(0, recipe.epochs)
+    history["phase"] = [1] * len(history["loss"])
+    diagnosis = health.diagnosis
+    if recipe.fine_tunes:
+        history = _fine_tune(model, task, recipe, history, stopper, fit_phase, monitor, steps_per_epoch, jit_compile)
+        diagnosis = health.diagnosis or diagnosis
+    # The weights kept may be an earlier epoch's (early stopping, or phase 1's): score them afresh.
+    model = as_float32(model)
+    probabilities = task.label_probabilities(model.predict(val_ds, verbose=0))
+    return model, {**history, **monitor.per_label_history}, probabilities, diagnosis
+
+
+def _fine_tune(
+    model: keras.Model,
+    task: Task,
+    recipe: Recipe,
+    history: dict[str, list[float]],
+    stopper: keras.callbacks.EarlyStopping | None,
+    fit_phase: Callable,
+    monitor: ValidationMetrics,
+    steps_per_epoch: int,
+    jit_compile: bool | str,
+) -> dict[str, list[float]]:
+    """Phase 2: unfreeze the backbone's top layers and train on at ``recipe.fine_tune_lr``; keep
+    phase 1's weights if fine-tuning never beats its best validation exact-match. Returns the
+    history of both phases."""
+    best = stopper.best if stopper is not None else history["val_exact_match"][-1]
+    frozen_weights = model.get_weights()
+    unfrozen = set_backbone_trainable(model, recipe.fine_tune_layers)
+    schedule = learning_rate_schedule(recipe.schedule, recipe.fine_tune_lr, recipe.fine_tune_epochs, steps_per_epoch)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=task.loss, metrics=task.metrics(), jit_compile=jit_compile)
+    logger.info(
+        "phase 2: fine-tuning the top %d layers of the backbone (batch normalisation frozen) at --fine-tune-lr %g",
+        unfrozen, recipe.fine_tune_lr,
+    )
+    monitor.phase = 2
+    tuned, tuned_stopper = fit_phase(len(history["loss"]), recipe.fine_tune_epochs)
+    tuned_best = tuned_stopper.best if tuned_stopper is not None else tuned["val_exact_match"][-1]
+    if not tuned_best > best:
+        model.set_weights(frozen_weights)
         logger.info(
-            "%s; kept the weights of epoch %d (validation exact-match %.4f)",
-            f"early stop after epoch {stopper.stopped_epoch + 1}" if stopper.stopped_epoch else "trained every epoch",
-            stopper.best_epoch + 1, stopper.best,
+            "fine-tuning did not beat the frozen backbone's validation exact-match (%.4f against %.4f); kept phase 1's weights",
+            tuned_best, best,
         )
-    float32 = as_float32(model)
-    probabilities = monitor.last_probabilities
-    if restored or float32 is not model:
-        probabilities = task.label_probabilities(float32.predict(val_ds, verbose=0))
-    model = float32
-    return model, {**history, **monitor.per_label_history}, probabilities, health.diagnosis
+    return {key: history[key] + tuned[key] for key in tuned} | {"phase": history["phase"] + [2] * len(tuned["loss"])}
 
 
 def cross_validate(
@@ -458,6 +566,12 @@ def train(
     head: str = config.HEAD,
     recolour: str = config.RECOLOUR,
     colour_branch: str = config.COLOUR_BRANCH,
+    arch: str = config.ARCH,
+    alpha: float | None = None,
+    weights: str | None = None,
+    fine_tune_layers: int = config.FINE_TUNE_LAYERS,
+    fine_tune_epochs: int = config.FINE_TUNE_EPOCHS,
+    fine_tune_lr: float = config.FINE_TUNE_LR,
     progress: Callable | None = None,
     verbose: int | str = "auto",
 ) -> TrainingResult:
@@ -507,6 +621,13 @@ def train(
             `recolouring.resolve_recolour`). Defaults to ``auto``.
         colour_branch: ``on``, ``off`` or ``auto``: with the grouped head and a colour group, read
             colour and the other groups from separate branches (`task_with_head`). Defaults to ``auto``.
+        arch: ``smallervggnet`` or a backbone of `backbones.BACKBONES`. Defaults to ``smallervggnet``.
+        alpha: The backbone's width multiplier; None for the weights file's, else the family's default.
+        weights: ``imagenet``, ``none`` or a weights file; None for ``imagenet`` with a backbone, ``none``
+            with SmallerVGGNet. Pretrained weights train in two phases: the head on the frozen
+            backbone for ``epochs``, then the backbone's top ``fine_tune_layers`` layers with it for
+            ``fine_tune_epochs`` at ``fine_tune_lr`` (0 layers or epochs: no second phase).
+        fine_tune_layers, fine_tune_epochs, fine_tune_lr: See ``weights``. Default to 30, 10 and 1e-4.
         progress: Optional iterable wrapper (e.g. ``tqdm``) showing image loading.
         verbose: Keras' ``fit`` verbosity. Defaults to ``"auto"``.
 
@@ -518,13 +639,16 @@ def train(
         TrainingStalled: When the health check stopped training.
     """
     # Resolved once: "auto" asks the devices and /proc/cpuinfo.
-    precision = resolve_precision(precision)
+    precision = resolve_precision(precision, arch)
     recipe = Recipe(
         epochs, learning_rate, batch_size, image_size, schedule, seed, normalize, init, stop_on_stall,
-        patience, precision, jit_compile,
+        patience, precision, jit_compile, arch=arch, fine_tune_layers=fine_tune_layers,
+        fine_tune_epochs=fine_tune_epochs, fine_tune_lr=fine_tune_lr,
     )
     _check_arguments(recipe, split, folds, duplicate_radius)
     _check_outputs(model=model_path, labelbin=labelbin_path, plot=plot_path)
+    weights = resolve_weights(arch, weights)
+    recipe = replace(recipe, weights=weights, alpha=resolve_alpha(arch, alpha, weights))
 
     data = load_labelled_images(
         dataset_dir, image_size, label_sep=label_sep, progress=progress, cache=cache, cache_dir=cache_dir
@@ -532,10 +656,12 @@ def train(
     binarizer = fit_binarizer(data.label_sets)
     classes = [str(label) for label in binarizer.classes_]
     label_groups = infer_label_groups([path.parent.name for path in data.paths], label_sep)
-    task_spec, head = task_with_head(resolve_task(data.label_sets, task), head, classes, label_groups, colour_branch)
+    task_spec, head = task_with_head(resolve_task(data.label_sets, task), head, classes, label_groups, colour_branch, arch)
     recipe = replace(
         recipe,
-        recolour_labels=resolve_recolour(recolour, head, classes, label_groups, colour_branch=task_spec.colour_group is not None),
+        recolour_labels=resolve_recolour(
+            recolour, head, classes, label_groups, colour_branch=task_spec.colour_group is not None, pretrained=weights is not None,
+        ),
     )
     # The training split's size, as split_indices will make it, decides --batch-size auto.
     recipe = replace(recipe, batch_size=resolve_batch_size(batch_size, round(len(data.paths) * (1 - val_split))))
@@ -545,6 +671,11 @@ def train(
         "images held: %s (--cache %s); batch size %d; precision %s; XLA %s", data.cache, cache, recipe.batch_size, precision,
         {"auto": "as Keras decides (on GPUs only)", True: "on", False: "off"}[resolve_jit_compile(jit_compile)],
     )
+    if arch != SMALLERVGGNET:
+        logger.info(
+            "network: %s%s", backbone_summary(arch, recipe.alpha, weights),
+            f"; then fine-tuning its top {fine_tune_layers} layers for {fine_tune_epochs} epochs" if recipe.fine_tunes else "",
+        )
     logger.info(
         "task: %s (%s head: %s, %s)%s%s", task_spec.name, head, task_spec.activation, getattr(task_spec.loss, "__name__", task_spec.loss),
         f"; colour branch for {', '.join(label_groups[task_spec.colour_group])}, grey shape branch for the rest"
@@ -621,6 +752,13 @@ def train(
         "head": head,
         "recolour": [classes[index] for index in recipe.recolour_labels],
         "colour_branch": task_spec.colour_group is not None,
+        "arch": arch,
+        "alpha": recipe.alpha,
+        "weights": weights,
+        "fine_tune": {
+            "layers": fine_tune_layers, "lr": fine_tune_lr,
+            "epochs_trained": history["phase"].count(2),
+        } if recipe.fine_tunes else None,
         "split": {"kind": split, "duplicate_groups": None if groups is None else groups.duplicate_groups},
         "validation": {"images": len(val_index), **{name: reports[stored][name] for name in SUMMARY_METRICS}},
     }
@@ -657,6 +795,9 @@ def check_overfit(
     init: str = config.INIT,
     head: str = config.HEAD,
     colour_branch: str = config.COLOUR_BRANCH,
+    arch: str = config.ARCH,
+    alpha: float | None = None,
+    weights: str | None = None,
 ) -> OverfitResult:
     """The overfit check on ``images`` images of the data set: can this set-up memorise them?
 
@@ -669,11 +810,13 @@ def check_overfit(
     """
     if images < 1:
         raise ValueError(f"--overfit-check needs at least 1 image (e.g. 10). Received: {images}")
-    _check_arguments(Recipe(1, learning_rate, 1, image_size, config.SCHEDULE, seed, normalize, init), config.SPLIT, None)
+    _check_arguments(Recipe(1, learning_rate, 1, image_size, config.SCHEDULE, seed, normalize, init, arch=arch), config.SPLIT, None)
+    weights = resolve_weights(arch, weights)
+    alpha = resolve_alpha(arch, alpha, weights)
     paths, label_sets, _ = find_labelled_images(dataset_dir, label_sep)
     binarizer = fit_binarizer(label_sets)
     label_groups = infer_label_groups([path.parent.name for path in paths], label_sep)
-    task_spec, head = task_with_head(resolve_task(label_sets, task), head, list(binarizer.classes_), label_groups, colour_branch)
+    task_spec, head = task_with_head(resolve_task(label_sets, task), head, list(binarizer.classes_), label_groups, colour_branch, arch)
     chosen = _one_of_each_first(label_sets, images, seed)
     pixels, kept, _ = load_images([paths[i] for i in chosen], image_size)
     if len(kept) < 1:
@@ -687,7 +830,7 @@ def check_overfit(
     def build() -> keras.Model:
         return build_classifier(
             task_spec, len(binarizer.classes_), image_size, keras.optimizers.Adam(learning_rate),
-            train_images=pixels, normalize=normalize, init=init, dropout=False,
+            train_images=pixels, normalize=normalize, init=init, dropout=False, arch=arch, alpha=alpha, weights=weights,
         )
 
     return overfit_check(build, pixels, targets)

@@ -11,6 +11,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The real photos live beside the project, never inside it.
 FASHION_DIR = Path(os.environ.get("FASHION_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data" / "fashion"))
 EXAMPLES_DIR = Path(os.environ.get("FASHION_EXAMPLES_DIR", PROJECT_ROOT.parent / "shared" / "data" / "examples"))
+# ImageNet MobileNetV2 no-top weights (alpha 0.35 and 0.5) for the transfer-learning tests.
+MODELS_DIR = Path(os.environ.get("SHARED_MODELS_DIR", PROJECT_ROOT.parent / "shared" / "models"))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,199 @@
+"""Pretrained backbones: every registered architecture builds and trains with every head and task, a
+weights file lands in the backbone unchanged, a misfitting file is refused naming what fits it,
+and a fine-tuned model is saved, reloaded and exported with the same predictions."""
+
+import csv
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from conftest import MODELS_DIR, run_script
+from pyimagesearch.backbones import (
+    ARCHITECTURES,
+    BACKBONES,
+    SMALLERVGGNET,
+    backbone_layers,
+    identify_weights_file,
+    resolve_alpha,
+    resolve_weights,
+)
+from pyimagesearch.classification import Classifier
+from pyimagesearch.export import export_model_onnx
+from pyimagesearch.model_io import load_model, read_model_metadata
+from pyimagesearch.predictors import OnnxPredictor
+from pyimagesearch.tasks import get_task, grouped_task
+from pyimagesearch.training import build_classifier, train
+
+WEIGHTS_035 = MODELS_DIR / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
+WEIGHTS_05 = MODELS_DIR / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_224_no_top.h5"
+needs_weights = pytest.mark.skipif(not WEIGHTS_035.is_file(), reason=f"no shared weights at {MODELS_DIR}")
+
+
+def file_weights(path, layer_index: int) -> list[np.ndarray]:
+    """The weights of the ``layer_index``-th layer with weights in a Keras HDF5 weights file."""
+    with h5py.File(path, "r") as handle:
+        names = [name.decode() for name in handle.attrs["layer_names"]]
+        with_weights = [name for name in names if len(handle[name].attrs["weight_names"])]
+        group = handle[with_weights[layer_index]]
+        return [np.asarray(group[weight.decode()]) for weight in group.attrs["weight_names"]]
+
+
+def weighted_backbone_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    return [layer for layer in backbone_layers(model) if layer.weights]
+
+
+@pytest.mark.parametrize("arch", list(BACKBONES))
+def test_each_architecture_builds_and_trains_a_step_without_pretrained_weights(arch):
+    keras.utils.set_random_seed(0)
+    task = get_task("multilabel")
+    model = build_classifier(task, 4, 32, keras.optimizers.Adam(1e-3), arch=arch, weights=None)
+    # Without pretrained weights nothing is frozen: the whole backbone trains.
+    assert all(layer.trainable for layer in backbone_layers(model))
+    images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("float32")
+    targets = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [1, 0, 0, 1], [0, 1, 1, 0]], dtype="float32")
+    first = next(layer for layer in backbone_layers(model) if layer.trainable_weights)
+    kernel = keras.ops.convert_to_numpy(first.trainable_weights[0]).copy()
+    # Eagerly: tracing a graph of ResNet50's or EfficientNet's size for one step takes far longer than the step.
+    model.compile(optimizer=model.optimizer, loss=task.loss, run_eagerly=True)
+    loss = model.train_on_batch(images, targets)
+    assert np.all(np.isfinite(loss)) and model(images).shape == (4, 4)
+    assert not np.allclose(keras.ops.convert_to_numpy(first.trainable_weights[0]), kernel)
+
+
+@pytest.mark.parametrize("task", [
+    get_task("multilabel"), get_task("multiclass"), get_task("binary"), grouped_task([[0, 2], [1, 3]]),
+], ids=["flat sigmoid", "softmax", "binary", "grouped"])
+def test_every_head_and_task_sits_on_a_backbone(task):
+    model = build_classifier(task, 4, 32, keras.optimizers.Adam(1e-3), arch="mobilenetv2", alpha=0.35, weights=None)
+    probabilities = model.predict(np.full((2, 32, 32, 3), 128.0, dtype="float32"), verbose=0)
+    assert probabilities.shape == (2, task.output_units(4))
+    assert model.layers[-1].name == "predictions"
+
+
+@needs_weights
+def test_loading_the_shared_file_gives_the_backbone_its_values_and_freezes_it():
+    model = build_classifier(
+        get_task("multilabel"), 6, 96, keras.optimizers.Adam(1e-3), arch="mobilenetv2", alpha=0.35, weights=str(WEIGHTS_035),
+    )
+    layers = weighted_backbone_layers(model)
+    for index in (0, 1, len(layers) - 1):  # the first convolution, its batch normalisation, the last layer
+        for loaded, stored in zip(layers[index].get_weights(), file_weights(WEIGHTS_035, index), strict=True):
+            np.testing.assert_array_equal(loaded, stored)
+    assert not any(layer.trainable for layer in backbone_layers(model))
+    assert model.get_layer("logits").trainable
+
+
+@needs_weights
+def test_a_weights_file_is_recognised_and_a_misfit_refused_naming_what_fits():
+    assert identify_weights_file(WEIGHTS_035) == ("mobilenetv2", 0.35)
+    assert identify_weights_file(WEIGHTS_05) == ("mobilenetv2", 0.5)
+    # Without --alpha, the file's is taken.
+    assert resolve_alpha("mobilenetv2", None, str(WEIGHTS_05)) == 0.5
+    with pytest.raises(ValueError, match=r"0\.35_224_no_top\.h5 does not fit --arch mobilenetv2 --alpha 0\.5: it holds "
+                                         r"the weights of --arch mobilenetv2 --alpha 0\.35"):
+        resolve_alpha("mobilenetv2", 0.5, str(WEIGHTS_035))
+    with pytest.raises(ValueError, match=r"does not fit --arch resnet50: it holds the weights of --arch mobilenetv2 --alpha 0\.35"):
+        resolve_alpha("resnet50", None, str(WEIGHTS_035))
+
+
+def test_bad_weights_arguments_are_refused_with_the_fix(tmp_path):
+    with pytest.raises(ValueError, match=r"--weights .*missing\.h5: no such file"):
+        resolve_weights("mobilenetv2", str(tmp_path / "missing.h5"))
+    with pytest.raises(ValueError, match="SmallerVGGNet has no pretrained weights"):
+        resolve_weights(SMALLERVGGNET, "imagenet")
+    with pytest.raises(ValueError, match=r"--alpha 0\.3: mobilenetv2 is built with alpha 0\.35, 0\.5"):
+        resolve_alpha("mobilenetv2", 0.3, None)
+    not_weights = tmp_path / "notes.h5"
+    not_weights.write_text("not HDF5")
+    with pytest.raises(ValueError, match="not a Keras HDF5 weights file"):
+        resolve_alpha("mobilenetv2", None, str(not_weights))
+    assert resolve_weights(SMALLERVGGNET, None) is None and resolve_weights("mobilenetv2", None) == "imagenet"
+    assert set(ARCHITECTURES) == {SMALLERVGGNET, "mobilenetv2", "mobilenetv3small", "efficientnetb0", "resnet50"}
+
+
+@needs_weights
+def test_train_cli_refuses_a_mismatched_weights_file_in_one_line(demo_data, tmp_path):
+    completed = run_script(
+        "train.py", "--dataset", demo_data[0], "--model", tmp_path / "m.model", "--labelbin", tmp_path / "l.pickle",
+        "--plot", tmp_path / "p.png", "--arch", "mobilenetv2", "--alpha", "0.5", "--weights", WEIGHTS_035,
+    )
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert lines[-1].startswith("train.py: error: --weights") and "--alpha 0.35" in lines[-1]
+    assert "Traceback" not in completed.stderr
+    assert not (tmp_path / "m.model").exists()
+
+
+@pytest.fixture(scope="module")
+def fine_tuned(demo_data, tmp_path_factory) -> dict:
+    """MobileNetV2 (alpha 0.35, the shared ImageNet weights) on the demo data at 64 pixels: 3 epochs
+    on the frozen backbone, then 2 fine-tuning its top 20 layers."""
+    if not WEIGHTS_035.is_file():
+        pytest.skip(f"no shared weights at {MODELS_DIR}")
+    work = tmp_path_factory.mktemp("fine_tuned")
+    result = train(
+        demo_data[0], model_path=work / "fashion.model", labelbin_path=work / "mlb.pickle", plot_path=work / "plot.png",
+        image_size=64, epochs=3, patience=None, arch="mobilenetv2", weights=str(WEIGHTS_035),
+        fine_tune_layers=20, fine_tune_epochs=2, verbose=0,
+    )
+    return {"work": work, "result": result}
+
+
+def test_fine_tuning_runs_as_a_second_phase_in_the_history_and_the_csv(fine_tuned):
+    result, work = fine_tuned["result"], fine_tuned["work"]
+    assert result.history["phase"] == [1, 1, 1, 2, 2]
+    with open(work / "fashion.metrics.csv") as handle:
+        assert [int(row["phase"]) for row in csv.DictReader(handle)] == [1, 1, 1, 2, 2]
+    metadata = read_model_metadata(work / "fashion.model")
+    assert metadata["arch"] == "mobilenetv2" and metadata["alpha"] == 0.35
+    assert metadata["fine_tune"]["layers"] == 20 and metadata["fine_tune"]["epochs_trained"] == 2
+    assert (work / "plot.png").stat().st_size > 0
+    # The demo's grouped labels, learnt from ImageNet features in five short epochs.
+    assert result.report["exact_match"] >= 0.8, result.report["exact_match"]
+
+
+def test_fine_tuning_keeps_batch_normalisation_statistics_and_the_lower_layers(fine_tuned):
+    model, _ = load_model(fine_tuned["work"] / "fashion.model")
+    layers = weighted_backbone_layers(model)
+    # The first convolution was never unfrozen; no batch normalisation statistic moved.
+    np.testing.assert_array_equal(layers[0].get_weights()[0], file_weights(WEIGHTS_035, 0)[0])
+    for index, layer in enumerate(layers):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            for loaded, stored in zip(layer.get_weights(), file_weights(WEIGHTS_035, index), strict=True):
+                np.testing.assert_array_equal(loaded, stored)
+    # The top convolution was fine-tuned.
+    top_convolution = max(i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.Conv2D))
+    assert not np.allclose(layers[top_convolution].get_weights()[0], file_weights(WEIGHTS_035, top_convolution)[0])
+
+
+def test_a_fine_tuned_model_reloads_and_exports_with_the_same_predictions(fine_tuned, demo_data):
+    work, result = fine_tuned["work"], fine_tuned["result"]
+    images = np.random.default_rng(1).integers(0, 256, (6, 64, 64, 3)).astype("float32")
+    expected = result.model.predict(images, verbose=0)
+    np.testing.assert_allclose(load_model(work / "fashion.model")[0].predict(images, verbose=0), expected, atol=1e-6)
+    onnx_path = export_model_onnx(result.model, result.metadata, work / "fashion.onnx")
+    np.testing.assert_allclose(OnnxPredictor.load(onnx_path).predict(images), expected, atol=1e-4)
+    # classify.py needs no knowledge of the backbone: its preprocessing is inside the model.
+    examples = sorted(demo_data[1].iterdir())
+    keras_predictions, _ = Classifier.load(work / "fashion.model", work / "mlb.pickle").classify(examples)
+    onnx_predictions, _ = Classifier.load(onnx_path, work / "mlb.pickle").classify(examples)
+    assert len(keras_predictions) == len(examples)
+    assert [p.labels for p in keras_predictions] == [p.labels for p in onnx_predictions]
+    assert any(len(p.labels) == 2 for p in keras_predictions)  # one colour, one type
+
+
+def test_auto_precision_and_recolouring_follow_what_was_measured_for_backbones():
+    from pyimagesearch.recolouring import resolve_recolour
+    from pyimagesearch.training import resolve_precision
+
+    # Depthwise convolutions run slower in bfloat16 on the CPU; ResNet50's dense ones faster.
+    assert resolve_precision("auto", "mobilenetv2") == "float32"
+    assert resolve_precision("auto", "efficientnetb0") == "float32"
+    assert resolve_precision("auto", "resnet50") == resolve_precision("auto", SMALLERVGGNET)
+    assert resolve_precision("bfloat16", "mobilenetv2") == "bfloat16"
+    classes, groups = ["black", "blue", "dress", "jeans", "red", "shirt"], [["black", "blue", "red"], ["dress", "jeans", "shirt"]]
+    assert resolve_recolour("auto", "grouped", classes, groups) != ()
+    assert resolve_recolour("auto", "grouped", classes, groups, pretrained=True) == ()
+    assert resolve_recolour("on", "grouped", classes, groups, pretrained=True) != ()
