@@ -23,6 +23,8 @@ RESULTS_DIR = BENCH_DIR / "results"
 DEPS_DIR = BENCH_DIR / ".deps"
 # The real photos live beside the project, never inside it (as in tests/conftest.py).
 FASHION_DIR = Path(os.environ.get("FASHION_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data" / "fashion"))
+# Pretrained weight files for offline transfer learning, beside the project too.
+MODELS_DIR = Path(os.environ.get("SHARED_MODELS_DIR", PROJECT_ROOT.parent / "shared" / "models"))
 
 
 def setup_paths() -> None:
