@@ -95,8 +95,8 @@ def main() -> None:
     RESULTS_DIR.mkdir(exist_ok=True)
     (RESULTS_DIR / "honest_evaluation.json").write_text(json.dumps(results, indent=2))
 
-    print(f"| split | val images | per-label accuracy | exact-match @0.5 | tuned | one per group | macro F1 | mAP |"
-          f" val images with a copy in training (their exact-match / the rest's) | tuning gain out of sample |")
+    print("| split | val images | per-label accuracy | exact-match @0.5 | tuned | one per group | macro F1 | mAP |"
+          " val images with a copy in training (their exact-match / the rest's) | tuning gain out of sample |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for split in ("random", "grouped"):
         r = results[split]
