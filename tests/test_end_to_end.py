@@ -191,7 +191,10 @@ def test_classify_prints_json_and_writes_annotated_copies(trained):
             assert chosen == ([] if unknown else [max(group, key=item["probabilities"].get)]), item
         assert (work / item["annotated"]).stat().st_size > 0
     red_dress = next(item for item in results if item["image"].endswith("example_01.jpg"))
-    assert set(red_dress["labels"]) == {"red", "dress"}
+    # Most probable in each group, whether or not unknown detection also flags a group (it keeps
+    # 95 % of familiar images, so now and then a demo example is among the other 5 %).
+    assert [max(group, key=red_dress["probabilities"].get) for group in label_groups] == ["red", "dress"]
+    assert set(red_dress["labels"]) <= {"red", "dress"} and red_dress["labels"]
 
 
 def test_tutorial_command_labels_one_image(trained):
