@@ -52,7 +52,8 @@ class Backbone:
         name: Its ``--arch`` name.
         constructor: The `keras.applications` function building it.
         preprocessing: Layers mapping RGB 0-255 to the backbone's input (the weights' own
-            ``preprocess_input``); empty when the backbone preprocesses inside.
+            ``preprocess_input``); empty when the backbone preprocesses inside (MobileNetV3's
+            ``include_preprocessing`` and EfficientNet's layers, on by default).
         alphas: The width multipliers it has ImageNet weights for; empty when it has no ``alpha``.
         default_alpha: The ``alpha`` used when none is given.
         marker: Name of a layer its Keras weights files hold, to recognise them.
@@ -78,8 +79,6 @@ class Backbone:
             kwargs["input_tensor"] = input_tensor
         if self.alphas:
             kwargs["alpha"] = self.default_alpha if alpha is None else alpha
-        if self.constructor is keras.applications.MobileNetV3Small:
-            kwargs["include_preprocessing"] = True
         return self.constructor(**kwargs)
 
 
@@ -238,9 +237,7 @@ def _fix_efficientnet_variance(model: keras.Model) -> None:
             return
 
 
-def build_backbone(
-    arch: str, image_size: int, alpha: float | None, weights: str | None, inputs
-) -> tuple[keras.KerasTensor, list[str]]:
+def build_backbone(arch: str, image_size: int, alpha: float | None, weights: str | None, inputs) -> keras.KerasTensor:
     """Build a pretrained (or freshly initialised) backbone into a graph after ``inputs``.
 
     Args:
@@ -251,8 +248,7 @@ def build_backbone(
         inputs: The model's RGB 0-255 input tensor.
 
     Returns:
-        ``(features, layer_names)``: the backbone's last feature maps, and the names of its layers
-        in order (what fine-tuning freezes and unfreezes).
+        The backbone's last feature maps (its layers: `backbone_layers`).
     """
     backbone = BACKBONES[arch]
     pretrained = _load_pretrained(backbone, image_size, alpha, weights) if weights is not None else None
@@ -269,7 +265,7 @@ def build_backbone(
             target_layer.set_weights(source_layer.get_weights())
         if arch == "efficientnetb0":
             _fix_efficientnet_variance(graph)
-    return graph.output, [layer.name for layer in own]
+    return graph.output
 
 
 def backbone_summary(arch: str, alpha: float | None, weights: str | None) -> str:
@@ -305,7 +301,7 @@ def build_transfer_classifier(
         An uncompiled functional model mapping (N, image_size, image_size, 3) RGB 0-255 to (N, units).
     """
     inputs = keras.Input(shape=(image_size, image_size, 3))
-    features, _ = build_backbone(arch, image_size, alpha, weights, inputs)
+    features = build_backbone(arch, image_size, alpha, weights, inputs)
     x = layers.GlobalAveragePooling2D(name=POOL)(features)
     if dropout:
         x = layers.Dropout(HEAD_DROPOUT, name="head_dropout")(x)

@@ -408,7 +408,7 @@ def _fit(
     val_ds = make_dataset(images, targets, recipe.batch_size, indices=val_index, threads=threads)
     steps_per_epoch = int(np.ceil(len(train_index) / recipe.batch_size))
     schedule = learning_rate_schedule(recipe.schedule, recipe.learning_rate, recipe.epochs, steps_per_epoch)
-    precision, jit_compile = resolve_precision(recipe.precision), resolve_jit_compile(recipe.jit_compile)
+    precision, jit_compile = resolve_precision(recipe.precision, recipe.arch), resolve_jit_compile(recipe.jit_compile)
     model = build_classifier(
         task, len(classes), recipe.image_size, keras.optimizers.Adam(schedule),
         train_images=IndexedRows(images, train_index), normalize=recipe.normalize, init=recipe.init,
@@ -627,7 +627,7 @@ def train(
             with SmallerVGGNet. Pretrained weights train in two phases: the head on the frozen
             backbone for ``epochs``, then the backbone's top ``fine_tune_layers`` layers with it for
             ``fine_tune_epochs`` at ``fine_tune_lr`` (0 layers or epochs: no second phase).
-        fine_tune_layers, fine_tune_epochs, fine_tune_lr: See ``weights``. Default to 30, 10 and 1e-4.
+        fine_tune_layers, fine_tune_epochs, fine_tune_lr: See ``weights``. Default to 80, 10 and 3e-4.
         progress: Optional iterable wrapper (e.g. ``tqdm``) showing image loading.
         verbose: Keras' ``fit`` verbosity. Defaults to ``"auto"``.
 
