@@ -11,6 +11,7 @@ links to the other photos: the data set is never modified), then scores the vali
 - what classify says for examples/example_07.jpg (black dress) and example_01.jpg (red dress).
 
     python bench/unknown_detection.py --epochs 20 --image-size 64
+    python bench/unknown_detection.py --image-size 96 --arch mobilenetv2 --colour-branch on --weights FILE
 """
 
 import argparse
@@ -79,6 +80,9 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=5, help="early stopping patience, epochs")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--arch", default="smallervggnet", help="train.py's --arch")
+    parser.add_argument("--weights", help="train.py's --weights (a backbone's weights file)")
+    parser.add_argument("--colour-branch", default="auto", help="train.py's --colour-branch")
     parser.add_argument("--output", default="unknown_detection", help="results file name in bench/results/, without .json")
     args = parser.parse_args()
     dataset = Path(args.dataset)
@@ -92,6 +96,7 @@ def main() -> None:
         result = train(
             known_dir, model_path=model_path, labelbin_path=Path(work) / "mlb.pickle", plot_path=Path(work) / "plot.png",
             epochs=args.epochs, image_size=args.image_size, seed=args.seed, patience=args.patience, verbose=0,
+            arch=args.arch, weights=args.weights, colour_branch=args.colour_branch,
         )
         training_seconds = time.perf_counter() - started
         metadata = result.metadata
@@ -164,6 +169,7 @@ def main() -> None:
             "machine": machine(),
             "epochs": args.epochs, "epochs_trained": metadata["epochs_trained"], "patience": args.patience,
             "image_size": args.image_size, "seed": args.seed, "head": metadata.get("head", "flat"),
+            "arch": args.arch, "weights": args.weights,
             "network": "colour and shape" if stored_unknown["image"] is None else "one network",
             "training_images": len(train_index), "validation_images": len(val_index), "unseen_images": len(unseen_paths),
             "validation_exact_match": metadata["validation"]["exact_match"],

@@ -10,13 +10,17 @@ type right, and each alone. Set-ups, each run in a fresh process:
 - ``flat+recolour``: the flat head, top two, with recolouring;
 - ``colour-and-shape``: the grouped head on a shape-blind colour branch and a grey shape branch
   (`colour_and_shape.build_colour_and_shape`): train.py's default for such folders;
-- ``colour-and-shape+recolour``: the same with recolouring.
+- ``colour-and-shape+recolour``: the same with recolouring;
+- ``colour-and-shape+mobilenetv2``: the colour-and-shape network whose shape branch is ImageNet
+  MobileNetV2 (alpha 0.35, the shared weights file) on the grey copy, fine-tuned
+  (``--arch mobilenetv2 --colour-branch on``).
 
 Each also labels ``examples/example_07.jpg`` (a black dress: black only ever comes on jeans).
 
 Usage:
     python bench/unseen_combos.py --epochs 15 --image-size 64
     python bench/unseen_combos.py --combinations blue_dress --setups tutorial grouped grouped+recolour
+    python bench/unseen_combos.py --image-size 96 --setups colour-and-shape+mobilenetv2 colour-and-shape
 """
 
 import argparse
@@ -31,6 +35,8 @@ from common import FASHION_DIR, PROJECT_ROOT, machine, markdown_table, run_child
 
 setup_paths()
 
+# ImageNet MobileNetV2 (alpha 0.35) for the pretrained shape branch; ../shared/models beside the project.
+MOBILENETV2_WEIGHTS = PROJECT_ROOT.parent / "shared" / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
 COMBINATIONS = ("blue_dress", "blue_jeans", "blue_shirt", "red_dress", "red_shirt")
 # train() arguments and the decoding of each set-up.
 SETUPS = {
@@ -40,6 +46,9 @@ SETUPS = {
     "flat+recolour": ({"head": "flat", "recolour": "on"}, {"top_k": 2}),
     "colour-and-shape": ({"head": "grouped", "recolour": "off", "colour_branch": "on"}, {}),
     "colour-and-shape+recolour": ({"head": "grouped", "recolour": "on", "colour_branch": "on"}, {}),
+    "colour-and-shape+mobilenetv2": (
+        {"head": "grouped", "recolour": "off", "colour_branch": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS)}, {}
+    ),
 }
 EXAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "examples" / "example_07.jpg"
 

@@ -19,9 +19,10 @@ from keras import layers
 
 # The architectures of --arch; "smallervggnet" is the tutorial's network, trained from scratch.
 SMALLERVGGNET = "smallervggnet"
-# Layer names of the classifier around a backbone: its preprocessing ends in PREPROCESSING_SUFFIX,
-# the head starts at POOL; the backbone's layers are those in between.
-PREPROCESSING_SUFFIX = "_preprocessing"
+# Two identity layers mark where a backbone starts and ends: its layers are those on the paths in
+# between, even when another branch runs beside it. The transfer classifier's head starts at POOL.
+BACKBONE_INPUT = "backbone_input"
+BACKBONE_OUTPUT = "backbone_output"
 POOL = "backbone_pool"
 # Dropout before the head's Dense layer, as in keras.applications' own classification tops.
 HEAD_DROPOUT = 0.2
@@ -87,7 +88,7 @@ BACKBONES: dict[str, Backbone] = {
     for backbone in (
         Backbone(
             "mobilenetv2", keras.applications.MobileNetV2,
-            lambda: [layers.Rescaling(1 / 127.5, offset=-1.0, name=f"mobilenetv2{PREPROCESSING_SUFFIX}")],
+            lambda: [layers.Rescaling(1 / 127.5, offset=-1.0, name="mobilenetv2_preprocessing")],
             alphas=(0.35, 0.5, 0.75, 1.0, 1.3, 1.4), default_alpha=1.0, marker="Conv1",
         ),
         Backbone(
@@ -96,7 +97,7 @@ BACKBONES: dict[str, Backbone] = {
         ),
         Backbone("efficientnetb0", keras.applications.EfficientNetB0, lambda: [], marker="stem_conv"),
         Backbone(
-            "resnet50", keras.applications.ResNet50, lambda: [CaffeInput(name=f"resnet50{PREPROCESSING_SUFFIX}")],
+            "resnet50", keras.applications.ResNet50, lambda: [CaffeInput(name="resnet50_preprocessing")],
             marker="conv1_conv", bfloat16=True,
         ),
     )
@@ -227,10 +228,10 @@ def _load_pretrained(backbone: Backbone, image_size: int, alpha: float | None, w
         ) from None
 
 
-def _fix_efficientnet_variance(model: keras.Model) -> None:
+def _fix_efficientnet_variance(backbone_layers: list[layers.Layer]) -> None:
     # Keras adds a rescaling by 1/sqrt(stddev) after EfficientNet's Normalization layer only when
     # it builds with weights="imagenet"; folding it into the variance gives the same function.
-    for layer in model.layers:
+    for layer in backbone_layers:
         if isinstance(layer, layers.Normalization):
             mean, variance, count = layer.get_weights()
             layer.set_weights([mean, variance * np.asarray(_IMAGENET_STDDEV_RGB, variance.dtype), count])
@@ -255,17 +256,21 @@ def build_backbone(arch: str, image_size: int, alpha: float | None, weights: str
     x = inputs
     for layer in backbone.preprocessing():
         x = layer(x)
-    before = {id(layer) for layer in keras.Model(inputs, x).layers}
-    graph = backbone.build(image_size, alpha, None, input_tensor=x)
-    own = [layer for layer in graph.layers if id(layer) not in before]
+    start = layers.Identity(name=BACKBONE_INPUT)(x)
+    end = backbone.build(image_size, alpha, None, input_tensor=start).output
     if pretrained is not None:
         source = [layer for layer in pretrained.layers if layer.weights]
-        target = [layer for layer in own if layer.weights]
+        target = [layer for layer in _layers_between(start, end) if layer.weights]
         for source_layer, target_layer in zip(source, target, strict=True):
             target_layer.set_weights(source_layer.get_weights())
         if arch == "efficientnetb0":
-            _fix_efficientnet_variance(graph)
-    return graph.output
+            _fix_efficientnet_variance(target)
+    return layers.Identity(name=BACKBONE_OUTPUT)(end)
+
+
+def _layers_between(start: keras.KerasTensor, end: keras.KerasTensor) -> list[layers.Layer]:
+    """The layers on the paths from ``start`` to ``end`` (``start``'s own excluded), in the graph's order."""
+    return keras.Model(start, end).layers[1:]  # [0] is the sub-graph's new input layer.
 
 
 def backbone_summary(arch: str, alpha: float | None, weights: str | None) -> str:
@@ -313,11 +318,8 @@ def build_transfer_classifier(
 
 
 def backbone_layers(model: keras.Model) -> list[layers.Layer]:
-    """The backbone's layers of a `build_transfer_classifier` model, bottom to top."""
-    names = [layer.name for layer in model.layers]
-    end = names.index(POOL)
-    start = 1 + max((i for i, name in enumerate(names[:end]) if name.endswith(PREPROCESSING_SUFFIX)), default=0)
-    return model.layers[start:end]
+    """The backbone's layers of a model built with `build_backbone`, bottom to top."""
+    return _layers_between(model.get_layer(BACKBONE_INPUT).output, model.get_layer(BACKBONE_OUTPUT).input)
 
 
 def set_backbone_trainable(model: keras.Model, top_layers: int) -> int:

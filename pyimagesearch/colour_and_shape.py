@@ -5,15 +5,17 @@ on jeans, "dark and trouser-shaped" is one feature: a black dress becomes black 
 label groups other than colour (types) are read by SmallerVGGNet's layers from a grey copy of
 the image whose tones are jittered in training (so "dark" cannot stand for "jeans" either),
 and the colour group by a branch of per-pixel (1x1) convolutions pooled over the whole image,
-which sees colours but no outline. Measured in bench/README.md, "Unseen combinations".
+which sees colours but no outline. The shape branch can also be a pretrained backbone
+(`backbones`) reading the grey copy. Measured in bench/README.md, "Unseen combinations".
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 from keras import layers
 
+from pyimagesearch.backbones import HEAD_DROPOUT
 from pyimagesearch.batch_norm import FusedBatchNormalization
 from pyimagesearch.grouped_head import ClassOrder, GroupSoftmax
 from pyimagesearch.smallervggnet import feature_layers
@@ -81,13 +83,16 @@ def build_colour_and_shape(
     kernel_initializer: str = "glorot_uniform",
     dropout: bool = True,
     seed: int | None = None,
+    shape_backbone: Callable[[keras.KerasTensor], keras.KerasTensor] | None = None,
 ) -> keras.Model:
     """The grouped head's network with a colour branch and a grey shape branch.
 
     Each label group gets its own Dense layer (``logits_<g>``) on its branch's features
-    (`COLOUR_FEATURES` for the colour group, the shape branch's 1024-unit block, `SHAPE_FEATURES`,
-    for the others); the logits are put back into label order (layer ``logits``) for the group softmax
-    (``predictions``).
+    (`COLOUR_FEATURES` for the colour group, the shape branch's features, `SHAPE_FEATURES`, for the
+    others); the logits are put back into label order (layer ``logits``) for the group softmax
+    (``predictions``). The shape branch is SmallerVGGNet's layers up to its 1024-unit block, or
+    ``shape_backbone`` (a pretrained backbone) on the grey copy repeated into three channels,
+    pooled over the image.
 
     Args:
         width: Input width in pixels.
@@ -99,6 +104,8 @@ def build_colour_and_shape(
         batch_norm_momentum, kernel_initializer, dropout: As in `smallervggnet.SmallerVGGNet.build`;
             without ``dropout``, the grey branch's tone jitter is left out too.
         seed: Seed of the grey branch's tone jitter.
+        shape_backbone: Builds a backbone into the graph: maps an RGB 0-255 tensor to feature maps
+            (`backbones.build_backbone` with its first four arguments bound). None for SmallerVGGNet's.
 
     Returns:
         An uncompiled functional model mapping (N, height, width, 3) RGB 0-255 to (N, labels),
@@ -111,9 +118,15 @@ def build_colour_and_shape(
     )(inputs)
     if dropout:  # Regularisation, like the dropout: left out for the overfit check.
         shape = RandomTone(seed=seed, name="tone_jitter")(shape)
-    shape = layers.Rescaling(2.0, offset=-1.0, name="grey_to_signed")(shape)
-    for layer in feature_layers(kernel_initializer, batch_norm_momentum, dropout, features_name=SHAPE_FEATURES, pool_first=True):
-        shape = layer(shape)
+    if shape_backbone is None:
+        shape = layers.Rescaling(2.0, offset=-1.0, name="grey_to_signed")(shape)
+        for layer in feature_layers(kernel_initializer, batch_norm_momentum, dropout, features_name=SHAPE_FEATURES, pool_first=True):
+            shape = layer(shape)
+    else:
+        grey_rgb = layers.Rescaling(255.0, name="grey_to_rgb")(layers.Concatenate(name="grey_channels")([shape] * 3))
+        shape = layers.GlobalAveragePooling2D(name=SHAPE_FEATURES)(shape_backbone(grey_rgb))
+        if dropout:
+            shape = layers.Dropout(HEAD_DROPOUT, name="shape_dropout")(shape)
     colour = inputs
     for layer in preprocessing:
         colour = layer(colour)

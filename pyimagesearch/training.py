@@ -4,6 +4,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from pyimagesearch.backbones import (
     BACKBONES,
     SMALLERVGGNET,
     backbone_summary,
+    build_backbone,
     build_transfer_classifier,
     resolve_alpha,
     resolve_weights,
@@ -198,10 +200,11 @@ def build_classifier(
     alpha: float | None = None,
     weights: str | None = None,
 ) -> keras.Model:
-    """SmallerVGGNet with the head, loss and metrics of ``task``, compiled; split into a colour and a
-    shape branch (`colour_and_shape.build_colour_and_shape`) when ``task`` has a colour group; or,
-    for another ``arch``, a `keras.applications` backbone with ``alpha`` and ``weights`` under the
-    same head (`backbones.build_transfer_classifier`; frozen when pretrained).
+    """SmallerVGGNet with the head, loss and metrics of ``task``, compiled; or, for another ``arch``, a
+    `keras.applications` backbone with ``alpha`` and ``weights`` under the same head
+    (`backbones.build_transfer_classifier`; frozen when pretrained). When ``task`` has a colour
+    group, the network is split into a colour and a shape branch
+    (`colour_and_shape.build_colour_and_shape`), the shape branch being SmallerVGGNet's or the backbone.
 
     The model takes RGB images with values 0-255 and normalises them itself (``normalize``,
     with statistics from ``train_images``; see `normalization.input_normalization`), so
@@ -212,17 +215,20 @@ def build_classifier(
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
     try:
-        preprocessing = input_normalization(normalize, train_images) if arch == SMALLERVGGNET else ()
-        if arch != SMALLERVGGNET:
-            # The backbone's own preprocessing replaces --normalize.
-            model = build_transfer_classifier(
-                arch, image_size, alpha, weights, task.output_units(num_labels), task.final_layer(),
-                dropout=dropout, kernel_initializer=kernel_initializer(init),
-            )
-        elif task.colour_group is not None:
+        # A backbone's own preprocessing replaces --normalize; the colour branch keeps it.
+        preprocessing = input_normalization(normalize, train_images) if arch == SMALLERVGGNET or task.colour_group is not None else ()
+        if task.colour_group is not None:
             model = build_colour_and_shape(
                 image_size, image_size, task.groups, task.colour_group, preprocessing=preprocessing,
                 kernel_initializer=kernel_initializer(init), dropout=dropout,
+                shape_backbone=None if arch == SMALLERVGGNET else partial(build_backbone, arch, image_size, alpha, weights),
+            )
+            if weights is not None:
+                set_backbone_trainable(model, 0)
+        elif arch != SMALLERVGGNET:
+            model = build_transfer_classifier(
+                arch, image_size, alpha, weights, task.output_units(num_labels), task.final_layer(),
+                dropout=dropout, kernel_initializer=kernel_initializer(init),
             )
         else:
             model = SmallerVGGNet.build(
@@ -297,19 +303,18 @@ def task_with_head(
 
     ``--colour-branch`` ``on`` (or ``auto``) gives the grouped head's colour group a branch of its
     own when a label group holds colours `recolouring` knows (`recolouring.colour_group`); the
-    branches are SmallerVGGNet's, so ``auto`` is ``off`` for another ``arch``.
+    other groups are read from a grey copy by SmallerVGGNet's layers or by the backbone of
+    ``arch``. ``auto`` is ``off`` for a backbone.
 
     Raises:
         ValueError: As `grouped_head.resolve_head`; for an unknown ``colour_branch``, or ``on``
-            without the grouped head, a colour group or SmallerVGGNet.
+            without the grouped head or a colour group.
     """
     if colour_branch not in config.COLOUR_BRANCHES:
         raise ValueError(
             f"--colour-branch must be one of {', '.join(config.COLOUR_BRANCHES)}. Received: --colour-branch {colour_branch}"
         )
-    if arch != SMALLERVGGNET:
-        if colour_branch == "on":
-            raise ValueError(f"--colour-branch on needs --arch {SMALLERVGGNET}; with --arch {arch}, use --colour-branch off or auto.")
+    if arch != SMALLERVGGNET and colour_branch == "auto":
         colour_branch = "off"
     head = resolve_head(head, task, label_groups)
     colours = colour_group(label_groups) if head == "grouped" else None

@@ -13,6 +13,7 @@ FASHION_DIR = Path(os.environ.get("FASHION_DATA_DIR", PROJECT_ROOT.parent / "sha
 EXAMPLES_DIR = Path(os.environ.get("FASHION_EXAMPLES_DIR", PROJECT_ROOT.parent / "shared" / "data" / "examples"))
 # ImageNet MobileNetV2 no-top weights (alpha 0.35 and 0.5) for the transfer-learning tests.
 MODELS_DIR = Path(os.environ.get("SHARED_MODELS_DIR", PROJECT_ROOT.parent / "shared" / "models"))
+MOBILENETV2_035 = MODELS_DIR / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
 
 
 @pytest.fixture(scope="session")

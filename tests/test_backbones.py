@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import MODELS_DIR, run_script
+from conftest import MOBILENETV2_035, MODELS_DIR, run_script
 from pyimagesearch.backbones import (
     ARCHITECTURES,
     BACKBONES,
@@ -18,17 +18,18 @@ from pyimagesearch.backbones import (
     identify_weights_file,
     resolve_alpha,
     resolve_weights,
+    set_backbone_trainable,
 )
 from pyimagesearch.classification import Classifier
+from pyimagesearch.colour_and_shape import COLOUR_FEATURES, SHAPE_FEATURES
 from pyimagesearch.export import export_model_onnx
 from pyimagesearch.model_io import load_model, read_model_metadata
 from pyimagesearch.predictors import OnnxPredictor
 from pyimagesearch.tasks import get_task, grouped_task
 from pyimagesearch.training import build_classifier, train
 
-WEIGHTS_035 = MODELS_DIR / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
 WEIGHTS_05 = MODELS_DIR / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_224_no_top.h5"
-needs_weights = pytest.mark.skipif(not WEIGHTS_035.is_file(), reason=f"no shared weights at {MODELS_DIR}")
+needs_weights = pytest.mark.skipif(not MOBILENETV2_035.is_file(), reason=f"no shared weights at {MODELS_DIR}")
 
 
 def file_weights(path, layer_index: int) -> list[np.ndarray]:
@@ -75,27 +76,44 @@ def test_every_head_and_task_sits_on_a_backbone(task):
 @needs_weights
 def test_loading_the_shared_file_gives_the_backbone_its_values_and_freezes_it():
     model = build_classifier(
-        get_task("multilabel"), 6, 96, keras.optimizers.Adam(1e-3), arch="mobilenetv2", alpha=0.35, weights=str(WEIGHTS_035),
+        get_task("multilabel"), 6, 96, keras.optimizers.Adam(1e-3), arch="mobilenetv2", alpha=0.35, weights=str(MOBILENETV2_035),
     )
     layers = weighted_backbone_layers(model)
     for index in (0, 1, len(layers) - 1):  # the first convolution, its batch normalisation, the last layer
-        for loaded, stored in zip(layers[index].get_weights(), file_weights(WEIGHTS_035, index), strict=True):
+        for loaded, stored in zip(layers[index].get_weights(), file_weights(MOBILENETV2_035, index), strict=True):
             np.testing.assert_array_equal(loaded, stored)
     assert not any(layer.trainable for layer in backbone_layers(model))
     assert model.get_layer("logits").trainable
 
 
 @needs_weights
+def test_a_pretrained_shape_branch_is_frozen_beside_a_colour_branch_that_trains():
+    task = grouped_task([[0, 1, 4], [2, 3, 5]], colour_group=0)
+    model = build_classifier(task, 6, 32, keras.optimizers.Adam(1e-3), arch="mobilenetv2", alpha=0.35, weights=str(MOBILENETV2_035))
+    layers = weighted_backbone_layers(model)
+    for index in (0, len(layers) - 1):
+        for loaded, stored in zip(layers[index].get_weights(), file_weights(MOBILENETV2_035, index), strict=True):
+            np.testing.assert_array_equal(loaded, stored)
+    backbone = backbone_layers(model)
+    assert not any(layer.trainable for layer in backbone)
+    # The backbone is the shape branch's alone: the colour branch and the grey copy stay outside it and train.
+    colour_branch = [model.get_layer(name) for name in (COLOUR_FEATURES, "logits_0", "logits_1")]
+    assert all(layer.trainable and layer not in backbone for layer in colour_branch)
+    assert model.get_layer("grey") not in backbone
+    assert set_backbone_trainable(model, 20) == 20 and all(layer.trainable for layer in colour_branch)
+
+
+@needs_weights
 def test_a_weights_file_is_recognised_and_a_misfit_refused_naming_what_fits():
-    assert identify_weights_file(WEIGHTS_035) == ("mobilenetv2", 0.35)
+    assert identify_weights_file(MOBILENETV2_035) == ("mobilenetv2", 0.35)
     assert identify_weights_file(WEIGHTS_05) == ("mobilenetv2", 0.5)
     # Without --alpha, the file's is taken.
     assert resolve_alpha("mobilenetv2", None, str(WEIGHTS_05)) == 0.5
     with pytest.raises(ValueError, match=r"0\.35_224_no_top\.h5 does not fit --arch mobilenetv2 --alpha 0\.5: it holds "
                                          r"the weights of --arch mobilenetv2 --alpha 0\.35"):
-        resolve_alpha("mobilenetv2", 0.5, str(WEIGHTS_035))
+        resolve_alpha("mobilenetv2", 0.5, str(MOBILENETV2_035))
     with pytest.raises(ValueError, match=r"does not fit --arch resnet50: it holds the weights of --arch mobilenetv2 --alpha 0\.35"):
-        resolve_alpha("resnet50", None, str(WEIGHTS_035))
+        resolve_alpha("resnet50", None, str(MOBILENETV2_035))
 
 
 def test_bad_weights_arguments_are_refused_with_the_fix(tmp_path):
@@ -117,7 +135,7 @@ def test_bad_weights_arguments_are_refused_with_the_fix(tmp_path):
 def test_train_cli_refuses_a_mismatched_weights_file_in_one_line(demo_data, tmp_path):
     completed = run_script(
         "train.py", "--dataset", demo_data[0], "--model", tmp_path / "m.model", "--labelbin", tmp_path / "l.pickle",
-        "--plot", tmp_path / "p.png", "--arch", "mobilenetv2", "--alpha", "0.5", "--weights", WEIGHTS_035,
+        "--plot", tmp_path / "p.png", "--arch", "mobilenetv2", "--alpha", "0.5", "--weights", MOBILENETV2_035,
     )
     assert completed.returncode == 2
     lines = completed.stderr.strip().splitlines()
@@ -129,14 +147,16 @@ def test_train_cli_refuses_a_mismatched_weights_file_in_one_line(demo_data, tmp_
 @pytest.fixture(scope="module")
 def fine_tuned(demo_data, tmp_path_factory) -> dict:
     """MobileNetV2 (alpha 0.35, the shared ImageNet weights) on the demo data at 64 pixels: 3 epochs
-    on the frozen backbone, then 2 fine-tuning its top 20 layers."""
-    if not WEIGHTS_035.is_file():
+    on the frozen backbone, then 2 fine-tuning its top 20 layers; the backbone reads a grey copy
+    beside a colour branch (the plain classifier on a backbone differs only in how it is built,
+    tested above)."""
+    if not MOBILENETV2_035.is_file():
         pytest.skip(f"no shared weights at {MODELS_DIR}")
     work = tmp_path_factory.mktemp("fine_tuned")
     result = train(
         demo_data[0], model_path=work / "fashion.model", labelbin_path=work / "mlb.pickle", plot_path=work / "plot.png",
-        image_size=64, epochs=3, patience=None, arch="mobilenetv2", weights=str(WEIGHTS_035),
-        fine_tune_layers=20, fine_tune_epochs=2, verbose=0,
+        image_size=64, epochs=3, patience=None, arch="mobilenetv2", weights=str(MOBILENETV2_035),
+        colour_branch="on", fine_tune_layers=20, fine_tune_epochs=2, verbose=0,
     )
     return {"work": work, "result": result}
 
@@ -149,6 +169,10 @@ def test_fine_tuning_runs_as_a_second_phase_in_the_history_and_the_csv(fine_tune
     metadata = read_model_metadata(work / "fashion.model")
     assert metadata["arch"] == "mobilenetv2" and metadata["alpha"] == 0.35
     assert metadata["fine_tune"]["layers"] == 20 and metadata["fine_tune"]["epochs_trained"] == 2
+    # Unknown detection reads the backbone's pooled features for the type group, as it reads SmallerVGGNet's.
+    assert metadata["colour_branch"] and metadata["unknown"]["feature_layers"] == [SHAPE_FEATURES]
+    type_group = next(g for g, labels in enumerate(metadata["label_groups"]) if "dress" in labels)
+    assert metadata["unknown"]["groups"][type_group]["distance"] is not None
     assert (work / "plot.png").stat().st_size > 0
     # The demo's grouped labels, learnt from ImageNet features in five short epochs.
     assert result.report["exact_match"] >= 0.8, result.report["exact_match"]
@@ -158,14 +182,14 @@ def test_fine_tuning_keeps_batch_normalisation_statistics_and_the_lower_layers(f
     model, _ = load_model(fine_tuned["work"] / "fashion.model")
     layers = weighted_backbone_layers(model)
     # The first convolution was never unfrozen; no batch normalisation statistic moved.
-    np.testing.assert_array_equal(layers[0].get_weights()[0], file_weights(WEIGHTS_035, 0)[0])
+    np.testing.assert_array_equal(layers[0].get_weights()[0], file_weights(MOBILENETV2_035, 0)[0])
     for index, layer in enumerate(layers):
         if isinstance(layer, keras.layers.BatchNormalization):
-            for loaded, stored in zip(layer.get_weights(), file_weights(WEIGHTS_035, index), strict=True):
+            for loaded, stored in zip(layer.get_weights(), file_weights(MOBILENETV2_035, index), strict=True):
                 np.testing.assert_array_equal(loaded, stored)
     # The top convolution was fine-tuned.
     top_convolution = max(i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.Conv2D))
-    assert not np.allclose(layers[top_convolution].get_weights()[0], file_weights(WEIGHTS_035, top_convolution)[0])
+    assert not np.allclose(layers[top_convolution].get_weights()[0], file_weights(MOBILENETV2_035, top_convolution)[0])
 
 
 def test_a_fine_tuned_model_reloads_and_exports_with_the_same_predictions(fine_tuned, demo_data):
@@ -181,7 +205,10 @@ def test_a_fine_tuned_model_reloads_and_exports_with_the_same_predictions(fine_t
     onnx_predictions, _ = Classifier.load(onnx_path, work / "mlb.pickle").classify(examples)
     assert len(keras_predictions) == len(examples)
     assert [p.labels for p in keras_predictions] == [p.labels for p in onnx_predictions]
-    assert any(len(p.labels) == 2 for p in keras_predictions)  # one colour, one type
+    label_groups = read_model_metadata(work / "fashion.model")["label_groups"]
+    every_label, _ = Classifier.load(work / "fashion.model").classify(examples, unknown_threshold=0)
+    for prediction in every_label:  # one colour and one type each, unknown detection off
+        assert [sum(label in group for label in prediction.labels) for group in label_groups] == [1, 1]
 
 
 def test_auto_precision_and_recolouring_follow_what_was_measured_for_backbones():

@@ -1,11 +1,16 @@
-"""The colour-and-shape network: its colour branch cannot see shape, its shape branch cannot see hue,
-the grey branch's tone jitter acts in training only, and --colour-branch resolves as documented."""
+"""The colour-and-shape network, with SmallerVGGNet's or a backbone's shape branch: its colour branch
+cannot see shape, its shape branch cannot see hue, the grey branch's tone jitter acts in training
+only, and --colour-branch resolves as documented."""
+
+from functools import partial
 
 import keras
 import numpy as np
 import pytest
 
-from pyimagesearch.colour_and_shape import COLOUR_POOL, RandomTone, build_colour_and_shape
+from conftest import MOBILENETV2_035
+from pyimagesearch.backbones import build_backbone
+from pyimagesearch.colour_and_shape import COLOUR_POOL, SHAPE_FEATURES, RandomTone, build_colour_and_shape
 from pyimagesearch.gradcam import GradCam, find_last_conv_layer
 from pyimagesearch.normalization import input_normalization
 from pyimagesearch.training import task_with_head
@@ -16,10 +21,18 @@ GROUPS = [[0, 1, 4], [2, 3, 5]]
 COLOUR_UNITS, TYPE_UNITS = GROUPS
 
 
-@pytest.fixture(scope="module")
-def network() -> keras.Model:
+@pytest.fixture(scope="module", params=["smallervggnet", "mobilenetv2"])
+def network(request) -> keras.Model:
     keras.utils.set_random_seed(3)
-    return build_colour_and_shape(32, 32, GROUPS, colour_group=0, preprocessing=input_normalization("unit"))
+    shape_backbone = None
+    if request.param == "mobilenetv2":
+        # ImageNet weights: a freshly initialised MobileNetV2 maps every 32-pixel image to the same features.
+        if not MOBILENETV2_035.is_file():
+            pytest.skip(f"no shared weights at {MOBILENETV2_035}")
+        shape_backbone = partial(build_backbone, request.param, 32, 0.35, str(MOBILENETV2_035))
+    return build_colour_and_shape(
+        32, 32, GROUPS, colour_group=0, preprocessing=input_normalization("unit"), shape_backbone=shape_backbone
+    )
 
 
 def garments(seed: int) -> np.ndarray:
@@ -74,9 +87,9 @@ def test_tone_jitter_acts_in_training_only():
 
 
 def test_types_are_explained_on_the_shape_branch_and_colours_on_the_colour_branch(network):
-    # The colour branch's 1x1 convolutions come later in layer order, but see one pixel each.
-    layer = network.get_layer(find_last_conv_layer(network))
-    assert layer.kernel_size == (3, 3) and layer.filters == 128
+    # The colour branch's 1x1 convolutions may come later in layer order, but see one pixel each.
+    shape_branch = keras.Model(network.inputs, network.get_layer(SHAPE_FEATURES).output).layers
+    assert network.get_layer(find_last_conv_layer(network)) in shape_branch
     explainer = GradCam(network)
     image = garments(6)[0].astype("uint8")
     for unit in range(6):
