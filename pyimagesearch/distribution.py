@@ -112,14 +112,6 @@ def is_chief(strategy) -> bool:
     return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
 
 
-def task_name(strategy) -> str:
-    """This process's name in its cluster, e.g. ``worker-1``; ``local`` outside a cluster."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or resolver.task_type is None:
-        return "local"
-    return f"{resolver.task_type}-{resolver.task_id}"
-
-
 @contextmanager
 def scratch_folder(chief: bool) -> Iterator[Path | None]:
     """None for the chief; for any other worker a temporary folder for its copy of the outputs,

@@ -2,6 +2,7 @@
 
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,7 +33,7 @@ from pyimagesearch.data import (
     load_manifest_images,
     make_dataset,
 )
-from pyimagesearch.distribution import is_chief, lost_workers_reported, scratch_folder, task_name
+from pyimagesearch.distribution import is_chief, lost_workers_reported, scratch_folder
 from pyimagesearch.evaluation import SUMMARY_METRICS, evaluate_predictions, format_report
 from pyimagesearch.grouped_head import resolve_head
 from pyimagesearch.health import Diagnosis, TrainingHealth
@@ -128,8 +129,9 @@ class RunOptions:
     Attributes:
         strategy: The `tf.distribute.Strategy` to train under (`distribution.create_strategy`);
             None for TensorFlow's default, one device.
-        work_dir: Folder of the run's backup (`keras.callbacks.BackupAndRestore`, one sub-folder
-            per worker) and of the best model by validation exact-match (``best.keras``); None for neither.
+        work_dir: Folder of the run's backup (`keras.callbacks.BackupAndRestore`, written by the
+            chief, read by every worker on resuming: a folder they all see) and of the best model
+            by validation exact-match (``best.keras``); None for neither.
         resume: Continue the interrupted run backed up in ``work_dir``.
         logdir: TensorBoard folder (every metric, the learning rate, sample predictions); None for none.
         scratch: A worker other than the chief writes its best model and logs here instead (see
@@ -465,9 +467,9 @@ def _fit(
     backup, reporting = _run_callbacks(run, strategy, images, targets, val_index, task, classes)
 
     def fit_phase(first_epoch: int, epochs: int) -> tuple[dict[str, list[float]], keras.callbacks.EarlyStopping | None]:
-        # The backup first: it sets the epoch a resumed run starts from. Then the monitor: it puts
-        # val_exact_match into the logs the others read.
-        callbacks = [*backup, monitor, health, *reporting]
+        # The monitor first: it puts val_exact_match into the logs the others read, and the epoch's
+        # row into the CSV before the backup says the epoch is done.
+        callbacks = [monitor, health, *backup, *reporting]
         stopper = None
         if recipe.patience:
             stopper = keras.callbacks.EarlyStopping(
@@ -518,14 +520,19 @@ def _run_callbacks(
     task: Task,
     classes: list[str],
 ) -> tuple[list[keras.callbacks.Callback], list[keras.callbacks.Callback]]:
-    """The callbacks ``run`` asks for: ``(backup, reporting)``, the backup to run before any other
-    callback, the best-model checkpoint and TensorBoard's after the validation metrics."""
+    """The callbacks ``run`` asks for, to run after the validation metrics: ``(backup, reporting)``,
+    the backup (after the metrics CSV has the epoch) and the best-model checkpoint and TensorBoard's."""
     backup, reporting = [], []
     # Every worker runs the same callbacks, saving included (saving may synchronise the workers);
     # all but the chief into their scratch folder.
     if run.work_dir is not None:
-        # Each worker backs up its own state: on a shared folder they must not overwrite each other.
-        backup.append(keras.callbacks.BackupAndRestore(str(Path(run.work_dir) / "backup" / task_name(strategy))))
+        backup_dir = Path(run.work_dir) / "backup"
+        if run.scratch is not None:
+            # Every worker resumes from the chief's backup, so all start at the same epoch.
+            if run.resume and backup_dir.is_dir():
+                shutil.copytree(backup_dir, run.scratch / "backup")
+            backup_dir = run.scratch / "backup"
+        backup.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
         reporting.append(keras.callbacks.ModelCheckpoint(
             str(Path(run.scratch or run.work_dir) / "best.keras"), monitor="val_exact_match", mode="max", save_best_only=True,
         ))
