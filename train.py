@@ -5,6 +5,7 @@
 """
 
 import argparse
+import signal
 import sys
 
 from pyimagesearch import config
@@ -27,7 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train SmallerVGGNet, or fine-tune a pretrained backbone, on images in label folders (e.g. dataset/red_dress/).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("-d", "--dataset", required=True, help="folder with one sub-folder per label set")
+    parser.add_argument(
+        "-d", "--dataset", required=True,
+        help="folder with one sub-folder per label set, or a manifest (.csv with path,labels columns, or .jsonl) "
+        "of image paths or URIs (gs://...) read through tf.io.gfile and streamed",
+    )
     parser.add_argument("-m", "--model", default=config.MODEL_PATH, help="model file to write (any name)")
     parser.add_argument("-l", "--labelbin", default=config.LABELBIN_PATH, help="label binarizer file to write")
     parser.add_argument("-p", "--plot", default=config.PLOT_PATH, help="training curves image to write")
@@ -143,6 +148,22 @@ def build_parser() -> argparse.ArgumentParser:
         "thresholds, for classify.py without TensorFlow",
     )
     parser.add_argument(
+        "--strategy", choices=config.STRATEGIES, default=config.STRATEGY,
+        help="tf.distribute strategy: none (one device), mirrored (this machine's GPUs), multiworker (the machines "
+        "of TF_CONFIG); auto: multiworker when TF_CONFIG is set, mirrored with several GPUs, else none. "
+        "--batch-size is per replica",
+    )
+    parser.add_argument(
+        "--work-dir", default=None,
+        help="folder where training backs itself up after every epoch and keeps the best model by validation "
+        "exact-match (best.keras), so that an interrupted run can --resume",
+    )
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="continue the interrupted run backed up in --work-dir from its last finished epoch",
+    )
+    parser.add_argument("--logdir", default=None, help="write TensorBoard logs here (metrics, learning rate, sample predictions)")
+    parser.add_argument(
         "--overfit-check", type=int, nargs="?", const=config.OVERFIT_CHECK_IMAGES, default=None, metavar="N",
         help=f"instead of training, check that the set-up can memorise N images (default {config.OVERFIT_CHECK_IMAGES}); "
         "the first thing to try when training does not learn",
@@ -156,6 +177,15 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
 
     def train() -> int:
+        strategy = None
+        if args.overfit_check is None:
+            from pyimagesearch.distribution import create_strategy
+
+            # Before any other TensorFlow work: MultiWorkerMirroredStrategy sets up the process's collectives.
+            strategy = create_strategy(args.strategy)
+            # A scheduler's SIGTERM (preemption, scancel) stops training as Ctrl-C does, leaving the backup.
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
+
         from tqdm import tqdm
 
         from pyimagesearch.training import check_overfit
@@ -204,6 +234,10 @@ def main(argv: list[str] | None = None) -> int:
             fine_tune_layers=args.fine_tune_layers,
             fine_tune_epochs=args.fine_tune_epochs,
             fine_tune_lr=args.fine_tune_lr,
+            strategy=strategy,
+            work_dir=args.work_dir,
+            resume=args.resume,
+            logdir=args.logdir,
             progress=lambda items, total: tqdm(items, total=total, desc="loading images", unit="img", file=sys.stderr),
             verbose=1 if sys.stdout.isatty() else 2,
         )

@@ -85,6 +85,18 @@ CACHES = ("auto", "memory", "disk", "none")
 CACHE = "auto"
 CACHE_MEMORY_SHARE = 0.25
 
+# Distribution (--strategy, pyimagesearch/distribution.py): "none", TensorFlow's default strategy
+# (one device); "mirrored", MirroredStrategy over this machine's GPUs; "multiworker",
+# MultiWorkerMirroredStrategy over the machines of TF_CONFIG; "auto", multiworker when TF_CONFIG
+# is set, mirrored with more than one GPU, else none. --batch-size is per replica.
+STRATEGIES = ("auto", "none", "mirrored", "multiworker")
+STRATEGY = "auto"
+# --dataset may be a manifest of images anywhere (pyimagesearch/manifest.py): CSV or JSON Lines by
+# extension, with a path or URI and the labels of each image.
+MANIFEST_SUFFIXES = (".csv", ".jsonl")
+# Validation images whose predictions --logdir shows in TensorBoard each epoch.
+SAMPLE_PREDICTIONS = 4
+
 # Images: extensions matched case-insensitively.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 # Images are fed to the network as RGB, uint8 0-255; the model itself rescales to [0, 1].

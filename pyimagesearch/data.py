@@ -14,6 +14,7 @@ from pyimagesearch import config
 from pyimagesearch.image_cache import load_images_cached
 from pyimagesearch.images import list_images, load_image_batch, load_images
 from pyimagesearch.labels import label_counts, labels_for_paths
+from pyimagesearch.manifest import read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -29,14 +30,14 @@ class LabelledImages:
         images: uint8 RGB images of shape (N, size, size, 3): an array in memory (``--cache
             memory``), an array mapping the on-disk cache (``disk``), or an `ImageFiles` that
             decodes the rows it is indexed with (``none``).
-        paths: The file of each image.
-        label_sets: The labels of each image, from its folder name.
+        paths: The file of each image; a ``str`` for a URI of a manifest's.
+        label_sets: The labels of each image, from its folder name or manifest row.
         skipped: ``(path, reason)`` for each file that could not be decoded.
         cache: Where the images are held: ``memory``, ``disk`` or ``none``.
     """
 
     images: "np.ndarray | ImageFiles"
-    paths: list[Path]
+    paths: list[Path | str]
     label_sets: list[tuple[str, ...]]
     skipped: list[tuple[Path, str]]
     cache: str = "memory"
@@ -50,13 +51,13 @@ class ImageFiles:
     ``--cache none`` trains from, so memory stays bounded whatever the number of images.
 
     Args:
-        paths: Image files, all known to be readable.
+        paths: Image files, all known to be readable: paths, or URIs that tf.io.gfile reads.
         size: Side of the square images in pixels.
     """
 
     dtype = np.dtype(np.uint8)
 
-    def __init__(self, paths: list[Path], size: int):
+    def __init__(self, paths: list[Path | str], size: int):
         self.paths = list(paths)
         self.shape = (len(self.paths), size, size, 3)
 
@@ -226,6 +227,25 @@ def load_labelled_images(
     return LabelledImages(images, kept, [labels_of[path] for path in kept], skipped, cache)
 
 
+def load_manifest_images(
+    manifest: str | os.PathLike, image_size: int, label_sep: str = config.LABEL_SEP, cache: str = "auto"
+) -> LabelledImages:
+    """The images a manifest lists (see `manifest.read_manifest`), streamed: an `ImageFiles` over
+    its rows, each file read through tf.io.gfile when a batch needs it and never held.
+
+    Raises:
+        ValueError: As `manifest.read_manifest`, or for ``--cache memory`` or ``disk``, which
+            hold every image and so apply to folders only.
+    """
+    if cache not in ("auto", "none"):
+        raise ValueError(
+            f"--cache {cache} applies to folders; a manifest streams its images from where they are. "
+            f"Use --cache auto or none with --dataset {manifest}."
+        )
+    paths, label_sets = read_manifest(manifest, label_sep)
+    return LabelledImages(ImageFiles(paths, image_size), paths, label_sets, [], cache="none")
+
+
 def describe(data: LabelledImages) -> list[str]:
     """Summary lines: images found and skipped, each label and each combination with its count."""
     per_label, per_combination = label_counts(data.label_sets)
@@ -246,6 +266,7 @@ def make_dataset(
     shuffle_seed: int | None = None,
     recolouring: Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]] | None = None,
     threads: int | None = None,
+    shard: bool = False,
 ) -> tf.data.Dataset:
     """Batches of (float32 RGB 0-255 images, targets), shuffled and augmented when training.
 
@@ -268,6 +289,9 @@ def make_dataset(
             lets tf.data tune it, up to every core. Training on the CPU passes 1: the network's
             parallel operations use every core, and a pipeline thread preempting one of them
             stalls the whole operation (see `training.pipeline_threads`).
+        shard: Under MultiWorkerMirroredStrategy, let tf.data's auto-sharding give each worker
+            its share of the (shuffled) rows before any image is read, so each decodes only its
+            own; ``batch_size`` is then the global batch. Defaults to False.
     """
     indices = np.arange(len(images)) if indices is None else np.asarray(indices, dtype=np.int64)
     targets = np.asarray(targets, dtype=np.float32)
@@ -283,15 +307,20 @@ def make_dataset(
     dataset = tf.data.Dataset.from_tensor_slices(indices)
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(indices), seed=shuffle_seed, reshuffle_each_iteration=True)
+    if shard:
+        # Every worker shuffles alike (same seed), so their shards are disjoint.
+        dataset = dataset.shard(tf.data.experimental.SHARD_HINT, tf.data.experimental.SHARD_HINT)
     dataset = dataset.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE)
     if recolouring is not None:
         dataset = dataset.map(recolouring, num_parallel_calls=tf.data.AUTOTUNE)
     if augmentation is not None:
         dataset = dataset.map(lambda x, y: (augmentation(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
-    if threads is None:
-        return dataset
     options = tf.data.Options()
+    if shard:
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.HINT
+    if threads is None:
+        return dataset.with_options(options) if shard else dataset
     options.threading.private_threadpool_size = threads
     options.threading.max_intra_op_parallelism = 1
     options.autotune.enabled = False

@@ -2,6 +2,7 @@
 
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
@@ -31,15 +32,18 @@ from pyimagesearch.data import (
     describe,
     find_labelled_images,
     load_labelled_images,
+    load_manifest_images,
     make_dataset,
 )
+from pyimagesearch.distribution import is_chief, lost_workers_reported, scratch_folder
 from pyimagesearch.evaluation import SUMMARY_METRICS, evaluate_predictions, format_report
 from pyimagesearch.grouped_head import resolve_head
 from pyimagesearch.health import Diagnosis, TrainingHealth
 from pyimagesearch.images import load_images
 from pyimagesearch.labels import fit_binarizer, infer_label_groups, resolve_task
 from pyimagesearch.model_io import save_labelbin, save_model
-from pyimagesearch.monitoring import ValidationMetrics, metrics_csv_path, write_csv
+from pyimagesearch.manifest import is_manifest
+from pyimagesearch.monitoring import SamplePredictions, ValidationMetrics, metrics_csv_path, read_csv_rows, write_csv
 from pyimagesearch.normalization import NORMALIZATIONS, input_normalization, kernel_initializer
 from pyimagesearch.overfit import OverfitResult, overfit_check
 from pyimagesearch.plotting import plot_history
@@ -118,6 +122,40 @@ class Recipe:
     def fine_tunes(self) -> bool:
         """Whether training has a second phase, fine-tuning a pretrained backbone's top."""
         return self.weights is not None and self.fine_tune_layers > 0 and self.fine_tune_epochs > 0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where one training runs and what it keeps besides its outputs (see `distribution`).
+
+    Attributes:
+        strategy: The `tf.distribute.Strategy` to train under (`distribution.create_strategy`);
+            None for TensorFlow's default, one device.
+        work_dir: Folder of the run's backup (`keras.callbacks.BackupAndRestore`, written by the
+            chief, read by every worker on resuming: a folder they all see) and of the best model
+            by validation exact-match (``best.keras``); None for neither.
+        resume: Continue the interrupted run backed up in ``work_dir``.
+        logdir: TensorBoard folder (every metric, the learning rate, sample predictions); None for none.
+        scratch: A worker other than the chief writes its best model and logs here instead (see
+            `distribution.scratch_folder`); None for the chief.
+    """
+
+    strategy: Any = None
+    work_dir: str | os.PathLike | None = None
+    resume: bool = False
+    logdir: str | os.PathLike | None = None
+    scratch: Path | None = None
+
+    def check(self, recipe: Recipe) -> None:
+        """Raise `ValueError` for ``--resume`` without ``--work-dir`` or with fine-tuning."""
+        if self.resume and self.work_dir is None:
+            raise ValueError("--resume needs --work-dir: the folder the interrupted run backed up to (e.g. --work-dir run1).")
+        if self.work_dir is not None and recipe.fine_tunes:
+            raise ValueError(
+                "--work-dir backs up single-phase training; with pretrained weights add --fine-tune-epochs 0, or drop --work-dir."
+            )
+        if self.work_dir is not None and Path(self.work_dir).is_file():
+            raise ValueError(f"--work-dir {self.work_dir} is a file: give a folder (created if missing).")
 
 
 def resolve_precision(precision: str, arch: str = SMALLERVGGNET) -> str:
@@ -388,11 +426,13 @@ def _fit(
     recipe: Recipe,
     csv_path: str | os.PathLike | None,
     verbose: int | str,
+    run: RunOptions = RunOptions(),
 ) -> tuple[keras.Model, dict[str, list[float]], np.ndarray, Diagnosis | None]:
     """Fit a new model on ``train_index``, scoring ``val_index`` every epoch, watching its health.
 
     With ``recipe.patience``, training stops once validation exact-match has not improved for
-    that many epochs, and the weights of its best epoch are kept.
+    that many epochs, and the weights of its best epoch are kept. Under ``run.strategy`` each step
+    trains on ``recipe.batch_size`` images per replica; ``run`` also says what is backed up and logged.
 
     Returns:
         ``(model, history, probabilities, diagnosis)``: the float32 model; the history holds
@@ -403,28 +443,38 @@ def _fit(
         TrainingStalled: When the health check stopped training (``--stop-on-stall``, or a
             loss that became NaN): the model is not worth saving.
     """
+    import tensorflow as tf
+
     keras.utils.set_random_seed(recipe.seed)
+    strategy = run.strategy or tf.distribute.get_strategy()
+    # The global batch: each replica trains on recipe.batch_size images of it.
+    batch_size = recipe.batch_size * strategy.num_replicas_in_sync
     threads = pipeline_threads()
     recolouring = build_recolouring(classes, recipe.recolour_labels, seed=recipe.seed) if recipe.recolour_labels else None
     train_ds = make_dataset(
-        images, targets, recipe.batch_size, indices=train_index, augmentation=build_augmentation(recipe.seed),
+        images, targets, batch_size, indices=train_index, augmentation=build_augmentation(recipe.seed),
         shuffle_seed=recipe.seed, recolouring=recolouring, threads=threads,
+        shard=isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy),
     )
-    val_ds = make_dataset(images, targets, recipe.batch_size, indices=val_index, threads=threads)
-    steps_per_epoch = int(np.ceil(len(train_index) / recipe.batch_size))
+    val_ds = make_dataset(images, targets, batch_size, indices=val_index, threads=threads)
+    steps_per_epoch = int(np.ceil(len(train_index) / batch_size))
     schedule = learning_rate_schedule(recipe.schedule, recipe.learning_rate, recipe.epochs, steps_per_epoch)
     precision, jit_compile = resolve_precision(recipe.precision, recipe.arch), resolve_jit_compile(recipe.jit_compile)
-    model = build_classifier(
-        task, len(classes), recipe.image_size, keras.optimizers.Adam(schedule),
-        train_images=IndexedRows(images, train_index), normalize=recipe.normalize, init=recipe.init,
-        precision=precision, jit_compile=jit_compile, arch=recipe.arch, alpha=recipe.alpha, weights=recipe.weights,
-    )
-    monitor = ValidationMetrics(val_ds, targets[val_index], task, classes, csv_path=csv_path)
+    with strategy.scope():
+        model = build_classifier(
+            task, len(classes), recipe.image_size, keras.optimizers.Adam(schedule),
+            train_images=IndexedRows(images, train_index), normalize=recipe.normalize, init=recipe.init,
+            precision=precision, jit_compile=jit_compile, arch=recipe.arch, alpha=recipe.alpha, weights=recipe.weights,
+        )
+    earlier_rows = read_csv_rows(csv_path) if run.resume and csv_path is not None else ()
+    monitor = ValidationMetrics(val_ds, targets[val_index], task, classes, csv_path=csv_path, earlier_rows=earlier_rows)
     health = TrainingHealth(images[train_index[:HEALTH_PROBE_IMAGES]], stop_on_stall=recipe.stop_on_stall)
+    backup, reporting = _run_callbacks(run, strategy, images, targets, val_index, task, classes)
 
     def fit_phase(first_epoch: int, epochs: int) -> tuple[dict[str, list[float]], keras.callbacks.EarlyStopping | None]:
-        # The monitor first: it puts val_exact_match into the logs the others read.
-        callbacks = [monitor, health]
+        # The monitor first: it puts val_exact_match into the logs the others read, and the epoch's
+        # row into the CSV before the backup says the epoch is done.
+        callbacks = [monitor, health, *backup, *reporting]
         stopper = None
         if recipe.patience:
             stopper = keras.callbacks.EarlyStopping(
@@ -432,9 +482,13 @@ def _fit(
             )
             callbacks.append(stopper)
         # Shuffling happens in the tf.data pipeline, per epoch and seeded; validation in `monitor`.
-        history = model.fit(
-            train_ds, initial_epoch=first_epoch, epochs=first_epoch + epochs, shuffle=False, callbacks=callbacks, verbose=verbose
-        ).history
+        with strategy.scope(), lost_workers_reported():
+            history = model.fit(
+                train_ds, initial_epoch=first_epoch, epochs=first_epoch + epochs, shuffle=False, callbacks=callbacks, verbose=verbose
+            ).history
+        # A resumed run's history starts where it resumed: prepend the epochs before, as the monitor kept them.
+        earlier = monitor.rows[: len(monitor.rows) - len(history["loss"])] if first_epoch == 0 else []
+        history = {key: [row.get(key, np.nan) for row in earlier] + values for key, values in history.items()}
         if health.stopped:
             raise TrainingStalled(
                 f"training stopped at epoch {health.diagnosis.epoch}: {health.diagnosis.symptoms[0]} "
@@ -460,6 +514,40 @@ def _fit(
     model = as_float32(model)
     probabilities = task.label_probabilities(model.predict(val_ds, verbose=0))
     return model, {**history, **monitor.per_label_history}, probabilities, diagnosis
+
+
+def _run_callbacks(
+    run: RunOptions,
+    strategy: Any,
+    images: "np.ndarray | ImageFiles",
+    targets: np.ndarray,
+    val_index: np.ndarray,
+    task: Task,
+    classes: list[str],
+) -> tuple[list[keras.callbacks.Callback], list[keras.callbacks.Callback]]:
+    """The callbacks ``run`` asks for, to run after the validation metrics: ``(backup, reporting)``,
+    the backup (after the metrics CSV has the epoch) and the best-model checkpoint and TensorBoard's."""
+    backup, reporting = [], []
+    # Every worker runs the same callbacks, saving included (saving may synchronise the workers);
+    # all but the chief into their scratch folder.
+    if run.work_dir is not None:
+        backup_dir = Path(run.work_dir) / "backup"
+        if run.scratch is not None:
+            # Every worker resumes from the chief's backup, so all start at the same epoch.
+            if run.resume and backup_dir.is_dir():
+                shutil.copytree(backup_dir, run.scratch / "backup")
+            backup_dir = run.scratch / "backup"
+        backup.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
+        reporting.append(keras.callbacks.ModelCheckpoint(
+            str(Path(run.scratch or run.work_dir) / "best.keras"), monitor="val_exact_match", mode="max", save_best_only=True,
+        ))
+    if run.logdir is not None:
+        logdir = Path(run.scratch / "logs" if run.scratch else run.logdir)
+        # Keras' TensorBoard writes every metric in the logs and the learning rate.
+        reporting.append(keras.callbacks.TensorBoard(str(logdir), write_graph=False))
+        samples = val_index[: config.SAMPLE_PREDICTIONS]
+        reporting.append(SamplePredictions(logdir, images[samples], targets[samples], task, classes))
+    return backup, reporting
 
 
 def _fine_tune(
@@ -577,13 +665,19 @@ def train(
     fine_tune_layers: int = config.FINE_TUNE_LAYERS,
     fine_tune_epochs: int = config.FINE_TUNE_EPOCHS,
     fine_tune_lr: float = config.FINE_TUNE_LR,
+    strategy: Any = None,
+    work_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    logdir: str | os.PathLike | None = None,
     progress: Callable | None = None,
     verbose: int | str = "auto",
 ) -> TrainingResult:
     """Train SmallerVGGNet on the images under ``dataset_dir`` and write model, labelbin and plot.
 
     Args:
-        dataset_dir: Folder with one sub-folder per label set, e.g. ``dataset/red_dress/``.
+        dataset_dir: Folder with one sub-folder per label set, e.g. ``dataset/red_dress/``; or a
+            manifest (``.csv`` or ``.jsonl``, see `manifest.read_manifest`) of images anywhere
+            tf.io.gfile reads, streamed and split without near-duplicate hashing.
         model_path: Model file to write (any name). Defaults to ``fashion.model``. The
             per-epoch validation metrics go beside it (``fashion.metrics.csv``).
         labelbin_path: Pickled `MultiLabelBinarizer` to write. Defaults to ``mlb.pickle``.
@@ -633,6 +727,14 @@ def train(
             backbone for ``epochs``, then the backbone's top ``fine_tune_layers`` layers with it for
             ``fine_tune_epochs`` at ``fine_tune_lr`` (0 layers or epochs: no second phase).
         fine_tune_layers, fine_tune_epochs, fine_tune_lr: See ``weights``. Default to 80, 10 and 3e-4.
+        strategy: The `tf.distribute.Strategy` to train under (`distribution.create_strategy`);
+            ``batch_size`` is then per replica. Only the chief writes the outputs. Defaults to None,
+            TensorFlow's default strategy.
+        work_dir: Folder where training backs itself up after every epoch and keeps the best model
+            by validation exact-match (``best.keras``), so that an interrupted run can resume.
+            Defaults to None: no backup.
+        resume: Continue the run backed up in ``work_dir`` from its last finished epoch. Defaults to False.
+        logdir: Folder of TensorBoard logs. Defaults to None: none.
         progress: Optional iterable wrapper (e.g. ``tqdm``) showing image loading.
         verbose: Keras' ``fit`` verbosity. Defaults to ``"auto"``.
 
@@ -654,124 +756,138 @@ def train(
     _check_outputs(model=model_path, labelbin=labelbin_path, plot=plot_path)
     weights = resolve_weights(arch, weights)
     recipe = replace(recipe, weights=weights, alpha=resolve_alpha(arch, alpha, weights))
+    run = RunOptions(strategy, work_dir, resume, logdir)
+    run.check(recipe)
 
-    data = load_labelled_images(
-        dataset_dir, image_size, label_sep=label_sep, progress=progress, cache=cache, cache_dir=cache_dir
-    )
-    binarizer = fit_binarizer(data.label_sets)
-    classes = [str(label) for label in binarizer.classes_]
-    label_groups = infer_label_groups([path.parent.name for path in data.paths], label_sep)
-    task_spec, head = task_with_head(resolve_task(data.label_sets, task), head, classes, label_groups, colour_branch, arch)
-    recipe = replace(
-        recipe,
-        recolour_labels=resolve_recolour(
-            recolour, head, classes, label_groups, colour_branch=task_spec.colour_group is not None, pretrained=weights is not None,
-        ),
-    )
-    # The training split's size, as split_indices will make it, decides --batch-size auto.
-    recipe = replace(recipe, batch_size=resolve_batch_size(batch_size, round(len(data.paths) * (1 - val_split))))
-    for line in describe(data):
-        logger.info(line)
-    logger.info(
-        "images held: %s (--cache %s); batch size %d; precision %s; XLA %s", data.cache, cache, recipe.batch_size, precision,
-        {"auto": "as Keras decides (on GPUs only)", True: "on", False: "off"}[resolve_jit_compile(jit_compile)],
-    )
-    if arch != SMALLERVGGNET:
-        logger.info(
-            "network: %s%s", backbone_summary(arch, recipe.alpha, weights),
-            f"; then fine-tuning its top {fine_tune_layers} layers for {fine_tune_epochs} epochs" if recipe.fine_tunes else "",
+    with scratch_folder(is_chief(strategy)) as scratch:
+        if scratch is not None:
+            # Not the chief: the same training and saving, into a folder that is then removed.
+            model_path, labelbin_path, plot_path = (scratch / Path(path).name for path in (model_path, labelbin_path, plot_path))
+            run = replace(run, scratch=scratch)
+        manifest = is_manifest(dataset_dir)
+        if manifest:
+            data = load_manifest_images(dataset_dir, image_size, label_sep=label_sep, cache=cache)
+        else:
+            data = load_labelled_images(
+                dataset_dir, image_size, label_sep=label_sep, progress=progress, cache=cache, cache_dir=cache_dir
+            )
+        binarizer = fit_binarizer(data.label_sets)
+        classes = [str(label) for label in binarizer.classes_]
+        label_groups = infer_label_groups([label_sep.join(labels) for labels in data.label_sets], label_sep)
+        task_spec, head = task_with_head(resolve_task(data.label_sets, task), head, classes, label_groups, colour_branch, arch)
+        recipe = replace(
+            recipe,
+            recolour_labels=resolve_recolour(
+                recolour, head, classes, label_groups, colour_branch=task_spec.colour_group is not None, pretrained=weights is not None,
+            ),
         )
-    logger.info(
-        "task: %s (%s head: %s, %s)%s%s", task_spec.name, head, task_spec.activation, getattr(task_spec.loss, "__name__", task_spec.loss),
-        f"; colour branch for {', '.join(label_groups[task_spec.colour_group])}, grey shape branch for the rest"
-        if task_spec.colour_group is not None else "",
-        f"; recolouring {', '.join(classes[i] for i in recipe.recolour_labels)}" if recipe.recolour_labels else "",
-    )
-    groups = None
-    if split == "grouped":
-        groups = near_duplicate_groups(data.images, duplicate_radius)
+        # The training split's size, as split_indices will make it, decides --batch-size auto.
+        recipe = replace(recipe, batch_size=resolve_batch_size(batch_size, round(len(data.paths) * (1 - val_split))))
+        for line in describe(data):
+            logger.info(line)
         logger.info(
-            "near-duplicates: %d groups holding %d images (hashes within %d bits); each group stays on one side",
-            groups.duplicate_groups, groups.images_in_duplicate_groups, duplicate_radius,
+            "images held: %s (--cache %s); batch size %d; precision %s; XLA %s", data.cache, cache, recipe.batch_size, precision,
+            {"auto": "as Keras decides (on GPUs only)", True: "on", False: "off"}[resolve_jit_compile(jit_compile)],
+        )
+        if arch != SMALLERVGGNET:
+            logger.info(
+                "network: %s%s", backbone_summary(arch, recipe.alpha, weights),
+                f"; then fine-tuning its top {fine_tune_layers} layers for {fine_tune_epochs} epochs" if recipe.fine_tunes else "",
+            )
+        logger.info(
+            "task: %s (%s head: %s, %s)%s%s", task_spec.name, head, task_spec.activation, getattr(task_spec.loss, "__name__", task_spec.loss),
+            f"; colour branch for {', '.join(label_groups[task_spec.colour_group])}, grey shape branch for the rest"
+            if task_spec.colour_group is not None else "",
+            f"; recolouring {', '.join(classes[i] for i in recipe.recolour_labels)}" if recipe.recolour_labels else "",
+        )
+        groups = None
+        if split == "grouped" and manifest:
+            # Hashing needs every image decoded before training: a pass over a bucket of millions.
+            logger.info("near-duplicates: not looked for in a manifest (that needs every image decoded first); split stratified by labels")
+        elif split == "grouped":
+            groups = near_duplicate_groups(data.images, duplicate_radius)
+            logger.info(
+                "near-duplicates: %d groups holding %d images (hashes within %d bits); each group stays on one side",
+                groups.duplicate_groups, groups.images_in_duplicate_groups, duplicate_radius,
+            )
+
+        targets = task_spec.encode(binarizer, data.label_sets)
+
+        fold_reports = None
+        if folds is not None:
+            fold_reports = cross_validate(data.images, targets, data.label_sets, task_spec, classes, recipe, folds, groups, verbose)
+            rows = summarize_folds(fold_reports)
+            write_csv(rows, folds_csv_path(model_path))
+            mean, std = rows[-2], rows[-1]
+            logger.info("cross-validation over %d folds (mean +- std):", folds)
+            for name in SUMMARY_METRICS:
+                logger.info("  %-12s %.4f +- %.4f", name, mean[name], std[name])
+            logger.info("wrote %s; now training the model to save on the %s split", folds_csv_path(model_path), split)
+
+        train_index, val_index = split_indices(data.label_sets, val_split, seed, groups)
+        logger.info("split (%s): %d training, %d validation images", split, len(train_index), len(val_index))
+        model, history, probabilities, diagnosis = _fit(
+            data.images, targets, train_index, val_index, task_spec, classes, recipe, metrics_csv_path(model_path), verbose, run
         )
 
-    targets = task_spec.encode(binarizer, data.label_sets)
+        true = task_spec.label_probabilities(targets[val_index]).astype("int64")
+        decodings = {"threshold 0.5": {"threshold": config.THRESHOLD}}
+        thresholds = None
+        if task_spec.name == "multilabel":
+            thresholds = tune_thresholds(true, probabilities)
+            decodings["tuned thresholds"] = {"threshold": thresholds}
+            if label_groups is not None:
+                decodings["one label per group"] = {"groups": [[classes.index(label) for label in group] for group in label_groups]}
+        reports = {
+            name: evaluate_predictions(true, task_spec.decode(probabilities, **options), classes, probabilities)
+            for name, options in decodings.items()
+        }
+        logger.info("validation (%d images):", len(val_index))
+        for name, report in reports.items():
+            logger.info("  %-22s %s", name, format_report(report)[0])
+        # The grouped head decodes one label per group; thresholds, tuned all the same, only serve --decode threshold.
+        stored = "one label per group" if head == "grouped" else "tuned thresholds" if thresholds is not None else "threshold 0.5"
+        for line in format_report(reports[stored])[1:]:
+            logger.info("  %s", line)
+        if thresholds is not None:
+            logger.info("  thresholds (max F1 per label): %s", ", ".join(f"{c} {t:.2f}" for c, t in zip(classes, thresholds)))
 
-    fold_reports = None
-    if folds is not None:
-        fold_reports = cross_validate(data.images, targets, data.label_sets, task_spec, classes, recipe, folds, groups, verbose)
-        rows = summarize_folds(fold_reports)
-        write_csv(rows, folds_csv_path(model_path))
-        mean, std = rows[-2], rows[-1]
-        logger.info("cross-validation over %d folds (mean +- std):", folds)
-        for name in SUMMARY_METRICS:
-            logger.info("  %-12s %.4f +- %.4f", name, mean[name], std[name])
-        logger.info("wrote %s; now training the model to save on the %s split", folds_csv_path(model_path), split)
-
-    train_index, val_index = split_indices(data.label_sets, val_split, seed, groups)
-    logger.info("split (%s): %d training, %d validation images", split, len(train_index), len(val_index))
-    model, history, probabilities, diagnosis = _fit(
-        data.images, targets, train_index, val_index, task_spec, classes, recipe, metrics_csv_path(model_path), verbose
-    )
-
-    true = task_spec.label_probabilities(targets[val_index]).astype("int64")
-    decodings = {"threshold 0.5": {"threshold": config.THRESHOLD}}
-    thresholds = None
-    if task_spec.name == "multilabel":
-        thresholds = tune_thresholds(true, probabilities)
-        decodings["tuned thresholds"] = {"threshold": thresholds}
-        if label_groups is not None:
-            decodings["one label per group"] = {"groups": [[classes.index(label) for label in group] for group in label_groups]}
-    reports = {
-        name: evaluate_predictions(true, task_spec.decode(probabilities, **options), classes, probabilities)
-        for name, options in decodings.items()
-    }
-    logger.info("validation (%d images):", len(val_index))
-    for name, report in reports.items():
-        logger.info("  %-22s %s", name, format_report(report)[0])
-    # The grouped head decodes one label per group; thresholds, tuned all the same, only serve --decode threshold.
-    stored = "one label per group" if head == "grouped" else "tuned thresholds" if thresholds is not None else "threshold 0.5"
-    for line in format_report(reports[stored])[1:]:
-        logger.info("  %s", line)
-    if thresholds is not None:
-        logger.info("  thresholds (max F1 per label): %s", ", ".join(f"{c} {t:.2f}" for c, t in zip(classes, thresholds)))
-
-    metadata = {
-        "task": task_spec.name,
-        "classes": classes,
-        "image_size": image_size,
-        "channel_order": config.CHANNEL_ORDER,
-        "label_sep": label_sep,
-        "normalize": normalize,
-        "init": init,
-        "precision": precision,
-        "epochs_trained": len(history["loss"]),
-        "threshold": config.THRESHOLD,
-        "thresholds": None if thresholds is None else {c: float(t) for c, t in zip(classes, thresholds)},
-        "label_groups": label_groups,
-        # Calibrated on the validation images, like the thresholds (see pyimagesearch/unknown.py).
-        "unknown": fit_unknown_detector(
-            model, data.images, targets, train_index, val_index, task_spec.name, classes, label_groups,
-            colour_group=task_spec.colour_group, seed=seed,
-        ),
-        "head": head,
-        "recolour": [classes[index] for index in recipe.recolour_labels],
-        "colour_branch": task_spec.colour_group is not None,
-        "arch": arch,
-        "alpha": recipe.alpha,
-        "weights": weights,
-        "fine_tune": {
-            "layers": fine_tune_layers, "lr": fine_tune_lr,
-            "epochs_trained": history["phase"].count(2),
-        } if recipe.fine_tunes else None,
-        "split": {"kind": split, "duplicate_groups": None if groups is None else groups.duplicate_groups},
-        "validation": {"images": len(val_index), **{name: reports[stored][name] for name in SUMMARY_METRICS}},
-    }
-    save_model(model, model_path, metadata)
-    save_labelbin(binarizer, labelbin_path)
-    plot_history(history, plot_path, list(dict.fromkeys([*(m.name for m in task_spec.metrics()), "exact_match", "macro_f1"])))
-    logger.info("wrote %s, %s, %s, %s", model_path, labelbin_path, plot_path, metrics_csv_path(model_path))
-    return TrainingResult(model, binarizer, task_spec, history, reports[stored], reports, metadata, fold_reports, diagnosis)
+        metadata = {
+            "task": task_spec.name,
+            "classes": classes,
+            "image_size": image_size,
+            "channel_order": config.CHANNEL_ORDER,
+            "label_sep": label_sep,
+            "normalize": normalize,
+            "init": init,
+            "precision": precision,
+            "epochs_trained": len(history["loss"]),
+            "threshold": config.THRESHOLD,
+            "thresholds": None if thresholds is None else {c: float(t) for c, t in zip(classes, thresholds)},
+            "label_groups": label_groups,
+            # Calibrated on the validation images, like the thresholds (see pyimagesearch/unknown.py).
+            "unknown": fit_unknown_detector(
+                model, data.images, targets, train_index, val_index, task_spec.name, classes, label_groups,
+                colour_group=task_spec.colour_group, seed=seed,
+            ),
+            "head": head,
+            "recolour": [classes[index] for index in recipe.recolour_labels],
+            "colour_branch": task_spec.colour_group is not None,
+            "arch": arch,
+            "alpha": recipe.alpha,
+            "weights": weights,
+            "fine_tune": {
+                "layers": fine_tune_layers, "lr": fine_tune_lr,
+                "epochs_trained": history["phase"].count(2),
+            } if recipe.fine_tunes else None,
+            "split": {"kind": split, "duplicate_groups": None if groups is None else groups.duplicate_groups},
+            "validation": {"images": len(val_index), **{name: reports[stored][name] for name in SUMMARY_METRICS}},
+        }
+        save_model(model, model_path, metadata)
+        save_labelbin(binarizer, labelbin_path)
+        plot_history(history, plot_path, list(dict.fromkeys([*(m.name for m in task_spec.metrics()), "exact_match", "macro_f1"])))
+        logger.info("wrote %s, %s, %s, %s", model_path, labelbin_path, plot_path, metrics_csv_path(model_path))
+        return TrainingResult(model, binarizer, task_spec, history, reports[stored], reports, metadata, fold_reports, diagnosis)
 
 
 def _one_of_each_first(label_sets: list[tuple[str, ...]], count: int, seed: int) -> list[int]:

@@ -1,0 +1,241 @@
+"""tf.distribute training, manifests and resumable runs: real strategies, real processes, real signals."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pyimagesearch.distribution import is_chief, read_tf_config, resolve_strategy
+from pyimagesearch.manifest import read_manifest
+from conftest import PROJECT_ROOT
+
+# Every process of these tests is killed after this long: none can hang the suite.
+PROCESS_TIMEOUT = 240
+TRAIN_FLAGS = ("--image-size", "32", "--patience", "0", "--precision", "float32", "--batch-size", "8")
+
+
+@pytest.fixture(scope="module")
+def manifest(demo_data, tmp_path_factory) -> Path:
+    """A CSV manifest of 8 demo images per label folder (48 in all), with absolute paths."""
+    rows = ["path,labels"]
+    for folder in sorted(demo_data[0].iterdir()):
+        rows += [f"{path},{folder.name}" for path in sorted(folder.iterdir())[:8]]
+    path = tmp_path_factory.mktemp("manifest") / "fashion.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.fixture
+def processes():
+    """Started processes, killed at teardown whatever the test did."""
+    started: list[subprocess.Popen] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for handle in sockets:
+        handle.bind(("127.0.0.1", 0))
+    ports = [handle.getsockname()[1] for handle in sockets]
+    for handle in sockets:
+        handle.close()
+    return ports
+
+
+def start_train(processes: list, log: Path, *args: str, tf_config: dict | None = None) -> subprocess.Popen:
+    """train.py in the background, its output in ``log`` (a pipe could fill and block it)."""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("TF_CONFIG", None)
+    if tf_config is not None:
+        env["TF_CONFIG"] = json.dumps(tf_config)
+    with open(log, "w") as handle:
+        process = subprocess.Popen(
+            [sys.executable, str(PROJECT_ROOT / "train.py"), *args], stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=log.parent,
+            # A shell's background job ignores SIGINT, and so would its children: this one must not.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+    processes.append(process)
+    return process
+
+
+def wait_for(condition, process: subprocess.Popen, what: str, timeout: float = PROCESS_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None:
+            raise AssertionError(f"the process ended ({process.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def finished_epochs(backup: Path) -> int:
+    """The epochs BackupAndRestore has backed up in ``backup`` (0 before the first)."""
+    try:
+        return json.loads((backup / "training_metadata.json").read_text())["epoch"]
+    except (OSError, ValueError):
+        return 0
+
+
+def test_tf_config_errors_say_what_is_wrong():
+    with pytest.raises(ValueError, match="TF_CONFIG is not JSON"):
+        read_tf_config({"TF_CONFIG": "{cluster: 1}"})
+    with pytest.raises(ValueError, match='needs a "cluster"'):
+        read_tf_config({"TF_CONFIG": '{"task": {"type": "worker", "index": 0}}'})
+    with pytest.raises(ValueError, match='needs a "task".*Received'):
+        read_tf_config({"TF_CONFIG": '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}'})
+    assert read_tf_config({}) is None
+
+
+def test_auto_strategy_is_multiworker_with_tf_config_and_none_without():
+    tf_config = json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 1}})
+    assert resolve_strategy("auto", {"TF_CONFIG": tf_config}) == "multiworker"
+    assert resolve_strategy("auto", {}) == "none"  # This machine has no GPU.
+    with pytest.raises(ValueError, match="--strategy multiworker needs TF_CONFIG"):
+        resolve_strategy("multiworker", {})
+
+
+def test_the_default_strategy_is_the_chief():
+    import tensorflow as tf
+
+    assert is_chief(tf.distribute.get_strategy())
+
+
+def test_manifest_rows_give_paths_relative_to_the_manifest_and_labels(tmp_path, demo_data):
+    image = next((demo_data[0] / "red_dress").iterdir())
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "a.jpg").write_bytes(image.read_bytes())
+    (tmp_path / "m.jsonl").write_text(json.dumps({"path": "images/a.jpg", "labels": ["red", "dress"]}) + "\n")
+    (tmp_path / "m.csv").write_text(f"path,labels,source\nimages/a.jpg,red_dress,shop\n{image},red_dress,\n")
+    assert read_manifest(tmp_path / "m.jsonl") == ([tmp_path / "images" / "a.jpg"], [("red", "dress")])
+    assert read_manifest(tmp_path / "m.csv") == ([tmp_path / "images" / "a.jpg", image], [("red", "dress")] * 2)
+
+
+def test_manifest_errors_name_the_file_and_the_fix(tmp_path):
+    (tmp_path / "columns.csv").write_text("file,labels\na.jpg,red_dress\n")
+    with pytest.raises(ValueError, match=r"columns\.csv: the CSV header lacks the column path"):
+        read_manifest(tmp_path / "columns.csv")
+    (tmp_path / "missing.csv").write_text("path,labels\nnowhere/a.jpg,red_dress\n")
+    with pytest.raises(ValueError, match=r"missing\.csv: .*nowhere/a\.jpg not found\. Fix the paths or remove those rows"):
+        read_manifest(tmp_path / "missing.csv")
+    (tmp_path / "lines.jsonl").write_text('{"path": "a.jpg"}\n')
+    with pytest.raises(ValueError, match=r"lines\.jsonl, line 1: no labels"):
+        read_manifest(tmp_path / "lines.jsonl")
+
+
+def test_resume_without_a_work_folder_is_refused_before_any_work(tmp_path, manifest):
+    from pyimagesearch.training import train
+
+    with pytest.raises(ValueError, match=r"--resume needs --work-dir: the folder the interrupted run backed up to"):
+        train(manifest, model_path=tmp_path / "m.model", labelbin_path=tmp_path / "m.pickle", plot_path=tmp_path / "p.png", resume=True)
+
+
+def test_a_malformed_tf_config_gets_a_one_line_error(tmp_path, manifest):
+    completed = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "train.py"), "--dataset", str(manifest)], capture_output=True, text=True,
+        timeout=PROCESS_TIMEOUT, env={**os.environ, "TF_CONFIG": "{not json", "PYTHONPATH": str(PROJECT_ROOT)}, cwd=tmp_path,
+    )
+    assert completed.returncode == 2
+    assert "Traceback" not in completed.stderr
+    assert completed.stderr.strip().splitlines()[-1].startswith("train.py: error: TF_CONFIG is not JSON (Expecting property name")
+
+
+MIRRORED_SCRIPT = """
+import json, sys
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from pyimagesearch.training import train
+
+manifest, work = sys.argv[1], sys.argv[2]
+common = dict(epochs=2, image_size=32, patience=None, precision="float32", seed=3, verbose=0)
+mirrored = train(manifest, model_path=f"{work}/m.model", labelbin_path=f"{work}/m.pickle", plot_path=f"{work}/m.png",
+                 batch_size=8, strategy=tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), **common)
+single = train(manifest, model_path=f"{work}/s.model", labelbin_path=f"{work}/s.pickle", plot_path=f"{work}/s.png",
+               batch_size=16, **common)
+print(json.dumps({"replicas": 2, "mirrored": mirrored.history["loss"], "single": single.history["loss"],
+                  "mirrored_exact": mirrored.report["exact_match"], "single_exact": single.report["exact_match"]}))
+"""
+
+
+def test_mirrored_over_two_cpu_devices_trains_as_one_device_with_the_same_global_batch(tmp_path, manifest):
+    completed = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT, str(manifest), str(tmp_path)], capture_output=True, text=True,
+        timeout=PROCESS_TIMEOUT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    # Two replicas of 8 images take the steps one device takes with 16; only the batch
+    # normalisation statistics (per replica) and dropout masks differ, most in the first epoch.
+    assert result["mirrored"][-1] == pytest.approx(result["single"][-1], rel=0.15)
+    assert result["mirrored_exact"] == pytest.approx(result["single_exact"], abs=0.25)
+
+
+def test_multiworker_trains_from_a_manifest_stops_when_a_worker_dies_and_resumes(tmp_path, manifest, processes):
+    ports = free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    args = ("--dataset", str(manifest), "--epochs", "2", "--work-dir", "work", *TRAIN_FLAGS)
+
+    def start_workers(*extra: str, run: str) -> list[subprocess.Popen]:
+        return [
+            start_train(processes, tmp_path / f"{run}-{index}.log", *args, *extra,
+                        tf_config={"cluster": cluster, "task": {"type": "worker", "index": index}})
+            for index in range(2)
+        ]
+
+    chief, worker = start_workers(run="first")
+    wait_for(lambda: finished_epochs(tmp_path / "work" / "backup") >= 1, chief, "the first epoch's backup")
+    worker.send_signal(signal.SIGKILL)
+    assert chief.wait(timeout=PROCESS_TIMEOUT) == 2
+    last_line = (tmp_path / "first-0.log").read_text().strip().splitlines()[-1]
+    assert last_line.startswith("train.py: error: a worker of the cluster stopped")
+    assert last_line.endswith("Start every worker again with the same command and --resume: training continues from the last finished epoch.")
+    assert not (tmp_path / "fashion.model").exists()
+    done = finished_epochs(tmp_path / "work" / "backup")
+    assert done == 1
+
+    resumed = start_workers("--resume", run="resumed")
+    for process in resumed:
+        assert process.wait(timeout=PROCESS_TIMEOUT) == 0, (tmp_path / "resumed-0.log").read_text()[-3000:]
+    log = (tmp_path / "resumed-0.log").read_text()
+    assert "Epoch 1/2" not in log and "Epoch 2/2" in log
+    rows = (tmp_path / "fashion.metrics.csv").read_text().strip().splitlines()
+    assert [row.split(",")[0] for row in rows[1:]] == ["1", "2"]
+    # Only the chief wrote: into its folder, none of the other worker's files anywhere near.
+    for name in ("fashion.model", "mlb.pickle", "plot.png", "work/best.keras"):
+        assert (tmp_path / name).is_file()
+    assert not list(Path(tmp_path).glob("pyimagesearch-worker-*"))
+
+
+def test_sigint_after_an_epoch_then_resume_trains_only_the_remaining_epochs(tmp_path, manifest, processes):
+    args = ("--dataset", str(manifest), "--epochs", "3", "--work-dir", "work", "--logdir", "logs", *TRAIN_FLAGS)
+    first = start_train(processes, tmp_path / "first.log", *args)
+    wait_for(lambda: finished_epochs(tmp_path / "work" / "backup") >= 1, first, "the first epoch's backup")
+    first.send_signal(signal.SIGINT)
+    assert first.wait(timeout=PROCESS_TIMEOUT) == 130
+    assert not (tmp_path / "fashion.model").exists()
+    done = finished_epochs(tmp_path / "work" / "backup")
+
+    resumed = start_train(processes, tmp_path / "resumed.log", *args, "--resume")
+    assert resumed.wait(timeout=PROCESS_TIMEOUT) == 0, (tmp_path / "resumed.log").read_text()[-3000:]
+    log = (tmp_path / "resumed.log").read_text()
+    assert [f"Epoch {epoch}/3" in log for epoch in (1, 2, 3)] == [epoch > done for epoch in (1, 2, 3)]
+    rows = (tmp_path / "fashion.metrics.csv").read_text().strip().splitlines()
+    assert [row.split(",")[0] for row in rows[1:]] == ["1", "2", "3"]
+    from pyimagesearch.model_io import read_model_metadata
+
+    assert read_model_metadata(tmp_path / "fashion.model")["epochs_trained"] == 3
+    assert (tmp_path / "mlb.pickle").stat().st_size > 0 and (tmp_path / "plot.png").stat().st_size > 0
+    # The backup is gone once training has finished; TensorBoard has the metrics and the samples.
+    assert not (tmp_path / "work" / "backup").exists()
+    assert list((tmp_path / "logs" / "validation").iterdir()) and list((tmp_path / "logs" / "samples").iterdir())
