@@ -2,6 +2,8 @@
 """Train a multi-label (or multi-class, or binary) image classifier on a folder of images.
 
     python train.py --dataset dataset --model fashion.model --labelbin mlb.pickle
+    python train.py --dataset dataset --arch mlp          # an MLP over colour and HOG features
+    python train.py --dataset table.csv --arch mlp        # an MLP over a table of feature vectors
 """
 
 import argparse
@@ -31,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-d", "--dataset", required=True,
         help="folder with one sub-folder per label set, or a manifest (.csv with path,labels columns, or .jsonl) "
-        "of image paths or URIs (gs://...) read through tf.io.gfile and streamed",
+        "of image paths or URIs (gs://...) read through tf.io.gfile and streamed; with --arch mlp, also a feature "
+        "table (.csv without a path column, or .npy, with a label column)",
     )
     parser.add_argument("-m", "--model", default=config.MODEL_PATH, help="model file to write (any name)")
     parser.add_argument("-l", "--labelbin", default=config.LABELBIN_PATH, help="label binarizer file to write")
@@ -48,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--image-size", type=int, default=config.IMAGE_SIZE, help="side of the square input, pixels")
     parser.add_argument("--val-split", type=float, default=config.VAL_SPLIT, help="share held out for validation")
     parser.add_argument("--seed", type=int, default=config.SEED, help="seed of split, weights and augmentation")
-    parser.add_argument("--label-sep", default=config.LABEL_SEP, help="separator of labels in folder names")
+    parser.add_argument("--label-sep", default=config.LABEL_SEP, help="separator of labels in folder names (and label cells)")
+    parser.add_argument("--label-column", default=config.LABEL_COLUMN, help="a feature table's column of labels")
     parser.add_argument("--task", choices=config.TASKS, default="auto", help="kind of labelling; auto reads it from the labels")
     parser.add_argument(
         "--head", choices=config.HEADS, default=config.HEAD,
@@ -69,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--arch", choices=ARCHITECTURES, default=config.ARCH,
-        help="network: the tutorial's SmallerVGGNet, trained from scratch, or a keras.applications backbone, "
-        "pretrained (see --weights) under the same head",
+        help="network: the tutorial's SmallerVGGNet, trained from scratch; mlp, the tutorial's fully connected network "
+        "(500 and 100 ReLU units) over an HSV colour histogram and HOG of each image, or over a feature table; or a "
+        "keras.applications backbone, pretrained (see --weights) under the same head",
     )
     parser.add_argument(
         "--alpha", type=float, default=None,
@@ -191,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         from pyimagesearch.training import check_overfit
         from pyimagesearch.training import train as train_classifier
 
+        if args.export and args.arch == "mlp":
+            raise ValueError("--export writes networks over images as ONNX; --arch mlp computes its features outside the network: drop --export.")
         if args.overfit_check is not None:
             result = check_overfit(
                 args.dataset, images=args.overfit_check, learning_rate=args.lr, image_size=args.image_size,
@@ -238,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
             work_dir=args.work_dir,
             resume=args.resume,
             logdir=args.logdir,
+            label_column=args.label_column,
             progress=lambda items, total: tqdm(items, total=total, desc="loading images", unit="img", file=sys.stderr),
             verbose=1 if sys.stdout.isatty() else 2,
         )

@@ -61,6 +61,19 @@ def link_folders(dataset: Path, folders: list[str], target: Path) -> None:
             (target / folder / path.name).symlink_to(path.resolve())
 
 
+def combination_scores(predicted: list[set[str]], left_out: str, colours: list[str], types: list[str]) -> dict:
+    """Shares of the left-out folder's photos (``blue_dress``) whose predicted labels hold its colour AND
+    type, and each alone: exactly one colour, the right one, and likewise for the type."""
+    colour, kind = left_out.split("_")
+    colour_right = [labels & set(colours) == {colour} for labels in predicted]
+    type_right = [labels & set(types) == {kind} for labels in predicted]
+    return {
+        "both_right": sum(c and t for c, t in zip(colour_right, type_right)) / len(predicted),
+        "colour_right": sum(colour_right) / len(predicted),
+        "type_right": sum(type_right) / len(predicted),
+    }
+
+
 def child_run(dataset: Path, left_out: str, setup: str, epochs: int, image_size: int, patience: int, seed: int) -> dict:
     """Train on every folder but ``left_out`` with ``setup``, then label the left-out folder and example_07."""
     from pyimagesearch.classification import Classifier
@@ -78,21 +91,16 @@ def child_run(dataset: Path, left_out: str, setup: str, epochs: int, image_size:
         )
         classifier = Classifier.load(work / "m.model")
     colours, types = result.metadata["label_groups"]
-    colour, kind = left_out.split("_")
     images, kept, _ = load_images(list_images(dataset / left_out), image_size)
     decided = classifier.decide(classifier.predict_probabilities(images), **decoding)
     classes = classifier.classes
     predicted = [{classes[i] for i in row.nonzero()[0]} for row in decided]
-    colour_right = [labels & set(colours) == {colour} for labels in predicted]
-    type_right = [labels & set(types) == {kind} for labels in predicted]
     example = classifier.classify([EXAMPLE], **decoding)[0][0] if EXAMPLE.is_file() else None
     return {
         "left_out": left_out,
         "setup": setup,
         "images": len(kept),
-        "both_right": sum(c and t for c, t in zip(colour_right, type_right)) / len(kept),
-        "colour_right": sum(colour_right) / len(kept),
-        "type_right": sum(type_right) / len(kept),
+        **combination_scores(predicted, left_out, colours, types),
         "epochs_trained": result.metadata["epochs_trained"],
         "validation_exact_match": result.report["exact_match"],
         "example_07": None if example is None else {"labels": example.labels, "probabilities": example.probabilities},

@@ -17,8 +17,12 @@ import keras
 import numpy as np
 from keras import layers
 
+from pyimagesearch.mlp import MLP
+
 # The architectures of --arch; "smallervggnet" is the tutorial's network, trained from scratch.
 SMALLERVGGNET = "smallervggnet"
+# The networks without pretrained weights: SmallerVGGNet and the MLP over image features (`mlp`).
+FROM_SCRATCH = (SMALLERVGGNET, MLP)
 # Two identity layers mark where a backbone starts and ends: its layers are those on the paths in
 # between, even when another branch runs beside it. The transfer classifier's head starts at POOL.
 BACKBONE_INPUT = "backbone_input"
@@ -102,24 +106,24 @@ BACKBONES: dict[str, Backbone] = {
         ),
     )
 }
-ARCHITECTURES = (SMALLERVGGNET, *BACKBONES)
+ARCHITECTURES = (*FROM_SCRATCH, *BACKBONES)
 
 
 def resolve_weights(arch: str, weights: str | None) -> str | None:
     """``--weights`` as the builders take it: None for ``none``, ``"imagenet"``, or a file's path.
 
-    The default (None) is ``imagenet`` for a pretrained backbone and ``none`` for SmallerVGGNet.
+    The default (None) is ``imagenet`` for a pretrained backbone and ``none`` for SmallerVGGNet and the MLP.
 
     Raises:
-        ValueError: For pretrained weights with SmallerVGGNet, or a weights file that does not exist.
+        ValueError: For pretrained weights with SmallerVGGNet or the MLP, or a weights file that does not exist.
     """
     if weights is None:
-        return None if arch == SMALLERVGGNET else "imagenet"
+        return None if arch in FROM_SCRATCH else "imagenet"
     if weights == "none":
         return None
-    if arch == SMALLERVGGNET:
+    if arch in FROM_SCRATCH:
         raise ValueError(
-            f"--weights {weights}: SmallerVGGNet has no pretrained weights; pass --arch "
+            f"--weights {weights}: --arch {arch} has no pretrained weights; pass --arch "
             f"{'|'.join(BACKBONES)} for a pretrained backbone, or leave --weights out."
         )
     if weights != "imagenet" and not Path(weights).is_file():
@@ -137,7 +141,7 @@ def resolve_alpha(arch: str, alpha: float | None, weights: str | None) -> float 
         ValueError: For an ``alpha`` the architecture does not have, or a weights file that does
             not fit; the message names the arguments that would fit it.
     """
-    if arch == SMALLERVGGNET:
+    if arch in FROM_SCRATCH:
         if alpha is not None:
             raise ValueError(f"--alpha {alpha}: {arch} has no width multiplier; leave --alpha out.")
         return None

@@ -46,6 +46,20 @@ ARCH = "smallervggnet"
 FINE_TUNE_LAYERS = 80
 FINE_TUNE_EPOCHS = 10
 FINE_TUNE_LR = 3e-4
+# --arch mlp: the tutorial's fully connected network over image features (pyimagesearch/mlp.py),
+# hidden layers of MLP_HIDDEN ReLU units, each followed by dropout at MLP_DROPOUT in training.
+MLP_HIDDEN = (500, 100)
+MLP_DROPOUT = 0.5
+# Its image features (pyimagesearch/features.py): a hue x saturation x value histogram with the
+# bins of PyImageSearch's colour descriptor, and OpenCV's HOG of a 64-pixel grey copy in 8-pixel
+# cells, 9 orientations: 288 + 1,764 = 2,052 values per image.
+FEATURE_HSV_BINS = (8, 12, 3)
+FEATURE_HOG_SIZE = 64
+FEATURE_HOG_CELL = 8
+FEATURE_HOG_BINS = 9
+# A feature table (--dataset table.csv or table.npy): the column holding each row's labels,
+# separated by --label-sep like folder names ("red_dress").
+LABEL_COLUMN = "labels"
 SCHEDULES = ("cosine", "tutorial")
 # Cosine decay to zero ends as well as the tutorial's lr / epochs decay but settles: the last
 # epoch, whose weights are saved, no longer lands on a dip (see README, "Results").
@@ -91,9 +105,6 @@ CACHE_MEMORY_SHARE = 0.25
 # is set, mirrored with more than one GPU, else none. --batch-size is per replica.
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
 STRATEGY = "auto"
-# --dataset may be a manifest of images anywhere (pyimagesearch/manifest.py): CSV or JSON Lines by
-# extension, with a path or URI and the labels of each image.
-MANIFEST_SUFFIXES = (".csv", ".jsonl")
 # Validation images whose predictions --logdir shows in TensorBoard each epoch.
 SAMPLE_PREDICTIONS = 4
 

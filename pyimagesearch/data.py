@@ -247,14 +247,17 @@ def load_manifest_images(
 
 
 def describe(data: LabelledImages) -> list[str]:
-    """Summary lines: images found and skipped, each label and each combination with its count."""
-    per_label, per_combination = label_counts(data.label_sets)
-    lines = [f"images: {len(data.paths)} loaded, {len(data.skipped)} skipped"]
-    lines.append("labels: " + ", ".join(f"{label} {count}" for label, count in sorted(per_label.items())))
-    lines.append(
-        "combinations: " + ", ".join(f"{combination} {count}" for combination, count in sorted(per_combination.items()))
-    )
-    return lines
+    """Summary lines: images found and skipped, then `describe_labels`."""
+    return [f"images: {len(data.paths)} loaded, {len(data.skipped)} skipped", *describe_labels(data.label_sets)]
+
+
+def describe_labels(label_sets: list[tuple[str, ...]]) -> list[str]:
+    """Summary lines: each label and each combination with its count."""
+    per_label, per_combination = label_counts(label_sets)
+    return [
+        "labels: " + ", ".join(f"{label} {count}" for label, count in sorted(per_label.items())),
+        "combinations: " + ", ".join(f"{combination} {count}" for combination, count in sorted(per_combination.items())),
+    ]
 
 
 def make_dataset(
@@ -275,7 +278,8 @@ def make_dataset(
     graph, so the same code trains from memory, from the disk cache or from the files.
 
     Args:
-        images: uint8 images of shape (N, size, size, 3): an array or an `ImageFiles`.
+        images: uint8 images of shape (N, size, size, 3): an array or an `ImageFiles`; or the
+            rows of another input, such as the MLP's float32 features of shape (N, D).
         targets: float32 array of shape (N, units), aligned with ``images``.
         batch_size: Images per batch.
         indices: The rows to use, in order. Defaults to all.
@@ -296,12 +300,14 @@ def make_dataset(
     indices = np.arange(len(images)) if indices is None else np.asarray(indices, dtype=np.int64)
     targets = np.asarray(targets, dtype=np.float32)
     image_shape, units = tuple(images.shape[1:]), targets.shape[1]
+    # uint8 images, or the MLP's float32 feature rows (`features`).
+    dtype = tf.as_dtype(images.dtype)
 
     def gather(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return images[rows], targets[rows]
 
     def load(rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        batch, batch_targets = tf.numpy_function(gather, [rows], (tf.uint8, tf.float32), stateful=False)
+        batch, batch_targets = tf.numpy_function(gather, [rows], (dtype, tf.float32), stateful=False)
         return tf.ensure_shape(tf.cast(batch, tf.float32), (None, *image_shape)), tf.ensure_shape(batch_targets, (None, units))
 
     dataset = tf.data.Dataset.from_tensor_slices(indices)

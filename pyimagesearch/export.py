@@ -18,6 +18,7 @@ import numpy as np
 import onnx
 
 from pyimagesearch.atomic import atomic_path
+from pyimagesearch.features import INPUT_IMAGES
 from pyimagesearch.model_io import METADATA_VERSION, load_model
 from pyimagesearch.predictors import (
     ONNX_FEATURES_OUTPUT, ONNX_METADATA_KEY, REQUIRED_METADATA, OnnxPredictor, is_onnx_file, with_features,
@@ -71,6 +72,11 @@ def export_model_onnx(
     missing = [key for key in REQUIRED_METADATA if key not in metadata]
     if missing:
         raise ValueError(f"The metadata to export lacks {', '.join(missing)}: pass the metadata train.py saved with the model.")
+    if metadata.get("input", INPUT_IMAGES) != INPUT_IMAGES:
+        raise ValueError(
+            "ONNX export takes networks over images; this model is an MLP over features computed outside it "
+            f"({metadata['input']}): classify with the model file itself, or train --arch smallervggnet to export."
+        )
     size = int(metadata["image_size"])
     if tuple(model.input_shape[1:]) != (size, size, 3):
         raise ValueError(

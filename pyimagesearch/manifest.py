@@ -24,8 +24,22 @@ _CHECK_THREADS = 32
 
 
 def is_manifest(dataset: str | os.PathLike) -> bool:
-    """Whether ``--dataset`` names a manifest (a ``.csv`` or ``.jsonl`` file) rather than a folder."""
-    return str(dataset).lower().endswith(config.MANIFEST_SUFFIXES)
+    """Whether ``--dataset`` names a manifest rather than a folder: a ``.jsonl`` file, or a ``.csv``
+    file whose header names a ``path`` column (one without is a feature table, `feature_table`);
+    a ``.csv`` that cannot be read is taken for a manifest, so `read_manifest` says why."""
+    import tensorflow as tf
+
+    name = str(dataset).lower()
+    if name.endswith(".jsonl"):
+        return True
+    if not name.endswith(".csv"):
+        return False
+    try:
+        with tf.io.gfile.GFile(str(dataset), "r") as handle:
+            header = handle.readline().lstrip("\ufeff")
+    except (tf.errors.OpError, UnicodeDecodeError):
+        return True
+    return "path" in next(csv.reader([header]), [])
 
 
 def read_manifest(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from pyimagesearch import config
+from pyimagesearch.features import for_images
 
 if TYPE_CHECKING:
     import keras
@@ -268,10 +269,12 @@ def with_features(model: "keras.Model", layers: "Sequence[str]") -> "keras.Model
     return keras.Model(model.inputs, [model.outputs[0], joined])
 
 
-def load_predictor(path: str | os.PathLike) -> KerasPredictor | OnnxPredictor:
-    """The network in a model file: an ONNX export (by name or content) or a Keras model file.
+def load_predictor(path: str | os.PathLike) -> Predictor:
+    """The network in a model file, an ONNX export (by name or content) or a Keras model file, taking RGB
+    images: an MLP's computes their features first (`features.for_images`).
 
     Raises:
-        ValueError: For a missing file or one that is neither (see the loaders).
+        ValueError: For a missing file or one that is neither (see the loaders), or a model
+            trained on a feature table.
     """
-    return OnnxPredictor.load(path) if is_onnx_file(path) else KerasPredictor.load(path)
+    return for_images(OnnxPredictor.load(path) if is_onnx_file(path) else KerasPredictor.load(path))

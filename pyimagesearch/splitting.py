@@ -96,6 +96,12 @@ def near_duplicate_groups(
     return DuplicateGroups(group_of, radius)
 
 
+def identical_row_groups(rows: np.ndarray) -> DuplicateGroups:
+    """Groups of identical rows, e.g. a feature table's copied examples: for a split, as near-duplicates are."""
+    _, group_of = np.unique(np.asarray(rows), axis=0, return_inverse=True)
+    return DuplicateGroups(group_of.ravel(), radius=0)
+
+
 def _check_fraction(val_split: float, count: int) -> None:
     if not 0.0 < val_split < 1.0:
         raise ValueError(f"--val-split must be between 0 and 1 (e.g. 0.2). Received: {val_split}")

@@ -26,21 +26,17 @@ from pyimagesearch.backbones import (
     set_backbone_trainable,
 )
 from pyimagesearch.colour_and_shape import build_colour_and_shape
-from pyimagesearch.data import (
-    ImageFiles,
-    IndexedRows,
-    describe,
-    find_labelled_images,
-    load_labelled_images,
-    load_manifest_images,
-    make_dataset,
-)
+from pyimagesearch.data import ImageFiles, IndexedRows, find_labelled_images, make_dataset
 from pyimagesearch.distribution import is_chief, lost_workers_reported, scratch_folder
 from pyimagesearch.evaluation import SUMMARY_METRICS, evaluate_predictions, format_report
+from pyimagesearch.feature_table import is_feature_table
+from pyimagesearch.features import extract_features
 from pyimagesearch.grouped_head import resolve_head
 from pyimagesearch.health import Diagnosis, TrainingHealth
 from pyimagesearch.images import load_images
+from pyimagesearch.inputs import load_training_data
 from pyimagesearch.labels import fit_binarizer, infer_label_groups, resolve_task
+from pyimagesearch.mlp import MLP, build_mlp, feature_standardization
 from pyimagesearch.model_io import save_labelbin, save_model
 from pyimagesearch.manifest import is_manifest
 from pyimagesearch.monitoring import SamplePredictions, ValidationMetrics, metrics_csv_path, read_csv_rows, write_csv
@@ -49,7 +45,7 @@ from pyimagesearch.overfit import OverfitResult, overfit_check
 from pyimagesearch.plotting import plot_history
 from pyimagesearch.recolouring import build_recolouring, colour_group, resolve_recolour
 from pyimagesearch.smallervggnet import SmallerVGGNet
-from pyimagesearch.splitting import DuplicateGroups, fold_indices, near_duplicate_groups, split_indices
+from pyimagesearch.splitting import DuplicateGroups, fold_indices, identical_row_groups, near_duplicate_groups, split_indices
 from pyimagesearch.tasks import Task, get_task, grouped_task
 from pyimagesearch.thresholds import tune_thresholds
 from pyimagesearch.unknown import fit_unknown_detector
@@ -240,13 +236,16 @@ def build_classifier(
 ) -> keras.Model:
     """SmallerVGGNet with the head, loss and metrics of ``task``, compiled; or, for another ``arch``, a
     `keras.applications` backbone with ``alpha`` and ``weights`` under the same head
-    (`backbones.build_transfer_classifier`; frozen when pretrained). When ``task`` has a colour
-    group, the network is split into a colour and a shape branch
-    (`colour_and_shape.build_colour_and_shape`), the shape branch being SmallerVGGNet's or the backbone.
+    (`backbones.build_transfer_classifier`; frozen when pretrained); or, for ``mlp``, the MLP
+    (`mlp.build_mlp`) over feature vectors. When ``task`` has a colour group, an image network is
+    split into a colour and a shape branch (`colour_and_shape.build_colour_and_shape`), the shape
+    branch being SmallerVGGNet's or the backbone.
 
     The model takes RGB images with values 0-255 and normalises them itself (``normalize``,
     with statistics from ``train_images``; see `normalization.input_normalization`), so
-    classification cannot preprocess differently from training. ``precision="bfloat16"``
+    classification cannot preprocess differently from training. The MLP takes feature vectors
+    and standardises them itself, with statistics from ``train_images``, then its training
+    rows (`mlp.feature_standardization`). ``precision="bfloat16"``
     builds it under Keras' ``mixed_bfloat16`` policy (bfloat16 computations, float32 weights
     and outputs); ``jit_compile`` is passed to ``compile``.
     """
@@ -255,7 +254,13 @@ def build_classifier(
     try:
         # A backbone's own preprocessing replaces --normalize; the colour branch keeps it.
         preprocessing = input_normalization(normalize, train_images) if arch == SMALLERVGGNET or task.colour_group is not None else ()
-        if task.colour_group is not None:
+        if arch == MLP:
+            model = build_mlp(
+                train_images.shape[1], task.output_units(num_labels), task.final_layer(),
+                dropout=config.MLP_DROPOUT if dropout else 0.0, preprocessing=[feature_standardization(train_images)],
+                kernel_initializer=kernel_initializer(init),
+            )
+        elif task.colour_group is not None:
             model = build_colour_and_shape(
                 image_size, image_size, task.groups, task.colour_group, preprocessing=preprocessing,
                 kernel_initializer=kernel_initializer(init), dropout=dropout,
@@ -342,16 +347,18 @@ def task_with_head(
     ``--colour-branch`` ``on`` (or ``auto``) gives the grouped head's colour group a branch of its
     own when a label group holds colours `recolouring` knows (`recolouring.colour_group`); the
     other groups are read from a grey copy by SmallerVGGNet's layers or by the backbone of
-    ``arch``. ``auto`` is ``off`` for a backbone.
+    ``arch``. ``auto`` is ``off`` for a backbone and the MLP.
 
     Raises:
         ValueError: As `grouped_head.resolve_head`; for an unknown ``colour_branch``, or ``on``
-            without the grouped head or a colour group.
+            without the grouped head or a colour group, or with the MLP.
     """
     if colour_branch not in config.COLOUR_BRANCHES:
         raise ValueError(
             f"--colour-branch must be one of {', '.join(config.COLOUR_BRANCHES)}. Received: --colour-branch {colour_branch}"
         )
+    if arch == MLP and colour_branch == "on":
+        raise ValueError(f"--colour-branch on splits an image network; --arch {MLP} reads feature vectors: use --colour-branch off or auto.")
     if arch != SMALLERVGGNET and colour_branch == "auto":
         colour_branch = "off"
     head = resolve_head(head, task, label_groups)
@@ -393,7 +400,9 @@ def _check_arguments(recipe: Recipe, split: str, folds: int | None, duplicate_ra
     resolve_jit_compile(recipe.jit_compile)
     if recipe.arch not in ARCHITECTURES:
         raise ValueError(f"--arch must be one of {', '.join(ARCHITECTURES)}. Received: --arch {recipe.arch}")
-    if recipe.arch != SMALLERVGGNET and recipe.image_size < BACKBONE_MIN_IMAGE_SIZE:
+    if recipe.arch == MLP and recipe.normalize != config.NORMALIZE:
+        raise ValueError(f"--normalize scales image pixels; --arch {MLP} standardises its features itself: drop --normalize.")
+    if recipe.arch not in (SMALLERVGGNET, MLP) and recipe.image_size < BACKBONE_MIN_IMAGE_SIZE:
         raise ValueError(f"--image-size must be at least {BACKBONE_MIN_IMAGE_SIZE} pixels for --arch {recipe.arch}. Received: {recipe.image_size}")
     if recipe.fine_tune_layers < 0 or recipe.fine_tune_epochs < 0:
         raise ValueError(
@@ -452,7 +461,9 @@ def _fit(
     threads = pipeline_threads()
     recolouring = build_recolouring(classes, recipe.recolour_labels, seed=recipe.seed) if recipe.recolour_labels else None
     train_ds = make_dataset(
-        images, targets, batch_size, indices=train_index, augmentation=build_augmentation(recipe.seed),
+        # The MLP's features are computed once, from the images as they are.
+        images, targets, batch_size, indices=train_index,
+        augmentation=None if recipe.arch == MLP else build_augmentation(recipe.seed),
         shuffle_seed=recipe.seed, recolouring=recolouring, threads=threads,
         shard=isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy),
     )
@@ -669,15 +680,17 @@ def train(
     work_dir: str | os.PathLike | None = None,
     resume: bool = False,
     logdir: str | os.PathLike | None = None,
+    label_column: str = config.LABEL_COLUMN,
     progress: Callable | None = None,
     verbose: int | str = "auto",
 ) -> TrainingResult:
-    """Train SmallerVGGNet on the images under ``dataset_dir`` and write model, labelbin and plot.
+    """Train SmallerVGGNet (or ``arch``) on the images under ``dataset_dir`` and write model, labelbin and plot.
 
     Args:
-        dataset_dir: Folder with one sub-folder per label set, e.g. ``dataset/red_dress/``; or a
-            manifest (``.csv`` or ``.jsonl``, see `manifest.read_manifest`) of images anywhere
-            tf.io.gfile reads, streamed and split without near-duplicate hashing.
+        dataset_dir: Folder with one sub-folder per label set, e.g. ``dataset/red_dress/``; a
+            manifest (``.jsonl``, or ``.csv`` with a ``path`` column, see `manifest.read_manifest`)
+            of images anywhere tf.io.gfile reads, streamed and split without near-duplicate hashing;
+            or, with ``arch="mlp"``, a feature table, ``.csv`` or ``.npy`` (see `feature_table`).
         model_path: Model file to write (any name). Defaults to ``fashion.model``. The
             per-epoch validation metrics go beside it (``fashion.metrics.csv``).
         labelbin_path: Pickled `MultiLabelBinarizer` to write. Defaults to ``mlb.pickle``.
@@ -720,7 +733,9 @@ def train(
             `recolouring.resolve_recolour`). Defaults to ``auto``.
         colour_branch: ``on``, ``off`` or ``auto``: with the grouped head and a colour group, read
             colour and the other groups from separate branches (`task_with_head`). Defaults to ``auto``.
-        arch: ``smallervggnet`` or a backbone of `backbones.BACKBONES`. Defaults to ``smallervggnet``.
+        arch: ``smallervggnet``, ``mlp`` (the MLP over colour-histogram and HOG features of the
+            images, `features`, or over a feature table's columns) or a backbone of
+            `backbones.BACKBONES`. Defaults to ``smallervggnet``.
         alpha: The backbone's width multiplier; None for the weights file's, else the family's default.
         weights: ``imagenet``, ``none`` or a weights file; None for ``imagenet`` with a backbone, ``none``
             with SmallerVGGNet. Pretrained weights train in two phases: the head on the frozen
@@ -735,6 +750,7 @@ def train(
             Defaults to None: no backup.
         resume: Continue the run backed up in ``work_dir`` from its last finished epoch. Defaults to False.
         logdir: Folder of TensorBoard logs. Defaults to None: none.
+        label_column: A feature table's column of labels. Defaults to ``labels``.
         progress: Optional iterable wrapper (e.g. ``tqdm``) showing image loading.
         verbose: Keras' ``fit`` verbosity. Defaults to ``"auto"``.
 
@@ -759,37 +775,42 @@ def train(
     run = RunOptions(strategy, work_dir, resume, logdir)
     run.check(recipe)
 
+    if arch == MLP and recolour == "on":
+        raise ValueError(f"--recolour on paints training images; --arch {MLP} trains on features computed once from them: drop --recolour.")
     with scratch_folder(is_chief(strategy)) as scratch:
         if scratch is not None:
             # Not the chief: the same training and saving, into a folder that is then removed.
             model_path, labelbin_path, plot_path = (scratch / Path(path).name for path in (model_path, labelbin_path, plot_path))
             run = replace(run, scratch=scratch)
-        manifest = is_manifest(dataset_dir)
-        if manifest:
-            data = load_manifest_images(dataset_dir, image_size, label_sep=label_sep, cache=cache)
-        else:
-            data = load_labelled_images(
-                dataset_dir, image_size, label_sep=label_sep, progress=progress, cache=cache, cache_dir=cache_dir
-            )
+        data = load_training_data(
+            dataset_dir, arch, image_size, label_sep=label_sep, label_column=label_column, progress=progress, cache=cache, cache_dir=cache_dir
+        )
         binarizer = fit_binarizer(data.label_sets)
         classes = [str(label) for label in binarizer.classes_]
-        label_groups = infer_label_groups([label_sep.join(labels) for labels in data.label_sets], label_sep)
+        label_groups = infer_label_groups(data.label_names, label_sep)
         task_spec, head = task_with_head(resolve_task(data.label_sets, task), head, classes, label_groups, colour_branch, arch)
         recipe = replace(
             recipe,
             recolour_labels=resolve_recolour(
-                recolour, head, classes, label_groups, colour_branch=task_spec.colour_group is not None, pretrained=weights is not None,
+                "off" if arch == MLP else recolour, head, classes, label_groups,
+                colour_branch=task_spec.colour_group is not None, pretrained=weights is not None,
             ),
         )
         # The training split's size, as split_indices will make it, decides --batch-size auto.
-        recipe = replace(recipe, batch_size=resolve_batch_size(batch_size, round(len(data.paths) * (1 - val_split))))
-        for line in describe(data):
+        recipe = replace(recipe, batch_size=resolve_batch_size(batch_size, round(len(data.label_sets) * (1 - val_split))))
+        for line in data.lines:
             logger.info(line)
         logger.info(
-            "images held: %s (--cache %s); batch size %d; precision %s; XLA %s", data.cache, cache, recipe.batch_size, precision,
+            "%s held: %s (--cache %s); batch size %d; precision %s; XLA %s", "images" if data.images is not None else "rows",
+            data.cache, cache, recipe.batch_size, precision,
             {"auto": "as Keras decides (on GPUs only)", True: "on", False: "off"}[resolve_jit_compile(jit_compile)],
         )
-        if arch != SMALLERVGGNET:
+        if arch == MLP:
+            logger.info(
+                "network: MLP, %d features -> %s ReLU units -> %s, dropout %g", data.inputs.shape[1],
+                " -> ".join(map(str, config.MLP_HIDDEN)), task_spec.output_units(len(classes)), config.MLP_DROPOUT,
+            )
+        elif arch != SMALLERVGGNET:
             logger.info(
                 "network: %s%s", backbone_summary(arch, recipe.alpha, weights),
                 f"; then fine-tuning its top {fine_tune_layers} layers for {fine_tune_epochs} epochs" if recipe.fine_tunes else "",
@@ -801,7 +822,11 @@ def train(
             f"; recolouring {', '.join(classes[i] for i in recipe.recolour_labels)}" if recipe.recolour_labels else "",
         )
         groups = None
-        if split == "grouped" and manifest:
+        if split == "grouped" and data.images is None:
+            groups = identical_row_groups(data.inputs)
+            logger.info("identical rows: %d groups holding %d rows; each group stays on one side",
+                        groups.duplicate_groups, groups.images_in_duplicate_groups)
+        elif split == "grouped" and is_manifest(dataset_dir):
             # Hashing needs every image decoded before training: a pass over a bucket of millions.
             logger.info("near-duplicates: not looked for in a manifest (that needs every image decoded first); split stratified by labels")
         elif split == "grouped":
@@ -815,7 +840,7 @@ def train(
 
         fold_reports = None
         if folds is not None:
-            fold_reports = cross_validate(data.images, targets, data.label_sets, task_spec, classes, recipe, folds, groups, verbose)
+            fold_reports = cross_validate(data.inputs, targets, data.label_sets, task_spec, classes, recipe, folds, groups, verbose)
             rows = summarize_folds(fold_reports)
             write_csv(rows, folds_csv_path(model_path))
             mean, std = rows[-2], rows[-1]
@@ -827,7 +852,7 @@ def train(
         train_index, val_index = split_indices(data.label_sets, val_split, seed, groups)
         logger.info("split (%s): %d training, %d validation images", split, len(train_index), len(val_index))
         model, history, probabilities, diagnosis = _fit(
-            data.images, targets, train_index, val_index, task_spec, classes, recipe, metrics_csv_path(model_path), verbose, run
+            data.inputs, targets, train_index, val_index, task_spec, classes, recipe, metrics_csv_path(model_path), verbose, run
         )
 
         true = task_spec.label_probabilities(targets[val_index]).astype("int64")
@@ -855,7 +880,9 @@ def train(
         metadata = {
             "task": task_spec.name,
             "classes": classes,
-            "image_size": image_size,
+            # A feature table has no images.
+            "image_size": None if data.images is None else image_size,
+            **data.metadata,
             "channel_order": config.CHANNEL_ORDER,
             "label_sep": label_sep,
             "normalize": normalize,
@@ -867,7 +894,7 @@ def train(
             "label_groups": label_groups,
             # Calibrated on the validation images, like the thresholds (see pyimagesearch/unknown.py).
             "unknown": fit_unknown_detector(
-                model, data.images, targets, train_index, val_index, task_spec.name, classes, label_groups,
+                model, data.inputs, targets, train_index, val_index, task_spec.name, classes, label_groups,
                 colour_group=task_spec.colour_group, seed=seed,
             ),
             "head": head,
@@ -932,6 +959,8 @@ def check_overfit(
     if images < 1:
         raise ValueError(f"--overfit-check needs at least 1 image (e.g. 10). Received: {images}")
     _check_arguments(Recipe(1, learning_rate, 1, image_size, config.SCHEDULE, seed, normalize, init, arch=arch), config.SPLIT, None)
+    if is_feature_table(dataset_dir):
+        raise ValueError(f"--overfit-check samples images from a folder; --dataset {dataset_dir} is a feature table: train on it without --overfit-check.")
     weights = resolve_weights(arch, weights)
     alpha = resolve_alpha(arch, alpha, weights)
     paths, label_sets, _ = find_labelled_images(dataset_dir, label_sep)
@@ -940,6 +969,7 @@ def check_overfit(
     task_spec, head = task_with_head(resolve_task(label_sets, task), head, list(binarizer.classes_), label_groups, colour_branch, arch)
     chosen = _one_of_each_first(label_sets, images, seed)
     pixels, kept, _ = load_images([paths[i] for i in chosen], image_size)
+    inputs = extract_features(pixels) if arch == MLP else pixels
     if len(kept) < 1:
         raise ValueError(f"--dataset {dataset_dir}: none of the {len(chosen)} images chosen could be decoded.")
     labels_of = {paths[i]: label_sets[i] for i in chosen}
@@ -951,7 +981,7 @@ def check_overfit(
     def build() -> keras.Model:
         return build_classifier(
             task_spec, len(binarizer.classes_), image_size, keras.optimizers.Adam(learning_rate),
-            train_images=pixels, normalize=normalize, init=init, dropout=False, arch=arch, alpha=alpha, weights=weights,
+            train_images=inputs, normalize=normalize, init=init, dropout=False, arch=arch, alpha=alpha, weights=weights,
         )
 
-    return overfit_check(build, pixels, targets)
+    return overfit_check(build, inputs, targets)

@@ -119,8 +119,10 @@ def test_a_weights_file_is_recognised_and_a_misfit_refused_naming_what_fits():
 def test_bad_weights_arguments_are_refused_with_the_fix(tmp_path):
     with pytest.raises(ValueError, match=r"--weights .*missing\.h5: no such file"):
         resolve_weights("mobilenetv2", str(tmp_path / "missing.h5"))
-    with pytest.raises(ValueError, match="SmallerVGGNet has no pretrained weights"):
+    with pytest.raises(ValueError, match="--arch smallervggnet has no pretrained weights"):
         resolve_weights(SMALLERVGGNET, "imagenet")
+    with pytest.raises(ValueError, match="--arch mlp has no pretrained weights"):
+        resolve_weights("mlp", "imagenet")
     with pytest.raises(ValueError, match=r"--alpha 0\.3: mobilenetv2 is built with alpha 0\.35, 0\.5"):
         resolve_alpha("mobilenetv2", 0.3, None)
     not_weights = tmp_path / "notes.h5"
@@ -128,7 +130,8 @@ def test_bad_weights_arguments_are_refused_with_the_fix(tmp_path):
     with pytest.raises(ValueError, match="not a Keras HDF5 weights file"):
         resolve_alpha("mobilenetv2", None, str(not_weights))
     assert resolve_weights(SMALLERVGGNET, None) is None and resolve_weights("mobilenetv2", None) == "imagenet"
-    assert set(ARCHITECTURES) == {SMALLERVGGNET, "mobilenetv2", "mobilenetv3small", "efficientnetb0", "resnet50"}
+    assert resolve_weights("mlp", None) is None
+    assert set(ARCHITECTURES) == {SMALLERVGGNET, "mlp", "mobilenetv2", "mobilenetv3small", "efficientnetb0", "resnet50"}
 
 
 @needs_weights
