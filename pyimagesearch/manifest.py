@@ -83,7 +83,10 @@ def _read_text(manifest: str | os.PathLike) -> str:
     import tensorflow as tf
 
     if not tf.io.gfile.exists(str(manifest)):
-        raise ValueError(f"--dataset {manifest}: no such manifest. Give a folder of label folders, or a .csv or .jsonl manifest.")
+        raise ValueError(
+            f"--dataset {manifest}: no such file. Give a folder of label folders, a manifest (.jsonl, or .csv with path and "
+            "labels columns) or, with --arch mlp, a feature table (.csv or .npy)."
+        )
     with tf.io.gfile.GFile(str(manifest), "r") as handle:
         return handle.read()
 

@@ -52,5 +52,9 @@ def test_bad_npy_tables_and_missing_files_are_refused_with_the_fix(tmp_path):
     with pytest.raises(ValueError, match=r"missing\.csv: no such file"):
         load_feature_table(tmp_path / "missing.csv")
     (tmp_path / "folder.csv").mkdir()
-    assert is_feature_table(tmp_path / "t.npy") and is_feature_table("T.CSV")
+    _write_csv(tmp_path / "T.CSV", "a,labels\n1,x\n")
+    _write_csv(tmp_path / "manifest.csv", "path,labels\nimages/1.jpg,red_dress\n")
+    assert is_feature_table(tmp_path / "t.npy") and is_feature_table(tmp_path / "T.CSV")
+    # A CSV with a path column lists images: a manifest (pyimagesearch/manifest.py).
+    assert not is_feature_table(tmp_path / "manifest.csv")
     assert not is_feature_table(tmp_path / "folder.csv") and not is_feature_table(tmp_path)
