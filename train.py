@@ -63,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--colour-branch", choices=config.COLOUR_BRANCHES, default=config.COLOUR_BRANCH,
         help="with the grouped head, read colours from a shape-blind branch and the other labels from a grey "
-        "copy of the image, so unseen combinations (a black dress) are labelled right; auto: on when a label "
-        "group holds colours (black, blue, red, ...)",
+        "copy of the image (by SmallerVGGNet or the --arch backbone), so unseen combinations (a black dress) are "
+        "labelled right; auto: on when a label group holds colours (black, blue, red, ...), off for --arch mlp",
     )
     parser.add_argument(
         "--recolour", choices=config.RECOLOURS, default=config.RECOLOUR,

@@ -32,8 +32,9 @@ RECOLOURS = ("auto", "on", "off")
 RECOLOUR = "auto"
 RECOLOUR_PROBABILITY = 0.5
 # --colour-branch: with the grouped head, read the colour group from a branch of per-pixel
-# convolutions and the other groups from a grey copy of the image
-# (smallervggnet.build_colour_and_shape): "on", "off", or "auto", on when a group holds colours.
+# convolutions and the other groups from a grey copy of the image, by SmallerVGGNet's layers or
+# the --arch backbone (colour_and_shape.build_colour_and_shape): "on", "off", or "auto", on when a
+# group holds colours (never for the MLP).
 COLOUR_BRANCHES = ("auto", "on", "off")
 COLOUR_BRANCH = "auto"
 # --arch: the network; "smallervggnet" (the tutorial's, from scratch) or a keras.applications backbone

@@ -347,7 +347,8 @@ def task_with_head(
     ``--colour-branch`` ``on`` (or ``auto``) gives the grouped head's colour group a branch of its
     own when a label group holds colours `recolouring` knows (`recolouring.colour_group`); the
     other groups are read from a grey copy by SmallerVGGNet's layers or by the backbone of
-    ``arch``. ``auto`` is ``off`` for a backbone and the MLP.
+    ``arch`` (with MobileNetV2, unseen combinations: 0.885 of photos right against 0.837; unknown
+    types: AUROC 0.92-0.95; bench/README.md). ``auto`` is ``off`` for the MLP.
 
     Raises:
         ValueError: As `grouped_head.resolve_head`; for an unknown ``colour_branch``, or ``on``
@@ -357,9 +358,9 @@ def task_with_head(
         raise ValueError(
             f"--colour-branch must be one of {', '.join(config.COLOUR_BRANCHES)}. Received: --colour-branch {colour_branch}"
         )
-    if arch == MLP and colour_branch == "on":
-        raise ValueError(f"--colour-branch on splits an image network; --arch {MLP} reads feature vectors: use --colour-branch off or auto.")
-    if arch != SMALLERVGGNET and colour_branch == "auto":
+    if arch == MLP:
+        if colour_branch == "on":
+            raise ValueError(f"--colour-branch on splits an image network; --arch {MLP} reads feature vectors: use --colour-branch off or auto.")
         colour_branch = "off"
     head = resolve_head(head, task, label_groups)
     colours = colour_group(label_groups) if head == "grouped" else None

@@ -151,15 +151,15 @@ def test_train_cli_refuses_a_mismatched_weights_file_in_one_line(demo_data, tmp_
 def fine_tuned(demo_data, tmp_path_factory) -> dict:
     """MobileNetV2 (alpha 0.35, the shared ImageNet weights) on the demo data at 64 pixels: 3 epochs
     on the frozen backbone, then 2 fine-tuning its top 20 layers; the backbone reads a grey copy
-    beside a colour branch (the plain classifier on a backbone differs only in how it is built,
-    tested above)."""
+    beside a colour branch (``--colour-branch auto`` for colour and type folders; the plain
+    classifier on a backbone differs only in how it is built, tested above)."""
     if not MOBILENETV2_035.is_file():
         pytest.skip(f"no shared weights at {MODELS_DIR}")
     work = tmp_path_factory.mktemp("fine_tuned")
     result = train(
         demo_data[0], model_path=work / "fashion.model", labelbin_path=work / "mlb.pickle", plot_path=work / "plot.png",
         image_size=64, epochs=3, patience=None, arch="mobilenetv2", weights=str(MOBILENETV2_035),
-        colour_branch="on", fine_tune_layers=20, fine_tune_epochs=2, verbose=0,
+        fine_tune_layers=20, fine_tune_epochs=2, verbose=0,
     )
     return {"work": work, "result": result}
 
