@@ -25,7 +25,6 @@ import argparse
 import csv
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,8 @@ from common import (  # noqa: E402
 )
 
 setup_paths()
+
+from pyimagesearch.distribution import loopback_cluster  # noqa: E402
 
 VARIANTS = ("workers_1", "workers_2", "decode")
 
@@ -56,21 +57,9 @@ def write_manifest(dataset: Path, count: int, target: Path) -> Path:
     return target
 
 
-def free_ports(count: int) -> list[int]:
-    """Ports free on 127.0.0.1 now."""
-    sockets = [socket.socket() for _ in range(count)]
-    for handle in sockets:
-        handle.bind(("127.0.0.1", 0))
-    ports = [handle.getsockname()[1] for handle in sockets]
-    for handle in sockets:
-        handle.close()
-    return ports
-
-
 def run_workers(workers: int, manifest: Path, args: argparse.Namespace) -> dict:
     """Train with ``workers`` processes, each pinned to core ``index``; the chief's epochs' throughput."""
-    ports = free_ports(workers)
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    cluster = loopback_cluster(workers)
     with tempfile.TemporaryDirectory() as folder:
         processes = []
         for index in range(workers):

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -101,6 +102,18 @@ def create_strategy(name: str = config.STRATEGY):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def loopback_cluster(workers: int) -> dict[str, list[str]]:
+    """A ``TF_CONFIG`` cluster of ``workers`` workers on 127.0.0.1, at ports free now: a cluster on one
+    machine, to try multi-worker training (the tests and bench/bench_distributed.py run on it)."""
+    sockets = [socket.socket() for _ in range(workers)]
+    for handle in sockets:
+        handle.bind(("127.0.0.1", 0))
+    addresses = [f"127.0.0.1:{handle.getsockname()[1]}" for handle in sockets]
+    for handle in sockets:
+        handle.close()
+    return {"worker": addresses}
 
 
 def is_chief(strategy) -> bool:

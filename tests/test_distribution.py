@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pyimagesearch.distribution import is_chief, read_tf_config, resolve_strategy
+from pyimagesearch.distribution import is_chief, loopback_cluster, read_tf_config, resolve_strategy
 from pyimagesearch.manifest import read_manifest
 from conftest import PROJECT_ROOT
 
@@ -40,16 +39,6 @@ def processes():
         if process.poll() is None:
             process.kill()
             process.wait()
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for handle in sockets:
-        handle.bind(("127.0.0.1", 0))
-    ports = [handle.getsockname()[1] for handle in sockets]
-    for handle in sockets:
-        handle.close()
-    return ports
 
 
 def start_train(processes: list, log: Path, *args: str, tf_config: dict | None = None) -> subprocess.Popen:
@@ -182,8 +171,7 @@ def test_mirrored_over_two_cpu_devices_trains_as_one_device_with_the_same_global
 
 
 def test_multiworker_trains_from_a_manifest_stops_when_a_worker_dies_and_resumes(tmp_path, manifest, processes):
-    ports = free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    cluster = loopback_cluster(2)
     args = ("--dataset", str(manifest), "--epochs", "2", "--work-dir", "work", *TRAIN_FLAGS)
 
     def start_workers(*extra: str, run: str) -> list[subprocess.Popen]:
