@@ -156,7 +156,7 @@ def lost_workers_reported() -> Iterator[None]:
 
 
 def _let_keras_fit_on_several_workers() -> None:
-    """Work around Keras 3's `fit` under MultiWorkerMirroredStrategy (keras-team/keras#20585).
+    """Work around Keras 3's `fit` under MultiWorkerMirroredStrategy (Keras 3.15.1, the newest release here).
 
     With more than one worker, Keras 3.15 passes the (images, targets) tuple of a distributed batch
     to ``Strategy.reduce`` only to learn the input shapes, and averages each step's scalar metrics
