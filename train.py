@@ -11,7 +11,6 @@ import signal
 import sys
 
 from pyimagesearch import config
-from pyimagesearch.backbones import ARCHITECTURES
 from pyimagesearch.cli import configure_logging, quiet_libraries, run
 
 
@@ -72,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         "auto: on with the grouped head on one network (--colour-branch off) when a label group holds colours",
     )
     parser.add_argument(
-        "--arch", choices=ARCHITECTURES, default=config.ARCH,
+        "--arch", choices=config.ARCHITECTURES, default=config.ARCH,
         help="network: the tutorial's SmallerVGGNet, trained from scratch; mlp, the tutorial's fully connected network "
         "(500 and 100 ReLU units) over an HSV colour histogram and HOG of each image, or over a feature table; or a "
         "keras.applications backbone, pretrained (see --weights) under the same head",

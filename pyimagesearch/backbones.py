@@ -106,7 +106,6 @@ BACKBONES: dict[str, Backbone] = {
         ),
     )
 }
-ARCHITECTURES = (*FROM_SCRATCH, *BACKBONES)
 
 
 def resolve_weights(arch: str, weights: str | None) -> str | None:

@@ -44,6 +44,9 @@ COLOUR_BRANCH = "auto"
 # (alpha 0.35, 96 px, 10 + 10 epochs) ended at validation exact-match 0.934 with the top 30 layers at
 # 1e-4, 0.975 with the top 80 (of 152) at 3e-4 (bench/README.md, "Transfer learning").
 ARCH = "smallervggnet"
+# Every --arch choice, named here so train.py can check arguments before importing Keras
+# (backbones.py builds them; tests/test_backbones.py checks the two lists agree).
+ARCHITECTURES = ("smallervggnet", "mlp", "mobilenetv2", "mobilenetv3small", "efficientnetb0", "resnet50")
 FINE_TUNE_LAYERS = 80
 FINE_TUNE_EPOCHS = 10
 FINE_TUNE_LR = 3e-4

@@ -15,7 +15,6 @@ import numpy as np
 from pyimagesearch import config
 from pyimagesearch.augmentation import build_augmentation
 from pyimagesearch.backbones import (
-    ARCHITECTURES,
     BACKBONES,
     SMALLERVGGNET,
     backbone_summary,
@@ -399,8 +398,8 @@ def _check_arguments(recipe: Recipe, split: str, folds: int | None, duplicate_ra
         raise ValueError(f"--patience must be at least 1 epoch, or 0 to train every epoch. Received: {recipe.patience}")
     resolve_precision(recipe.precision)
     resolve_jit_compile(recipe.jit_compile)
-    if recipe.arch not in ARCHITECTURES:
-        raise ValueError(f"--arch must be one of {', '.join(ARCHITECTURES)}. Received: --arch {recipe.arch}")
+    if recipe.arch not in config.ARCHITECTURES:
+        raise ValueError(f"--arch must be one of {', '.join(config.ARCHITECTURES)}. Received: --arch {recipe.arch}")
     if recipe.arch == MLP and recipe.normalize != config.NORMALIZE:
         raise ValueError(f"--normalize scales image pixels; --arch {MLP} standardises its features itself: drop --normalize.")
     if recipe.arch not in (SMALLERVGGNET, MLP) and recipe.image_size < BACKBONE_MIN_IMAGE_SIZE:

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from conftest import MOBILENETV2_035, MODELS_DIR, run_script
+from pyimagesearch import config
 from pyimagesearch.backbones import (
-    ARCHITECTURES,
     BACKBONES,
+    FROM_SCRATCH,
     SMALLERVGGNET,
     backbone_layers,
     identify_weights_file,
@@ -131,7 +132,9 @@ def test_bad_weights_arguments_are_refused_with_the_fix(tmp_path):
         resolve_alpha("mobilenetv2", None, str(not_weights))
     assert resolve_weights(SMALLERVGGNET, None) is None and resolve_weights("mobilenetv2", None) == "imagenet"
     assert resolve_weights("mlp", None) is None
-    assert set(ARCHITECTURES) == {SMALLERVGGNET, "mlp", "mobilenetv2", "mobilenetv3small", "efficientnetb0", "resnet50"}
+    assert set(config.ARCHITECTURES) == {SMALLERVGGNET, "mlp", "mobilenetv2", "mobilenetv3small", "efficientnetb0", "resnet50"}
+    # train.py's --arch choices (named in config, so arguments are checked before Keras loads) are the built ones.
+    assert config.ARCHITECTURES == (*FROM_SCRATCH, *BACKBONES)
 
 
 @needs_weights
