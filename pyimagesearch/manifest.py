@@ -27,13 +27,13 @@ def is_manifest(dataset: str | os.PathLike) -> bool:
     """Whether ``--dataset`` names a manifest rather than a folder: a ``.jsonl`` file, or a ``.csv``
     file whose header names a ``path`` column (one without is a feature table, `feature_table`);
     a ``.csv`` that cannot be read is taken for a manifest, so `read_manifest` says why."""
-    import tensorflow as tf
-
     name = str(dataset).lower()
     if name.endswith(".jsonl"):
         return True
     if not name.endswith(".csv"):
         return False
+    import tensorflow as tf  # For the header only: a folder or a .npy table is told by its name.
+
     try:
         with tf.io.gfile.GFile(str(dataset), "r") as handle:
             header = handle.readline().lstrip("\ufeff")
