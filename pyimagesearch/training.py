@@ -157,8 +157,8 @@ def resolve_precision(precision: str, arch: str = SMALLERVGGNET) -> str:
     """The concrete ``--precision``: ``auto`` is ``bfloat16`` where the hardware computes in it, else ``float32``.
 
     That is a GPU of compute capability 8.0 or more, or a CPU with AVX512-BF16 or AMX-BF16
-    instructions (oneDNN then runs the convolutions in bfloat16: on 2 cores, training runs about
-    1.4 times as fast on an AMD EPYC, 1.7 times on an Intel Xeon with AMX; bench/README.md, "Training"),
+    instructions that oneDNN may use (``ONEDNN_MAX_CPU_ISA``, when set, names a bfloat16 one;
+    bench/README.md, "Training", has what it gains),
     unless ``arch`` is a backbone that runs slower in bfloat16 on the CPU (`backbones.Backbone.bfloat16`).
 
     Raises:
@@ -179,7 +179,14 @@ def resolve_precision(precision: str, arch: str = SMALLERVGGNET) -> str:
     return "bfloat16" if _cpu_computes_bfloat16() else "float32"
 
 
+# oneDNN's instruction sets below AVX512_CORE_BF16: limited to one of them (ONEDNN_MAX_CPU_ISA),
+# oneDNN refuses bfloat16 convolutions even on a CPU that has the instructions.
+_ISAS_WITHOUT_BFLOAT16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
+
+
 def _cpu_computes_bfloat16() -> bool:
+    if os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper() in _ISAS_WITHOUT_BFLOAT16:
+        return False
     try:
         with open("/proc/cpuinfo") as handle:
             flags = next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), [])
