@@ -1,5 +1,6 @@
 """Shared fixtures: generated demo data, the real photos' location, and running the CLIs."""
 
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,28 @@ EXAMPLES_DIR = Path(os.environ.get("FASHION_EXAMPLES_DIR", PROJECT_ROOT.parent /
 # ImageNet MobileNetV2 no-top weights (alpha 0.35 and 0.5) for the transfer-learning tests.
 MODELS_DIR = Path(os.environ.get("SHARED_MODELS_DIR", PROJECT_ROOT.parent / "shared" / "models"))
 MOBILENETV2_035 = MODELS_DIR / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
+MOBILENETV2_050 = MODELS_DIR / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_224_no_top.h5"
+
+# Every training the tests run takes its seed and precision from here: train.py's defaults, unless
+# bench/test_spread.py reruns the suite under other seeds and under float32 (what --precision auto
+# picks on a CPU without bfloat16) to measure the spread that each asserted score's margin comes from.
+SEED = int(os.environ.get("PYIMAGESEARCH_TEST_SEED", "42"))
+PRECISION = os.environ.get("PYIMAGESEARCH_TEST_PRECISION", "auto")
+TRAINING = {"seed": SEED, "precision": PRECISION}
+TRAINING_FLAGS = ("--seed", str(SEED), "--precision", PRECISION)
+# No process a test starts outlives this: a hang fails its test instead of the whole run.
+PROCESS_TIMEOUT = 900
+# Runs a script given as the first argument as a user starts it from a terminal, where Ctrl-C raises
+# KeyboardInterrupt. A background job of a non-interactive shell (as CI may run the suite) inherits
+# SIGINT ignored; this restores the default in the child itself (a preexec_fn would run in the test
+# process, after TensorFlow has started its threads).
+_WITH_CTRL_C = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+
+
+def interruptible(script: str, *args: str) -> list[str]:
+    """The command that runs the project's ``script`` with ``args`` and stops on SIGINT as on Ctrl-C."""
+    return [sys.executable, "-c", _WITH_CTRL_C, str(PROJECT_ROOT / script), *map(str, args)]
 
 
 @pytest.fixture(scope="session")
@@ -35,18 +58,37 @@ def exported_model(demo_data, tmp_path_factory) -> Path:
 
     work = tmp_path_factory.mktemp("exported")
     train(demo_data[0], model_path=work / "fashion.model", labelbin_path=work / "mlb.pickle", plot_path=work / "plot.png",
-          epochs=1, image_size=32, verbose=0)
+          epochs=1, image_size=32, verbose=0, **TRAINING)
     export_onnx(work / "fashion.model")
     return work
 
 
-def run_script(script: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run one of the project's CLIs as a user would, capturing its output."""
+def run_script(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run one of the project's CLIs as a user would, in ``cwd`` (a test's own folder, so that a CLI
+    writing a default output never writes into the project), capturing its output.
+
+    train.py gets the suite's seed and precision first, so that a test's own flags win. A run
+    still going after the timeout is killed (`subprocess.run` kills it) and fails the test.
+    """
+    if script == "train.py":
+        args = (*TRAINING_FLAGS, *args)
     return subprocess.run(
         [sys.executable, str(PROJECT_ROOT / script), *map(str, args)],
-        cwd=cwd, capture_output=True, text=True, timeout=900,
+        cwd=cwd, capture_output=True, text=True, timeout=PROCESS_TIMEOUT,
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
     )
+
+
+@pytest.fixture
+def record_score(record_property):
+    """``record_score(name, value)``: keep a score the test asserts in the JUnit report (pytest's
+    ``record_property``), where bench/test_spread.py collects its spread over seeds and CPUs.
+    Values become plain JSON types, which pytest-xdist can send between processes (numpy's cannot)."""
+
+    def record(name: str, value) -> None:
+        record_property(name, json.loads(json.dumps(value, default=lambda item: item.item())))
+
+    return record
 
 
 @pytest.fixture(autouse=True)

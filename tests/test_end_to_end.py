@@ -1,6 +1,7 @@
 """train.py then classify.py as a user runs them, on generated data."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -60,16 +61,17 @@ def test_metrics_csv_has_every_metric_for_every_epoch(trained):
         assert 0.0 <= float(rows[-1][column]) < 10.0, column
 
 
-def test_model_stores_tuned_thresholds_and_label_groups(trained):
+def test_model_stores_tuned_thresholds_and_label_groups(trained, record_score):
     work, _, _ = trained
     metadata = read_model_metadata(work / "fashion.model")
+    record_score("thresholds", metadata["thresholds"])
     assert set(metadata["thresholds"]) == set(metadata["classes"])
     assert all(0.05 <= value <= 0.95 for value in metadata["thresholds"].values())
     assert metadata["label_groups"] == [["black", "blue", "red"], ["dress", "jeans", "shirt"]]
     assert metadata["split"] == {"kind": "grouped", "duplicate_groups": 0}
 
 
-def test_classify_by_groups_gives_one_colour_and_one_type(trained):
+def test_classify_by_groups_gives_one_colour_and_one_type(trained, record_score):
     work, examples, _ = trained
     result = run_script("classify.py", "--image", examples, "--decode", "groups", "--json", cwd=work)
     assert result.returncode == 0, result.stderr
@@ -79,7 +81,9 @@ def test_classify_by_groups_gives_one_colour_and_one_type(trained):
         # A group unknown detection flags has no label (tests/test_unknown.py), every other exactly one.
         for group in item["unknown"]["groups"]:
             assert len(labels & set(group["labels"])) == (0 if group["unknown"] else 1), item
-    assert sum(not any(group["unknown"] for group in item["unknown"]["groups"]) for item in items) >= 5
+    unflagged = sum(not any(group["unknown"] for group in item["unknown"]["groups"]) for item in items)
+    record_score("examples_not_flagged", unflagged)
+    assert unflagged >= 5
 
 
 def test_explain_writes_a_grad_cam_overlay_per_label_beside_the_annotated_copy(trained):
@@ -165,13 +169,14 @@ def test_evaluate_refuses_a_folder_of_only_unknown_labels(trained, tmp_path):
     assert "no image carries only labels the model knows" in result.stderr
 
 
-def test_model_learns_well_above_chance(trained):
+def test_model_learns_well_above_chance(trained, record_score):
     work, _, _ = trained
+    record_score("exact_match", read_model_metadata(work / "fashion.model")["validation"]["exact_match"])
     # Chance exact-match is 1/6 (guessing one of six combinations); a working pipeline is far above.
     assert read_model_metadata(work / "fashion.model")["validation"]["exact_match"] >= 0.7
 
 
-def test_classify_prints_json_and_writes_annotated_copies(trained):
+def test_classify_prints_json_and_writes_annotated_copies(trained, record_score):
     work, examples, _ = trained
     result = run_script("classify.py", "--model", "fashion.model", "--labelbin", "mlb.pickle",
                         "--image", examples, "--json", "--output", "annotated", cwd=work)
@@ -191,18 +196,21 @@ def test_classify_prints_json_and_writes_annotated_copies(trained):
             assert chosen == ([] if unknown else [max(group, key=item["probabilities"].get)]), item
         assert (work / item["annotated"]).stat().st_size > 0
     red_dress = next(item for item in results if item["image"].endswith("example_01.jpg"))
+    for item in results:
+        record_score(Path(item["image"]).stem, "+".join(max(group, key=item["probabilities"].get) for group in label_groups))
     # Most probable in each group, whether or not unknown detection also flags a group (it keeps
     # 95 % of familiar images, so now and then a demo example is among the other 5 %).
     assert [max(group, key=red_dress["probabilities"].get) for group in label_groups] == ["red", "dress"]
     assert set(red_dress["labels"]) <= {"red", "dress"} and red_dress["labels"]
 
 
-def test_tutorial_command_labels_one_image(trained):
+def test_tutorial_command_labels_one_image(trained, record_score):
     work, examples, _ = trained
     result = run_script("classify.py", "--model", "fashion.model", "--labelbin", "mlb.pickle",
                         "--image", examples / "example_05.jpg", "--top-k", "2", cwd=work)
     assert result.returncode == 0, result.stderr
     first_line = result.stdout.splitlines()[0]
+    record_score("example_05", first_line.split(": ")[1].split("  ->")[0])
     assert first_line.startswith(f"{examples / 'example_05.jpg'}: ")
     assert set(first_line.split(": ")[1].split("  ->")[0].split(", ")) == {"blue", "jeans"}
     assert (work / "output" / "example_05.jpg").exists()

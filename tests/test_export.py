@@ -7,6 +7,7 @@ import numpy as np
 import onnx
 import pytest
 
+from conftest import TRAINING
 from export import main
 from pyimagesearch.classification import Classifier
 from pyimagesearch.export import default_onnx_path, export_model_onnx, export_onnx
@@ -37,7 +38,7 @@ def exported(request, exported_model, demo_data, tmp_path_factory) -> Path:
 
     work = tmp_path_factory.mktemp(f"exported-{request.param}")
     train(demo_data[0], model_path=work / "fashion.model", labelbin_path=work / "mlb.pickle", plot_path=work / "plot.png",
-          epochs=1, image_size=32, normalize=request.param, verbose=0)
+          epochs=1, image_size=32, normalize=request.param, verbose=0, **TRAINING)
     export_onnx(work / "fashion.model")
     return work
 

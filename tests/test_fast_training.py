@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import run_script
+from conftest import TRAINING, run_script
 from pyimagesearch.classification import Classifier
 from pyimagesearch.data import ImageFiles, load_labelled_images, make_dataset, resolve_cache
 from pyimagesearch.images import list_images, load_images
@@ -74,6 +74,15 @@ def test_auto_cache_keeps_images_in_memory_only_when_they_fit():
         resolve_cache("ram", 10, 96)
 
 
+def test_auto_precision_is_float32_when_onednn_is_limited_below_bfloat16(monkeypatch):
+    # How the tests emulate a CPU without bfloat16 (bench/test_spread.py): oneDNN limited to AVX2
+    # refuses bfloat16 convolutions, so auto must not choose them.
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert resolve_precision("auto") == "float32"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx512_core_vnni")
+    assert resolve_precision("auto") == "float32"
+
+
 @pytest.mark.parametrize(
     "cache, precision, jit_compile",
     [("none", "bfloat16", "on"), ("disk", "float32", "off"), ("memory", "auto", "auto")],
@@ -94,7 +103,7 @@ def test_each_fast_path_combination_trains_and_saves_a_float32_model(demo_data, 
     )
 
 
-def test_patience_stops_once_validation_stops_improving_and_keeps_the_best_epoch(tmp_path):
+def test_patience_stops_once_validation_stops_improving_and_keeps_the_best_epoch(tmp_path, record_score):
     # Dark noise against bright noise: validation accuracy soon reaches its best, and stays there.
     rng = np.random.default_rng(0)
     for name, low in (("dark", 0), ("bright", 156)):
@@ -103,12 +112,13 @@ def test_patience_stops_once_validation_stops_improving_and_keeps_the_best_epoch
             cv2.imwrite(str(tmp_path / "data" / name / f"{index}.png"), rng.integers(low, low + 100, (16, 16, 3), dtype=np.uint8))
     result = train(
         tmp_path / "data", model_path=tmp_path / "m.model", labelbin_path=tmp_path / "mlb.pickle",
-        plot_path=tmp_path / "p.png", epochs=40, image_size=16, batch_size=8, patience=2, verbose=0,
+        plot_path=tmp_path / "p.png", epochs=40, image_size=16, batch_size=8, patience=2, verbose=0, **TRAINING,
     )
     with open(metrics_csv_path(tmp_path / "m.model")) as handle:
         rows = list(csv.DictReader(handle))
     scores = [float(row["val_exact_match"]) for row in rows]
     best_epoch = int(np.argmax(scores)) + 1  # the first epoch with the best score
+    record_score("epochs_trained", len(rows))
     assert len(rows) == result.metadata["epochs_trained"] == best_epoch + 2 < 40
     # The weights kept are the best epoch's, which the final report scores.
     assert result.fold_reports is None and result.reports["threshold 0.5"]["exact_match"] == max(scores)
@@ -117,12 +127,12 @@ def test_patience_stops_once_validation_stops_improving_and_keeps_the_best_epoch
 
 
 def test_negative_patience_is_a_one_line_error(demo_data, tmp_path):
-    result = run_script("train.py", "--dataset", demo_data[0], "--model", tmp_path / "m.model", "--patience", "-1")
+    result = run_script("train.py", "--dataset", demo_data[0], "--model", tmp_path / "m.model", "--patience", "-1", cwd=tmp_path)
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == (
         "train.py: error: --patience must be at least 1 epoch, or 0 to train every epoch. Received: -1"
     )
-    assert not (tmp_path / "m.model").exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_auto_batch_size_is_64_only_with_16_such_batches_per_epoch():
@@ -141,10 +151,10 @@ def test_auto_batch_size_is_64_only_with_16_such_batches_per_epoch():
     ],
 )
 def test_bad_batch_size_is_a_one_line_error(demo_data, tmp_path, value, message):
-    result = run_script("train.py", "--dataset", demo_data[0], "--model", tmp_path / "m.model", "--batch-size", value)
+    result = run_script("train.py", "--dataset", demo_data[0], "--model", tmp_path / "m.model", "--batch-size", value, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == f"train.py: error: {message}"
-    assert not (tmp_path / "m.model").exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_train_export_writes_an_onnx_model_that_classify_runs(demo_data, tmp_path):
@@ -152,6 +162,7 @@ def test_train_export_writes_an_onnx_model_that_classify_runs(demo_data, tmp_pat
     trained = run_script(
         "train.py", "--dataset", demo_data[0], "--model", tmp_path / "fashion.model", "--labelbin", tmp_path / "mlb.pickle",
         "--plot", tmp_path / "plot.png", "--epochs", "1", "--image-size", "32", "--precision", "bfloat16", "--export",
+        cwd=tmp_path,
     )
     assert trained.returncode == 0, trained.stderr
     assert f"wrote {tmp_path / 'fashion.onnx'}" in trained.stdout
@@ -159,7 +170,7 @@ def test_train_export_writes_an_onnx_model_that_classify_runs(demo_data, tmp_pat
     outputs = {}
     for model in ("fashion.model", "fashion.onnx"):
         result = run_script("classify.py", "--model", tmp_path / model, "--labelbin", tmp_path / "mlb.pickle",
-                            "--image", image, "--output", tmp_path / f"{model}.jpg", "--json")
+                            "--image", image, "--output", tmp_path / f"{model}.jpg", "--json", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         outputs[model] = json.loads(result.stdout)[0]
     assert outputs["fashion.onnx"]["labels"] == outputs["fashion.model"]["labels"]

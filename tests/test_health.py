@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import SEED
 from pyimagesearch.health import Cause, TrainingHealth, head_loss_mismatch, likely_causes
 from pyimagesearch.normalization import input_normalization
 from pyimagesearch.overfit import OVERFIT_TARGET_LOSS, overfit_check
@@ -25,7 +26,7 @@ def squares(count: int = 96, size: int = SIZE, seed: int = 0) -> tuple[np.ndarra
     return images.astype(np.uint8), np.eye(3, dtype="float32")[labels]
 
 
-def classifier(optimizer, size: int = SIZE, dropout: bool = True, seed: int = 0) -> keras.Model:
+def classifier(optimizer, size: int = SIZE, dropout: bool = True, seed: int = SEED) -> keras.Model:
     keras.utils.set_random_seed(seed)
     model = SmallerVGGNet.build(size, size, 3, classes=3, preprocessing=input_normalization("unit"), dropout=dropout)
     model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
@@ -45,7 +46,7 @@ def head(units: int, activation: str | None, loss) -> keras.Model:
 
 def tiny_classifier(optimizer) -> keras.Model:
     """A small CNN without BatchNormalization, quick to build and train."""
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(SEED)
     inputs = keras.Input((SIZE, SIZE, 3))
     features = keras.layers.Conv2D(8, 3, activation="relu")(keras.layers.Rescaling(1 / 255)(inputs))
     outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(features))
@@ -54,11 +55,12 @@ def tiny_classifier(optimizer) -> keras.Model:
     return model
 
 
-def test_silent_on_a_healthy_run(caplog):
+def test_silent_on_a_healthy_run(caplog, record_score):
     images, targets = squares()
     health = TrainingHealth(images[:32])
     with caplog.at_level(logging.WARNING, logger="pyimagesearch"):
         history = fit(classifier(keras.optimizers.Adam(1e-3)), images, targets, health, epochs=3).history
+    record_score("accuracy", history["accuracy"][-1])
     assert health.diagnosis is None and not caplog.records
     assert history["accuracy"][-1] > 0.8
 
@@ -171,9 +173,10 @@ def test_targets_that_do_not_fit_the_head_are_found():
     assert head_loss_mismatch(head(2, "softmax", "categorical_crossentropy"), one_hot) is None
 
 
-def test_overfit_check_succeeds_on_a_healthy_smallervggnet():
+def test_overfit_check_succeeds_on_a_healthy_smallervggnet(record_score):
     images, targets = squares(count=10, size=64, seed=1)
     result = overfit_check(lambda: classifier(keras.optimizers.Adam(1e-3), size=64, dropout=False), images, targets)
+    record_score("steps", result.steps)
     assert result.success and result.diagnosis is None
     assert result.final_loss <= OVERFIT_TARGET_LOSS and result.steps < 60
     assert result.lines()[0].startswith("overfit check passed")

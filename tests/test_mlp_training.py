@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import run_script
+from conftest import TRAINING_FLAGS, run_script
 from evaluate import main as evaluate_main
 from pyimagesearch.classification import Classifier
 from pyimagesearch.features import FeatureSettings, extract_features
@@ -74,17 +74,18 @@ def _separable_table(path, rows: int = 240) -> None:
             writer.writerow([a, b, f"{'hot' if sign_a > 0 else 'cold'}_{'wet' if sign_b > 0 else 'dry'}", noise_1, noise_2])
 
 
-def test_a_feature_table_trains_the_mlp(tmp_path, capsys):
+def test_a_feature_table_trains_the_mlp(tmp_path, capsys, record_score):
     _separable_table(tmp_path / "table.csv")
     assert train_main(["--dataset", str(tmp_path / "table.csv"), "--arch", "mlp", "--label-column", "category",
                        "--model", str(tmp_path / "t.model"), "--labelbin", str(tmp_path / "t.pickle"),
-                       "--plot", str(tmp_path / "t.png"), "--epochs", "10", "--patience", "0"]) == 0
+                       "--plot", str(tmp_path / "t.png"), "--epochs", "10", "--patience", "0", *TRAINING_FLAGS]) == 0
     out = capsys.readouterr().out
     assert "rows: 240, each 4 feature columns" in out and "identical rows: 0 groups" in out
     metadata = read_model_metadata(tmp_path / "t.model")
     assert metadata["input"] == "feature_table" and metadata["image_size"] is None
     assert metadata["features"] == {"columns": ["a", "b", "noise_1", "noise_2"], "label_column": "category"}
     assert metadata["label_groups"] == [["cold", "hot"], ["dry", "wet"]]
+    record_score("exact_match", metadata["validation"]["exact_match"])
     assert metadata["validation"]["exact_match"] >= 0.9
     with pytest.raises(ValueError, match=r"t\.model was trained on a feature table, not on images"):
         Classifier.load(tmp_path / "t.model")
