@@ -7,18 +7,8 @@ documented for v7 (learn.microsoft.com, Image Search API v7 reference; see docs/
 ``hostPageUrl``, ``totalEstimatedMatches`` and ``nextOffset``; ``license`` filters by licence.
 """
 
-from pyimagesearch.download.search import (
-    Credentials,
-    ImageHit,
-    PageRequest,
-    SearchPage,
-    SearchProvider,
-    SearchResponseError,
-    optional_count,
-    required_list,
-    text,
-    web_hits,
-)
+from pyimagesearch.download.answers import optional_count, required_list, text, web_hits
+from pyimagesearch.download.search import Credentials, ImageHit, PageRequest, SearchPage, SearchProvider, SearchResponseError
 
 MAX_COUNT = 150
 SEARCH_PATH = "/v7.0/images/search"

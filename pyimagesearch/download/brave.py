@@ -8,16 +8,8 @@ limit 429, with ``X-RateLimit-*`` headers. Results carry no licence: the images 
 owners.
 """
 
-from pyimagesearch.download.search import (
-    Credentials,
-    ImageHit,
-    PageRequest,
-    SearchPage,
-    SearchProvider,
-    required_list,
-    text,
-    web_hits,
-)
+from pyimagesearch.download.answers import required_list, text, web_hits
+from pyimagesearch.download.search import Credentials, ImageHit, PageRequest, SearchPage, SearchProvider
 
 MAX_COUNT = 200
 

@@ -7,17 +7,8 @@ query reaches at most 99 results here. 100 queries a day are free. ``rights`` fi
 The API is closed to new customers and is to be shut down on 2027-01-01.
 """
 
-from pyimagesearch.download.search import (
-    Credentials,
-    ImageHit,
-    PageRequest,
-    SearchPage,
-    SearchProvider,
-    optional_count,
-    required_list,
-    text,
-    web_hits,
-)
+from pyimagesearch.download.answers import optional_count, required_list, text, web_hits
+from pyimagesearch.download.search import Credentials, ImageHit, PageRequest, SearchPage, SearchProvider
 
 MAX_NUM = 10
 MAX_START_PLUS_NUM = 100

@@ -10,17 +10,8 @@ answered 429 with ``Retry-After`` when exceeded. A token is an OAuth2 access tok
 limits: this adapter stays inside them.
 """
 
-from pyimagesearch.download.search import (
-    Credentials,
-    ImageHit,
-    PageRequest,
-    SearchPage,
-    SearchProvider,
-    optional_count,
-    required_list,
-    text,
-    web_hits,
-)
+from pyimagesearch.download.answers import optional_count, required_list, text, web_hits
+from pyimagesearch.download.search import Credentials, ImageHit, PageRequest, SearchPage, SearchProvider
 
 ANONYMOUS_PAGE_SIZE = 20
 AUTHENTICATED_PAGE_SIZE = 500
