@@ -2,15 +2,15 @@
 """Build a labelled image data set from an image search or from a list of image URLs.
 
     python search_bing_api.py --query "red dress" --output dataset/red_dress
+    python search_bing_api.py --query "red dress" --output dataset/red_dress --provider brave
     python search_bing_api.py --urls red_dress.txt --output dataset/red_dress
 
-Microsoft retired the Bing Image Search v7 API on 2025-08-11: --query needs an
-endpoint that still speaks its protocol (--endpoint, --api-key); --urls needs none.
+The default provider, Openverse, needs no key. The script keeps the tutorial's name, though
+Microsoft retired the Bing Image Search API on 2025-08-11 (--provider bing speaks its protocol
+to a compatible endpoint).
 """
 
 import argparse
-import logging
-import math
 import os
 import sys
 from collections.abc import Callable
@@ -18,181 +18,111 @@ from collections.abc import Callable
 from tqdm import tqdm
 
 from pyimagesearch.cli import configure_logging, run
-from pyimagesearch.download import (
-    DEFAULT_MAX_BYTES,
-    DEFAULT_WORKERS,
-    DownloadSummary,
-    download_images,
-    prepare_output_folder,
-)
-from pyimagesearch.search_api import (
-    API_KEY_ENVIRONMENT_VARIABLE,
-    DEFAULT_ENDPOINT,
-    DEFAULT_GROUP_SIZE,
-    DEFAULT_MAX_RESULTS,
-    DEFAULT_RETRIES,
-    DEFAULT_TIMEOUT,
-    MAX_GROUP_SIZE,
-    SearchError,
-    build_session,
-    read_url_list,
-    search_image_urls,
-    search_url,
-)
+from pyimagesearch.download.builder import DatasetReport, build_dataset
+from pyimagesearch.download.options import SETTINGS, declared_options, flag
+from pyimagesearch.download.search import SearchError, SettingError
 
 PROGRAM = "search_bing_api.py"
-NO_KEY_MESSAGE = (
-    f"--query needs an API key: pass --api-key or set {API_KEY_ENVIRONMENT_VARIABLE}, with --endpoint naming "
-    "a service that still speaks the Bing Image Search v7 protocol (Microsoft retired the Bing Search APIs "
-    "on 2025-08-11). Without one, put image URLs in a text file, one a line, and run with --urls FILE instead."
-)
-# Under "pyimagesearch", so that the handlers configure_logging installs print it.
-logger = logging.getLogger("pyimagesearch.search_bing_api")
 
 
-def _whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
-    """An argparse type: a whole number from ``minimum`` to ``maximum``."""
+def _argparse_type(parse: Callable[[str], object]) -> Callable[[str], object]:
+    """Turn a parser's ValueError into the ArgumentTypeError argparse reports as it is."""
 
-    def parse(text: str) -> int:
+    def checked(value: str) -> object:
         try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum or (maximum is not None and value > maximum):
-            upper = f" and at most {maximum}" if maximum is not None else ""
-            raise argparse.ArgumentTypeError(f"expected a whole number of at least {minimum}{upper}, got {text!r}")
-        return value
+            return parse(value)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
 
-    return parse
-
-
-def _seconds(text: str) -> float:
-    """An argparse type: a finite number of seconds greater than zero."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds greater than 0, got {text!r}")
-    return value
+    checked.__name__ = getattr(parse, "__name__", "value")
+    return checked
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: a search (--query) or a URL list (--urls), an output folder and limits."""
+    """The command line, generated from the settings' fields (pyimagesearch/download/options.py)."""
     parser = argparse.ArgumentParser(
         prog=PROGRAM,
         description="Download the images an image search finds (or a list of image URLs) into one folder per label.",
-        epilog="Re-running the same command resumes: URLs already fetched are skipped.",
+        epilog="Re-running the same command resumes: URLs already settled are skipped.",
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("-q", "--query", help='search terms, e.g. "red dress"')
-    source.add_argument(
-        "--urls", metavar="FILE", help="download the image URLs in FILE (one a line) instead of searching"
-    )
-    parser.add_argument("-o", "--output", required=True, help="folder for the images, e.g. dataset/red_dress")
-    parser.add_argument(
-        "--max-results", type=_whole_number(1), default=DEFAULT_MAX_RESULTS,
-        help="the most search results to fetch (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--group-size", type=_whole_number(1, MAX_GROUP_SIZE), default=DEFAULT_GROUP_SIZE,
-        help="search results per request (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--api-key", help=f"search API key (default: the environment variable {API_KEY_ENVIRONMENT_VARIABLE})"
-    )
-    parser.add_argument(
-        "--endpoint", default=DEFAULT_ENDPOINT,
-        help="base URL of a Bing Image Search v7 compatible API (default: %(default)s, retired)",
-    )
-    parser.add_argument(
-        "--timeout", type=_seconds, default=DEFAULT_TIMEOUT,
-        help="seconds to wait to connect or between bytes (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--retries", type=_whole_number(0), default=DEFAULT_RETRIES,
-        help="retries per request after a 429, 5xx or network error (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--workers", type=_whole_number(1), default=DEFAULT_WORKERS, help="parallel downloads (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--max-bytes", type=_whole_number(1), default=DEFAULT_MAX_BYTES,
-        help="largest image accepted, in bytes (default: %(default)s)",
-    )
+    groups: dict[str, argparse._MutuallyExclusiveGroup] = {}
+    for declared in declared_options():
+        meta = declared.metadata
+        target = parser
+        if meta["exclusive"]:
+            if meta["exclusive"] not in groups:
+                groups[meta["exclusive"]] = parser.add_mutually_exclusive_group(required=True)
+            target = groups[meta["exclusive"]]
+        names = [meta["short"], flag(declared.name)] if meta["short"] else [flag(declared.name)]
+        keywords = {"dest": declared.name, "default": declared.default, "help": meta["help"]}
+        if meta["required"]:
+            keywords["required"] = True
+        if meta["metavar"]:
+            keywords["metavar"] = meta["metavar"]
+        if meta["choices"]:
+            keywords["choices"] = meta["choices"]
+        if meta["parse"] is not None:
+            keywords["type"] = _argparse_type(meta["parse"])
+        if declared.default not in (None, "") and "%(default)" not in meta["help"]:
+            keywords["help"] += " (default: %(default)s)"
+        target.add_argument(*names, **keywords)
     return parser
 
 
-def format_summary(summary: DownloadSummary, output: str) -> str:
-    """The report printed at the end: counts, and failures by reason."""
+def format_report(report: DatasetReport, output: str) -> str:
+    """The report printed at the end: counts, failures by reason, conflicts and the records written."""
+    summary = report.summary
     lines = [
         f"results found:    {summary.found}",
         f"saved:            {summary.saved} (in {output})",
         f"already fetched:  {summary.already_fetched}",
         f"duplicates:       {summary.duplicates}",
+        f"conflicts:        {len(summary.conflicts)}",
         f"failed:           {sum(summary.failed.values())}",
     ]
     lines += [f"  {reason}: {count}" for reason, count in sorted(summary.failed.items())]
+    lines.append(f"attribution:      {report.attribution_rows} images in {os.path.join(output, 'ATTRIBUTION.csv')}")
+    if report.manifest_rows is not None:
+        lines.append(f"manifest:         {report.manifest_rows} images")
     return "\n".join(lines)
 
 
-def _checked(flag: str, check: Callable[[], object]) -> object:
-    """Call ``check``; prefix a ValueError it raises with the flag whose value caused it."""
-    try:
-        return check()
-    except ValueError as error:
-        raise ValueError(f"{flag}: {error}") from error
-
-
-def _api_key(flag_value: str | None) -> str:
-    """The key from --api-key, else from the environment; a ValueError explains what to do without one."""
-    api_key = (flag_value or os.environ.get(API_KEY_ENVIRONMENT_VARIABLE, "")).strip()
-    if not api_key:
-        raise ValueError(NO_KEY_MESSAGE)
-    return api_key
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Run the command; returns 0, 1 when nothing could be saved, 2 for wrong arguments, 130 on Ctrl-C."""
+    """Run the command; returns 0, 1 when nothing could be saved or the search failed, 2 for wrong arguments, 130 on Ctrl-C."""
     args = build_parser().parse_args(argv)
     configure_logging()
+    search, transfer, output = (
+        settings(**{name: getattr(args, name) for name in settings.__dataclass_fields__}) for settings in SETTINGS
+    )
 
-    def build_dataset() -> int:
-        # Every argument is checked before the first request, so a mistake costs no traffic.
-        if args.urls is not None:
-            urls = _checked("--urls", lambda: read_url_list(args.urls))
-        else:
-            api_key = _api_key(args.api_key)
-            _checked("--endpoint", lambda: search_url(args.endpoint))
-        _checked("--output", lambda: prepare_output_folder(args.output))
-        with build_session(retries=args.retries, pool_size=args.workers) as session:
-            if args.urls is None:
-                if args.endpoint.rstrip("/") == DEFAULT_ENDPOINT:
-                    logger.warning("%s was retired on 2025-08-11; expect it to fail (see --urls)", DEFAULT_ENDPOINT)
-                found = search_image_urls(
-                    session, query=args.query, api_key=api_key, endpoint=args.endpoint,
-                    max_results=args.max_results, group_size=args.group_size, timeout=args.timeout,
-                )
-                logger.info("search found %d image URLs in %d request(s): %s", len(found.urls), found.pages, found.stop_reason)
-                urls = found.urls
-            with tqdm(total=len(urls), unit="image", desc="downloading", disable=None) as bar:
-                summary = download_images(
-                    urls, args.output, session=session, timeout=args.timeout,
-                    max_bytes=args.max_bytes, workers=args.workers, progress=lambda _outcome: bar.update(),
-                )
-        print(format_summary(summary, args.output))
-        # Nothing new to save is fine on a re-run; nothing saved while something failed is not.
-        return 1 if summary.found == 0 or (summary.saved == 0 and summary.failed) else 0
+    bars: list[tqdm] = []
+
+    def progress(total: int) -> Callable:
+        bars.append(tqdm(total=total, unit="image", desc="downloading", disable=None))
+        return lambda _outcome: bars[-1].update()
 
     def build_and_report() -> int:
         try:
-            return build_dataset()
-        except (SearchError, OSError) as error:  # the endpoint or the disk failed, not the arguments
+            report = build_dataset(search, transfer, output, environ=os.environ, progress=progress)
+        except SettingError as error:
+            print(f"{PROGRAM}: error: {flag(error.setting)}: {error}", file=sys.stderr)
+            return 2
+        except (SearchError, OSError) as error:  # the service or the disk failed, not the arguments
             print(f"{PROGRAM}: error: {error}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
             print(f"{PROGRAM}: interrupted; run the same command again to resume where it stopped", file=sys.stderr)
             return 130
+        finally:
+            for bar in bars:
+                bar.close()
+        root = os.path.dirname(os.path.normpath(output.output))
+        for url, sibling in report.summary.conflicts:
+            print(f"conflict: {url} is already in {os.path.join(root, sibling)}; not saved in {output.output}", file=sys.stderr)
+        print(format_report(report, output.output))
+        summary = report.summary
+        # Nothing new to save is fine on a re-run; nothing saved while something failed is not.
+        return 1 if summary.found == 0 or (summary.saved == 0 and summary.failed) else 0
 
     return run(build_and_report, PROGRAM)
 

@@ -64,6 +64,11 @@ def difference_hashes(images: np.ndarray, hash_size: int = config.DUPLICATE_HASH
     return np.packbits(padded, axis=1).view(">u8").astype(np.uint64)
 
 
+def hash_distances(hashes: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Hamming distances in bits between packed hashes (see `difference_hashes`), shape (len(hashes), len(others))."""
+    return np.bitwise_count(hashes[:, None, :] ^ others[None, :, :]).sum(axis=-1)
+
+
 def near_duplicate_groups(
     images: np.ndarray,
     radius: int = config.DUPLICATE_RADIUS,
@@ -85,9 +90,7 @@ def near_duplicate_groups(
     count = len(hashes)
     rows, cols = [], []
     for start in range(0, count, _CHUNK_ROWS):
-        block = hashes[start:start + _CHUNK_ROWS]
-        distances = np.bitwise_count(block[:, None, :] ^ hashes[None, :, :]).sum(axis=-1)
-        block_rows, block_cols = np.nonzero(distances <= radius)
+        block_rows, block_cols = np.nonzero(hash_distances(hashes[start:start + _CHUNK_ROWS], hashes) <= radius)
         rows.append(block_rows + start)
         cols.append(block_cols)
     rows, cols = np.concatenate(rows), np.concatenate(cols)
