@@ -57,7 +57,7 @@ def mistake_cards(classifier: Classifier, mistakes: Sequence[dict[str, Any]], pa
 
     Returns:
         ``(cards, refusal)``: a card per mistake, in order; ``refusal`` is why the model gets no
-        overlays (an ONNX export, the MLP), or None.
+        overlays (an ONNX export, the MLP, a graph Grad-CAM cannot follow), or None.
     """
     try:
         classifier.check_explain()
@@ -79,7 +79,15 @@ def mistake_cards(classifier: Classifier, mistakes: Sequence[dict[str, Any]], pa
         if refusal is None:
             from pyimagesearch.gradcam import overlay_heatmap  # Keras and TensorFlow, loaded with the model already
 
-            card["overlay"] = thumbnail_uri(overlay_heatmap(image, classifier.explain(image, label)), size)
+            try:
+                heatmap = classifier.explain(image, label)
+            except ValueError as error:  # the page is still worth writing without overlays
+                refusal = str(error)
+                continue
+            card["overlay"] = thumbnail_uri(overlay_heatmap(image, heatmap), size)
+    if refusal is not None:
+        for card in cards:
+            card["overlay"] = None
     return cards, refusal
 
 

@@ -45,8 +45,7 @@ class FolderEvaluation:
             image it flags as unknown (the whole image or a label group), with its labels,
             prediction and verdict (`UnknownDetector.assess`); None without it.
         skipped: ``{"image", "reason"}`` for each file that could not be read.
-        paths, true, predicted, probabilities: The scored images, their truth, decisions and
-            probabilities, for curves and galleries.
+        true, probabilities: Truth and probabilities of the scored images, for curves.
     """
 
     report: dict[str, Any]
@@ -60,9 +59,7 @@ class FolderEvaluation:
     out_of_vocabulary: list[dict[str, Any]]
     unknown: dict[str, Any] | None
     skipped: list[dict[str, str]]
-    paths: list[str] = field(repr=False)
     true: np.ndarray = field(repr=False)
-    predicted: np.ndarray = field(repr=False)
     probabilities: np.ndarray = field(repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -88,6 +85,19 @@ def _labels(classes: list[str], row: np.ndarray) -> list[str]:
 
 def _summary(report: dict[str, Any]) -> dict[str, float | None]:
     return {metric: report[metric] for metric in SUMMARY_METRICS}
+
+
+def _score_decodings(
+    classifier: Classifier, true: np.ndarray, probabilities: np.ndarray, asked: str, report: dict[str, Any]
+) -> dict[str, dict[str, float | None]]:
+    """The summary metrics under the decoding asked for (whose ``report`` is given) and each of
+    the model's standard ones, by name."""
+    decodings = {asked: _summary(report)}
+    for name, options in classifier.named_decodings().items():
+        if name not in decodings:
+            decided = decoding.decode(classifier.task, probabilities, **options)
+            decodings[name] = _summary(evaluate_predictions(true, decided, classifier.classes, probabilities))
+    return decodings
 
 
 def evaluate_folder(
@@ -166,20 +176,16 @@ def evaluate_folder(
 
     report = evaluate_predictions(true, predicted, classes, probabilities)
     name = classifier.decoding_name(threshold, top_k, decode)
-    decodings = {name: _summary(report)}
-    for other, options in classifier.named_decodings().items():
-        if other not in decodings:
-            decided = decoding.decode(classifier.task, probabilities, **options)
-            decodings[other] = _summary(evaluate_predictions(true, decided, classes, probabilities))
     thresholds = None
     if classifier.task == "multilabel":
-        thresholds = {label: float(value) for label, value in zip(classes, classifier.thresholds if threshold is None else [threshold] * len(classes))}
+        used = classifier.thresholds if threshold is None else [threshold] * len(classes)
+        thresholds = {label: float(value) for label, value in zip(classes, used)}
     # A single-label task's labels form one group: its confusion matrix is the classic one.
     groups = classifier.group_indices or ([list(range(len(classes)))] if classifier.task != "multilabel" else [])
     return FolderEvaluation(
         report=report,
         decoding=name,
-        decodings=decodings,
+        decodings=_score_decodings(classifier, true, probabilities, name, report),
         thresholds=thresholds,
         confusion=confusion_matrices(true, predicted, classes),
         group_confusion=[group_confusion(true, predicted, classes, group) for group in groups],
@@ -188,8 +194,6 @@ def evaluate_folder(
         out_of_vocabulary=out_of_vocabulary,
         unknown=flagged,
         skipped=[{"image": str(path), "reason": reason} for path, reason in data.skipped],
-        paths=paths,
         true=true,
-        predicted=predicted,
         probabilities=probabilities,
     )
