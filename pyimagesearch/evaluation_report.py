@@ -51,7 +51,12 @@ def explained_label(mistake: dict[str, Any]) -> tuple[str, str]:
     return max(missed, key=mistake["probabilities"].get), "missed"
 
 
-def mistake_cards(classifier: Classifier, mistakes: Sequence[dict[str, Any]], page: Path, size: int = config.REPORT_THUMBNAIL) -> tuple[list[dict[str, Any]], str | None]:
+def mistake_cards(
+    classifier: Classifier,
+    mistakes: Sequence[dict[str, Any]],
+    page: Path,
+    size: int = config.REPORT_THUMBNAIL,
+) -> tuple[list[dict[str, Any]], str | None]:
     """The gallery of mistakes: each with its thumbnail and, for a model Grad-CAM can explain, the
     overlay of `explained_label`.
 

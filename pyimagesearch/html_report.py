@@ -24,24 +24,24 @@ import numpy as np
 from pyimagesearch import config
 from pyimagesearch.atomic import write_bytes_atomic
 from pyimagesearch.classification import Prediction
-from pyimagesearch.images import UnreadableImageError, decode_image, default_workers
+from pyimagesearch.images import UnreadableImageError, decode_image, default_workers, is_uri
 from pyimagesearch.unknown import format_typicality, is_flagged
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 REPORT_EXTENSIONS = (".html", ".htm")
 
 
-def check_report_path(path: str | os.PathLike, flag: str = "--report") -> Path:
-    """The page file to write, refused before any work if it cannot be one.
+def check_report_path(path: str | os.PathLike) -> Path:
+    """The page file to write (classify.py ``--report``), refused before any work if it cannot be one.
 
     Raises:
         ValueError: For a name not ending in ``.html`` or ``.htm``, or an existing folder.
     """
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"{flag} {path} is a folder: give the page's file name, e.g. {path / 'report.html'}.")
+        raise ValueError(f"--report {path} is a folder: give the page's file name, e.g. {path / 'report.html'}.")
     if path.suffix.lower() not in REPORT_EXTENSIONS:
-        raise ValueError(f"{flag} {path}: the page's name must end in .html (e.g. report.html).")
+        raise ValueError(f"--report {path}: the page's name must end in .html (e.g. report.html).")
     return path
 
 
@@ -78,7 +78,10 @@ def file_thumbnails(paths: Sequence[str | os.PathLike], size: int = config.REPOR
 
 
 def relative_link(target: str | os.PathLike, page: Path) -> str:
-    """The URL of ``target`` relative to the page's folder, so the page and the photos can move together."""
+    """The URL of ``target`` relative to the page's folder, so the page and the photos can move
+    together; a URI (a manifest's ``gs://...``) as it is."""
+    if is_uri(target):
+        return str(target)
     return quote(Path(os.path.relpath(Path(target).resolve(), page.resolve().parent)).as_posix())
 
 
@@ -154,6 +157,7 @@ def write_contact_sheet(
             "explanations": [(label, relative_link(overlay, path)) for label, overlay in prediction.explanations.items()],
             "probabilities": prediction.probabilities,
         })
-    filters = [(f"label-{index}", label, sum(f"label-{index}" in card["filters"] for card in cards)) for index, label in enumerate(classes)]
-    filters += [(name, text, sum(name in card["filters"] for card in cards)) for name, text in (("unknown", "unknown"), ("no-label", "no label"))]
+    # (CSS class, button text, images): a class per label by index, since a label may not be a CSS name.
+    names = [(f"label-{index}", label) for index, label in enumerate(classes)] + [("unknown", "unknown"), ("no-label", "no label")]
+    filters = [(name, text, sum(name in card["filters"] for card in cards)) for name, text in names]
     write_page(path, render("classification.html", model=model, cards=cards, filters=filters))

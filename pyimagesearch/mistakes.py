@@ -106,8 +106,13 @@ def confused_combinations(true: np.ndarray, predicted: np.ndarray, classes: Sequ
         ``[{"true": [labels], "predicted": [labels], "images": count}, ...]`` over the images with
         any label wrong, labels in class order, ties in the order first met.
     """
+    def names(row: np.ndarray) -> tuple[str, ...]:
+        return tuple(classes[index] for index in np.flatnonzero(row))
+
     combinations: Counter = Counter()
     for truth, decided in zip(np.asarray(true, dtype=bool), np.asarray(predicted, dtype=bool)):
         if not np.array_equal(truth, decided):
-            combinations[(tuple(classes[i] for i in np.flatnonzero(truth)), tuple(classes[i] for i in np.flatnonzero(decided)))] += 1
-    return [{"true": list(labels), "predicted": list(other), "images": count} for (labels, other), count in combinations.most_common()]
+            combinations[(names(truth), names(decided))] += 1
+    return [
+        {"true": list(labels), "predicted": list(other), "images": count} for (labels, other), count in combinations.most_common()
+    ]

@@ -167,7 +167,10 @@ def evaluate_folder(
             "true": _labels(classes, truth),
             "predicted": _labels(classes, row),
             "loss": round(float(loss), 6),
-            "probabilities": {label: round(float(p), 6) for label, p, shown in zip(classes, row_probabilities, truth | row) if shown},
+            # Of its true and its predicted labels: what the gallery shows.
+            "probabilities": {
+                label: round(float(p), 6) for label, p, shown in zip(classes, row_probabilities, truth | row) if shown
+            },
         }
         for path, truth, row, loss, row_probabilities in zip(paths, true, predicted, losses, probabilities)
         if not np.array_equal(truth, row)
@@ -189,7 +192,10 @@ def evaluate_folder(
         thresholds=thresholds,
         confusion=confusion_matrices(true, predicted, classes),
         group_confusion=[group_confusion(true, predicted, classes, group) for group in groups],
-        most_confused={"labels": confused_labels(true, predicted, classes), "combinations": confused_combinations(true, predicted, classes)},
+        most_confused={
+            "labels": confused_labels(true, predicted, classes),
+            "combinations": confused_combinations(true, predicted, classes),
+        },
         misclassified=misclassified,
         out_of_vocabulary=out_of_vocabulary,
         unknown=flagged,

@@ -263,6 +263,7 @@ def test_report_paths_and_thumbnails(tmp_path):
     assert thumbnail.shape == (config.REPORT_THUMBNAIL, config.REPORT_THUMBNAIL // 2, 3)
     assert decoded_image(thumbnail_uri(np.zeros((40, 20, 3), np.uint8))).shape == (40, 20, 3)  # never enlarged
     assert relative_link(tmp_path / "photos" / "a b.jpg", tmp_path / "pages" / "report.html") == "../photos/a%20b.jpg"
+    assert relative_link("gs://shop/0001.jpg", tmp_path / "report.html") == "gs://shop/0001.jpg"
 
 
 def test_report_modules_import_neither_tensorflow_nor_keras():
