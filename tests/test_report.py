@@ -17,10 +17,10 @@ import pytest
 
 from conftest import PROJECT_ROOT, run_script
 from pyimagesearch import config
-from pyimagesearch.classification import Classifier
+from pyimagesearch.classification import Classifier, Prediction
 from pyimagesearch.evaluation import SUMMARY_METRICS
 from pyimagesearch.evaluation_report import explained_label
-from pyimagesearch.html_report import check_report_path, relative_link, thumbnail_uri
+from pyimagesearch.html_report import check_report_path, relative_link, thumbnail_uri, write_contact_sheet
 from pyimagesearch.unknown import is_flagged
 from test_classification import imported_modules
 
@@ -104,15 +104,17 @@ def decoded_image(source: str) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def evaluation_set(demo_data, tmp_path_factory):
-    """Three of the model's combinations, a black dress (known labels, a combination never trained on)
-    and a green dress (a label the model never learnt)."""
+    """Three of the model's combinations, a black dress (known labels, a combination never trained on),
+    a blue shirt filed as red jeans (a mistake whatever the model) and a green dress (a label the
+    model never learnt)."""
     dataset, examples = demo_data
     root = tmp_path_factory.mktemp("report_set")
     for folder in ("red_dress", "black_jeans", "blue_shirt"):
         (root / folder).mkdir()
         for path in sorted((dataset / folder).iterdir())[:8]:
             shutil.copy(path, root / folder / path.name)
-    for folder, source in (("green_dress", next((dataset / "blue_dress").iterdir())), ("black_dress", examples / "example_07.jpg")):
+    for folder, source in (("black_dress", examples / "example_07.jpg"), ("red_jeans", sorted((dataset / "blue_shirt").iterdir())[-1]),
+                           ("green_dress", sorted((dataset / "blue_dress").iterdir())[0])):
         (root / folder).mkdir()
         shutil.copy(source, root / folder / source.name)
     return root
@@ -137,7 +139,7 @@ def test_the_report_has_every_section_with_its_content(keras_report):
     _, report, text = keras_report
     page = Page(text)
     assert page.sections == SECTIONS
-    assert report["images"] == 25 and report["out_of_vocabulary"]["images"] == 1
+    assert report["images"] == 26 and report["out_of_vocabulary"]["images"] == 1
     assert list(report["decodings"]) == ["one label per group", "threshold 0.5", "tuned thresholds"]
     assert report["decoding"] == "one label per group"
     # A heat map per label group (colours, types), the PR curves.
@@ -235,11 +237,35 @@ def test_classify_report_is_a_contact_sheet_filterable_by_predicted_label_withou
         assert {name for name in card["classes"] if name.startswith("label-")} == {f"label-{classes.index(label)}" for label in item["labels"]}
         assert ("no-label" in card["classes"]) == (not item["labels"])
         decoded_image(card["images"][0]["src"])
-    assert any(is_flagged(item["unknown"]) for item in predictions)  # the black dress, to this one-epoch model
     # Each card links to its annotated copy, relative to the page.
     for link, item in zip(page.links, predictions, strict=True):
         assert (tmp_path / "sheet" / unquote(link)).resolve() == (tmp_path / item["annotated"]).resolve()
     assert page.scripts == 0
+
+
+def test_contact_sheet_marks_unknowns_and_files_each_card_under_its_filters(demo_data, tmp_path):
+    examples = sorted(demo_data[1].iterdir())
+
+    def verdict(image: bool, groups: tuple[bool, bool]) -> dict:
+        return {"threshold": 0.03, "image": {"typicality": 0.01 if image else 0.5, "unknown": image},
+                "groups": [{"labels": labels, "typicality": 0.01 if flag else 0.5, "unknown": flag}
+                           for labels, flag in ((["blue", "red"], groups[0]), (["dress", "shirt"], groups[1]))]}
+
+    probabilities = {"dress": 0.9, "red": 0.8, "blue": 0.1, "shirt": 0.05}
+    predictions = [
+        Prediction(examples[0], ["dress", "red"], probabilities, unknown=verdict(False, (False, False))),
+        Prediction(examples[1], ["red"], probabilities, unknown=verdict(False, (False, True))),
+        Prediction(examples[2], [], probabilities, unknown=verdict(True, (True, True))),
+    ]
+    write_contact_sheet(tmp_path / "sheet.html", predictions, ["blue", "dress", "red", "shirt"], model="m.onnx")
+    text = (tmp_path / "sheet.html").read_text()
+    cards = Page(text).cards["sheet"]
+    assert [card["classes"] for card in cards] == [
+        ["card", "label-1", "label-2"], ["card", "label-2", "unknown", "flagged"], ["card", "unknown", "no-label", "flagged"],
+    ]
+    assert "unknown (not dress/shirt)</span>" in text  # the group it flagged, as classify.py prints it
+    for name, count in (("all", 3), ("label-0", 0), ("label-1", 1), ("label-2", 2), ("unknown", 2), ("no-label", 1)):
+        assert re.search(rf'<label for="show-{name}">[^<]* \({count}\)</label>', text), name
 
 
 def test_bad_report_arguments_are_one_line_errors_that_write_nothing(exported_model, demo_data, evaluation_set, tmp_path):
