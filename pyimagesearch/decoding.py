@@ -110,8 +110,9 @@ def named_decodings(
 ) -> dict[str, dict[str, Any]]:
     """The standard decodings a model is scored under, by name, as keyword arguments of `decode`.
 
-    Multi-label: `UNTUNED` (every label at `config.THRESHOLD`), `TUNED` with ``thresholds``, and `GROUPS` with
-    ``groups``. A single-label task has one decoding whatever the threshold: `MOST_PROBABLE`.
+    Multi-label: `UNTUNED` (every label at `config.THRESHOLD`), `TUNED` with ``thresholds``, and
+    `GROUPS` with ``groups``. A single-label task has one decoding whatever the threshold:
+    `MOST_PROBABLE`.
 
     Args:
         task: One of `TASK_NAMES`.

@@ -19,6 +19,7 @@ from typing import Any
 
 from pyimagesearch import config
 from pyimagesearch.classification import Classifier
+from pyimagesearch.evaluation import SUMMARY_METRICS
 from pyimagesearch.html_report import file_thumbnails, png_uri, relative_link, render, thumbnail_uri, write_page
 from pyimagesearch.images import UnreadableImageError, decode_image
 from pyimagesearch.plotting import confusion_heatmap
@@ -156,6 +157,7 @@ def write_evaluation_report(
         model=model,
         dataset=dataset,
         gallery=gallery,
+        summary_metrics=SUMMARY_METRICS,
         confused_rows=CONFUSED_ROWS,
         heatmaps=heatmaps,
         mistakes=mistakes,
