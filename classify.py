@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="write an annotated copy of each image to --output; --no-annotate only prints the labels "
         "(about twice as fast on a folder)",
     )
+    parser.add_argument(
+        "--report", default=None,
+        help="also write an HTML page (e.g. report.html): a contact sheet of the images with their labels, "
+        "filterable by predicted label, unknowns marked; one file, images embedded",
+    )
     parser.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     parser.add_argument("--show", action="store_true", help="also open each annotated image in a viewer")
     return parser
@@ -77,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         from pyimagesearch.unknown import format_typicality
 
+        report = None
+        if args.report is not None:
+            # Jinja2 only when a page is asked for: classifying one image stays as quick as it was.
+            from pyimagesearch.html_report import check_report_path, write_contact_sheet
+
+            report = check_report_path(args.report)
         if not args.annotate and (args.explain or args.show):
             raise ValueError(f"--{'explain' if args.explain else 'show'} draws on the annotated copies: drop --no-annotate.")
         paths = expand_image_arguments(args.image)
@@ -90,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.annotate:
             annotated = [targets[prediction.path] for prediction in predictions]
             write_all_annotations(classifier, predictions, annotated, explain=args.explain)
+        if report is not None and predictions:
+            write_contact_sheet(report, predictions, classifier.classes, model=str(args.model))
         for prediction in predictions if args.show else []:
             Image.open(prediction.annotated).show(title=str(prediction.path))
         if args.json:
@@ -104,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  Grad-CAM of {label}: {path}")
                 for label, probability in prediction.probabilities.items():
                     print(f"  {label}: {probability * 100:.2f}%")
+            if report is not None and predictions:
+                print(f"wrote {report}")
         if not predictions:
             raise ValueError(f"none of the {len(paths)} images could be read (see the warnings above).")
         return 1 if skipped else 0

@@ -33,7 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "-o", "--output", default=config.EVALUATION_DIR,
-        help="folder for report.json, misclassified.csv and pr_curves.png",
+        help="folder for report.json, misclassified.csv, pr_curves.png and report.html",
+    )
+    parser.add_argument(
+        "--gallery", type=int, default=config.REPORT_GALLERY,
+        help="images report.html shows in each gallery (worst mistakes, images flagged unknown, images with "
+        "labels the model never learnt); report.json lists them all",
     )
     parser.add_argument("--json", action="store_true", help="print the full report as JSON on stdout")
     return parser
@@ -49,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
 
         from pyimagesearch.atomic import write_bytes_atomic
         from pyimagesearch.classification import Classifier
-        from pyimagesearch.evaluation import format_report
+        from pyimagesearch.evaluation import format_report, summary_line
+        from pyimagesearch.evaluation_report import check_gallery, write_evaluation_report
         from pyimagesearch.monitoring import write_csv
         from pyimagesearch.plotting import plot_precision_recall
         from pyimagesearch.scoring import evaluate_folder
@@ -57,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         output = Path(args.output)
         if output.exists() and not output.is_dir():
             raise ValueError(f"--output {output} is a file: give a folder.")
+        check_gallery(args.gallery)
         classifier = Classifier.load(args.model, args.labelbin)
         result = evaluate_folder(
             classifier, args.dataset, label_sep=args.label_sep, threshold=args.threshold, top_k=args.top_k,
@@ -67,33 +74,44 @@ def main(argv: list[str] | None = None) -> int:
         report = result.to_json()
         write_bytes_atomic(output / "report.json", json.dumps(report, indent=2).encode())
         write_csv(
-            [{"image": item["image"], "true": " ".join(item["true"]), "predicted": " ".join(item["predicted"])}
+            [{"image": item["image"], "true": " ".join(item["true"]), "predicted": " ".join(item["predicted"]), "loss": item["loss"]}
              for item in result.misclassified],
             output / "misclassified.csv",
-            columns=["image", "true", "predicted"],
+            columns=["image", "true", "predicted", "loss"],
         )
         thresholds = [args.threshold] * len(classifier.classes) if args.threshold is not None else classifier.thresholds
         plot_precision_recall(result.true, result.probabilities, classifier.classes, thresholds, output / "pr_curves.png")
+        write_evaluation_report(
+            output / "report.html", report, classifier, (output / "pr_curves.png").read_bytes(),
+            model=str(args.model), dataset=str(args.dataset), gallery=args.gallery,
+        )
         if args.json:
             print(json.dumps(report, indent=2))
             return 0
         print(f"{result.report['images']} images scored")
         for line in format_report(result.report):
             print(f"  {line}")
+        print("under each decoding:")
+        for name, scores in result.decodings.items():
+            print(f"  {name:<22} {summary_line(scores)}")
         print("confusion per label (TP FP FN TN):")
         for label, counts in result.confusion.items():
             print(f"  {label}: {counts['true_positives']} {counts['false_positives']} "
                   f"{counts['false_negatives']} {counts['true_negatives']}")
-        print(f"misclassified: {len(result.misclassified)}")
+        print(f"misclassified: {len(result.misclassified)} (highest loss first)")
         for item in result.misclassified:
-            print(f"  {item['image']}: true {', '.join(item['true'])}; predicted {', '.join(item['predicted']) or '(none)'}")
+            print(f"  {item['image']}: true {', '.join(item['true'])}; predicted {', '.join(item['predicted']) or '(none)'}; "
+                  f"loss {item['loss']:.3f}")
         if result.out_of_vocabulary:
             unknown = sorted({label for item in result.out_of_vocabulary for label in item["unknown"]})
             print(f"not scored: {len(result.out_of_vocabulary)} images carry labels the model never learnt "
                   f"({', '.join(unknown)}); listed in report.json")
+        if result.unknown is not None:
+            print(f"flagged unknown: {result.unknown['images']} images (typicality below {result.unknown['threshold']:g}); "
+                  "listed in report.json and report.html")
         if result.skipped:
             print(f"unreadable: {len(result.skipped)} files (see the warnings above)")
-        print(f"wrote {output / 'report.json'}, {output / 'misclassified.csv'}, {output / 'pr_curves.png'}")
+        print(f"wrote {output / 'report.json'}, {output / 'misclassified.csv'}, {output / 'pr_curves.png'}, {output / 'report.html'}")
         return 0
 
     return run(evaluate, "evaluate.py")

@@ -22,7 +22,7 @@ from pyimagesearch.atomic import atomic_path
 from pyimagesearch.images import decode_image, default_workers, is_image_file, list_images, load_images
 from pyimagesearch.labelbin import check_binarizer_classes, unpickle_labelbin
 from pyimagesearch.predictors import Predictor, is_onnx_file, load_predictor
-from pyimagesearch.unknown import UnknownDetector
+from pyimagesearch.unknown import UnknownDetector, UnknownScores
 
 if TYPE_CHECKING:
     import keras
@@ -89,6 +89,8 @@ class Classifier:
         head: ``"grouped"`` for a softmax per label group (decoded to one label per group by
             default), else ``"flat"``.
         unknown: The model's unknown detection (see `unknown`), or None for a model without it.
+        thresholds_tuned: Whether ``thresholds`` were tuned by train.py (named so in reports).
+            Defaults to False.
     """
 
     def __init__(
@@ -102,6 +104,7 @@ class Classifier:
         label_sep: str = config.LABEL_SEP,
         head: str = "flat",
         unknown: UnknownDetector | None = None,
+        thresholds_tuned: bool = False,
     ):
         self.predictor = predictor
         self.classes = list(classes)
@@ -112,6 +115,7 @@ class Classifier:
         self.label_sep = label_sep
         self.head = head
         self.unknown = unknown
+        self.thresholds_tuned = thresholds_tuned
         self._grad_cam: GradCam | None = None
 
     @classmethod
@@ -148,6 +152,7 @@ class Classifier:
             head=metadata.get("head", "flat"),
             # Models trained before unknown detection existed classify without it.
             unknown=UnknownDetector(metadata["unknown"], classes) if metadata.get("unknown") else None,
+            thresholds_tuned=bool(tuned),
         )
 
     @property
@@ -162,9 +167,23 @@ class Classifier:
             raise ValueError(f"--model {self.predictor.path} is an ONNX export: it holds no Keras model.")
         return model
 
+    @property
+    def group_indices(self) -> list[list[int]] | None:
+        """The label indices of each label group, or None for a model without label groups."""
+        return None if self.label_groups is None else [[self.classes.index(label) for label in group] for group in self.label_groups]
+
     def predict_probabilities(self, images: np.ndarray, batch_size: int = config.BATCH_SIZE) -> np.ndarray:
         """Per-label probabilities of shape (N, num_labels) for RGB uint8 images of the model's size."""
         return decoding.label_probabilities(self.task, self.predictor.predict(images, batch_size=batch_size))
+
+    def predict_with_unknown(self, images: np.ndarray) -> tuple[np.ndarray, UnknownScores | None]:
+        """Per-label probabilities of shape (N, num_labels) and, for a model with unknown detection,
+        the images' typicalities (see `UnknownDetector.score`; None without it), in one pass."""
+        if self.unknown is None:
+            return self.predict_probabilities(images), None
+        outputs, features = self.predictor.predict_with_features(images)
+        probabilities = decoding.label_probabilities(self.task, outputs)
+        return probabilities, self.unknown.score(probabilities, features)
 
     def decoding(self, threshold: float | None = None, top_k: int | None = None, decode: str | None = None) -> str:
         """The decoding to apply: ``decode`` if given; else ``groups`` for a grouped head unless a
@@ -172,6 +191,24 @@ class Classifier:
         if decode is not None:
             return decode
         return "groups" if self.head == "grouped" and threshold is None and top_k is None else "threshold"
+
+    def decoding_name(self, threshold: float | None = None, top_k: int | None = None, decode: str | None = None) -> str:
+        """What `decide` does with these arguments, named as in `decoding.named_decodings`
+        (``tuned thresholds``, ``one label per group``, ...), or ``threshold 0.3``, ``top 2``."""
+        if top_k is not None:
+            return f"top {top_k}"
+        if self.task != "multilabel":
+            return decoding.MOST_PROBABLE
+        if self.decoding(threshold, top_k, decode) == "groups":
+            return decoding.GROUPS
+        if threshold is not None:
+            return f"threshold {threshold:g}"
+        return decoding.TUNED if self.thresholds_tuned else f"threshold {self.thresholds[0]:g}"
+
+    def named_decodings(self) -> dict[str, dict]:
+        """This model's standard decodings, name -> keyword arguments of `decoding.decode` (see
+        `decoding.named_decodings`): its tuned thresholds and label groups where it has them."""
+        return decoding.named_decodings(self.task, self.thresholds if self.thresholds_tuned else None, self.group_indices)
 
     def check_decoding(self, threshold: float | None = None, top_k: int | None = None, decode: str | None = None) -> None:
         """Refuse decoding arguments this model cannot honour, before any image is read.
@@ -218,8 +255,7 @@ class Classifier:
         """
         self.check_decoding(threshold, top_k, decode)
         if self.decoding(threshold, top_k, decode) == "groups":
-            groups = [[self.classes.index(label) for label in group] for group in self.label_groups]
-            return decoding.decode(self.task, probabilities, groups=groups)
+            return decoding.decode(self.task, probabilities, groups=self.group_indices)
         threshold = self.thresholds if threshold is None else threshold
         return decoding.decode(self.task, probabilities, threshold=threshold, top_k=top_k)
 
@@ -298,13 +334,7 @@ class Classifier:
         images, kept, skipped = load_images(paths, self.image_size)
         if not kept:
             return [], skipped
-        scores = None
-        if self.unknown is None:
-            probabilities = self.predict_probabilities(images)
-        else:
-            outputs, features = self.predictor.predict_with_features(images)
-            probabilities = decoding.label_probabilities(self.task, outputs)
-            scores = self.unknown.score(probabilities, features)
+        probabilities, scores = self.predict_with_unknown(images)
         decisions = self.decide(probabilities, threshold, top_k, decode)
         predictions = []
         for index, (path, row, decided) in enumerate(zip(kept, probabilities, decisions)):

@@ -131,3 +131,10 @@ DECODINGS = ("threshold", "groups")
 OUTPUT_DIR = "output"
 EVALUATION_DIR = "evaluation"
 ANNOTATION_WIDTH = 400
+
+# HTML reports (evaluate.py's report.html, classify.py --report): images are embedded as JPEG
+# thumbnails of at most REPORT_THUMBNAIL pixels a side, so one file holds the whole
+# page. evaluate.py shows at most REPORT_GALLERY images in each gallery (worst mistakes, images
+# flagged unknown, images with labels the model never learnt); report.json lists them all.
+REPORT_THUMBNAIL = 160
+REPORT_GALLERY = 24

@@ -6,11 +6,19 @@ classification with an ONNX model runs without importing Keras, TensorFlow or sc
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from pyimagesearch import config
+
 # The concrete tasks (``config.TASKS`` adds ``"auto"``, which training resolves to one of these).
 TASK_NAMES = ("multilabel", "multiclass", "binary")
+# The names of the standard decodings, as train.py and evaluate.py print them (see `named_decodings`).
+UNTUNED = f"threshold {config.THRESHOLD:g}"
+TUNED = "tuned thresholds"
+GROUPS = "one label per group"
+MOST_PROBABLE = "most probable label"
 
 
 def _check_task(task: str) -> None:
@@ -93,3 +101,37 @@ def decode(
         return predicted
     predicted[probabilities >= np.asarray(threshold)] = 1
     return predicted
+
+
+def named_decodings(
+    task: str,
+    thresholds: np.ndarray | None = None,
+    groups: Sequence[Sequence[int]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The standard decodings a model is scored under, by name, as keyword arguments of `decode`.
+
+    Multi-label: `UNTUNED` (every label at `config.THRESHOLD`), `TUNED` with ``thresholds``, and
+    `GROUPS` with ``groups``. A single-label task has one decoding whatever the threshold:
+    `MOST_PROBABLE`.
+
+    Args:
+        task: One of `TASK_NAMES`.
+        thresholds: The tuned per-label thresholds, or None for a model without them.
+        groups: The label indices of each label group, or None for a model without groups.
+
+    Raises:
+        ValueError: For a task not in `TASK_NAMES`.
+
+    Example:
+        >>> list(named_decodings("multilabel", np.array([0.4, 0.6])))
+        ['threshold 0.5', 'tuned thresholds']
+    """
+    _check_task(task)
+    if task != "multilabel":
+        return {MOST_PROBABLE: {}}
+    named: dict[str, dict[str, Any]] = {UNTUNED: {"threshold": config.THRESHOLD}}
+    if thresholds is not None:
+        named[TUNED] = {"threshold": np.asarray(thresholds)}
+    if groups is not None:
+        named[GROUPS] = {"groups": [list(group) for group in groups]}
+    return named

@@ -1,5 +1,7 @@
-"""Figures: the training curves (the tutorial's plot.png) and per-label precision-recall curves."""
+"""Figures: the training curves (the tutorial's plot.png), per-label precision-recall curves and
+confusion heat maps."""
 
+import io
 import math
 import os
 from collections.abc import Sequence
@@ -87,3 +89,31 @@ def plot_precision_recall(
     for axis in list(axes.flat)[len(classes):]:
         axis.axis("off")
     _save(figure, path)
+
+
+def confusion_heatmap(counts: Sequence[Sequence[int]], rows: Sequence[str], columns: Sequence[str], title: str) -> bytes:
+    """A confusion matrix drawn as a heat map, as PNG bytes (for embedding in a page).
+
+    Each cell is coloured by its share of its row (of the images whose truth the row is), so a
+    rare label's mistakes show as plainly as a common one's, and labelled with its count.
+
+    Args:
+        counts: counts[r][c], images of true ``rows[r]`` predicted ``columns[c]``.
+        rows: The true labels, top to bottom.
+        columns: The predicted labels, left to right.
+        title: The figure's title.
+    """
+    counts = np.asarray(counts)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    figure, axis = plt.subplots(figsize=(1.5 + 0.9 * len(columns), 1.3 + 0.6 * len(rows)))
+    axis.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
+    axis.set(title=title, xlabel="predicted", ylabel="true", xticks=range(len(columns)), yticks=range(len(rows)))
+    axis.set_xticklabels(columns, rotation=30, ha="right")
+    axis.set_yticklabels(rows)
+    for (row, column), count in np.ndenumerate(counts):
+        axis.text(column, row, str(count), ha="center", va="center", color="white" if shares[row, column] > 0.5 else "black")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
+    plt.close(figure)
+    return buffer.getvalue()

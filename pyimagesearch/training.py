@@ -26,6 +26,7 @@ from pyimagesearch.backbones import (
 )
 from pyimagesearch.colour_and_shape import build_colour_and_shape
 from pyimagesearch.data import ImageFiles, IndexedRows, find_labelled_images, make_dataset
+from pyimagesearch.decoding import GROUPS, TUNED, named_decodings
 from pyimagesearch.distribution import is_chief, lost_workers_reported, scratch_folder
 from pyimagesearch.evaluation import SUMMARY_METRICS, evaluate_predictions, format_report
 from pyimagesearch.feature_table import is_feature_table
@@ -863,13 +864,9 @@ def train(
         )
 
         true = task_spec.label_probabilities(targets[val_index]).astype("int64")
-        decodings = {"threshold 0.5": {"threshold": config.THRESHOLD}}
-        thresholds = None
-        if task_spec.name == "multilabel":
-            thresholds = tune_thresholds(true, probabilities)
-            decodings["tuned thresholds"] = {"threshold": thresholds}
-            if label_groups is not None:
-                decodings["one label per group"] = {"groups": [[classes.index(label) for label in group] for group in label_groups]}
+        thresholds = tune_thresholds(true, probabilities) if task_spec.name == "multilabel" else None
+        group_indices = None if label_groups is None else [[classes.index(label) for label in group] for group in label_groups]
+        decodings = named_decodings(task_spec.name, thresholds, group_indices)
         reports = {
             name: evaluate_predictions(true, task_spec.decode(probabilities, **options), classes, probabilities)
             for name, options in decodings.items()
@@ -878,7 +875,7 @@ def train(
         for name, report in reports.items():
             logger.info("  %-22s %s", name, format_report(report)[0])
         # The grouped head decodes one label per group; thresholds, tuned all the same, only serve --decode threshold.
-        stored = "one label per group" if head == "grouped" else "tuned thresholds" if thresholds is not None else "threshold 0.5"
+        stored = GROUPS if head == "grouped" else TUNED if thresholds is not None else next(iter(decodings))
         for line in format_report(reports[stored])[1:]:
             logger.info("  %s", line)
         if thresholds is not None:

@@ -349,6 +349,11 @@ def fit_unknown_detector(
     }
 
 
+def is_flagged(assessment: dict[str, Any]) -> bool:
+    """Whether an `UnknownDetector.assess` verdict flags the image or any of its label groups as unknown."""
+    return assessment["image"]["unknown"] or any(group["unknown"] for group in assessment["groups"])
+
+
 def format_typicality(assessment: dict[str, Any]) -> str:
     """One line of an `UnknownDetector.assess` verdict, e.g.
     ``image 0.41, black/blue/red 0.9, jeans/shirt 0.01 (unknown below 0.033)``."""

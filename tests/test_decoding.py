@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import PROJECT_ROOT
-from pyimagesearch.decoding import decode, label_probabilities, output_units
+from pyimagesearch.decoding import decode, label_probabilities, named_decodings, output_units
 
 
 def test_binary_outputs_become_both_labels_probabilities():
@@ -31,6 +31,18 @@ def test_single_label_tasks_keep_the_most_probable_label_and_top_k_the_k_most():
 def test_groups_keep_the_most_probable_label_of_each_group():
     probabilities = np.array([[0.6, 0.7, 0.1, 0.2, 0.05]])
     np.testing.assert_array_equal(decode("multilabel", probabilities, groups=[[0, 1, 2], [3, 4]]), [[0, 1, 0, 1, 0]])
+
+
+def test_named_decodings_are_the_standard_ones_each_model_has():
+    thresholds, groups = np.array([0.3, 0.6, 0.5]), [[0, 1], [2]]
+    named = named_decodings("multilabel", thresholds, groups)
+    assert list(named) == ["threshold 0.5", "tuned thresholds", "one label per group"]
+    probabilities = np.array([[0.4, 0.55, 0.2]])
+    decided = {name: decode("multilabel", probabilities, **options).tolist() for name, options in named.items()}
+    assert decided == {"threshold 0.5": [[0, 1, 0]], "tuned thresholds": [[1, 0, 0]], "one label per group": [[0, 1, 1]]}
+    assert list(named_decodings("multilabel")) == ["threshold 0.5"]
+    # A single-label task takes the arg-max whatever the threshold.
+    assert named_decodings("multiclass", thresholds, groups) == {"most probable label": {}}
 
 
 def test_unknown_task_is_refused():

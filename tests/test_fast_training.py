@@ -121,7 +121,7 @@ def test_patience_stops_once_validation_stops_improving_and_keeps_the_best_epoch
     record_score("epochs_trained", len(rows))
     assert len(rows) == result.metadata["epochs_trained"] == best_epoch + 2 < 40
     # The weights kept are the best epoch's, which the final report scores.
-    assert result.fold_reports is None and result.reports["threshold 0.5"]["exact_match"] == max(scores)
+    assert result.fold_reports is None and result.reports["most probable label"]["exact_match"] == max(scores)
     elapsed = [float(row["elapsed_seconds"]) for row in rows]
     assert 0 < elapsed[0] and all(a < b for a, b in zip(elapsed, elapsed[1:]))
 

@@ -60,6 +60,10 @@ def test_evaluate_scores_the_mlp_without_new_flags(mlp_model, capsys):
                           "--dataset", str(dataset), "--output", str(work / "evaluation"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["images"] == 360 and 0.0 <= report["exact_match"] <= 1.0
+    # Grad-CAM has no convolution to read in the MLP: report.html says so instead of drawing overlays.
+    page = (work / "evaluation" / "report.html").read_text()
+    assert "No Grad-CAM overlays" in page and "is an MLP over colour-histogram and HOG features" in page
+    assert "Grad-CAM of" not in page
 
 
 def _separable_table(path, rows: int = 240) -> None:
