@@ -30,8 +30,9 @@ PROCESS_TIMEOUT = 900
 # KeyboardInterrupt. A background job of a non-interactive shell (as CI may run the suite) inherits
 # SIGINT ignored; this restores the default in the child itself (a preexec_fn would run in the test
 # process, after TensorFlow has started its threads).
-_WITH_CTRL_C = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-                "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+_WITH_CTRL_C = ("import os, runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                "sys.argv = sys.argv[1:]; sys.path.insert(0, os.path.dirname(sys.argv[0])); "
+                "runpy.run_path(sys.argv[0], run_name='__main__')")
 
 
 def interruptible(script: str, *args: str) -> list[str]:

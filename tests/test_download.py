@@ -23,6 +23,7 @@ from PIL import Image
 from werkzeug import Response
 
 import search_bing_api
+from conftest import interruptible
 from download_support import (  # noqa: F401 (fixtures)
     KEY,
     PROCESS_TIMEOUT,
@@ -519,10 +520,7 @@ def test_cli_interrupted_by_ctrl_c_leaves_no_partial_file_and_resumes(httpserver
     output = tmp_path / "dataset" / "red_dress"
     # A timeout far longer than the test: the stalled download is still waiting when SIGINT comes.
     arguments = ["--urls", str(listing), "--output", str(output), "--workers", "1", "--timeout", str(PROCESS_TIMEOUT)]
-    process = subprocess.Popen(
-        [sys.executable, str(REPOSITORY / "search_bing_api.py"), *arguments],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    process = subprocess.Popen(interruptible("search_bing_api.py", *arguments), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     abandoning = threading.Event()
     errors: list[str] = []
 
