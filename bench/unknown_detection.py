@@ -1,17 +1,20 @@
-"""Unknown detection, leave-one-type-out: how well a model trained without dresses tells dress photos apart.
+"""Unknown detection, leave-one-type-out: how well a model trained without one garment type (dresses by
+default) tells photos of that type apart.
 
-Trains on ../shared/data/fashion without its two dress folders (through a temporary folder of
+Trains on ../shared/data/fashion without the folders of the type left out (through a temporary folder of
 links to the other photos: the data set is never modified), then scores the validation photos
-(in-distribution: jeans and shirts the model did not train on) against every dress photo:
+(in-distribution: photos of the other types the model did not train on) against every photo of the type left out:
 - AUROC of each candidate out-of-distribution score (higher = better separation; 0.5 is chance):
   maximum probability per label group, energy, Mahalanobis distances of the penultimate
-  features (low-rank and full covariance), k-nearest-neighbour distances;
-- with the score and threshold train.py stores, the share of dress photos flagged unknown and
+  features (low-rank and full covariance), k-nearest-neighbour distances, on the features unknown
+  detection reads and, for a backbone, on each of its feature map resolutions pooled;
+- with the score and threshold train.py stores, the share of those photos flagged unknown and
   of validation photos kept;
 - what classify says for examples/example_07.jpg (black dress) and example_01.jpg (red dress).
 
     python bench/unknown_detection.py --epochs 20 --image-size 64
     python bench/unknown_detection.py --image-size 96 --arch mobilenetv2 --colour-branch on --weights FILE
+    python bench/unknown_detection.py --leave-out jeans --image-size 96 --arch mobilenetv2 --weights FILE
 """
 
 import argparse
@@ -36,15 +39,19 @@ from pyimagesearch.unknown import (  # noqa: E402
     FIT_IMAGES, fit_feature_statistics, group_confidences, mahalanobis_distances,
 )
 
-UNSEEN = ("blue_dress", "red_dress")
 EXAMPLES_DIR = PROJECT_ROOT.parent / "shared" / "data" / "examples"
 EXAMPLES = ("example_07.jpg", "example_01.jpg")
 
 
-def link_known_folders(dataset: Path, target: Path) -> None:
-    """``target/<folder>/<file>`` links to every photo of ``dataset`` outside the unseen folders."""
+def is_left_out(path: Path, garment: str) -> bool:
+    """Whether a photo's folder (``<colour>_<type>``) holds the garment type left out."""
+    return path.parent.name.split("_")[-1] == garment
+
+
+def link_known_folders(dataset: Path, target: Path, garment: str) -> None:
+    """``target/<folder>/<file>`` links to every photo of ``dataset`` but the ``garment`` left out."""
     for path in list_images(dataset):
-        if path.parent.name not in UNSEEN:
+        if not is_left_out(path, garment):
             link = target / path.relative_to(dataset)
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to(path.resolve())
@@ -57,6 +64,36 @@ def knn_distances(features: np.ndarray, reference: np.ndarray, k: int) -> np.nda
 
     similarity = normalise(features) @ normalise(reference).T
     return np.sqrt(np.maximum(2 - 2 * np.sort(similarity, axis=1)[:, -k], 0))
+
+
+def pooled_maps(model, images, sample: np.ndarray, val_index: np.ndarray, unseen_images: np.ndarray) -> dict:
+    """For a backbone, the last feature maps of each resolution, averaged over places: ``{name:
+    (training sample's, validation's, unseen's)}``; empty for SmallerVGGNet."""
+    import keras
+
+    from pyimagesearch.backbones import BACKBONE_INPUT, BACKBONE_OUTPUT, _layers_between
+
+    names = [layer.name for layer in model.layers]
+    if BACKBONE_INPUT not in names:
+        return {}
+    inside = _layers_between(model.get_layer(BACKBONE_INPUT).output, model.get_layer(BACKBONE_OUTPUT).output)
+    last_of_side = {}
+    for layer in inside:
+        if len(layer.output.shape) == 4 and not isinstance(layer, keras.layers.ZeroPadding2D):
+            last_of_side[layer.output.shape[1]] = layer
+    chosen = [layer for side, layer in sorted(last_of_side.items()) if side > 1][:3]
+    pooled = keras.Model(model.inputs, [keras.layers.GlobalAveragePooling2D()(layer.output) for layer in chosen])
+
+    def run(batch):
+        return [np.asarray(part) for part in pooled.predict(np.asarray(batch, "float32"), batch_size=64, verbose=0)]
+
+    train_maps, val_maps, unseen_maps = run(images[sample]), run(images[val_index]), run(unseen_images)
+    found = {f"{layer.name} ({layer.output.shape[1]}x{layer.output.shape[2]})": (t, v, u)
+             for layer, t, v, u in zip(chosen, train_maps, val_maps, unseen_maps)}
+    normalised = [np.concatenate([m / np.linalg.norm(m, axis=1, keepdims=True) for m in maps], axis=1)
+                  for maps in (train_maps, val_maps, unseen_maps)]
+    found["those resolutions together"] = tuple(normalised)
+    return found
 
 
 def energy(logits: np.ndarray, groups: list[list[int]] | None) -> np.ndarray:
@@ -76,6 +113,7 @@ def auroc(known: np.ndarray, unknown: np.ndarray) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default=str(FASHION_DIR))
+    parser.add_argument("--leave-out", default="dress", help="the garment type left out of training")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--patience", type=int, default=5, help="early stopping patience, epochs")
     parser.add_argument("--image-size", type=int, default=64)
@@ -92,7 +130,7 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as work:
         known_dir, model_path = Path(work) / "known", Path(work) / "fashion.model"
-        link_known_folders(dataset, known_dir)
+        link_known_folders(dataset, known_dir, args.leave_out)
         result = train(
             known_dir, model_path=model_path, labelbin_path=Path(work) / "mlb.pickle", plot_path=Path(work) / "plot.png",
             epochs=args.epochs, image_size=args.image_size, seed=args.seed, patience=args.patience, verbose=0,
@@ -104,7 +142,7 @@ def main() -> None:
         # The split train() used, recomputed as it computes it.
         data = load_labelled_images(known_dir, args.image_size)
         train_index, val_index = split_indices(data.label_sets, 0.2, args.seed, near_duplicate_groups(data.images))
-        unseen_paths = [path for path in list_images(dataset) if path.parent.name in UNSEEN]
+        unseen_paths = [path for path in list_images(dataset) if is_left_out(path, args.leave_out)]
         unseen_images, unseen_paths, _ = load_images(unseen_paths, args.image_size)
 
         classifier = Classifier.load(model_path)
@@ -125,7 +163,7 @@ def main() -> None:
         stored_unknown = metadata["unknown"]
         # The features the stored distance reads: the shape branch's for the colour-and-shape network,
         # about each type's mean; else the one network's penultimate layer, about each combination's.
-        type_group = next(g for g, group in enumerate(metadata["label_groups"]) if "jeans" in group)
+        type_group = next(g for g, group in enumerate(metadata["label_groups"]) if {"dress", "jeans", "shirt"} & set(group))
         means_of = result.task.encode(result.binarizer, [data.label_sets[i] for i in sample])
         if stored_unknown["image"] is None:
             means_of = means_of[:, groups[type_group]]
@@ -143,6 +181,11 @@ def main() -> None:
             candidates[f"{k}-nearest-neighbour cosine distance"] = (
                 -knn_distances(val_features, train_features, k), -knn_distances(unseen_features, train_features, k)
             )
+        for name, (train_maps, val_maps, unseen_maps) in pooled_maps(predictor.model, data.images, sample, val_index, unseen_images).items():
+            for k in (1, 10):
+                candidates[f"{k}-nearest-neighbour cosine distance, {name}"] = (
+                    -knn_distances(val_maps, train_maps, k), -knn_distances(unseen_maps, train_maps, k)
+                )
         # What classify.py uses: the stored scores' typicalities.
         detector = classifier.unknown
         val_scores = detector.score(val_outputs, val_features)
@@ -168,7 +211,7 @@ def main() -> None:
         results = {
             "machine": machine(),
             "epochs": args.epochs, "epochs_trained": metadata["epochs_trained"], "patience": args.patience,
-            "image_size": args.image_size, "seed": args.seed, "head": metadata.get("head", "flat"),
+            "image_size": args.image_size, "seed": args.seed, "left_out": args.leave_out, "head": metadata.get("head", "flat"),
             "arch": args.arch, "weights": args.weights,
             "network": "colour and shape" if stored_unknown["image"] is None else "one network",
             "training_images": len(train_index), "validation_images": len(val_index), "unseen_images": len(unseen_paths),
@@ -190,13 +233,13 @@ def main() -> None:
     path = write_results(args.output, results)
 
     print(f"{results['training_images']} training, {results['validation_images']} validation (known) and "
-          f"{results['unseen_images']} dress (unknown) photos; {results['epochs_trained']} epochs at {args.image_size} px, "
+          f"{results['unseen_images']} {args.leave_out} (unknown) photos; {results['epochs_trained']} epochs at {args.image_size} px, "
           f"{results['head']} head, validation exact-match {results['validation_exact_match']:.3f}\n")
-    print(markdown_table(["score", "AUROC, validation vs dresses"], [[name, f"{value:.3f}"] for name, value in scores.items()]))
+    print(markdown_table(["score", f"AUROC, validation vs {args.leave_out}"], [[name, f"{value:.3f}"] for name, value in scores.items()]))
     stored = results["stored"]
     print(f"\nstored: {stored['score']}; typicality threshold {stored['threshold']:.4f}\n")
     print(markdown_table(
-        ["flag", "validation photos flagged", "dress photos flagged"],
+        ["flag", "validation photos flagged", f"{args.leave_out} photos flagged"],
         [[name, f"{stored['flagged_validation'][name]:.3f}", f"{stored['flagged_unseen'][name]:.3f}"]
          for name in stored["flagged_validation"]],
     ))

@@ -241,7 +241,9 @@ def _fix_efficientnet_variance(backbone_layers: list[layers.Layer]) -> None:
             return
 
 
-def build_backbone(arch: str, image_size: int, alpha: float | None, weights: str | None, inputs) -> keras.KerasTensor:
+def build_backbone(
+    arch: str, image_size: int, alpha: float | None, weights: str | None, inputs, tap_side: int | None = None
+) -> keras.KerasTensor | tuple[keras.KerasTensor, keras.KerasTensor]:
     """Build a pretrained (or freshly initialised) backbone into a graph after ``inputs``.
 
     Args:
@@ -250,9 +252,11 @@ def build_backbone(arch: str, image_size: int, alpha: float | None, weights: str
         alpha: Width multiplier (see `resolve_alpha`), or None.
         weights: None, ``"imagenet"`` or a weights file's path (see `resolve_weights`).
         inputs: The model's RGB 0-255 input tensor.
+        tap_side: If given, also return the backbone's last feature maps at least this many pixels a side.
 
     Returns:
-        The backbone's last feature maps (its layers: `backbone_layers`).
+        The backbone's last feature maps (its layers: `backbone_layers`), and with ``tap_side`` the
+        tapped maps too: ``(last, tapped)``.
     """
     backbone = BACKBONES[arch]
     pretrained = _load_pretrained(backbone, image_size, alpha, weights) if weights is not None else None
@@ -268,7 +272,19 @@ def build_backbone(arch: str, image_size: int, alpha: float | None, weights: str
             target_layer.set_weights(source_layer.get_weights())
         if arch == "efficientnetb0":
             _fix_efficientnet_variance(target)
-    return layers.Identity(name=BACKBONE_OUTPUT)(end)
+    last = layers.Identity(name=BACKBONE_OUTPUT)(end)
+    if tap_side is None:
+        return last
+    # A padding layer's output only serves the strided convolution after it, and is a pixel larger.
+    maps = [layer.output for layer in _layers_between(start, end)
+            if len(layer.output.shape) == 4 and not isinstance(layer, layers.ZeroPadding2D)]
+    return last, last_maps_of_side(maps, tap_side)
+
+
+def last_maps_of_side(maps: list[keras.KerasTensor], side: int) -> keras.KerasTensor:
+    """The last of ``maps`` (feature maps in graph order) at least ``side`` pixels high and wide: the
+    deepest, hence best informed, that still resolves ``side`` x ``side`` places."""
+    return [tensor for tensor in maps if min(tensor.shape[1], tensor.shape[2]) >= side][-1]
 
 
 def _layers_between(start: keras.KerasTensor, end: keras.KerasTensor) -> list[layers.Layer]:
