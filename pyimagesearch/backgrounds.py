@@ -47,7 +47,7 @@ MIN_PART = 0.02
 # about the top or bottom edge (so 1 / zoom of the height stays in view).
 SMALL_SCALE = (0.45, 0.8)
 CROP_ZOOM = (1.2, 1.6)
-# Channels OpenCV resizes in one call (its limit is 512): scenes' noise is resized 128 at a time.
+# Channels OpenCV resizes in one call (its limit is 512): scenes' noise is resized 128 scenes at a time.
 _RESIZE_CHANNELS = 384
 
 
@@ -144,17 +144,24 @@ def _ramps(rng: np.random.Generator, size: int, count: int, scale: np.ndarray | 
 
 
 def _noise_octaves(rng: np.random.Generator, size: int, count: int) -> np.ndarray:
-    """Colour noise at several scales (2 to 16 cells a side), float32 (count, size, size, 3)."""
-    scenes = np.zeros((size, size, 3 * count), np.float32)
+    """Colour noise at several scales (2 to 16 cells a side), float32 (count, size, size, 3).
+
+    Built coarse to fine: each octave is the one before, enlarged, plus its own noise, so only the
+    last enlargement works at full size; every scene's channels side by side in one array.
+    """
+    noise = np.zeros((1, 1, 3 * count), np.float32)
     for cells, weight in ((2, 0.4), (4, 0.3), (8, 0.2), (16, 0.1)):
         cells = min(cells, size)
-        # One resize for every scene: their channels side by side (OpenCV takes up to 512).
-        for start in range(0, 3 * count, _RESIZE_CHANNELS):
-            channels = min(_RESIZE_CHANNELS, 3 * count - start)
-            noise = rng.uniform(0, 255, (cells, cells, channels)).astype(np.float32)
-            resized = cv2.resize(noise, (size, size), interpolation=cv2.INTER_LINEAR)
-            scenes[..., start:start + channels] += weight * resized.reshape(size, size, channels)
-    return np.ascontiguousarray(scenes.reshape(size, size, count, 3).transpose(2, 0, 1, 3))
+        noise = _resize_channels(noise, cells) + rng.uniform(0, 255 * weight, (cells, cells, 3 * count)).astype(np.float32)
+    return np.ascontiguousarray(_resize_channels(noise, size).reshape(size, size, count, 3).transpose(2, 0, 1, 3))
+
+
+def _resize_channels(image: np.ndarray, size: int) -> np.ndarray:
+    """``image`` (H, W, C) resized bilinearly to (size, size, C), any number of channels (OpenCV takes up to 512 at once)."""
+    return np.concatenate([
+        cv2.resize(image[..., start:start + _RESIZE_CHANNELS], (size, size), interpolation=cv2.INTER_LINEAR).reshape(size, size, -1)
+        for start in range(0, image.shape[2], _RESIZE_CHANNELS)
+    ], axis=2)
 
 
 def _clutter(rng: np.random.Generator, size: int, count: int) -> np.ndarray:
@@ -167,18 +174,21 @@ def _clutter(rng: np.random.Generator, size: int, count: int) -> np.ndarray:
         stripes = np.sin(2 * np.pi * _ramps(rng, size, len(striped), period)) > 0
         colours = _random_colours(rng, len(striped))
         scenes[striped] = np.where(stripes[..., None], colours[:, None, None], scenes[striped])
-    for scene in scenes:
-        for _ in range(rng.integers(2, 9)):
-            colour = tuple(float(value) for value in _random_colours(rng, 1)[0])
-            thickness = -1 if rng.random() < 0.6 else int(rng.integers(1, max(2, size // 24)))
-            first, second = tuple(map(int, rng.integers(0, size, 2))), tuple(map(int, rng.integers(0, size, 2)))
-            shape = rng.integers(3)
-            if shape == 0:
-                cv2.rectangle(scene, first, second, colour, thickness)
-            elif shape == 1:
-                cv2.circle(scene, first, int(rng.integers(1, max(2, size // 4))), colour, thickness)
-            else:
-                cv2.line(scene, first, second, colour, max(thickness, 1))
+    # Every shape's parameters drawn at once; the loop only draws them.
+    shapes = rng.integers(2, 9, count)
+    total = int(shapes.sum())
+    colours = _random_colours(rng, total).tolist()
+    kinds, points = rng.integers(3, size=total).tolist(), rng.integers(0, size, (total, 4)).tolist()
+    radii = rng.integers(1, max(2, size // 4), total).tolist()
+    thicknesses = np.where(rng.random(total) < 0.6, -1, rng.integers(1, max(2, size // 24), total)).tolist()
+    owners = np.repeat(np.arange(count), shapes).tolist()
+    for owner, kind, (x1, y1, x2, y2), radius, thickness, colour in zip(owners, kinds, points, radii, thicknesses, colours):
+        if kind == 0:
+            cv2.rectangle(scenes[owner], (x1, y1), (x2, y2), colour, thickness)
+        elif kind == 1:
+            cv2.circle(scenes[owner], (x1, y1), radius, colour, thickness)
+        else:
+            cv2.line(scenes[owner], (x1, y1), (x2, y2), colour, max(thickness, 1))
     grain = np.empty_like(scenes)
     # cv2.randn: a third of numpy's cost for as many normal draws; its state is drawn from rng.
     cv2.setRNGSeed(int(rng.integers(2**31)))
@@ -213,19 +223,20 @@ def random_scenes(
     unknown = sorted(set(kinds) - set(SCENES))
     if unknown:
         raise ValueError(f"Scene kinds must be of {', '.join(SCENES)}. Received: {', '.join(map(str, unknown))}")
-    scenes = np.empty((len(kinds), size, size, 3), np.float32)
+    scenes = np.empty((len(kinds), size, size, 3), np.uint8)
     fields = np.flatnonzero(kinds == "colour")
     field_colours = _random_colours(rng, len(kinds)) if colours is None else np.asarray(colours, np.float32)
-    scenes[fields] = field_colours[fields, None, None]
+    scenes[fields] = (np.clip(field_colours[fields], 0, 255) + 0.5).astype(np.uint8)[:, None, None]
     gradients = np.flatnonzero(kinds == "gradient")
     if len(gradients):
         first, second = _random_colours(rng, len(gradients)), _random_colours(rng, len(gradients))
         ramps = _ramps(rng, size, len(gradients))[..., None]
-        scenes[gradients] = first[:, None, None] + ramps * (second - first)[:, None, None]
+        # Between two colours of 0-255: no clipping needed.
+        scenes[gradients] = (first[:, None, None] + ramps * (second - first)[:, None, None] + 0.5).astype(np.uint8)
     cluttered = np.flatnonzero(kinds == "clutter")
     if len(cluttered):
-        scenes[cluttered] = _clutter(rng, size, len(cluttered))
-    return (np.clip(scenes, 0, 255) + 0.5).astype(np.uint8)
+        scenes[cluttered] = (np.clip(_clutter(rng, size, len(cluttered)), 0, 255) + 0.5).astype(np.uint8)
+    return scenes
 
 
 def framing_transforms(rng: np.random.Generator, size: int, framings: Sequence[str]) -> np.ndarray:
@@ -273,15 +284,20 @@ def composite(images: np.ndarray, masks: np.ndarray, scenes: np.ndarray, transfo
     """
     if transforms is not None:
         height, width = masks.shape[1:]
-        moved = np.empty((*images.shape[:3], 4), np.uint8)
-        for row, transform in enumerate(transforms):
+        images, masks = images.copy(), masks.copy()
+        identity = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
+        for row in np.flatnonzero((transforms != identity).any(axis=(1, 2))):
             # The image and its mask in one warp: outside the photo, black pixels that are all background.
-            cv2.warpAffine(np.dstack([images[row], masks[row]]), transform, (width, height), dst=moved[row],
-                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 255))
-        images, masks = moved[..., :3], moved[..., 3]
-    weight = masks[..., None].astype(np.float32) / 255.0
-    garments = images.astype(np.float32)
-    return (garments + (scenes.astype(np.float32) - garments) * weight + 0.5).astype(np.uint8)
+            moved = cv2.warpAffine(cv2.merge([images[row], masks[row]]), transforms[row], (width, height),
+                                   flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 255))
+            images[row], masks[row] = moved[..., :3], moved[..., 3]
+    # One blend over the batch stacked into one tall image: OpenCV's is twice as fast as numpy's.
+    count, height, width = masks.shape
+    weight = masks.reshape(count * height, width).astype(np.float32)
+    weight *= 1.0 / 255.0
+    blended = cv2.blendLinear(np.ascontiguousarray(images).reshape(count * height, width, 3),
+                              np.ascontiguousarray(scenes).reshape(count * height, width, 3), 1.0 - weight, weight)
+    return blended.reshape(count, height, width, 3)
 
 
 def replace_backgrounds(
