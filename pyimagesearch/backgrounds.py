@@ -305,8 +305,8 @@ def replace_backgrounds(
     masks: np.ndarray,
     rng: np.random.Generator,
     probability: float,
-    scenes: Sequence[str] = SCENES,
-    framings: Sequence[str] = FRAMINGS,
+    scenes: Sequence[str] | None = None,
+    framings: Sequence[str] | None = None,
 ) -> np.ndarray:
     """A batch with a share of its plain backgrounds replaced by scenes, its garments reframed.
 
@@ -320,12 +320,13 @@ def replace_backgrounds(
         masks: uint8 (B, H, W), as `segment_backgrounds` returns them.
         rng: The random generator: the same state gives the same batch.
         probability: Share of the images with a mask that get a new scene, 0 to 1.
-        scenes: The scene kinds to draw from. Defaults to every one of `SCENES`.
-        framings: The framings to draw from. Defaults to every one of `FRAMINGS`.
+        scenes: The scene kinds to draw from. Defaults to `SCENES`, every one.
+        framings: The framings to draw from. Defaults to `FRAMINGS`, every one.
 
     Returns:
         A new uint8 batch (B, H, W, 3).
     """
+    scenes, framings = scenes or SCENES, framings or FRAMINGS
     images = np.array(images, dtype=np.uint8, copy=True)
     masked = masks.reshape(len(masks), -1).any(axis=1)
     rows = np.flatnonzero(masked & (rng.random(len(images)) < probability))
@@ -386,16 +387,16 @@ def resolve_background(background: str, arch: str) -> bool:
     return background == "on" or (background == "auto" and arch != "mlp")
 
 
-def build_background_replacement(
-    images, probability: float = config.BACKGROUND_PROBABILITY, seed: int = config.SEED
-) -> BackgroundReplacement:
+def build_background_replacement(images, probability: float | None = None, seed: int = config.SEED) -> BackgroundReplacement:
     """The background replacement of a training run over ``images``: their masks computed now, once,
     and kept beside them when ``images`` is an array (held in memory or mapped from the disk
     cache); else (images streamed from their files) each batch is segmented as it comes.
 
     Args:
         images: uint8 RGB images (N, H, W, 3): an array, or an array-like that decodes on indexing.
-        probability: Share of the images with a plain background that get a new scene. Defaults to 0.5.
+        probability: Share of the images with a plain background that get a new scene. Defaults to
+            `config.BACKGROUND_PROBABILITY`.
         seed: Seed of the replacement's random draws. Defaults to 42.
     """
-    return BackgroundReplacement(segment_backgrounds(images) if isinstance(images, np.ndarray) else None, probability, seed)
+    masks = segment_backgrounds(images) if isinstance(images, np.ndarray) else None
+    return BackgroundReplacement(masks, config.BACKGROUND_PROBABILITY if probability is None else probability, seed)
