@@ -23,6 +23,7 @@ Usage:
     python bench/robustness.py --image-size 64 --seeds 1 2 --setups "background off" "background on"
     python bench/robustness.py --model fashion.model --seed 42           # a trained model, its split's seed
     python bench/robustness.py --sheet /tmp/robustness.png --image-size 64  # a contact sheet, no training
+    python bench/robustness.py --combine bench/results/robustness_64.json bench/results/robustness_64_seed3.json
 """
 
 import argparse
@@ -44,14 +45,19 @@ from pyimagesearch.backgrounds import (  # noqa: E402
     PALETTE, SCENES, composite, framing_transforms, random_scenes, segment_backgrounds,
 )
 from pyimagesearch.images import load_images, resize_image  # noqa: E402
+from unseen_combos import MOBILENETV2_WEIGHTS  # noqa: E402
 
-# train() arguments of each set-up (the rest are train()'s defaults), and the library constants it
-# changes in its process ("module.NAME": value), to try what has no flag.
+# train() arguments of each set-up (the rest are train()'s defaults, --epochs and --patience unless
+# the set-up names them), and the library constants it changes in its process ("module.NAME": value),
+# to try what has no flag.
 SETUPS = {
     "background off": ({"background": "off"}, {}),
     "background on": ({"background": "on"}, {}),
-    "background on, p 0.25": ({"background": "on"}, {"config.BACKGROUND_PROBABILITY": 0.25}),
-    "background on, as framed": ({"background": "on"}, {"backgrounds.FRAMINGS": ("as-is",)}),
+    "background on, p 0.5": ({"background": "on"}, {"config.BACKGROUND_PROBABILITY": 0.5}),
+    "background on, p 0.5, as framed": ({"background": "on"}, {"config.BACKGROUND_PROBABILITY": 0.5, "backgrounds.FRAMINGS": ("as-is",)}),
+    # The pretrained shape branch: 10 epochs on the frozen backbone (--epochs), then 10 of fine-tuning.
+    "mobilenetv2, background off": ({"background": "off", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS), "epochs": 10}, {}),
+    "mobilenetv2, background on": ({"background": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS), "epochs": 10}, {}),
 }
 UNTOUCHED, UNTOUCHED_PLAIN = "untouched", "untouched, plain border only"
 FIELDS, GRADIENT, CLUTTER = "colour field", "gradient", "clutter"
@@ -168,7 +174,7 @@ def child_run(args: argparse.Namespace, setup: str, seed: int) -> dict:
         started = time.perf_counter()
         result = train(
             Path(args.dataset), model_path=work / "m.model", labelbin_path=work / "m.pickle", plot_path=work / "m.png",
-            epochs=args.epochs, patience=args.patience, image_size=args.image_size, seed=seed, verbose=0, **arguments,
+            image_size=args.image_size, seed=seed, verbose=0, **{"epochs": args.epochs, "patience": args.patience, **arguments},
         )
         seconds = time.perf_counter() - started
         evaluation = evaluate(work / "m.model", Path(args.dataset), args.image_size, seed, args.composite_size, args.per_photo, args.scene_seed)
@@ -233,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="evaluate this trained model instead of training (its split's --seed)")
     parser.add_argument("--seed", type=int, default=42, help="with --model or --sheet: the seed of the split")
     parser.add_argument("--sheet", help="write a contact sheet of composites to this PNG and stop (never commit one)")
+    parser.add_argument("--combine", nargs="+", metavar="JSON", help="summarise the runs of these results files (runs made in parts) instead of training")
     parser.add_argument("--output", default="robustness", help="results file name in bench/results/, without .json")
     parser.add_argument("--child", nargs=2, metavar=("SETUP", "SEED"), help=argparse.SUPPRESS)
     return parser
@@ -249,7 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(child_run(args, args.child[0], int(args.child[1]))))
         return 0
-    if args.model:
+    if args.combine:
+        runs = [run for name in args.combine for run in json.loads(Path(name).read_text())["runs"]]
+        setups = list(dict.fromkeys(run["setup"] for run in runs))
+        args.seeds = sorted({run["seed"] for run in runs})
+    elif args.model:
         runs = [{"setup": args.model, "seed": args.seed, **evaluate(Path(args.model), Path(args.dataset), args.image_size, args.seed,
                                                                      args.composite_size, args.per_photo, args.scene_seed)}]
         setups = [args.model]
@@ -270,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     path = write_results(args.output, {"machine": machine(), "arguments": vars(args), "runs": runs, "medians": medians})
     first = runs[0]
     print(f"{first['validation_photos']} validation photos per split, {first['plain_border']} with a plain border "
-          f"({first['not_plain']} left out of the composites); {args.image_size} px; medians over seeds {args.seeds if not args.model else [args.seed]}\n")
+          f"({first['not_plain']} left out of the composites); medians over seeds {args.seeds if not args.model else [args.seed]}\n")
     header = ["scene", "images"] + [f"{setup}: {score}" for setup in setups for score in ("colour", "type", "both")]
     print(markdown_table(header, rows))
     print()

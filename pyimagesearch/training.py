@@ -14,7 +14,6 @@ import numpy as np
 
 from pyimagesearch import config
 from pyimagesearch.augmentation import build_augmentation
-from pyimagesearch.backgrounds import BackgroundReplacement, build_background_replacement, resolve_background
 from pyimagesearch.backbones import (
     BACKBONES,
     SMALLERVGGNET,
@@ -25,6 +24,7 @@ from pyimagesearch.backbones import (
     resolve_weights,
     set_backbone_trainable,
 )
+from pyimagesearch.backgrounds import BackgroundReplacement, build_background_replacement, resolve_background
 from pyimagesearch.colour_and_shape import build_colour_and_shape
 from pyimagesearch.data import ImageFiles, IndexedRows, find_labelled_images, make_dataset
 from pyimagesearch.distribution import is_chief, lost_workers_reported, scratch_folder
