@@ -41,10 +41,9 @@ from common import FASHION_DIR, group_scores, machine, markdown_table, run_child
 
 setup_paths()
 
-from pyimagesearch.backgrounds import (  # noqa: E402
-    PALETTE, SCENES, composite, framing_transforms, random_scenes, segment_backgrounds,
-)
+from pyimagesearch.backgrounds import composite, framing_transforms, segment_backgrounds  # noqa: E402
 from pyimagesearch.images import load_images, resize_image  # noqa: E402
+from pyimagesearch.scenes import PALETTE, SCENES, random_scenes  # noqa: E402
 from unseen_combos import MOBILENETV2_WEIGHTS  # noqa: E402
 
 # train() arguments of each set-up (the rest are train()'s defaults, --epochs and --patience unless

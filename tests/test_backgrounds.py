@@ -1,5 +1,5 @@
-"""Plain backgrounds found and replaced (pyimagesearch/backgrounds.py): on generated images, in the
-training pipeline, in a real training, and on the real photos."""
+"""Plain backgrounds found and replaced (pyimagesearch/backgrounds.py, on scenes of pyimagesearch/scenes.py):
+on generated images, in the training pipeline, in a real training, and on the real photos."""
 
 import logging
 
@@ -12,12 +12,12 @@ from pyimagesearch.backgrounds import (
     BackgroundReplacement,
     composite,
     framing_transforms,
-    random_scenes,
     replace_backgrounds,
     resolve_background,
     segment_background,
     segment_backgrounds,
 )
+from pyimagesearch.scenes import random_scenes
 
 SIZE = 64
 # A dress: shoulders, a waist, a flared skirt (x, y in pixels of a 64-pixel image).
@@ -194,8 +194,6 @@ def test_background_choices():
         resolve_background("yes", "smallervggnet")
     with pytest.raises(ValueError, match="--background on replaces .*--arch mlp .*drop --background"):
         resolve_background("on", "mlp")
-    with pytest.raises(ValueError, match="Scene kinds must be of colour, gradient, clutter. Received: sky"):
-        random_scenes(np.random.default_rng(0), SIZE, ["sky"])
 
 
 def test_training_with_background_replacement(demo_data, tmp_path, caplog):
