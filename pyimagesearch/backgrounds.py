@@ -151,7 +151,7 @@ def composite(images: np.ndarray, masks: np.ndarray, scenes: np.ndarray, transfo
     Args:
         images: uint8 RGB (B, H, W, 3).
         masks: uint8 (B, H, W), as `segment_backgrounds` returns them.
-        scenes: uint8 RGB (B, H, W, 3), e.g. `random_scenes`.
+        scenes: uint8 RGB (B, H, W, 3), e.g. `scenes.random_scenes`.
         transforms: Optional affine maps (B, 2, 3) moving each garment and its mask first
             (`framing_transforms`); what one uncovers is scene.
 
@@ -187,7 +187,7 @@ def replace_backgrounds(
     """A batch with a share of its plain backgrounds replaced by scenes, its garments reframed.
 
     Each image with a mask (not all zeros) is, with probability ``probability``, put on a scene
-    of a kind drawn from ``scenes`` (`random_scenes`), framed by a framing drawn from
+    of a kind drawn from ``scenes`` (`scenes.random_scenes`), framed by a framing drawn from
     ``framings`` (`framing_transforms`); the others keep their pixels. Labels are untouched by
     construction.
 
