@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
         "auto: on with the grouped head on one network (--colour-branch off) when a label group holds colours",
     )
     parser.add_argument(
+        "--background", choices=config.BACKGROUNDS, default=config.BACKGROUND,
+        help="replace the plain backgrounds of training images (found from each photo's border) by colour fields, "
+        "gradients and cluttered scenes, the garment reframed (cut by the frame, or small in the scene), so the scene "
+        "cannot decide the labels; photos without a plain background keep theirs; auto: on for networks over images",
+    )
+    parser.add_argument(
         "--arch", choices=config.ARCHITECTURES, default=config.ARCH,
         help="network: the tutorial's SmallerVGGNet, trained from scratch; mlp, the tutorial's fully connected network "
         "(500 and 100 ReLU units) over an HSV colour histogram and HOG of each image, or over a feature table; or a "
@@ -233,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             cache_dir=args.cache_dir,
             head=args.head,
             recolour=args.recolour,
+            background=args.background,
             colour_branch=args.colour_branch,
             arch=args.arch,
             alpha=args.alpha,

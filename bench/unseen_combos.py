@@ -31,7 +31,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import FASHION_DIR, PROJECT_ROOT, machine, markdown_table, run_child, setup_paths, write_results  # noqa: E402
+from common import FASHION_DIR, PROJECT_ROOT, group_scores, machine, markdown_table, run_child, setup_paths, write_results  # noqa: E402
 
 setup_paths()
 
@@ -64,14 +64,7 @@ def link_folders(dataset: Path, folders: list[str], target: Path) -> None:
 def combination_scores(predicted: list[set[str]], left_out: str, colours: list[str], types: list[str]) -> dict:
     """Shares of the left-out folder's photos (``blue_dress``) whose predicted labels hold its colour AND
     type, and each alone: exactly one colour, the right one, and likewise for the type."""
-    colour, kind = left_out.split("_")
-    colour_right = [labels & set(colours) == {colour} for labels in predicted]
-    type_right = [labels & set(types) == {kind} for labels in predicted]
-    return {
-        "both_right": sum(c and t for c, t in zip(colour_right, type_right)) / len(predicted),
-        "colour_right": sum(colour_right) / len(predicted),
-        "type_right": sum(type_right) / len(predicted),
-    }
+    return group_scores(predicted, [left_out.split("_")] * len(predicted), colours, types)
 
 
 def child_run(dataset: Path, left_out: str, setup: str, epochs: int, image_size: int, patience: int, seed: int) -> dict:

@@ -24,6 +24,7 @@ from pyimagesearch.backbones import (
     resolve_weights,
     set_backbone_trainable,
 )
+from pyimagesearch.backgrounds import BackgroundReplacement, build_background_replacement, resolve_background
 from pyimagesearch.colour_and_shape import build_colour_and_shape
 from pyimagesearch.data import ImageFiles, IndexedRows, find_labelled_images, make_dataset
 from pyimagesearch.decoding import GROUPS, TUNED, named_decodings
@@ -444,9 +445,11 @@ def _fit(
     csv_path: str | os.PathLike | None,
     verbose: int | str,
     run: RunOptions = RunOptions(),
+    backgrounds: BackgroundReplacement | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]], np.ndarray, Diagnosis | None]:
     """Fit a new model on ``train_index``, scoring ``val_index`` every epoch, watching its health.
 
+    ``backgrounds``, if given, replaces the plain backgrounds of training batches (`backgrounds`).
     With ``recipe.patience``, training stops once validation exact-match has not improved for
     that many epochs, and the weights of its best epoch are kept. Under ``run.strategy`` each step
     trains on ``recipe.batch_size`` images per replica; ``run`` also says what is backed up and logged.
@@ -473,7 +476,7 @@ def _fit(
         images, targets, batch_size, indices=train_index,
         augmentation=None if recipe.arch == MLP else build_augmentation(recipe.seed),
         shuffle_seed=recipe.seed, recolouring=recolouring, threads=threads,
-        shard=isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy),
+        shard=isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy), backgrounds=backgrounds,
     )
     val_ds = make_dataset(images, targets, batch_size, indices=val_index, threads=threads)
     steps_per_epoch = int(np.ceil(len(train_index) / batch_size))
@@ -614,6 +617,7 @@ def cross_validate(
     folds: int,
     groups: DuplicateGroups | None,
     verbose: int | str = "auto",
+    backgrounds: BackgroundReplacement | None = None,
 ) -> list[dict[str, Any]]:
     """Fit one model per fold and score each on its held-out fold at the default threshold.
 
@@ -627,7 +631,9 @@ def cross_validate(
     reports = []
     for fold, (train_index, val_index) in enumerate(fold_indices(label_sets, folds, recipe.seed, groups), start=1):
         logger.info("fold %d of %d: %d training, %d validation images", fold, folds, len(train_index), len(val_index))
-        _, _, probabilities, _ = _fit(images, targets, train_index, val_index, task, classes, recipe, None, verbose)
+        _, _, probabilities, _ = _fit(
+            images, targets, train_index, val_index, task, classes, recipe, None, verbose, backgrounds=backgrounds
+        )
         true = task.label_probabilities(targets[val_index]).astype("int64")
         report = evaluate_predictions(true, task.decode(probabilities), classes, probabilities)
         logger.info("fold %d: %s", fold, format_report(report)[0])
@@ -677,6 +683,7 @@ def train(
     cache_dir: str | os.PathLike | None = None,
     head: str = config.HEAD,
     recolour: str = config.RECOLOUR,
+    background: str = config.BACKGROUND,
     colour_branch: str = config.COLOUR_BRANCH,
     arch: str = config.ARCH,
     alpha: float | None = None,
@@ -739,6 +746,9 @@ def train(
         recolour: Label-aware recolouring of training images, ``on``, ``off`` or ``auto`` (on
             with the grouped head when a label group holds two colours it can paint, see
             `recolouring.resolve_recolour`). Defaults to ``auto``.
+        background: Replacing the plain backgrounds of training images by colour fields,
+            gradients and cluttered scenes, the garment reframed, ``on``, ``off`` or ``auto`` (on
+            for networks over images, see `backgrounds.resolve_background`). Defaults to ``auto``.
         colour_branch: ``on``, ``off`` or ``auto``: with the grouped head and a colour group, read
             colour and the other groups from separate branches (`task_with_head`). Defaults to ``auto``.
         arch: ``smallervggnet``, ``mlp`` (the MLP over colour-histogram and HOG features of the
@@ -785,6 +795,7 @@ def train(
 
     if arch == MLP and recolour == "on":
         raise ValueError(f"--recolour on paints training images; --arch {MLP} trains on features computed once from them: drop --recolour.")
+    replaces_backgrounds = resolve_background(background, arch)
     with scratch_folder(is_chief(strategy)) as scratch:
         if scratch is not None:
             # Not the chief: the same training and saving, into a folder that is then removed.
@@ -829,6 +840,12 @@ def train(
             if task_spec.colour_group is not None else "",
             f"; recolouring {', '.join(classes[i] for i in recipe.recolour_labels)}" if recipe.recolour_labels else "",
         )
+        backgrounds = build_background_replacement(data.inputs, seed=seed) if replaces_backgrounds else None
+        if backgrounds is not None:
+            logger.info("backgrounds: %s; %d%% of those replaced in each epoch by colour fields, gradients or clutter, reframed",
+                        "segmented batch by batch (images streamed)" if backgrounds.masks is None else
+                        f"{backgrounds.plain_count} of {len(backgrounds.masks)} images have a plain one",
+                        round(100 * backgrounds.probability))
         groups = None
         if split == "grouped" and data.images is None:
             groups = identical_row_groups(data.inputs)
@@ -848,7 +865,9 @@ def train(
 
         fold_reports = None
         if folds is not None:
-            fold_reports = cross_validate(data.inputs, targets, data.label_sets, task_spec, classes, recipe, folds, groups, verbose)
+            fold_reports = cross_validate(
+                data.inputs, targets, data.label_sets, task_spec, classes, recipe, folds, groups, verbose, backgrounds
+            )
             rows = summarize_folds(fold_reports)
             write_csv(rows, folds_csv_path(model_path))
             mean, std = rows[-2], rows[-1]
@@ -860,7 +879,8 @@ def train(
         train_index, val_index = split_indices(data.label_sets, val_split, seed, groups)
         logger.info("split (%s): %d training, %d validation images", split, len(train_index), len(val_index))
         model, history, probabilities, diagnosis = _fit(
-            data.inputs, targets, train_index, val_index, task_spec, classes, recipe, metrics_csv_path(model_path), verbose, run
+            data.inputs, targets, train_index, val_index, task_spec, classes, recipe, metrics_csv_path(model_path), verbose, run,
+            backgrounds,
         )
 
         true = task_spec.label_probabilities(targets[val_index]).astype("int64")
@@ -903,6 +923,7 @@ def train(
             ),
             "head": head,
             "recolour": [classes[index] for index in recipe.recolour_labels],
+            "background": backgrounds is not None,
             "colour_branch": task_spec.colour_group is not None,
             "arch": arch,
             "alpha": recipe.alpha,
