@@ -96,6 +96,17 @@ def pooled_maps(model, images, sample: np.ndarray, val_index: np.ndarray, unseen
     return found
 
 
+def project(train: np.ndarray, *others: np.ndarray, dims: int = 128) -> tuple[np.ndarray, ...]:
+    """L2-normalised rows projected on the ``dims`` principal directions of the normalised training rows."""
+    def normalise(x):
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+    train = normalise(train)
+    mean = train.mean(axis=0)
+    _, _, directions = np.linalg.svd(train - mean, full_matrices=False)
+    return tuple((normalise(x) - mean) @ directions[:dims].T for x in (train, *others))
+
+
 def energy(logits: np.ndarray, groups: list[list[int]] | None) -> np.ndarray:
     """Negative free energy, higher = more familiar: summed softplus of sigmoid logits (JointEnergy),
     or the summed log-sum-exp of each group's logits for a softmax per group."""
@@ -180,6 +191,11 @@ def main() -> None:
         for k in (1, 10):
             candidates[f"{k}-nearest-neighbour cosine distance"] = (
                 -knn_distances(val_features, train_features, k), -knn_distances(unseen_features, train_features, k)
+            )
+        for dims in (64, 128):
+            train_low, val_low, unseen_low = project(train_features, val_features, unseen_features, dims=dims)
+            candidates[f"1-nearest-neighbour cosine distance, {dims} principal components"] = (
+                -knn_distances(val_low, train_low, 1), -knn_distances(unseen_low, train_low, 1)
             )
         for name, (train_maps, val_maps, unseen_maps) in pooled_maps(predictor.model, data.images, sample, val_index, unseen_images).items():
             for k in (1, 10):
