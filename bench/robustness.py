@@ -57,6 +57,15 @@ SETUPS = {
     # The pretrained shape branch: 10 epochs on the frozen backbone (--epochs), then 10 of fine-tuning.
     "mobilenetv2, background off": ({"background": "off", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS), "epochs": 10}, {}),
     "mobilenetv2, background on": ({"background": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS), "epochs": 10}, {}),
+    # The colour branch's attention from one 1x1 layer on the shape branch's maps (before: a 3x3 layer of 64 first).
+    "mobilenetv2, background on, attention 1x1 only": (
+        {"background": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS), "epochs": 10},
+        {"colour_and_shape.ATTENTION_HIDDEN": 0},
+    ),
+    "mobilenetv2, background on, p 0.5": (
+        {"background": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS), "epochs": 10},
+        {"config.BACKGROUND_PROBABILITY": 0.5},
+    ),
 }
 UNTOUCHED, UNTOUCHED_PLAIN = "untouched", "untouched, plain border only"
 FIELDS, GRADIENT, CLUTTER = "colour field", "gradient", "clutter"

@@ -37,8 +37,11 @@ CONTRAST = 0.5
 # half the input's side, where they took a third of the network's training time.
 COLOUR_POOL = 4
 # The attention map comes from the shape branch's deepest feature maps that still resolve places
-# ATTENTION_STRIDE pixels apart (12 x 12 at 96 px), resized to the colour branch's maps.
+# ATTENTION_STRIDE pixels apart (12 x 12 at 96 px), through a 3x3 convolution of ATTENTION_HIDDEN
+# units (a single 1x1 layer left a red field to decide: bench/README.md, "Robustness"), resized to
+# the colour branch's maps.
 ATTENTION_STRIDE = 8
+ATTENTION_HIDDEN = 64
 # The layers whose outputs are each branch's features (unknown detection reads the shape branch's),
 # and the colour branch's attention logits.
 COLOUR_FEATURES = "colour_features"
@@ -178,6 +181,9 @@ def build_colour_and_shape(
     for filters in (32, 64):
         colour = layers.Conv2D(filters, (1, 1), activation="relu", kernel_initializer=kernel_initializer)(colour)
         colour = FusedBatchNormalization(momentum=batch_norm_momentum)(colour)
+    if ATTENTION_HIDDEN:  # 0 only to measure the 1x1 layer alone
+        where = layers.Conv2D(ATTENTION_HIDDEN, (3, 3), padding="same", activation="relu", kernel_initializer=kernel_initializer,
+                              name="colour_attention_hidden")(where)
     attention = layers.Conv2D(1, (1, 1), kernel_initializer="zeros", name=COLOUR_ATTENTION)(where)
     colour = AttentionPooling(name="colour_pooled")([colour, attention])
     colour = layers.Dense(64, activation="relu", kernel_initializer=kernel_initializer)(colour)
