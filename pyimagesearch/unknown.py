@@ -49,6 +49,12 @@ logger = logging.getLogger(__name__)
 RETENTION = 0.95
 # Directions of the within-label covariance kept exactly; the rest share one variance.
 COMPONENTS = 128
+# The distance of the shape branch's (or the one network's) features: "mahalanobis" to the nearest
+# label mean, or "nearest_neighbour": cosine distance to the nearest training image, on the
+# NEIGHBOUR_COMPONENTS principal directions of the normalised training features (what is stored).
+DISTANCE = "nearest_neighbour"
+DISTANCES = ("mahalanobis", "nearest_neighbour")
+NEIGHBOUR_COMPONENTS = 128
 # Training images whose features fit the statistics (a seeded sample beyond that: the statistics
 # of 4,000 images are as good as those of 40,000, and cost a tenth of the time).
 FIT_IMAGES = 4000
@@ -136,6 +142,43 @@ def mahalanobis_distances(features: np.ndarray, statistics: dict[str, np.ndarray
     return np.min(distances, axis=0)
 
 
+def _unit_rows(features: np.ndarray) -> np.ndarray:
+    features = np.asarray(features, dtype="float64")
+    return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+
+
+def fit_neighbour_statistics(features: np.ndarray, components: int = NEIGHBOUR_COMPONENTS) -> dict[str, np.ndarray]:
+    """Statistics of `neighbour_distances`: the training features, L2-normalised, projected on their
+    ``components`` principal directions (the directions that hold nearly all of their spread, at a
+    small fraction of the size).
+
+    Args:
+        features: Training features, shape (N, D).
+        components: Principal directions kept. Defaults to `NEIGHBOUR_COMPONENTS`.
+
+    Returns:
+        ``mean`` (D,), ``directions`` (K, D) and ``reference`` (N, K): the projected training rows.
+    """
+    unit = _unit_rows(features)
+    mean = unit.mean(axis=0)
+    _, _, directions = np.linalg.svd(unit - mean, full_matrices=False)
+    directions = directions[:components]
+    return {"mean": mean, "directions": directions, "reference": (unit - mean) @ directions.T}
+
+
+def neighbour_distances(features: np.ndarray, statistics: dict[str, np.ndarray]) -> np.ndarray:
+    """Cosine distance of each row to its nearest training row, both projected as
+    `fit_neighbour_statistics` does, shape (N,): higher is stranger."""
+    projected = _unit_rows((_unit_rows(features) - statistics["mean"]) @ np.asarray(statistics["directions"], "float64").T)
+    reference = _unit_rows(statistics["reference"])
+    return 1.0 - (projected @ reference.T).max(axis=1)
+
+
+def feature_distances(features: np.ndarray, score: str, statistics: dict[str, np.ndarray]) -> np.ndarray:
+    """The distance named ``score`` (one of `DISTANCES`) of each row of ``features``, shape (N,): higher is stranger."""
+    return neighbour_distances(features, statistics) if score == "nearest_neighbour" else mahalanobis_distances(features, statistics)
+
+
 def calibration_table(familiarities: np.ndarray) -> np.ndarray:
     """The sorted validation scores (at most `CALIBRATION_POINTS` quantiles of them), float32."""
     familiarities = np.sort(np.asarray(familiarities, dtype="float32"))
@@ -186,10 +229,11 @@ class UnknownDetector:
     """
 
     def __init__(self, metadata: dict[str, Any], classes: Sequence[str]):
-        def distance(entry: dict[str, Any] | None) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
+        def distance(entry: dict[str, Any] | None) -> tuple[str, dict[str, np.ndarray], np.ndarray] | None:
             if entry is None:
                 return None
-            return {name: decode_array(value) for name, value in entry["statistics"].items()}, decode_array(entry["calibration"])
+            statistics = {name: decode_array(value) for name, value in entry["statistics"].items()}
+            return entry["score"], statistics, decode_array(entry["calibration"])
 
         self.threshold = float(metadata["threshold"])
         self.image_distance = distance(metadata["image"])
@@ -202,9 +246,9 @@ class UnknownDetector:
         """Typicalities of images from the network's label probabilities (N, labels) and the
         features its distances read (N, D)."""
 
-        def distance_typicality(distance: tuple[dict[str, np.ndarray], np.ndarray]) -> np.ndarray:
-            statistics, table = distance
-            return typicality(-mahalanobis_distances(features, statistics), table)
+        def distance_typicality(distance: tuple[str, dict[str, np.ndarray], np.ndarray]) -> np.ndarray:
+            score, statistics, table = distance
+            return typicality(-feature_distances(features, score, statistics), table)
 
         groups = np.zeros((len(probabilities), len(self.groups)))
         if self.groups:
@@ -303,11 +347,15 @@ def fit_unknown_detector(
     groups = [[list(classes).index(label) for label in group] for group in label_groups or []]
 
     def distance(label_columns: list[int] | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Statistics about the means of each distinct row of the targets' ``label_columns`` (all of
-        them: each label combination), and the validation images' familiarities."""
-        labels = targets[sample] if label_columns is None else targets[sample][:, label_columns]
-        statistics = fit_feature_statistics(train_features, labels)
-        return statistics, -mahalanobis_distances(val_features, statistics)
+        """The `DISTANCE` statistics (for Mahalanobis, about the means of each distinct row of the
+        targets' ``label_columns``, all of them: each label combination), and the validation
+        images' familiarities."""
+        if DISTANCE == "nearest_neighbour":
+            statistics = fit_neighbour_statistics(train_features)
+        else:
+            labels = targets[sample] if label_columns is None else targets[sample][:, label_columns]
+            statistics = fit_feature_statistics(train_features, labels)
+        return statistics, -feature_distances(val_features, DISTANCE, statistics)
 
     image = distance(None) if colour_group is None else None
     group_distances = [
@@ -330,7 +378,7 @@ def fit_unknown_detector(
     def stored_distance(found: tuple[dict[str, np.ndarray], np.ndarray] | None) -> dict[str, Any] | None:
         if found is None:
             return None
-        return {"score": "mahalanobis", "statistics": {name: encode_array(value) for name, value in found[0].items()}}
+        return {"score": DISTANCE, "statistics": {name: encode_array(value) for name, value in found[0].items()}}
 
     image_entry = None if image is None else {**stored_distance(image), "calibration": encode_array(next(tables))}
     group_entries = [

@@ -18,7 +18,8 @@ from pyimagesearch.model_io import METADATA_MEMBER, read_model_metadata
 from pyimagesearch.predictors import OnnxPredictor, feature_layer_name
 from pyimagesearch.smallervggnet import SmallerVGGNet
 from pyimagesearch.unknown import (
-    decode_array, encode_array, fit_feature_statistics, mahalanobis_distances, retention_threshold, typicality,
+    decode_array, encode_array, fit_feature_statistics, fit_neighbour_statistics, mahalanobis_distances, neighbour_distances,
+    retention_threshold, typicality,
 )
 
 # The demo generator's dresses are left out of training: the shape the model never sees.
@@ -244,3 +245,18 @@ def test_arrays_are_stored_compactly_and_exactly():
     encoded = encode_array(array)
     np.testing.assert_array_equal(decode_array(json.loads(json.dumps(encoded))), array)
     assert len(encoded["float32"]) < 1.4 * array.nbytes
+
+
+def test_nearest_neighbour_distance_is_zero_on_training_rows_and_grows_off_them():
+    rng = np.random.default_rng(3)
+    # Training rows near two directions of a 300-dimensional space; more rows than directions kept.
+    centres = rng.normal(size=(2, 300))
+    training = centres[rng.integers(0, 2, 400)] + 0.3 * rng.normal(size=(400, 300))
+    statistics = fit_neighbour_statistics(training, components=128)
+    assert statistics["reference"].shape == (400, 128)
+    np.testing.assert_allclose(neighbour_distances(training[:20], statistics), 0.0, atol=1e-9)
+    near = centres[rng.integers(0, 2, 50)] + 0.3 * rng.normal(size=(50, 300))
+    elsewhere = rng.normal(size=(50, 300))
+    assert neighbour_distances(elsewhere, statistics).min() > neighbour_distances(near, statistics).max()
+    # Cosine: the scale of a feature vector does not count.
+    np.testing.assert_allclose(neighbour_distances(3 * near, statistics), neighbour_distances(near, statistics), atol=1e-9)
