@@ -128,6 +128,9 @@ AUGMENT_ZOOM = 0.2
 # probable label of each label group (e.g. one colour and one type).
 THRESHOLD = 0.5
 DECODINGS = ("threshold", "groups")
+# export.py --quantize: int8 (onnxruntime's dynamic quantization of the dense layers' weights) or
+# float16 weights; see pyimagesearch/quantization.py.
+QUANTIZATIONS = ("int8", "float16")
 OUTPUT_DIR = "output"
 EVALUATION_DIR = "evaluation"
 ANNOTATION_WIDTH = 400
