@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from pyimagesearch import config
-from pyimagesearch.features import for_images
+from pyimagesearch.features import INPUT_IMAGES, for_images
+from pyimagesearch.model_files import default_onnx_path, export_mismatch, read_model_metadata
 
 if TYPE_CHECKING:
     import keras
@@ -214,7 +215,7 @@ class OnnxPredictor:
         """
         raise ValueError(
             f"--explain needs the Keras model file: Grad-CAM takes gradients, which the ONNX export {self.path} "
-            "does not give. Pass the model written by train.py, e.g. --model fashion.model."
+            "does not give. Pass the model written by train.py with --explain, e.g. --model fashion.model --explain."
         )
 
 
@@ -278,3 +279,48 @@ def load_predictor(path: str | os.PathLike) -> Predictor:
             trained on a feature table.
     """
     return for_images(OnnxPredictor.load(path) if is_onnx_file(path) else KerasPredictor.load(path))
+
+
+def load_fastest_predictor(path: str | os.PathLike, keras_reason: str | None = None) -> tuple[Predictor, str | None]:
+    """The network of a model file, run by onnxruntime whenever it can.
+
+    An ONNX file runs as it is. A Keras model file written by train.py runs its ONNX export
+    instead when the export lies beside it (``fashion.model`` -> ``fashion.onnx``) and belongs to
+    the same training run (`model_files.export_mismatch`): the answers are the same (export.py
+    checks them) and onnxruntime starts in a fraction of the seconds TensorFlow's import takes.
+
+    Args:
+        path: A Keras model file written by train.py, or an ONNX export.
+        keras_reason: Why the Keras model itself is needed (e.g. Grad-CAM's gradients), or None.
+
+    Returns:
+        ``(predictor, note)``: ``note`` says in one line which file runs with TensorFlow and why,
+        or is None when ONNX runs.
+
+    Raises:
+        ValueError: As `load_predictor`.
+
+    Example:
+        >>> predictor, note = load_fastest_predictor("fashion.model")  # runs fashion.onnx of the same run
+    """
+    path = Path(path)
+    if is_onnx_file(path):
+        return load_predictor(path), None
+    export = default_onnx_path(path)
+    metadata = read_model_metadata(path)
+    if keras_reason is not None:
+        reason = keras_reason
+    elif metadata.get("input", INPUT_IMAGES) != INPUT_IMAGES:
+        reason = "a network over features computed outside it has no ONNX export"
+    elif not export.is_file():
+        reason = f"no {export} beside it (train.py writes it unless --no-export; export.py --model {path} writes it now)"
+    else:
+        try:
+            exported = OnnxPredictor.load(export)
+        except ValueError as error:
+            reason = f"its export {export} cannot be used ({error})"
+        else:
+            reason = export_mismatch(path, metadata, exported.metadata)
+            if reason is None:
+                return exported, None
+    return load_predictor(path), f"running {path} with TensorFlow (seconds to start): {reason}"

@@ -37,9 +37,11 @@ from pyimagesearch.images import load_images
 from pyimagesearch.inputs import load_training_data
 from pyimagesearch.labels import fit_binarizer, infer_label_groups, resolve_task
 from pyimagesearch.mlp import MLP, build_mlp, feature_standardization
+from pyimagesearch.model_files import RUN_ID, new_run_id
 from pyimagesearch.model_io import save_labelbin, save_model
 from pyimagesearch.manifest import is_manifest
-from pyimagesearch.monitoring import SamplePredictions, ValidationMetrics, metrics_csv_path, read_csv_rows, write_csv
+from pyimagesearch.atomic import write_csv
+from pyimagesearch.monitoring import SamplePredictions, ValidationMetrics, metrics_csv_path, read_csv_rows
 from pyimagesearch.normalization import NORMALIZATIONS, input_normalization, kernel_initializer
 from pyimagesearch.overfit import OverfitResult, overfit_check
 from pyimagesearch.plotting import plot_history
@@ -882,6 +884,8 @@ def train(
             logger.info("  thresholds (max F1 per label): %s", ", ".join(f"{c} {t:.2f}" for c, t in zip(classes, thresholds)))
 
         metadata = {
+            # The same id goes into the ONNX export, so that classify.py runs the export only for this model.
+            RUN_ID: new_run_id(),
             "task": task_spec.name,
             "classes": classes,
             # A feature table has no images.
