@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         from PIL import Image
 
         from pyimagesearch.classification import (
-            EXPLAIN_NEEDS_KERAS, Classifier, annotated_paths, expand_image_arguments, labelbin_to_check, write_all_annotations,
+            EXPLAIN_NEEDS_KERAS, Classifier, annotated_paths, expand_image_arguments, labelbin_to_check,
+            write_all_annotations,
         )
         from pyimagesearch.unknown import format_typicality
 
