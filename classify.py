@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         classifier = Classifier.load(
             args.model, labelbin_to_check(args.model, args.labelbin), prefer_export=True,
             keras_reason=EXPLAIN_NEEDS_KERAS if args.explain else None,
+            # One batch: onnxruntime's repacking of the weights would cost more than it saves.
+            prepack=len(paths) > config.BATCH_SIZE,
         )
         if classifier.note:
             print(f"classify.py: {classifier.note}", file=sys.stderr)

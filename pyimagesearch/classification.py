@@ -132,6 +132,7 @@ class Classifier:
         labelbin_path: str | os.PathLike | None = None,
         prefer_export: bool = False,
         keras_reason: str | None = None,
+        prepack: bool = True,
     ) -> "Classifier":
         """Load a model file written by train.py, or its ONNX export, and check it against a labelbin.
 
@@ -147,15 +148,17 @@ class Classifier:
                 why the Keras file runs when it does). Defaults to False.
             keras_reason: With ``prefer_export``, why the Keras model itself is needed (e.g.
                 ``--explain``), or None. Defaults to None.
+            prepack: For an ONNX model, let onnxruntime repack the weights when it starts, which
+                pays off from the second batch on (see `predictors.OnnxPredictor.load`). Defaults to True.
 
         Raises:
             ValueError: For a missing or invalid file, or a model and labelbin that don't match.
         """
         binarizer = None if labelbin_path is None else unpickle_labelbin(labelbin_path)
         if prefer_export:
-            predictor, note = load_fastest_predictor(model_path, keras_reason)
+            predictor, note = load_fastest_predictor(model_path, keras_reason, prepack)
         else:
-            predictor, note = load_predictor(model_path), None
+            predictor, note = load_predictor(model_path, prepack), None
         metadata = predictor.metadata
         task = metadata["task"]
         classes = metadata["classes"]
