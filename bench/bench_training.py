@@ -46,6 +46,10 @@ from common import (  # noqa: E402
 setup_paths()
 
 
+# What --variants names; "reference" runs whatever is asked.
+VARIANTS = ("toolkit", "toolkit float32", "toolkit XLA")
+
+
 def reference_run(dataset: str, epochs: int) -> dict:
     """One reference training in this process: load as the tutorial does, then train."""
     import reference_tutorial
@@ -138,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=25, help="epochs of the reference and toolkit runs")
     parser.add_argument("--probe-epochs", type=int, default=2, help="epochs of the float32 and XLA throughput runs")
     parser.add_argument("--repeats", type=int, default=3, help="rounds (medians over them); at least 3")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+                        help="the variants to run (the reference always runs: every ratio is against it)")
     parser.add_argument("--child", choices=("reference",), help=argparse.SUPPRESS)
     return parser
 
@@ -165,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     # What the machine's float32 arithmetic reaches through TensorFlow, before and after: the yardstick
     # of the training rates (oneDNN's convolutions are matrix products too).
     matmul = [matmul_gflops()]
+    variants = {name: run for name, run in variants.items() if name == "reference" or name in args.variants}
     runs: dict[str, list[dict]] = {name: [] for name in variants}
     for round_number in range(1, args.repeats + 1):
         for name, run in variants.items():
