@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from pyimagesearch import config
+from pyimagesearch.atomic import write_csv
 from pyimagesearch.augmentation import build_augmentation
 from pyimagesearch.backbones import (
     BACKBONES,
@@ -41,7 +42,6 @@ from pyimagesearch.mlp import MLP, build_mlp, feature_standardization
 from pyimagesearch.model_files import RUN_ID, new_run_id
 from pyimagesearch.model_io import save_labelbin, save_model
 from pyimagesearch.manifest import is_manifest
-from pyimagesearch.atomic import write_csv
 from pyimagesearch.monitoring import SamplePredictions, ValidationMetrics, metrics_csv_path, read_csv_rows
 from pyimagesearch.normalization import NORMALIZATIONS, input_normalization, kernel_initializer
 from pyimagesearch.overfit import OverfitResult, overfit_check
