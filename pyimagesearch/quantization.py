@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import onnx
 
 from pyimagesearch import config
@@ -140,8 +141,6 @@ def compare_exports(
     Raises:
         ValueError: For a folder without labelled images, or none readable.
     """
-    import numpy as np
-
     check_tolerance(tolerance)
     classifiers = [Classifier.load(original), Classifier.load(quantized)]
     paths, label_sets, _ = find_labelled_images(dataset, label_sep or classifiers[0].label_sep)
