@@ -1,4 +1,5 @@
-"""ONNX export: parity with Keras, metadata carried along, refusals, and the export.py command."""
+"""ONNX export: parity with Keras, metadata and run id carried along, no traceback, refusals, quantization,
+and the export.py command."""
 
 import re
 import shutil
@@ -13,12 +14,12 @@ import pytest
 
 from conftest import PROCESS_TIMEOUT, PROJECT_ROOT, TRAINING
 from export import main
+from pyimagesearch import quantization as quantization_module
 from pyimagesearch.classification import Classifier
 from pyimagesearch.export import default_onnx_path, export_model_onnx, export_onnx
 from pyimagesearch.images import list_images, load_images
 from pyimagesearch.model_files import RUN_ID
 from pyimagesearch.model_io import read_model_metadata, save_model
-from pyimagesearch import quantization as quantization_module
 from pyimagesearch.predictors import ONNX_METADATA_KEY, OnnxPredictor
 from pyimagesearch.quantization import quantize_export
 
