@@ -34,7 +34,7 @@ test: venv
 # Benchmark-only packages (tf_keras for the tutorial's reference) go to bench/.deps with
 # --no-deps: tf-keras asks for `tensorflow`, which would clash with tensorflow-cpu.
 BENCH_DEPS := bench/.deps
-BENCH_SCRIPTS ?= bench/bench_loading.py bench/bench_training.py bench/bench_inference.py bench/bench_memory.py bench/honest_evaluation.py \
+BENCH_SCRIPTS ?= bench/bench_loading.py bench/bench_training.py bench/bench_auto_choices.py bench/bench_inference.py bench/bench_memory.py bench/honest_evaluation.py \
 	bench/unseen_combos.py bench/unknown_detection.py bench/transfer_learning.py bench/bench_distributed.py bench/baselines.py \
 	bench/robustness.py bench/background_speed.py
 

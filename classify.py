@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Label new images with a model trained by train.py, or with its ONNX export (no TensorFlow).
+"""Label new images with a model trained by train.py, run through its ONNX export (no TensorFlow) when it can.
 
     python classify.py --model fashion.model --labelbin mlb.pickle --image examples/example_01.jpg
     python classify.py --model fashion.onnx --image examples
@@ -7,6 +7,7 @@
 
 import argparse
 import json
+import sys
 
 from pyimagesearch import config
 from pyimagesearch.cli import configure_logging, quiet_libraries, run
@@ -19,7 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "-m", "--model", default=config.MODEL_PATH,
-        help="model file written by train.py, or its ONNX export written by export.py (runs without TensorFlow)",
+        help="model file written by train.py, or its ONNX export; a model file runs its export of the same training "
+        "run (fashion.model -> fashion.onnx, without TensorFlow) when there is one and --explain is not given",
     )
     parser.add_argument(
         "-l", "--labelbin", default=None,
@@ -78,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         from PIL import Image
 
         from pyimagesearch.classification import (
-            Classifier, annotated_paths, expand_image_arguments, labelbin_to_check, write_all_annotations,
+            EXPLAIN_NEEDS_KERAS, Classifier, annotated_paths, expand_image_arguments, labelbin_to_check,
+            write_all_annotations,
         )
         from pyimagesearch.unknown import format_typicality
 
@@ -92,7 +95,14 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--{'explain' if args.explain else 'show'} draws on the annotated copies: drop --no-annotate.")
         paths = expand_image_arguments(args.image)
         targets = dict(zip(paths, annotated_paths(paths, args.output))) if args.annotate else {}
-        classifier = Classifier.load(args.model, labelbin_to_check(args.model, args.labelbin))
+        classifier = Classifier.load(
+            args.model, labelbin_to_check(args.model, args.labelbin), prefer_export=True,
+            keras_reason=EXPLAIN_NEEDS_KERAS if args.explain else None,
+            # One batch: onnxruntime's repacking of the weights would cost more than it saves.
+            prepack=len(paths) > config.BATCH_SIZE,
+        )
+        if classifier.note:
+            print(f"classify.py: {classifier.note}", file=sys.stderr)
         if args.explain:
             classifier.check_explain()
         predictions, skipped = classifier.classify(

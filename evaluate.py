@@ -18,7 +18,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Every multi-label metric of a trained model on labelled images, with its mistakes.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("-m", "--model", default=config.MODEL_PATH, help="model file written by train.py")
+    parser.add_argument(
+        "-m", "--model", default=config.MODEL_PATH,
+        help="model file written by train.py, or its ONNX export; a model file runs its export of the same training "
+        "run (fashion.model -> fashion.onnx, without TensorFlow) when there is one and --explain is not given",
+    )
     parser.add_argument("-l", "--labelbin", default=config.LABELBIN_PATH, help="label binarizer written by train.py")
     parser.add_argument("-d", "--dataset", required=True, help="folder with one sub-folder per label set")
     parser.add_argument("--label-sep", default=None, help="separator of labels in folder names; default: the model's")
@@ -40,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="images report.html shows in each gallery (worst mistakes, images flagged unknown, images with "
         "labels the model never learnt); report.json lists them all",
     )
+    parser.add_argument(
+        "--explain", action="store_true",
+        help="draw the Grad-CAM overlay of each worst mistake in report.html: runs the Keras model file (seconds more)",
+    )
     parser.add_argument("--json", action="store_true", help="print the full report as JSON on stdout")
     return parser
 
@@ -52,11 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     def evaluate() -> int:
         from tqdm import tqdm
 
-        from pyimagesearch.atomic import write_bytes_atomic
-        from pyimagesearch.classification import Classifier
+        from pyimagesearch.atomic import write_bytes_atomic, write_csv
+        from pyimagesearch.classification import EXPLAIN_NEEDS_KERAS, Classifier
         from pyimagesearch.evaluation import format_report, summary_line
         from pyimagesearch.evaluation_report import check_gallery, write_evaluation_report
-        from pyimagesearch.monitoring import write_csv
         from pyimagesearch.plotting import plot_precision_recall
         from pyimagesearch.scoring import evaluate_folder
 
@@ -64,7 +71,13 @@ def main(argv: list[str] | None = None) -> int:
         if output.exists() and not output.is_dir():
             raise ValueError(f"--output {output} is a file: give a folder.")
         check_gallery(args.gallery)
-        classifier = Classifier.load(args.model, args.labelbin)
+        classifier = Classifier.load(
+            args.model, args.labelbin, prefer_export=True, keras_reason=EXPLAIN_NEEDS_KERAS if args.explain else None
+        )
+        if classifier.note:
+            print(f"evaluate.py: {classifier.note}", file=sys.stderr)
+        if args.explain:
+            classifier.check_explain()
         result = evaluate_folder(
             classifier, args.dataset, label_sep=args.label_sep, threshold=args.threshold, top_k=args.top_k,
             decode=args.decode,

@@ -2,6 +2,7 @@
 """Export a model trained by train.py to ONNX, labels included, for classify.py without TensorFlow.
 
     python export.py --model fashion.model                 # writes fashion.onnx beside it
+    python export.py --model fashion.model --quantize int8 --dataset dataset
     python classify.py --model fashion.onnx --image examples
 """
 
@@ -22,6 +23,20 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", default=None,
         help="ONNX file to write; default: the model's name with .onnx, beside it (fashion.model -> fashion.onnx)",
     )
+    parser.add_argument(
+        "--quantize", choices=config.QUANTIZATIONS, default=None,
+        help="smaller weights: int8 (onnxruntime's dynamic quantization of the dense layers) or float16; kept only if "
+        "the labels of the --dataset images stay the same (see --tolerance), else the float32 export is written",
+    )
+    parser.add_argument(
+        "--dataset", default=None,
+        help="with --quantize, the labelled folder whose images the quantized export must label as the float32 one "
+        "does: the training folder (its validation images included) or a test set",
+    )
+    parser.add_argument(
+        "--tolerance", type=float, default=0.0,
+        help="with --quantize, the largest share of the --dataset images whose labels may change (0: none)",
+    )
     return parser
 
 
@@ -31,9 +46,18 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
 
     def export() -> int:
-        from pyimagesearch.export import export_onnx
+        from pyimagesearch.quantization import check_tolerance
 
-        export_onnx(args.model, args.output)
+        if (args.quantize is None) != (args.dataset is None):
+            raise ValueError("--quantize and --dataset go together: the quantized export is checked on the --dataset images.")
+        check_tolerance(args.tolerance)
+        from pyimagesearch.export import export_onnx
+        from pyimagesearch.quantization import quantize_export
+
+        written = export_onnx(args.model, args.output)
+        if args.quantize is not None:
+            print(quantize_export(written, args.quantize, args.dataset, args.tolerance).summary())
+            print(f"replaced {written} by its {args.quantize} copy")
         return 0
 
     return run(export, "export.py")

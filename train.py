@@ -153,9 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="XLA compilation of the training step; auto: on GPUs only (on CPUs it is slower)",
     )
     parser.add_argument(
-        "--export", action="store_true",
-        help="also write the model as ONNX beside it (fashion.model -> fashion.onnx), with its labels and "
-        "thresholds, for classify.py without TensorFlow",
+        "--export", action=argparse.BooleanOptionalAction, default=None,
+        help="also write the model as ONNX beside it (fashion.model -> fashion.onnx), stamped with the same run id, "
+        "which classify.py and evaluate.py then run without TensorFlow; default: on, off for --arch mlp",
     )
     parser.add_argument(
         "--strategy", choices=config.STRATEGIES, default=config.STRATEGY,
@@ -203,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.export and args.arch == "mlp":
             raise ValueError("--export writes networks over images as ONNX; --arch mlp computes its features outside the network: drop --export.")
+        export = args.arch != "mlp" if args.export is None else args.export
         if args.overfit_check is not None:
             result = check_overfit(
                 args.dataset, images=args.overfit_check, learning_rate=args.lr, image_size=args.image_size,
@@ -255,8 +256,12 @@ def main(argv: list[str] | None = None) -> int:
             progress=lambda items, total: tqdm(items, total=total, desc="loading images", unit="img", file=sys.stderr),
             verbose=1 if sys.stdout.isatty() else 2,
         )
-        if args.export:
-            from pyimagesearch.export import default_onnx_path, export_model_onnx
+        from pyimagesearch.distribution import is_chief
+
+        # Only the process that wrote the model writes its export (see `distribution.is_chief`).
+        if export and is_chief(strategy):
+            from pyimagesearch.export import export_model_onnx
+            from pyimagesearch.model_files import default_onnx_path
 
             print(f"wrote {export_model_onnx(result.model, result.metadata, default_onnx_path(args.model))}")
         return 0

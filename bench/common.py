@@ -12,6 +12,9 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -97,6 +100,10 @@ def settle(limit: float = 3.0) -> None:
             return
 
 
+# The instruction sets that decide which kernels oneDNN runs (and --precision auto).
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
 def machine() -> dict:
     """What the numbers were measured on: CPU model and count, memory, load, versions."""
     model = "unknown"
@@ -107,6 +114,11 @@ def machine() -> dict:
                 break
     except OSError:
         pass
+    flags = set()
+    try:
+        flags = set(next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")).split())
+    except (OSError, StopIteration):
+        pass
     memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     versions = {}
     for module in ("numpy", "cv2", "PIL"):
@@ -116,6 +128,9 @@ def machine() -> dict:
             pass
     return {
         "cpu": model,
+        # What the CPU has, and what oneDNN was allowed to use of it (ONEDNN_MAX_CPU_ISA emulates an older CPU).
+        "cpu_flags": {flag: flag in flags for flag in CPU_FLAGS},
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
         "cpus": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "memory_gb": round(memory_gb, 1),
@@ -123,6 +138,61 @@ def machine() -> dict:
         "python": platform.python_version(),
         **versions,
     }
+
+
+def describe_machine(info: dict) -> str:
+    """One line naming the CPU, its instruction sets that matter here and any oneDNN limit."""
+    flags = ", ".join(f"{flag} {'yes' if present else 'no'}" for flag, present in info["cpu_flags"].items())
+    limit = f"; ONEDNN_MAX_CPU_ISA={info['onednn_max_cpu_isa']}" if info.get("onednn_max_cpu_isa") else ""
+    return f"{info['cpu']}, {info['usable_cpus']} CPUs ({flags}{limit})"
+
+
+# The float32 matrix product whose rate `matmul_gflops` measures, in a fresh process so that it
+# sees the environment (ONEDNN_MAX_CPU_ISA) the benchmark's children see.
+_MATMUL = """
+import json, time, tensorflow as tf
+a = tf.random.uniform((SIZE, SIZE)); b = tf.random.uniform((SIZE, SIZE))
+for _ in range(3): tf.matmul(a, b).numpy()
+times = []
+for _ in range(REPEATS):
+    start = time.perf_counter(); tf.matmul(a, b).numpy(); times.append(time.perf_counter() - start)
+times.sort()
+print(json.dumps({"gflops": 2 * SIZE ** 3 / times[len(times) // 2] / 1e9}))
+"""
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 15) -> float:
+    """The machine's float32 matrix-product rate through TensorFlow (oneDNN), GFLOP/s: the median of
+    ``repeats`` products of two ``size`` x ``size`` matrices, in a fresh process."""
+    code = _MATMUL.replace("SIZE", str(size)).replace("REPEATS", str(repeats))
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_environment(),
+                               timeout=600, check=True)
+    return json.loads(completed.stdout.strip().splitlines()[-1])["gflops"]
+
+
+def run_measured(arguments: Sequence[str], timeout: float = 1800, cwd: Path = PROJECT_ROOT) -> tuple[float, float]:
+    """Run ``python arguments`` in a fresh process: its wall time in seconds and its own peak RSS in MiB
+    (``wait4``'s resource usage of that one child; ``getrusage(RUSAGE_CHILDREN)`` is the maximum over all).
+
+    Raises:
+        RuntimeError: If the process fails or outlives ``timeout`` (it is killed); the message holds its stderr.
+    """
+    with tempfile.TemporaryFile("w+") as stderr:
+        start = time.perf_counter()
+        process = subprocess.Popen([sys.executable, *arguments], stdout=subprocess.DEVNULL, stderr=stderr,
+                                   env=child_environment(), cwd=cwd)
+        killer = threading.Timer(timeout, process.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            killer.cancel()
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        if process.returncode != 0:
+            stderr.seek(0)
+            raise RuntimeError(f"{' '.join(arguments)} failed ({process.returncode}):\n{stderr.read()[-3000:]}")
+    return seconds, usage.ru_maxrss / 1024
 
 
 def summarise(values: Sequence[float]) -> dict:

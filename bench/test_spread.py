@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "test_spread.json")
     args = parser.parse_args(argv)
 
+    command = " ".join(["python", "bench/test_spread.py", *(argv if argv is not None else sys.argv[1:])])
+    args.output.parent.mkdir(parents=True, exist_ok=True)
     runs = []
     with tempfile.TemporaryDirectory() as scratch:
         for cpu in args.cpus:
@@ -104,13 +106,13 @@ def main(argv: list[str] | None = None) -> int:
                 run_suite(seed, cpu, args.tests, args.workers, report)
                 scores, failed = read_report(report)
                 runs.append({"cpu": cpu, "seed": seed, "scores": scores, "failed": failed})
-    result = {
-        "command": " ".join(["python", "bench/test_spread.py", *(argv if argv is not None else sys.argv[1:])]),
-        "runs": [{key: run[key] for key in ("cpu", "seed", "failed")} for run in runs],
-        "scores": summarise(runs),
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=1) + "\n")
+                # Written after every run: a long sweep can be read, or stopped, half way.
+                result = {
+                    "command": command,
+                    "runs": [{key: run[key] for key in ("cpu", "seed", "failed")} for run in runs],
+                    "scores": summarise(runs),
+                }
+                args.output.write_text(json.dumps(result, indent=1) + "\n")
     for test, scores in result["scores"].items():
         for name, entry in scores.items():
             spread = f"{entry['min']:.3g} / {entry['median']:.3g} / {entry['max']:.3g}" if "min" in entry else ""

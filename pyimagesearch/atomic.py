@@ -1,8 +1,9 @@
 """Atomic file writes: a reader sees the old file or the new one, never half of one."""
 
+import csv
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -46,3 +47,12 @@ def write_bytes_atomic(target: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``target`` atomically (see `atomic_path`)."""
     with atomic_path(target) as temporary:
         temporary.write_bytes(data)
+
+
+def write_csv(rows: Sequence[dict], path: str | os.PathLike, columns: Sequence[str] | None = None) -> None:
+    """Write dict rows as CSV atomically; ``columns`` default to the rows' keys in first-seen order."""
+    columns = columns or list(dict.fromkeys(key for row in rows for key in row))
+    with atomic_path(path) as temporary, open(temporary, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)

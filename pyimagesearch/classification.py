@@ -21,13 +21,16 @@ from pyimagesearch import config, decoding
 from pyimagesearch.atomic import atomic_path
 from pyimagesearch.images import decode_image, default_workers, is_image_file, list_images, load_images
 from pyimagesearch.labelbin import check_binarizer_classes, unpickle_labelbin
-from pyimagesearch.predictors import Predictor, is_onnx_file, load_predictor
+from pyimagesearch.predictors import Predictor, is_onnx_file, load_fastest_predictor, load_predictor
 from pyimagesearch.unknown import UnknownDetector, UnknownScores
 
 if TYPE_CHECKING:
     import keras
 
     from pyimagesearch.gradcam import GradCam
+
+# Why --explain runs the Keras model file rather than its ONNX export.
+EXPLAIN_NEEDS_KERAS = "--explain takes Grad-CAM's gradients through the Keras model"
 
 
 @dataclass
@@ -91,6 +94,8 @@ class Classifier:
         unknown: The model's unknown detection (see `unknown`), or None for a model without it.
         thresholds_tuned: Whether ``thresholds`` were tuned by train.py (named so in reports).
             Defaults to False.
+        note: Why a Keras model file runs though its ONNX export was preferred (see
+            `predictors.load_fastest_predictor`), for the command to say; None otherwise.
     """
 
     def __init__(
@@ -105,6 +110,7 @@ class Classifier:
         head: str = "flat",
         unknown: UnknownDetector | None = None,
         thresholds_tuned: bool = False,
+        note: str | None = None,
     ):
         self.predictor = predictor
         self.classes = list(classes)
@@ -116,10 +122,18 @@ class Classifier:
         self.head = head
         self.unknown = unknown
         self.thresholds_tuned = thresholds_tuned
+        self.note = note
         self._grad_cam: GradCam | None = None
 
     @classmethod
-    def load(cls, model_path: str | os.PathLike, labelbin_path: str | os.PathLike | None = None) -> "Classifier":
+    def load(
+        cls,
+        model_path: str | os.PathLike,
+        labelbin_path: str | os.PathLike | None = None,
+        prefer_export: bool = False,
+        keras_reason: str | None = None,
+        prepack: bool = True,
+    ) -> "Classifier":
         """Load a model file written by train.py, or its ONNX export, and check it against a labelbin.
 
         Everything the classifier needs (labels, task, input size, thresholds, label groups)
@@ -129,12 +143,22 @@ class Classifier:
             model_path: A Keras model file written by train.py or an ONNX file written by export.py.
             labelbin_path: The label binarizer written by the same train.py run, whose labels
                 must be the model's. Defaults to None: no check.
+            prefer_export: Run a Keras model file's ONNX export of the same training run instead,
+                when there is one (see `predictors.load_fastest_predictor`; ``note`` then says
+                why the Keras file runs when it does). Defaults to False.
+            keras_reason: With ``prefer_export``, why the Keras model itself is needed (e.g.
+                ``--explain``), or None. Defaults to None.
+            prepack: For an ONNX model, let onnxruntime repack the weights when it starts, which
+                pays off from the second batch on (see `predictors.OnnxPredictor.load`). Defaults to True.
 
         Raises:
             ValueError: For a missing or invalid file, or a model and labelbin that don't match.
         """
         binarizer = None if labelbin_path is None else unpickle_labelbin(labelbin_path)
-        predictor = load_predictor(model_path)
+        if prefer_export:
+            predictor, note = load_fastest_predictor(model_path, keras_reason, prepack)
+        else:
+            predictor, note = load_predictor(model_path, prepack), None
         metadata = predictor.metadata
         task = metadata["task"]
         classes = metadata["classes"]
@@ -153,6 +177,7 @@ class Classifier:
             # Models trained before unknown detection existed classify without it.
             unknown=UnknownDetector(metadata["unknown"], classes) if metadata.get("unknown") else None,
             thresholds_tuned=bool(tuned),
+            note=note,
         )
 
     @property
@@ -176,12 +201,14 @@ class Classifier:
         """Per-label probabilities of shape (N, num_labels) for RGB uint8 images of the model's size."""
         return decoding.label_probabilities(self.task, self.predictor.predict(images, batch_size=batch_size))
 
-    def predict_with_unknown(self, images: np.ndarray) -> tuple[np.ndarray, UnknownScores | None]:
+    def predict_with_unknown(
+        self, images: np.ndarray, batch_size: int = config.BATCH_SIZE
+    ) -> tuple[np.ndarray, UnknownScores | None]:
         """Per-label probabilities of shape (N, num_labels) and, for a model with unknown detection,
         the images' typicalities (see `UnknownDetector.score`; None without it), in one pass."""
         if self.unknown is None:
-            return self.predict_probabilities(images), None
-        outputs, features = self.predictor.predict_with_features(images)
+            return self.predict_probabilities(images, batch_size), None
+        outputs, features = self.predictor.predict_with_features(images, batch_size)
         probabilities = decoding.label_probabilities(self.task, outputs)
         return probabilities, self.unknown.score(probabilities, features)
 
@@ -313,8 +340,11 @@ class Classifier:
         top_k: int | None = None,
         decode: str | None = None,
         unknown_threshold: float | None = None,
+        batch_size: int = config.BATCH_SIZE,
     ) -> tuple[list[Prediction], list[tuple[Path, str]]]:
-        """Label image files (see `decide` for the decoding arguments).
+        """Label image files (see `decide` for the decoding arguments), ``batch_size`` images per
+        run of the network (an int8 export's answer for an image depends on the others of its batch:
+        onnxruntime quantizes each batch's activations on one scale).
 
         Images are decoded and resized exactly as for training (`images.load_images`: in
         parallel, large JPEGs at reduced scale), so the network sees the same pixels it would
@@ -334,7 +364,7 @@ class Classifier:
         images, kept, skipped = load_images(paths, self.image_size)
         if not kept:
             return [], skipped
-        probabilities, scores = self.predict_with_unknown(images)
+        probabilities, scores = self.predict_with_unknown(images, batch_size)
         decisions = self.decide(probabilities, threshold, top_k, decode)
         predictions = []
         for index, (path, row, decided) in enumerate(zip(kept, probabilities, decisions)):

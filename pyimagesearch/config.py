@@ -4,13 +4,19 @@
 EPOCHS = 75
 LEARNING_RATE = 1e-3
 BATCH_SIZE = 32
-# --batch-size auto: LARGE_BATCH_SIZE images per step when the training split has at least
-# LARGE_BATCH_MIN_STEPS steps of them, else BATCH_SIZE. On the CPU a batch of 64 trains about 1.35x
-# as many images per second as one of 32 (bench/README.md, "Training"), but a small data set then
-# gets too few steps per epoch to learn in a few epochs.
+# --batch-size auto: the CPU kind's large batch (AUTO_TRAINING) when the training split has at least
+# LARGE_BATCH_MIN_STEPS steps of it, else BATCH_SIZE: a small data set would get too few steps per
+# epoch to learn in a few epochs.
 TRAIN_BATCH_SIZE = "auto"
-LARGE_BATCH_SIZE = 64
 LARGE_BATCH_MIN_STEPS = 16
+# The automatic training choices per kind of CPU (hardware.cpu_kind: "bfloat16" with AVX512-BF16 or
+# AMX, "float32" otherwise), each the fastest measured there by bench/bench_auto_choices.py
+# (bench/README.md, "Automatic choices"): --precision auto, --batch-size auto's large batch, and the
+# input pipeline's threads on the CPU (None: tf.data's tuning).
+AUTO_TRAINING = {
+    "bfloat16": {"precision": "bfloat16", "large_batch_size": 64, "pipeline_threads": 1},
+    "float32": {"precision": "float32", "large_batch_size": 64, "pipeline_threads": 1},
+}
 IMAGE_SIZE = 96
 VAL_SPLIT = 0.2
 SEED = 42
@@ -138,6 +144,9 @@ AUGMENT_ZOOM = 0.2
 # probable label of each label group (e.g. one colour and one type).
 THRESHOLD = 0.5
 DECODINGS = ("threshold", "groups")
+# export.py --quantize: int8 (onnxruntime's dynamic quantization of the dense layers' weights) or
+# float16 weights; see pyimagesearch/quantization.py.
+QUANTIZATIONS = ("int8", "float16")
 OUTPUT_DIR = "output"
 EVALUATION_DIR = "evaluation"
 ANNOTATION_WIDTH = 400

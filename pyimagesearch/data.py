@@ -1,14 +1,20 @@
 """A labelled image folder, held in memory, mapped from the disk cache or read from its files, and
-the tf.data pipelines that feed it to a model."""
+the tf.data pipelines that feed it to a model.
+
+Finding and decoding a folder imports no TensorFlow (evaluating with an ONNX model stays light);
+the pipelines import it when they are built.
+"""
+
+from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 
 from pyimagesearch import config
 from pyimagesearch.backgrounds import BackgroundReplacement
@@ -16,6 +22,9 @@ from pyimagesearch.image_cache import load_images_cached
 from pyimagesearch.images import list_images, load_image_batch, load_images
 from pyimagesearch.labels import label_counts, labels_for_paths
 from pyimagesearch.manifest import read_manifest
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 logger = logging.getLogger(__name__)
 
@@ -299,6 +308,8 @@ def make_dataset(
             its share of the (shuffled) rows before any image is read, so each decodes only its
             own; ``batch_size`` is then the global batch. Defaults to False.
     """
+    import tensorflow as tf
+
     indices = np.arange(len(images)) if indices is None else np.asarray(indices, dtype=np.int64)
     targets = np.asarray(targets, dtype=np.float32)
     image_shape, units = tuple(images.shape[1:]), targets.shape[1]

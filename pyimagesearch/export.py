@@ -19,7 +19,8 @@ import onnx
 
 from pyimagesearch.atomic import atomic_path
 from pyimagesearch.features import INPUT_IMAGES
-from pyimagesearch.model_io import METADATA_VERSION, load_model
+from pyimagesearch.model_files import METADATA_VERSION, default_onnx_path
+from pyimagesearch.model_io import load_model
 from pyimagesearch.predictors import (
     ONNX_FEATURES_OUTPUT, ONNX_METADATA_KEY, REQUIRED_METADATA, OnnxPredictor, is_onnx_file, with_features,
 )
@@ -30,11 +31,6 @@ logger = logging.getLogger(__name__)
 PARITY_TOLERANCE = 1e-4
 # Random images the export is checked on.
 PARITY_IMAGES = 8
-
-
-def default_onnx_path(model_path: str | os.PathLike) -> Path:
-    """Where the export of a model file goes by default: beside it, ``fashion.model`` -> ``fashion.onnx``."""
-    return Path(model_path).with_suffix(".onnx")
 
 
 def export_model_onnx(
@@ -93,10 +89,7 @@ def export_model_onnx(
     # Also calls a freshly loaded model once, which Keras' export requires.
     expected = model.predict(images, verbose=0)
     with atomic_path(onnx_path) as temporary:
-        with warnings.catch_warnings():
-            # Keras' tf2onnx shim probes numpy for `np.object`, which numpy 2 answers with a FutureWarning.
-            warnings.simplefilter("ignore", FutureWarning)
-            model.export(str(temporary), format="onnx", verbose=False)
+        convert_to_onnx(model, temporary)
         _store_metadata(temporary, {"version": METADATA_VERSION, **metadata}, features=bool(feature_layers))
         exported = OnnxPredictor.load(temporary)
         found = exported.predict_with_features(images) if feature_layers else [exported.predict(images)]
@@ -110,6 +103,68 @@ def export_model_onnx(
             )
     logger.info("wrote %s: outputs within %.1e of the Keras model's on %d random images", onnx_path, difference, PARITY_IMAGES)
     return onnx_path
+
+
+def convert_to_onnx(model: keras.Model, onnx_path: str | os.PathLike) -> None:
+    """Write ``model``'s forward pass (inference mode) to ``onnx_path`` through tf2onnx, transposes optimised away.
+
+    What ``model.export(format="onnx")`` does, plus one rewrite (`scalar_addends_as_vectors`)
+    without which tf2onnx's transpose optimiser fails on this toolkit's networks and keeps a
+    pair of transposes around every convolution (docs/export.md).
+
+    Args:
+        model: A model taking one batch of NHWC images.
+        onnx_path: The ONNX file to write.
+    """
+    import tensorflow as tf
+    import tf2onnx
+    # Keras' own numpy 2 fixes of tf2onnx, which model.export applies the same way.
+    from keras.src.export.tf2onnx_lib import patch_tf2onnx
+
+    signature = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="images")]
+    forward = tf.function(lambda images: model(images, training=False), input_signature=signature)
+    with warnings.catch_warnings():
+        # Keras' tf2onnx shim probes numpy for `np.object`, which numpy 2 answers with a FutureWarning.
+        warnings.simplefilter("ignore", FutureWarning)
+        patch_tf2onnx()
+        tf2onnx.convert.from_function(
+            forward, input_signature=signature, custom_rewriter=[scalar_addends_as_vectors], output_path=str(onnx_path)
+        )
+
+
+def scalar_addends_as_vectors(graph: Any, nodes: list[Any]) -> list[Any]:
+    """A tf2onnx rewriter: a scalar constant added to (or subtracted from) a tensor becomes a
+    one-element vector, which broadcasts to the same result.
+
+    ONNX convolutions are NCHW and Keras' NHWC, so tf2onnx wraps each convolution in a pair of
+    transposes that its transpose optimiser then pushes through the graph until they cancel.
+    On the way it merges a constant added after a bias-free convolution into the convolution's
+    bias, and for a scalar (``Rescaling(2.0, offset=-1.0)`` after the colour-and-shape network's
+    fixed ``grey`` convolution) it takes ``max(())`` of the scalar's empty shape: the ValueError
+    aborts the whole pass, every transpose stays, and tf2onnx logs the traceback. A one-element
+    vector is merged as the bias it is.
+
+    Args:
+        graph: tf2onnx's graph of TensorFlow operations, before their conversion.
+        nodes: Its nodes.
+
+    Returns:
+        The nodes, with the new constants.
+    """
+    from tf2onnx import utils
+
+    for node in nodes:
+        if node.type not in ("Add", "AddV2", "Sub"):
+            continue
+        for index, source in enumerate(node.inputs):
+            other = graph.get_shape(node.input[1 - index])
+            if source is None or not source.is_const() or not other:  # Another scalar, or an unknown shape: left as it is.
+                continue
+            value = source.get_tensor_value(as_list=False)
+            if value.ndim == 0:
+                vector = graph.make_const(utils.make_name(source.name), value.reshape(1))
+                graph.replace_input(node, node.input[index], vector.output[0], index)
+    return graph.get_nodes()
 
 
 def _store_metadata(onnx_path: Path, metadata: dict[str, Any], features: bool = False) -> None:

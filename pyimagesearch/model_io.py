@@ -14,18 +14,18 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from pyimagesearch import backbones, batch_norm, colour_and_shape, grouped_head  # noqa: F401  (register the layers that saved models name)
 from pyimagesearch.atomic import atomic_path, write_bytes_atomic
 from pyimagesearch.labelbin import unpickle_labelbin
-
-# Our metadata rides inside the Keras archive as one more member, which Keras ignores on load,
-# so a model file is self-contained: labels, task, input size and preprocessing travel with it.
-METADATA_MEMBER = "pyimagesearch.json"
-METADATA_VERSION = 1
+from pyimagesearch.model_files import METADATA_MEMBER, METADATA_VERSION, read_model_metadata
 
 
 def save_model(model: keras.Model, path: str | os.PathLike, metadata: dict[str, Any]) -> None:
     """Write ``model`` and ``metadata`` to ``path`` atomically, in the Keras 3 archive format.
 
     Any file name works (``fashion.model`` as in the tutorial, or ``fashion.keras``): Keras
-    insists on a ``.keras`` name only for the temporary file it writes.
+    insists on a ``.keras`` name only for the temporary file it writes. Only what predicting
+    needs is written: the layers, their weights and the metadata, not a compiled model's
+    optimizer state, loss and metrics (Adam's two moments alone would double the file: 105 MB
+    instead of 35 for SmallerVGGNet at 96 pixels). Resuming never reads this file: it restores
+    ``--work-dir``'s own backup.
 
     Raises:
         ValueError: For a path that is an existing folder, or an HDF5 (``.h5``) name.
@@ -36,29 +36,20 @@ def save_model(model: keras.Model, path: str | os.PathLike, metadata: dict[str, 
     if path.is_dir():
         raise ValueError(f"--model {path} is an existing folder (a TensorFlow 2 SavedModel?): choose a file name.")
     with atomic_path(path, suffix=".keras") as temporary:
-        model.save(temporary)
+        for_inference(model).save(temporary)
         with zipfile.ZipFile(temporary, "a") as archive:
             archive.writestr(METADATA_MEMBER, json.dumps({"version": METADATA_VERSION, **metadata}, indent=2))
 
 
-def read_model_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The metadata stored in a model file by `save_model`, without loading the network.
-
-    Raises:
-        ValueError: For a missing file or one that is not a model written by train.py.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"--model {path}: no such file. Train one with train.py --model {path}.")
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"--model {path} is not a Keras 3 model archive: retrain it with this toolkit's train.py.")
-    with zipfile.ZipFile(path) as archive:
-        if METADATA_MEMBER not in archive.namelist():
-            raise ValueError(
-                f"--model {path} has no label metadata (a Keras model from elsewhere?): "
-                "retrain it with this toolkit's train.py."
-            )
-        return json.loads(archive.read(METADATA_MEMBER))
+def for_inference(model: keras.Model) -> keras.Model:
+    """``model`` without its compiled state: an uncompiled copy with the same layers and weights, or
+    ``model`` itself when it was never compiled."""
+    if getattr(model, "optimizer", None) is None:
+        return model
+    # Not keras.models.clone_model: it compiles the copy as the original was.
+    copy = model.__class__.from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def load_model(path: str | os.PathLike) -> tuple[keras.Model, dict[str, Any]]:

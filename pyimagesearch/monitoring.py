@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pyimagesearch.atomic import atomic_path
+from pyimagesearch.atomic import write_csv
 from pyimagesearch.evaluation import SUMMARY_METRICS, evaluate_predictions
 from pyimagesearch.tasks import Task
 
@@ -24,17 +24,8 @@ def metrics_csv_path(model_path: str | os.PathLike) -> Path:
     return model_path.with_name(f"{model_path.stem}.metrics.csv")
 
 
-def write_csv(rows: Sequence[dict], path: str | os.PathLike, columns: Sequence[str] | None = None) -> None:
-    """Write dict rows as CSV atomically; ``columns`` default to the rows' keys in first-seen order."""
-    columns = columns or list(dict.fromkeys(key for row in rows for key in row))
-    with atomic_path(path) as temporary, open(temporary, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def read_csv_rows(path: str | os.PathLike) -> list[dict[str, float]]:
-    """The rows of a metrics CSV written by `write_csv`, numbers as floats (``epoch`` and ``phase`` as ints);
+    """The rows of a metrics CSV written by `atomic.write_csv`, numbers as floats (``epoch`` and ``phase`` as ints);
     none for a missing file."""
     path = Path(path)
     if not path.is_file():

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from pyimagesearch import config
+from pyimagesearch.atomic import write_csv
 from pyimagesearch.augmentation import build_augmentation
 from pyimagesearch.backbones import (
     BACKBONES,
@@ -33,14 +34,16 @@ from pyimagesearch.evaluation import SUMMARY_METRICS, evaluate_predictions, form
 from pyimagesearch.feature_table import is_feature_table
 from pyimagesearch.features import extract_features
 from pyimagesearch.grouped_head import resolve_head
+from pyimagesearch.hardware import cpu_kind
 from pyimagesearch.health import Diagnosis, TrainingHealth
 from pyimagesearch.images import load_images
 from pyimagesearch.inputs import load_training_data
 from pyimagesearch.labels import fit_binarizer, infer_label_groups, resolve_task
 from pyimagesearch.mlp import MLP, build_mlp, feature_standardization
+from pyimagesearch.model_files import RUN_ID, new_run_id
 from pyimagesearch.model_io import save_labelbin, save_model
 from pyimagesearch.manifest import is_manifest
-from pyimagesearch.monitoring import SamplePredictions, ValidationMetrics, metrics_csv_path, read_csv_rows, write_csv
+from pyimagesearch.monitoring import SamplePredictions, ValidationMetrics, metrics_csv_path, read_csv_rows
 from pyimagesearch.normalization import NORMALIZATIONS, input_normalization, kernel_initializer
 from pyimagesearch.overfit import OverfitResult, overfit_check
 from pyimagesearch.plotting import plot_history
@@ -178,23 +181,7 @@ def resolve_precision(precision: str, arch: str = SMALLERVGGNET) -> str:
     for gpu in tf.config.list_physical_devices("GPU"):
         if tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)) >= (8, 0):
             return "bfloat16"
-    return "bfloat16" if _cpu_computes_bfloat16() else "float32"
-
-
-# oneDNN's instruction sets below AVX512_CORE_BF16: limited to one of them (ONEDNN_MAX_CPU_ISA),
-# oneDNN refuses bfloat16 convolutions even on a CPU that has the instructions.
-_ISAS_WITHOUT_BFLOAT16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
-
-
-def _cpu_computes_bfloat16() -> bool:
-    if os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper() in _ISAS_WITHOUT_BFLOAT16:
-        return False
-    try:
-        with open("/proc/cpuinfo") as handle:
-            flags = next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), [])
-    except OSError:  # Not Linux: stay with float32.
-        return False
-    return bool({"avx512_bf16", "amx_bf16"} & set(flags))
+    return config.AUTO_TRAINING[cpu_kind()]["precision"]
 
 
 def resolve_jit_compile(jit_compile: str) -> bool | str:
@@ -314,29 +301,31 @@ def as_float32(model: keras.Model) -> keras.Model:
 
 
 def pipeline_threads() -> int | None:
-    """Threads for the input pipeline: 1 when the network trains on the CPU, else as many as tf.data likes.
+    """Threads for the input pipeline: on a CPU, this kind of CPU's (`config.AUTO_TRAINING`); with a GPU,
+    as many as tf.data likes (None).
 
     On a CPU the network's operations split their work over every core; a pipeline thread
     taking a core stalls the operation until its other half ends. In interleaved 10-epoch runs
-    on the fashion photos at batch 64, one pipeline thread trained at 226-241 images/s against
-    154-211 with tf.data's tuning, whose epochs now and then took 10 s instead of 6. With a GPU,
-    the cores are the pipeline's.
+    on the fashion photos at batch 64 on a CPU with AMX, one pipeline thread trained at 226-241
+    images/s against 154-211 with tf.data's tuning, whose epochs now and then took 10 s instead
+    of 6. With a GPU, the cores are the pipeline's.
     """
     import tensorflow as tf
 
-    return None if tf.config.list_physical_devices("GPU") else 1
+    return None if tf.config.list_physical_devices("GPU") else config.AUTO_TRAINING[cpu_kind()]["pipeline_threads"]
 
 
-def resolve_batch_size(batch_size: int | str, train_images: int) -> int:
-    """The concrete ``--batch-size``: ``auto`` is `config.LARGE_BATCH_SIZE` for a training split of at
-    least `config.LARGE_BATCH_MIN_STEPS` such batches, else `config.BATCH_SIZE` (the tutorial's 32).
+def resolve_batch_size(batch_size: int | str, train_images: int, cpu: str | None = None) -> int:
+    """The concrete ``--batch-size``: ``auto`` is the CPU kind's large batch (`config.AUTO_TRAINING`) for a
+    training split of at least `config.LARGE_BATCH_MIN_STEPS` such batches, else `config.BATCH_SIZE`
+    (the tutorial's 32). ``cpu`` is a `hardware.CPU_KINDS` entry; None: this machine's.
 
     Raises:
         ValueError: For anything but ``auto`` or a positive whole number.
     """
     if batch_size == "auto":
-        large = train_images >= config.LARGE_BATCH_SIZE * config.LARGE_BATCH_MIN_STEPS
-        return config.LARGE_BATCH_SIZE if large else config.BATCH_SIZE
+        large_batch = config.AUTO_TRAINING[cpu or cpu_kind()]["large_batch_size"]
+        return large_batch if train_images >= large_batch * config.LARGE_BATCH_MIN_STEPS else config.BATCH_SIZE
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"--batch-size must be a whole number of at least 1, or auto. Received: {batch_size}")
     return batch_size
@@ -902,6 +891,8 @@ def train(
             logger.info("  thresholds (max F1 per label): %s", ", ".join(f"{c} {t:.2f}" for c, t in zip(classes, thresholds)))
 
         metadata = {
+            # The same id goes into the ONNX export, so that classify.py runs the export only for this model.
+            RUN_ID: new_run_id(),
             "task": task_spec.name,
             "classes": classes,
             # A feature table has no images.

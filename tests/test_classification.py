@@ -1,20 +1,24 @@
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
 import pytest
 
-from conftest import PROJECT_ROOT, run_script
+from conftest import PROCESS_TIMEOUT, PROJECT_ROOT, run_script
 from pyimagesearch.classification import (
     Classifier, Prediction, annotate, annotated_paths, expand_image_arguments, labelbin_to_check,
 )
 from pyimagesearch.data import load_labelled_images
 from pyimagesearch.images import decode_image, list_images, resize_image
 from pyimagesearch.labels import fit_binarizer
+from pyimagesearch.model_files import RUN_ID
 from pyimagesearch.model_io import save_labelbin
+from pyimagesearch.predictors import ONNX_METADATA_KEY, KerasPredictor, OnnxPredictor
 
 
 def test_images_are_found_from_files_folders_and_globs(demo_data):
@@ -139,7 +143,8 @@ def test_explain_with_an_onnx_model_is_a_one_line_error(exported_model, demo_dat
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [
         f"classify.py: error: --explain needs the Keras model file: Grad-CAM takes gradients, which the ONNX export "
-        f"{exported_model / 'fashion.onnx'} does not give. Pass the model written by train.py, e.g. --model fashion.model."
+        f"{exported_model / 'fashion.onnx'} does not give. Pass the model written by train.py with --explain, e.g. "
+        "--model fashion.model --explain."
     ]
     assert list(tmp_path.iterdir()) == []
 
@@ -171,4 +176,63 @@ def test_no_annotate_with_show_is_a_one_line_error(exported_model, demo_data, tm
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "classify.py: error: --show draws on the annotated copies: drop --no-annotate."
+    ]
+
+
+def copy_of(exported_model: Path, folder: Path, export_run_id: str | None = "same") -> Path:
+    """``folder`` holding a copy of the model, its labelbin and, unless ``export_run_id`` is None, its
+    export, stamped with ``export_run_id`` instead of the model's own unless that is ``"same"``."""
+    folder.mkdir()
+    for name in ("fashion.model", "mlb.pickle") + (() if export_run_id is None else ("fashion.onnx",)):
+        shutil.copy(exported_model / name, folder / name)
+    if export_run_id not in (None, "same"):
+        proto = onnx.load(str(folder / "fashion.onnx"))
+        metadata = json.loads(next(prop.value for prop in proto.metadata_props if prop.key == ONNX_METADATA_KEY))
+        onnx.helper.set_model_props(proto, {ONNX_METADATA_KEY: json.dumps({**metadata, RUN_ID: export_run_id})})
+        onnx.save(proto, str(folder / "fashion.onnx"))
+    return folder
+
+
+def test_the_tutorial_command_runs_the_export_of_the_same_run_without_tensorflow(exported_model, demo_data, tmp_path):
+    work = copy_of(exported_model, tmp_path / "model")
+    image = demo_data[1] / "example_07.jpg"
+    tutorial = subprocess.run(
+        [sys.executable, "-X", "importtime", str(PROJECT_ROOT / "classify.py"), "--model", "fashion.model", "--labelbin",
+         "mlb.pickle", "--image", str(image), "--json"],
+        capture_output=True, text=True, cwd=work, timeout=PROCESS_TIMEOUT,
+    )
+    assert tutorial.returncode == 0, tutorial.stderr
+    modules = imported_modules(tutorial.stderr)
+    assert "onnxruntime" in modules and not {"tensorflow", "keras", "tf_keras"} & modules
+    assert not [line for line in tutorial.stderr.splitlines() if not line.startswith("import time:")]
+    onnx_run = run_script("classify.py", "--model", work / "fashion.onnx", "--image", image, "--json", cwd=work)
+    assert json.loads(tutorial.stdout)[0]["probabilities"] == json.loads(onnx_run.stdout)[0]["probabilities"]
+
+
+@pytest.mark.parametrize(
+    "export_run_id, explain, reason",
+    [(None, False, "no {work}/fashion.onnx beside it (train.py writes it unless --no-export"),
+     ("0" * 32, False, "{work}/fashion.onnx is the export of another training run (run id 00000000000000000000000000000000"),
+     ("same", True, "--explain takes Grad-CAM's gradients through the Keras model")],
+)
+def test_the_keras_model_runs_only_when_it_must_and_the_reason_is_given(exported_model, tmp_path, export_run_id, explain, reason):
+    work = copy_of(exported_model, tmp_path / "model", export_run_id)
+    classifier = Classifier.load(work / "fashion.model", prefer_export=True,
+                                 keras_reason="--explain takes Grad-CAM's gradients through the Keras model" if explain else None)
+    assert isinstance(classifier.predictor, KerasPredictor)
+    assert classifier.note.startswith(f"running {work}/fashion.model with TensorFlow (seconds to start): {reason.format(work=work)}")
+    # The export of the same run, by the same call without --explain:
+    if export_run_id == "same":
+        assert isinstance(Classifier.load(work / "fashion.model", prefer_export=True).predictor, OnnxPredictor)
+
+
+def test_classify_says_in_one_line_why_the_keras_model_runs(exported_model, demo_data, tmp_path):
+    work = copy_of(exported_model, tmp_path / "model", export_run_id=None)
+    result = run_script("classify.py", "--model", "fashion.model", "--labelbin", "mlb.pickle", "--image",
+                        demo_data[1] / "example_01.jpg", "--no-annotate", cwd=work)
+    assert result.returncode == 0, result.stderr
+    # TensorFlow logs its own lines on importing; ours is one.
+    assert [line for line in result.stderr.splitlines() if line.startswith("classify.py")] == [
+        "classify.py: running fashion.model with TensorFlow (seconds to start): no fashion.onnx beside it (train.py "
+        "writes it unless --no-export; export.py --model fashion.model writes it now)"
     ]

@@ -50,7 +50,8 @@ def start_train(processes: list, log: Path, *args: str, tf_config: dict | None =
         env["TF_CONFIG"] = json.dumps(tf_config)
     with open(log, "w") as handle:
         process = subprocess.Popen(
-            interruptible("train.py", *args),
+            # --no-export: these runs test distribution; exporting would add its seconds to each.
+            interruptible("train.py", "--no-export", *args),
             stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=log.parent,
         )
     processes.append(process)

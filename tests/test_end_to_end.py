@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import run_script
+from pyimagesearch.model_files import RUN_ID
 from pyimagesearch.model_io import read_model_metadata
+from pyimagesearch.predictors import OnnxPredictor
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +27,12 @@ def trained(demo_data, tmp_path_factory):
 
 def test_training_writes_model_labelbin_and_plot(trained):
     work, _, _ = trained
-    assert sorted(path.name for path in work.iterdir()) == ["fashion.metrics.csv", "fashion.model", "mlb.pickle", "plot.png"]
+    assert sorted(path.name for path in work.iterdir()) == [
+        "fashion.metrics.csv", "fashion.model", "fashion.onnx", "mlb.pickle", "plot.png"]
     assert (work / "plot.png").read_bytes().startswith(b"\x89PNG")
     metadata = read_model_metadata(work / "fashion.model")
+    # The export, written by default, is stamped with the model's run id: classify.py runs it for fashion.model.
+    assert OnnxPredictor.load(work / "fashion.onnx").metadata[RUN_ID] == metadata[RUN_ID]
     assert metadata["task"] == "multilabel"
     assert metadata["classes"] == ["black", "blue", "dress", "jeans", "red", "shirt"]
 

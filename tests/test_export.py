@@ -1,5 +1,10 @@
-"""ONNX export: parity with Keras, metadata carried along, refusals, and the export.py command."""
+"""ONNX export: parity with Keras, metadata and run id carried along, no traceback, refusals, quantization,
+and the export.py command."""
 
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -7,13 +12,16 @@ import numpy as np
 import onnx
 import pytest
 
-from conftest import TRAINING
+from conftest import PROCESS_TIMEOUT, PROJECT_ROOT, TRAINING
 from export import main
+from pyimagesearch import quantization as quantization_module
 from pyimagesearch.classification import Classifier
 from pyimagesearch.export import default_onnx_path, export_model_onnx, export_onnx
 from pyimagesearch.images import list_images, load_images
+from pyimagesearch.model_files import RUN_ID
 from pyimagesearch.model_io import read_model_metadata, save_model
 from pyimagesearch.predictors import ONNX_METADATA_KEY, OnnxPredictor
+from pyimagesearch.quantization import quantize_export
 
 TINY_METADATA = {"task": "multilabel", "classes": ["a", "b"], "image_size": 8, "threshold": 0.5, "thresholds": None}
 
@@ -104,3 +112,93 @@ def test_export_command_errors_are_one_line(exported_model, tmp_path, capsys, ma
     assert main([arg.format(tmp=tmp_path) for arg in args]) == 2
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"export.py: error: {message.format(tmp=tmp_path)}")
+
+
+def test_a_successful_export_prints_no_traceback_and_keeps_no_transpose_pair(exported_model, tmp_path):
+    # The colour-and-shape network adds a scalar after its bias-free grey convolution: the case that
+    # made tf2onnx's transpose optimiser fail with a traceback and keep a transpose pair per convolution.
+    assert read_model_metadata(exported_model / "fashion.model")["colour_branch"]
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "export.py"), "--model", str(exported_model / "fashion.model"),
+         "--output", str(tmp_path / "fashion.onnx")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=PROCESS_TIMEOUT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "Failed to apply" not in result.stderr
+    assert f"wrote {tmp_path / 'fashion.onnx'}" in result.stdout
+    graph = onnx.load(str(tmp_path / "fashion.onnx")).graph
+    convolutions = sum(node.op_type == "Conv" for node in graph.node)
+    transposes = sum(node.op_type == "Transpose" for node in graph.node)
+    # Left: one from the NHWC input into each branch's first NCHW convolution, and one back to NHWC
+    # before the shape branch's flattening, whose Dense weights are in NHWC order.
+    assert convolutions >= 6 and transposes <= 3
+
+
+def test_the_export_carries_the_run_id_of_its_model_file(exported_model):
+    metadata = read_model_metadata(exported_model / "fashion.model")
+    assert len(metadata[RUN_ID]) == 32
+    assert OnnxPredictor.load(exported_model / "fashion.onnx").metadata[RUN_ID] == metadata[RUN_ID]
+
+
+@pytest.mark.parametrize("quantization", ["int8", "float16"])
+def test_a_quantized_export_replaces_the_float32_one_only_when_the_labels_stay(exported_model, demo_data, tmp_path, quantization):
+    dataset, _ = demo_data
+    shutil.copy(exported_model / "fashion.model", tmp_path / "fashion.model")
+    # The one-epoch model's probabilities sit near its decision boundaries: a few labels may flip.
+    check = quantize_export(_float_export(exported_model, tmp_path), quantization, dataset, tolerance=0.05)
+    assert check.accepted and check.images == 360 and len(check.changed) <= 18
+    assert f"labels changed on {len(check.changed)} of 360 images (tolerance 0.05: at most 18)" in check.summary()
+    assert check.sizes[1] < check.sizes[0] * 0.65  # at 32 pixels the dense layers hold less of the weights than at 96
+    assert 0 < check.max_difference < 0.05
+    quantized = Classifier.load(tmp_path / "fashion.model", prefer_export=True)  # the sibling: same run id
+    assert quantized.note is None and quantized.predictor.metadata["quantization"] == quantization
+    float32 = Classifier.load(exported_model / "fashion.onnx")
+    paths = [path for path in list_images(dataset)[::6] if path not in check.changed]
+    # One by one, as the check also compared them (in a batch, int8's answers depend on the batch).
+    assert ([sorted(p.labels) for p in quantized.classify(paths, batch_size=1)[0]]
+            == [sorted(p.labels) for p in float32.classify(paths, batch_size=1)[0]])
+
+
+def test_a_quantization_that_changes_labels_is_refused_and_the_float32_export_stays(exported_model, demo_data, tmp_path, monkeypatch):
+    dataset, _ = demo_data
+    onnx_path = _float_export(exported_model, tmp_path)
+    before = onnx_path.read_bytes()
+    # A quantization whose copy labels every image differently: another model's, with the same metadata.
+    monkeypatch.setattr(quantization_module, "quantize_onnx", lambda path, kind, output: _reversed_outputs(path, output))
+    with pytest.raises(ValueError, match=r"--quantize int8 refused: int8: labels changed on (\d+) of 360 images \(tolerance 0: at most 0\)"):
+        quantize_export(onnx_path, "int8", dataset)
+    assert onnx_path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["fashion.onnx"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--quantize", "int8"], "--quantize and --dataset go together"),
+     (["--dataset", "{tmp}"], "--quantize and --dataset go together"),
+     (["--quantize", "int8", "--dataset", "{tmp}", "--tolerance", "2"], r"--tolerance is the largest share .* Received: 2.0")],
+)
+def test_quantize_arguments_are_checked_before_exporting(tmp_path, capsys, args, message):
+    assert main(["--model", str(tmp_path / "missing.model"), *[arg.format(tmp=tmp_path) for arg in args]]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert re.search(message, line)
+
+
+def _float_export(exported_model: Path, folder: Path) -> Path:
+    shutil.copy(exported_model / "fashion.onnx", folder / "fashion.onnx")
+    return folder / "fashion.onnx"
+
+
+def _reversed_outputs(path: Path, output: Path) -> Path:
+    proto = onnx.load(str(path))
+    graph = proto.graph
+    head = graph.output[0].name
+    graph.node.append(onnx.helper.make_node("Sub", ["one", head + "_original"], [head]))
+    for node in graph.node[:-1]:
+        for index, name in enumerate(node.output):
+            if name == head:
+                node.output[index] = head + "_original"
+        for index, name in enumerate(node.input):
+            if name == head:
+                node.input[index] = head + "_original"
+    graph.initializer.append(onnx.helper.make_tensor("one", onnx.TensorProto.FLOAT, [], [1.0]))
+    onnx.save(proto, str(output))
+    return output

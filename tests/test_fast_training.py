@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import TRAINING, run_script
+from pyimagesearch import config, hardware
 from pyimagesearch.classification import Classifier
 from pyimagesearch.data import ImageFiles, load_labelled_images, make_dataset, resolve_cache
 from pyimagesearch.images import list_images, load_images
@@ -135,12 +136,27 @@ def test_negative_patience_is_a_one_line_error(demo_data, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_auto_batch_size_is_64_only_with_16_such_batches_per_epoch():
-    assert resolve_batch_size("auto", 1449) == 64  # the fashion photos' training split
-    assert resolve_batch_size("auto", 1024) == 64
-    assert resolve_batch_size("auto", 1023) == 32
-    assert resolve_batch_size("auto", 288) == 32  # the demo's
-    assert resolve_batch_size(48, 288) == 48
+@pytest.mark.parametrize("cpu", hardware.CPU_KINDS)
+def test_auto_batch_size_is_the_cpus_large_batch_only_with_16_such_batches_per_epoch(cpu):
+    large = config.AUTO_TRAINING[cpu]["large_batch_size"]
+    assert resolve_batch_size("auto", 1449, cpu) == large  # the fashion photos' training split
+    assert resolve_batch_size("auto", large * 16, cpu) == large
+    assert resolve_batch_size("auto", large * 16 - 1, cpu) == 32
+    assert resolve_batch_size("auto", 288, cpu) == 32  # the demo's
+    assert resolve_batch_size(48, 288, cpu) == 48
+
+
+def test_the_automatic_choices_follow_the_cpus_instruction_sets(monkeypatch):
+    # This machine has AMX; an AVX2-only CPU is told by its flags, or emulated by limiting oneDNN.
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"sse4_2", "avx", "avx2", "fma"}))
+    assert hardware.cpu_kind() == "float32" and resolve_precision("auto") == "float32"
+    assert resolve_batch_size("auto", 1449) == config.AUTO_TRAINING["float32"]["large_batch_size"]
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16", "amx_bf16"}))
+    assert hardware.cpu_kind() == "bfloat16" and resolve_precision("auto") == "bfloat16"
+    assert resolve_batch_size("auto", 1449) == config.AUTO_TRAINING["bfloat16"]["large_batch_size"]
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert hardware.cpu_kind() == "float32" and resolve_precision("auto") == "float32"
 
 
 @pytest.mark.parametrize(

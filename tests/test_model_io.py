@@ -1,13 +1,17 @@
+import io
+import json
 import os
 import pickle
 import zipfile
 
+import h5py
 import keras
 import numpy as np
 import pytest
 
 from pyimagesearch.labels import fit_binarizer
 from pyimagesearch.model_io import load_labelbin, load_model, read_model_metadata, save_labelbin, save_model
+from pyimagesearch.smallervggnet import SmallerVGGNet
 
 
 def tiny_model() -> keras.Model:
@@ -97,3 +101,21 @@ def test_metadata_is_one_more_member_of_the_keras_archive(tmp_path):
     save_model(tiny_model(), tmp_path / "fashion.model", {"classes": ["a", "b"]})
     with zipfile.ZipFile(tmp_path / "fashion.model") as archive:
         assert {"config.json", "model.weights.h5", "pyimagesearch.json"} <= set(archive.namelist())
+
+
+def test_a_trained_model_is_saved_without_its_optimizer_and_predicts_identically(tmp_path):
+    # SmallerVGGNet at 96 pixels, as train.py builds it by default, after a training step: Adam's two
+    # moments per weight would triple the 35 MB of weights.
+    model = SmallerVGGNet.build(width=96, height=96, depth=3, classes=6, finalAct="sigmoid")
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    images = np.random.default_rng(0).integers(0, 256, (4, 96, 96, 3)).astype("float32")
+    model.train_on_batch(images, np.eye(6, dtype="float32")[:4])
+    save_model(model, tmp_path / "fashion.model", {"classes": list("abcdef")})
+    assert (tmp_path / "fashion.model").stat().st_size <= 40_000_000
+    with zipfile.ZipFile(tmp_path / "fashion.model") as archive:
+        with h5py.File(io.BytesIO(archive.read("model.weights.h5"))) as weights:
+            assert set(weights) == {"layers", "vars"}  # no "optimizer" group
+        assert not json.loads(archive.read("config.json")).get("compile_config")  # nor the loss and metrics
+    loaded, _ = load_model(tmp_path / "fashion.model")
+    np.testing.assert_array_equal(loaded.predict(images, verbose=0), model.predict(images, verbose=0))
+    assert model.optimizer is not None  # the model trained goes on as it was

@@ -71,3 +71,12 @@ def test_grad_cam_and_the_keras_model_are_refused_for_an_onnx_model(tmp_path):
         classifier.check_explain()
     with pytest.raises(ValueError, match="is an ONNX export: it holds no Keras model"):
         classifier.model
+
+
+def test_an_export_loaded_without_prepacking_answers_the_same(exported_model):
+    # classify.py skips onnxruntime's weight prepacking for a single batch: a faster start, the same answers.
+    images = np.random.default_rng(1).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    prepacked = OnnxPredictor.load(exported_model / "fashion.onnx")
+    unpacked = OnnxPredictor.load(exported_model / "fashion.onnx", prepack=False)
+    assert unpacked.session.get_session_options().get_session_config_entry("session.disable_prepacking") == "1"
+    np.testing.assert_allclose(unpacked.predict(images), prepacked.predict(images), rtol=0, atol=1e-5)

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import PROJECT_ROOT, run_script
+from conftest import PROCESS_TIMEOUT, PROJECT_ROOT, run_script
 from pyimagesearch import config
 from pyimagesearch.classification import Classifier, Prediction
 from pyimagesearch.evaluation import SUMMARY_METRICS
@@ -120,9 +120,9 @@ def evaluation_set(demo_data, tmp_path_factory):
     return root
 
 
-def evaluate(model: Path, dataset: Path, output: Path) -> tuple[dict, str]:
+def evaluate(model: Path, dataset: Path, output: Path, *flags: str) -> tuple[dict, str]:
     result = run_script("evaluate.py", "--model", model, "--labelbin", model.parent / "mlb.pickle", "--dataset", dataset,
-                        "--output", output, "--gallery", str(GALLERY), cwd=output.parent)
+                        "--output", output, "--gallery", str(GALLERY), *flags, cwd=output.parent)
     assert result.returncode == 0, result.stderr
     assert f"{output / 'report.html'}" in result.stdout.splitlines()[-1]
     return json.loads((output / "report.json").read_text()), (output / "report.html").read_text()
@@ -131,7 +131,8 @@ def evaluate(model: Path, dataset: Path, output: Path) -> tuple[dict, str]:
 @pytest.fixture(scope="module")
 def keras_report(exported_model, evaluation_set, tmp_path_factory):
     output = tmp_path_factory.mktemp("keras_report") / "evaluation"
-    report, page = evaluate(exported_model / "fashion.model", evaluation_set, output)
+    # --explain: the Keras model file, whose mistakes get Grad-CAM overlays, rather than its export.
+    report, page = evaluate(exported_model / "fashion.model", evaluation_set, output, "--explain")
     return output, report, page
 
 
@@ -207,6 +208,24 @@ def test_a_model_grad_cam_cannot_explain_gets_no_overlay_and_the_page_says_why(e
     assert all(len(card["images"]) == 1 for card in mistakes)
     assert "No Grad-CAM overlays: Grad-CAM explains Keras models with convolutions only" in text
     assert "Grad-CAM takes gradients, which the ONNX export" in html.unescape(text)
+
+
+def test_evaluating_the_model_file_runs_its_export_without_tensorflow(exported_model, evaluation_set, keras_report, tmp_path):
+    output = tmp_path / "evaluation"
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", str(PROJECT_ROOT / "evaluate.py"), "--model", str(exported_model / "fashion.model"),
+         "--labelbin", str(exported_model / "mlb.pickle"), "--dataset", str(evaluation_set), "--output", str(output), "--json"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=PROCESS_TIMEOUT,
+    )
+    assert result.returncode == 0, result.stderr
+    modules = imported_modules(result.stderr)
+    assert "onnxruntime" in modules and not {"tensorflow", "keras", "tf_keras"} & modules
+    report, keras_run = json.loads(result.stdout), keras_report[1]
+    # The same answers as the Keras model file's (export.py checks the outputs agree within 1e-4).
+    assert report["misclassified"] and {item["image"] for item in report["misclassified"]} == {
+        item["image"] for item in keras_run["misclassified"]}
+    for name in SUMMARY_METRICS:
+        assert report[name] == pytest.approx(keras_run[name], abs=1e-3), name
 
 
 def test_explained_label_is_the_wrong_label_else_the_missed_one():
@@ -312,7 +331,8 @@ def readme_flags(heading: str) -> set[str]:
     return {flag for row in rows for flag in re.findall(r"`(--?[\w-]+)", row.split("|")[1])}
 
 
-@pytest.mark.parametrize("script, heading", [("classify.py", "### classify.py"), ("evaluate.py", "**evaluate.py** scores")])
+@pytest.mark.parametrize("script, heading", [("classify.py", "### classify.py"), ("evaluate.py", "**evaluate.py** scores"),
+                                             ("train.py", "### train.py"), ("export.py", "### export.py")])
 def test_readme_flag_tables_list_every_flag(script, heading):
     module = __import__(script.removesuffix(".py"))
     parser_flags = {flag for action in module.build_parser()._actions for flag in action.option_strings} - {"-h", "--help"}
