@@ -84,13 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--alpha", type=float, default=None,
-        help="width multiplier of a MobileNet backbone (0.35, 0.5, 0.75, 1.0, ...); default: the weights file's, else 1.0",
+        help="width multiplier of a MobileNet backbone (0.35, 0.5, 0.75, 1.0, ...); default: the weights file's "
+        "(0.35 for mobilenetv2's shipped one), else 1.0",
     )
     parser.add_argument(
         "--weights", default=None,
         help="backbone weights: imagenet (downloaded by Keras, then cached in ~/.keras/models), none (random), "
-        "or the path of a no-top Keras applications weights file (offline); default: imagenet for a backbone, "
-        "none for smallervggnet",
+        "or the path of a no-top Keras applications weights file (offline); default: for mobilenetv2 (alpha 0.35) the "
+        "ImageNet weights shipped in pyimagesearch/weights (no download), imagenet for another backbone, none for smallervggnet",
     )
     parser.add_argument(
         "--fine-tune-layers", type=int, default=config.FINE_TUNE_LAYERS,

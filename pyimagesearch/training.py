@@ -777,7 +777,7 @@ def train(
     )
     _check_arguments(recipe, split, folds, duplicate_radius)
     _check_outputs(model=model_path, labelbin=labelbin_path, plot=plot_path)
-    weights = resolve_weights(arch, weights)
+    weights = resolve_weights(arch, weights, alpha)
     recipe = replace(recipe, weights=weights, alpha=resolve_alpha(arch, alpha, weights))
     run = RunOptions(strategy, work_dir, resume, logdir)
     run.check(recipe)
@@ -977,7 +977,7 @@ def check_overfit(
     _check_arguments(Recipe(1, learning_rate, 1, image_size, config.SCHEDULE, seed, normalize, init, arch=arch), config.SPLIT, None)
     if is_feature_table(dataset_dir):
         raise ValueError(f"--overfit-check samples images from a folder; --dataset {dataset_dir} is a feature table: train on it without --overfit-check.")
-    weights = resolve_weights(arch, weights)
+    weights = resolve_weights(arch, weights, alpha)
     alpha = resolve_alpha(arch, alpha, weights)
     paths, label_sets, _ = find_labelled_images(dataset_dir, label_sep)
     binarizer = fit_binarizer(label_sets)
