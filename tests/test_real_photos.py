@@ -114,10 +114,11 @@ def test_the_colour_is_read_from_the_garment_not_from_the_background(trained_on_
         after = _colours(classifier, composite(images, masks, scenes))
         kept_colour = np.mean([b == a for b, a in zip(before, after)])
         record_score(f"colour_kept_on_{field}_field", kept_colour)
-        assert kept_colour >= 0.9, field
+        # 0.87-0.97 on red, 0.97-0.99 on blue over 5 seeds on both CPUs (bench/test_spread.py).
+        assert kept_colour >= 0.8, field
     for name, hue in (("red", 0), ("blue", 112)):
         painted = _colours(classifier, _painted(images, masks, hue))
         others = [colour != name for colour in truth]
         took = np.mean([colour == name for colour, other in zip(painted, others) if other])
         record_score(f"painted_{name}_taken", took)
-        assert took >= 0.8, name
+        assert took >= 0.9, name  # 0.96-1.0 over the same runs
