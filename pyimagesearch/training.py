@@ -26,7 +26,7 @@ from pyimagesearch.backbones import (
     set_backbone_trainable,
 )
 from pyimagesearch.colour_and_shape import build_colour_and_shape
-from pyimagesearch.data import ImageFiles, IndexedRows, find_labelled_images, make_dataset
+from pyimagesearch.data import ImageFiles, IndexedRows, find_labelled_images, make_dataset, unreadable_rows_reported
 from pyimagesearch.decoding import GROUPS, TUNED, named_decodings
 from pyimagesearch.distribution import is_chief, lost_workers_reported, scratch_folder
 from pyimagesearch.evaluation import SUMMARY_METRICS, evaluate_predictions, format_report
@@ -774,7 +774,8 @@ def train(
 
     if arch == MLP and recolour == "on":
         raise ValueError(f"--recolour on paints training images; --arch {MLP} trains on features computed once from them: drop --recolour.")
-    with scratch_folder(is_chief(strategy)) as scratch:
+    # A file that cannot be decoded when a batch needs it stops training in one line, not in TensorFlow's traceback.
+    with scratch_folder(is_chief(strategy)) as scratch, unreadable_rows_reported():
         if scratch is not None:
             # Not the chief: the same training and saving, into a folder that is then removed.
             model_path, labelbin_path, plot_path = (scratch / Path(path).name for path in (model_path, labelbin_path, plot_path))

@@ -393,10 +393,10 @@ def write_model_files(folder: Path, model: Path, seed: int = 0, cuts: int = 3) -
     data = model.read_bytes()
     rng = np.random.default_rng(seed)
     written = {}
-    for cut in sorted(int(point) for point in rng.integers(1, len(data) - 1, cuts)):
-        path = folder / f"cut_at_{cut}.model"
+    for number, cut in enumerate(sorted(int(point) for point in rng.integers(1, len(data) - 1, cuts)), start=1):
+        path = folder / f"cut_at_{cut}_of_{len(data)}.model"
         path.write_bytes(data[:cut])
-        written[f"model_truncated_at_{cut / len(data):.0%}"] = (path, path.name)
+        written[f"model_truncated_{number}"] = (path, path.name)
     (folder / "empty.model").write_bytes(b"")
     (folder / "photo.model").write_bytes(encode(good_image(seed), ".jpg"))
     (folder / "folder.model").mkdir(exist_ok=True)
