@@ -76,7 +76,7 @@ def bad_input_campaign(root: Path, groups: tuple[str, ...], training: bool) -> l
         if verdict.problems:
             print(f"    {verdict.error_line or '(no error line)'}", flush=True)
     if "downloads" in groups:
-        from reliability_downloads import download_campaign
+        from reliability_faults import download_campaign
 
         verdicts += download_campaign(root / "downloads", trained, command, environment(), TIMEOUT)
     return verdicts

@@ -511,6 +511,7 @@ class Verdict:
     foreign_lines: list[str]
     problems: list[str]
     error_line: str
+    warning_lines: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -586,7 +587,8 @@ def judge(run: Run, completed, seconds: float, before_inputs: dict, after_inputs
     if damaged:
         problems.append(f"outputs damaged: {', '.join(damaged[:5])}")
     return Verdict(run.case, run.script, [str(arg) for arg in run.args], completed.returncode, round(seconds, 2), traceback,
-                   damaged, changed, foreign, problems, error_lines[-1] if error_lines else "")
+                   damaged, changed, foreign, problems, error_lines[-1] if error_lines else "",
+                   [line for line in lines if line.startswith("warning: ")])
 
 
 def hash_inputs(paths: list[Path]) -> dict[str, str]:

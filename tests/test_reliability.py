@@ -2,12 +2,14 @@
 the real CLIs, and the bugs the campaign (bench/reliability.py) found, each with its regression test."""
 
 import os
+import signal
 import sys
 from pathlib import Path
 
 import pytest
 
-from bad_inputs import BAD_IMAGES, FLAGS, LAYOUTS, ODD_IMAGES, Run, Verdict, campaign_runs, png_with_header, run_and_judge
+from bad_inputs import (BAD_IMAGES, FLAGS, LAYOUTS, ODD_IMAGES, TRAINING_FLAGS, Run, Verdict, campaign_runs, make_dataset,
+                        png_with_header, run_and_judge, write_image)
 from conftest import PROCESS_TIMEOUT, PROJECT_ROOT
 from pyimagesearch import config
 from pyimagesearch.images import UnreadableImageError, decode_image_bytes, image_dimensions
@@ -104,3 +106,44 @@ def test_a_bad_manifest_is_a_one_line_error(case, tmp_path, exported_model):
                                            "A manifest's images are read as training needs them: fix the file or remove its row.")
     else:
         assert "manifest_binary_garbage.csv: not a text file" in verdict.error_line
+
+
+def test_train_skips_names_and_counts_every_bad_image_and_reads_every_odd_one(tmp_path, exported_model):
+    # README: "Zero-byte, truncated, corrupt and non-image files are skipped, each named in a warning, and
+    # counted in the summary. Nothing in dataset/ is ever modified." Every kind at once, through train.py.
+    dataset = make_dataset(tmp_path / "dataset", per_combination=3)
+    for number, kind in enumerate(BAD_IMAGES + ODD_IMAGES):
+        write_image(dataset / "red_dress", kind, seed=number)
+    refused = [kind for kind in ODD_IMAGES if kind.maybe_readable and _unreadable(dataset / "red_dress" / kind.filename)]
+    skipped = len(BAD_IMAGES) + len(refused)
+    run = Run("every image kind", "train.py", ["--dataset", dataset, *TRAINING_FLAGS], (0,), "", [dataset],
+              f"images: {6 * 3 + len(ODD_IMAGES) - len(refused)} loaded, {skipped} skipped")
+    verdict = check(run, tmp_path, exported_model)  # exit 0, no traceback, data set and outputs intact
+    for kind in BAD_IMAGES + tuple(refused):
+        assert any(line.startswith("warning: skipped ") and kind.filename in line for line in verdict.warning_lines), kind.name
+
+
+def _unreadable(path: Path) -> bool:
+    try:
+        decode_image_bytes(path.read_bytes(), path)
+    except UnreadableImageError:
+        return True
+    return False
+
+
+# The fault campaign's cheap kinds run here; training's (a training and its resumption per fault) and export's run
+# from bench/reliability.py, as does every seed beyond the first.
+sys.path.insert(0, str(PROJECT_ROOT / "bench"))
+from reliability_faults import classification_faults, download_faults  # noqa: E402
+
+
+def test_classify_killed_or_interrupted_while_writing_copies_leaves_each_old_or_new_and_reruns_alike(exported_model, tmp_path):
+    results = classification_faults(tmp_path, 1, exported_model, ENVIRONMENT, PROCESS_TIMEOUT)
+    assert [(result["fault"], result["problems"]) for result in results] == [("SIGKILL", []), ("SIGINT", [])]
+    assert results[0]["exit_code"] in (-signal.SIGKILL, 0) and results[1]["exit_code"] in (130, 0)
+
+
+def test_a_download_killed_or_interrupted_resumes_to_the_same_images(tmp_path):
+    results = download_faults(tmp_path / "download", 1, ENVIRONMENT, PROCESS_TIMEOUT)
+    assert [(result["fault"], result["problems"]) for result in results] == [("SIGKILL", []), ("SIGINT", [])]
+    assert results[0]["exit_code"] in (-signal.SIGKILL, 0) and results[1]["exit_code"] in (130, 0)
