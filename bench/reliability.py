@@ -113,24 +113,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default=str(RESULTS_DIR / "reliability.json"))
     args = parser.parse_args(argv)
     groups = tuple(args.groups.split(","))
-    results = {"machine": machine(), "command": "python bench/reliability.py " + " ".join(argv or sys.argv[1:]),
-               "date": time.strftime("%Y-%m-%d")}
+    # A campaign run alone replaces its own section of an existing results file and keeps the other's.
+    output = Path(args.output)
+    results = json.loads(output.read_text()) if output.is_file() else {}
+    run_by = {"command": " ".join(["python bench/reliability.py", *(argv if argv is not None else sys.argv[1:])]),
+              "date": time.strftime("%Y-%m-%d"), "machine": machine()}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="reliability-") as folder:
         root = Path(folder)
         if args.campaign in ("all", "bad-inputs"):
             verdicts = bad_input_campaign(root / "bad", groups, not args.no_training)
-            results["bad_inputs"] = {"summary": summarise_bad_inputs(verdicts), "runs": verdicts}
+            minutes = round((time.perf_counter() - started) / 60, 1)
+            results["bad_inputs"] = {**run_by, "minutes": minutes, "summary": summarise_bad_inputs(verdicts), "runs": verdicts}
             print(json.dumps(results["bad_inputs"]["summary"], indent=2, ensure_ascii=False))
         if args.campaign in ("all", "faults"):
             from reliability_faults import fault_campaign
 
-            results["faults"] = fault_campaign(root / "faults", args.seeds, command, environment(), TIMEOUT)
+            faults_started = time.perf_counter()
+            faults = fault_campaign(root / "faults", args.seeds, command, environment(), TIMEOUT)
+            results["faults"] = {**run_by, "minutes": round((time.perf_counter() - faults_started) / 60, 1), **faults}
             print(json.dumps(results["faults"]["summary"], indent=2))
-    results["minutes"] = round((time.perf_counter() - started) / 60, 1)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    print(f"wrote {args.output} ({results['minutes']} minutes)")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print(f"wrote {output} ({(time.perf_counter() - started) / 60:.1f} minutes)")
     failed = results.get("bad_inputs", {}).get("summary", {}).get("failures") or results.get("faults", {}).get("summary", {}).get("failures")
     return 1 if failed else 0
 

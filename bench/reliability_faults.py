@@ -245,7 +245,6 @@ def export_faults(root: Path, seeds: int, trained: Path, env: dict, timeout: flo
                        root / "uninterrupted.log")
     assert reference.wait(timeout=timeout) == 0, (root / "uninterrupted.log").read_text()[-2000:]
     expected = _onnx_outputs(root / "uninterrupted.onnx")
-    earlier = make_dataset(root / "earlier_data", per_combination=1)  # an earlier export: any other valid ONNX file
     results = []
     for seed in range(seeds):
         for fault in (signal.SIGKILL, signal.SIGINT):
@@ -284,7 +283,6 @@ def export_faults(root: Path, seeds: int, trained: Path, env: dict, timeout: flo
                             "temporary_files": temporary, "rerun_exit_code": again, "problems": problems})
             print(f"[fault] export {fault.name} seed {seed} when the temporary file {moment}: exit {code}, "
                   f"{'ok' if not problems else 'FAIL ' + '; '.join(problems)}", flush=True)
-    del earlier
     return results
 
 
