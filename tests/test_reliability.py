@@ -70,13 +70,15 @@ def check(run: Run, tmp_path: Path, trained: Path) -> Verdict:
 
 @pytest.fixture(scope="module")
 def corpus(exported_model, tmp_path_factory) -> dict[str, Run]:
-    """Every cheap case of the corpus, built once: case and script -> its run."""
+    """The corpus's runs without training, built once: case and script -> its run. A hostile pickle
+    that ran would create a file in its folder, which the run's input hashes would show."""
     runs = campaign_runs(tmp_path_factory.mktemp("corpus"), exported_model, training=False)
     return {f"{run.case} {run.script}": run for run in runs}
 
 
+# The cases cheap enough for the suite (a second or two each); bench/reliability.py runs every case through every CLI.
 CHEAP = [f"{kind.name} classify.py" for kind in BAD_IMAGES + ODD_IMAGES] + [
-    f"{layout.name} {script}" for layout in LAYOUTS for script in ("classify.py", "evaluate.py")
+    f"{layout.name} classify.py" for layout in LAYOUTS  # evaluate.py and train.py on each layout: bench/reliability.py
 ] + [f"{name} {script}" for name in ("model_truncated_1", "model_empty", "model_is_a_jpeg", "model_is_a_folder",
                                      "onnx_not_onnx", "onnx_truncated", "model_beside_a_broken_export")
      for script in ("classify.py", "evaluate.py")] + [
