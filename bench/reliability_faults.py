@@ -142,7 +142,7 @@ def training_faults(root: Path, seeds: int, env: dict, timeout: float) -> list[d
     expected = _last_metrics(reference / "fashion.metrics.csv")
     earlier = root / "earlier"
     earlier.mkdir()
-    process = _start("train.py", [*args[:4], "--epochs", 1, *args[6:10]], earlier, env, earlier / "log")
+    process = _start("train.py", [*args[:2], "--epochs", 1, *args[4:11]], earlier, env, earlier / "log")  # no --work-dir
     assert process.wait(timeout=timeout) == 0, (earlier / "log").read_text()[-2000:]
     results = []
     for seed in range(seeds):

@@ -43,6 +43,7 @@ def _gif_claiming(height: int, width: int) -> bytes:
     (_jpeg_claiming(12000, 9000), (12000, 9000)),
     (_gif_claiming(60000, 2000), (60000, 2000)),
 ], ids=["png", "jpeg", "gif"])
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # pytest resets the filter images.py sets
 def test_a_decompression_bomb_is_refused_before_it_is_decoded(data, size):
     # Found by the campaign: training, classification and evaluation decoded a 400 KB PNG into 1.2 GB
     # of pixels (2.3 GB peak, 5 s) while only the downloader refused it.
