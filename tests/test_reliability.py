@@ -150,3 +150,15 @@ def test_a_download_killed_or_interrupted_resumes_to_the_same_images(tmp_path):
     results = download_faults(tmp_path / "download", 1, ENVIRONMENT, PROCESS_TIMEOUT)
     assert [(result["fault"], result["problems"]) for result in results] == [("SIGKILL", []), ("SIGINT", [])]
     assert results[0]["exit_code"] in (-signal.SIGKILL, 0) and results[1]["exit_code"] in (130, 0)
+
+
+def test_a_data_set_whose_images_all_carry_the_same_labels_is_refused(tmp_path, exported_model):
+    # Found by the campaign: a single folder red_dress/ trained for its epochs a model that answers "red, dress"
+    # whatever it sees (two labels, so the single-label refusal did not apply), writing over the earlier model.
+    from pyimagesearch.labels import detect_task
+
+    with pytest.raises(ValueError, match=r"^Every image carries the same labels \(dress, red\): a classifier needs images that differ"):
+        detect_task([("red", "dress"), ("dress", "red")])
+    runs = {(run.case, run.script): run for run in campaign_runs(tmp_path / "cases", exported_model, ("layouts",))}
+    verdict = check(runs["one_label_folder", "train.py"], tmp_path, exported_model)
+    assert verdict.returncode == 2 and "Every image carries the same labels (dress, red)" in verdict.error_line
