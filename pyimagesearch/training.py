@@ -26,7 +26,7 @@ from pyimagesearch.backbones import (
     set_backbone_trainable,
 )
 from pyimagesearch.colour_and_shape import build_colour_and_shape
-from pyimagesearch.data import ImageFiles, IndexedRows, find_labelled_images, make_dataset
+from pyimagesearch.data import ImageFiles, IndexedRows, find_labelled_images, make_dataset, unreadable_rows_reported
 from pyimagesearch.decoding import GROUPS, TUNED, named_decodings
 from pyimagesearch.distribution import is_chief, lost_workers_reported, scratch_folder
 from pyimagesearch.evaluation import SUMMARY_METRICS, evaluate_predictions, format_report
@@ -410,6 +410,16 @@ def _check_arguments(recipe: Recipe, split: str, folds: int | None, duplicate_ra
         raise ValueError(f"--fine-tune-lr must be positive, e.g. 1e-4. Received: {recipe.fine_tune_lr}")
 
 
+def _dataset_task(dataset: str | os.PathLike, label_sets: list[tuple[str, ...]], task: str) -> str:
+    """`labels.resolve_task`, its refusal of the labels naming the data set they came from."""
+    try:
+        return resolve_task(label_sets, task)
+    except ValueError as error:
+        if str(error).startswith("--task") or str(error).startswith("Unknown task"):
+            raise
+        raise ValueError(f"--dataset {dataset}: {error}") from None
+
+
 def _check_outputs(**paths: str | os.PathLike) -> None:
     # Fail before training, not after an hour of it.
     for flag, path in paths.items():
@@ -774,7 +784,8 @@ def train(
 
     if arch == MLP and recolour == "on":
         raise ValueError(f"--recolour on paints training images; --arch {MLP} trains on features computed once from them: drop --recolour.")
-    with scratch_folder(is_chief(strategy)) as scratch:
+    # A file that cannot be decoded when a batch needs it stops training in one line, not in TensorFlow's traceback.
+    with scratch_folder(is_chief(strategy)) as scratch, unreadable_rows_reported():
         if scratch is not None:
             # Not the chief: the same training and saving, into a folder that is then removed.
             model_path, labelbin_path, plot_path = (scratch / Path(path).name for path in (model_path, labelbin_path, plot_path))
@@ -785,7 +796,7 @@ def train(
         binarizer = fit_binarizer(data.label_sets)
         classes = [str(label) for label in binarizer.classes_]
         label_groups = infer_label_groups(data.label_names, label_sep)
-        task_spec, head = task_with_head(resolve_task(data.label_sets, task), head, classes, label_groups, colour_branch, arch)
+        task_spec, head = task_with_head(_dataset_task(dataset_dir, data.label_sets, task), head, classes, label_groups, colour_branch, arch)
         recipe = replace(
             recipe,
             recolour_labels=resolve_recolour(
@@ -961,7 +972,7 @@ def check_overfit(
     paths, label_sets, _ = find_labelled_images(dataset_dir, label_sep)
     binarizer = fit_binarizer(label_sets)
     label_groups = infer_label_groups([path.parent.name for path in paths], label_sep)
-    task_spec, head = task_with_head(resolve_task(label_sets, task), head, list(binarizer.classes_), label_groups, colour_branch, arch)
+    task_spec, head = task_with_head(_dataset_task(dataset_dir, label_sets, task), head, list(binarizer.classes_), label_groups, colour_branch, arch)
     chosen = _one_of_each_first(label_sets, images, seed)
     pixels, kept, _ = load_images([paths[i] for i in chosen], image_size)
     inputs = extract_features(pixels) if arch == MLP else pixels
