@@ -13,7 +13,7 @@ import keras
 import numpy as np
 
 from pyimagesearch import config
-from pyimagesearch.atomic import write_csv
+from pyimagesearch.atomic import atomic_path, interrupts_deferred, write_csv
 from pyimagesearch.augmentation import build_augmentation
 from pyimagesearch.backbones import (
     BACKBONES,
@@ -61,6 +61,23 @@ MIN_IMAGE_SIZE = 16
 BACKBONE_MIN_IMAGE_SIZE = 32
 # Training images the health callback predicts at each epoch's end.
 HEALTH_PROBE_IMAGES = 32
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore, whose backup is always whole: its weights and the epoch they are for
+    are each written atomically, with Ctrl-C held back between them. Keras writes both in place, so
+    a Ctrl-C or a kill during the write left a backup that ``--resume`` could not read."""
+
+    def _save_model(self) -> None:
+        weights, metadata = self._weights_path, self._training_metadata_path
+        # The weights are in place before the epoch that names them (the inner block ends first).
+        with interrupts_deferred(), atomic_path(metadata) as new_metadata, \
+                atomic_path(weights, suffix=".weights.h5") as new_weights:
+            self._weights_path, self._training_metadata_path = str(new_weights), str(new_metadata)
+            try:
+                super()._save_model()
+            finally:
+                self._weights_path, self._training_metadata_path = weights, metadata
 
 
 class TrainingStalled(ValueError):
@@ -555,7 +572,7 @@ def _run_callbacks(
             if run.resume and backup_dir.is_dir():
                 shutil.copytree(backup_dir, run.scratch / "backup")
             backup_dir = run.scratch / "backup"
-        backup.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
+        backup.append(AtomicBackupAndRestore(str(backup_dir)))
         reporting.append(keras.callbacks.ModelCheckpoint(
             str(Path(run.scratch or run.work_dir) / "best.keras"), monitor="val_exact_match", mode="max", save_best_only=True,
         ))

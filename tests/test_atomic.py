@@ -1,6 +1,8 @@
+import signal
+
 import pytest
 
-from pyimagesearch.atomic import atomic_path, write_bytes_atomic
+from pyimagesearch.atomic import atomic_path, interrupts_deferred, write_bytes_atomic
 
 
 def test_atomic_write_replaces_the_file(tmp_path):
@@ -38,3 +40,43 @@ def test_written_file_gets_the_usual_permissions_not_private_ones(tmp_path):
     finally:
         os.umask(umask)
     assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o644
+
+
+def test_ctrl_c_inside_interrupts_deferred_arrives_when_the_block_ends():
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            signal.raise_signal(signal.SIGINT)
+            steps.append("after the signal")
+    assert steps == ["after the signal"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_backup_interrupted_while_it_is_written_stays_whole_and_resumable(tmp_path):
+    import json
+
+    import keras
+    import numpy as np
+
+    from pyimagesearch.training import AtomicBackupAndRestore
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    save_weights, saves = model.save_weights, []
+
+    def interrupted_save(*args, **kwargs):
+        saves.append(args)
+        if len(saves) == 2:  # Ctrl-C in the middle of the second epoch's backup
+            signal.raise_signal(signal.SIGINT)
+        save_weights(*args, **kwargs)
+
+    model.save_weights = interrupted_save
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(np.ones((8, 3), "float32"), np.zeros((8, 2), "float32"), epochs=5, verbose=0,
+                  callbacks=[AtomicBackupAndRestore(str(tmp_path))])
+    # The write completed, then the interrupt landed: the backup is the second epoch's, whole.
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["latest.weights.h5", "training_metadata.json"]
+    assert json.loads((tmp_path / "training_metadata.json").read_text())["epoch"] == 2
+    resumed = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    resumed.load_weights(tmp_path / "latest.weights.h5")
+    assert all(np.array_equal(a, b) for a, b in zip(resumed.get_weights(), model.get_weights()))
