@@ -42,7 +42,15 @@ def test_written_file_gets_the_usual_permissions_not_private_ones(tmp_path):
     assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o644
 
 
-def test_ctrl_c_inside_interrupts_deferred_arrives_when_the_block_ends():
+@pytest.fixture
+def ctrl_c():
+    """Ctrl-C raises KeyboardInterrupt, as in a terminal (a pytest-xdist worker ignores SIGINT)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_inside_interrupts_deferred_arrives_when_the_block_ends(ctrl_c):
     steps = []
     with pytest.raises(KeyboardInterrupt):
         with interrupts_deferred():
@@ -52,7 +60,17 @@ def test_ctrl_c_inside_interrupts_deferred_arrives_when_the_block_ends():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_a_backup_interrupted_while_it_is_written_stays_whole_and_resumable(tmp_path):
+def test_interrupts_deferred_leaves_an_ignored_ctrl_c_ignored():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with interrupts_deferred():
+            signal.raise_signal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_backup_interrupted_while_it_is_written_stays_whole_and_resumable(tmp_path, ctrl_c):
     import json
 
     import keras
