@@ -2,7 +2,9 @@
 
 import csv
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +43,30 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) and SIGTERM back until the block ends, then deliver the first that came
+    to the handler it would have met (Ctrl-C's raises KeyboardInterrupt).
+
+    For writes of several files that belong together (a backup's weights and the epoch they
+    are for): each file is atomic (`atomic_path`), and no interrupt lands between them. Outside
+    the main thread, where signals are not handled, the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = {number: signal.signal(number, lambda number, frame: received.append(number))
+                for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if received:
+            signal.raise_signal(received[0])
 
 
 def write_bytes_atomic(target: str | os.PathLike, data: bytes) -> None:

@@ -130,6 +130,9 @@ SAMPLE_PREDICTIONS = 4
 
 # Images: extensions matched case-insensitively.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+# Larger images are refused unread as decompression bombs (Pillow's own MAX_IMAGE_PIXELS): a
+# 400-megapixel PNG of 400 KB would take 1.2 GB and seconds to decode.
+MAX_IMAGE_PIXELS = 89_478_485
 # Images are fed to the network as RGB, uint8 0-255; the model itself rescales to [0, 1].
 CHANNEL_ORDER = "RGB"
 

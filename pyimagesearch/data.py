@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,6 +55,10 @@ class LabelledImages:
     cache: str = "memory"
 
 
+class UnreadableRowError(ValueError):
+    """A file `ImageFiles` was asked to decode and could not; the message names it and the fix."""
+
+
 class ImageFiles:
     """Images read from their files whenever they are indexed: array-like, holding no pixels.
 
@@ -61,15 +67,18 @@ class ImageFiles:
     ``--cache none`` trains from, so memory stays bounded whatever the number of images.
 
     Args:
-        paths: Image files, all known to be readable: paths, or URIs that tf.io.gfile reads.
+        paths: Image files: paths, or URIs that tf.io.gfile reads.
         size: Side of the square images in pixels.
+        scanned: Whether every file was decoded once already (a folder's scan); a manifest's files
+            are first read when training needs them. Only changes what an error says.
     """
 
     dtype = np.dtype(np.uint8)
 
-    def __init__(self, paths: list[Path | str], size: int):
+    def __init__(self, paths: list[Path | str], size: int, scanned: bool = True):
         self.paths = list(paths)
         self.shape = (len(self.paths), size, size, 3)
+        self.scanned = scanned
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -80,16 +89,35 @@ class ImageFiles:
         rows = np.atleast_1d(rows)
         images, reasons = load_image_batch([self.paths[row] for row in rows], self.shape[1])
         for row, reason in zip(rows, reasons):
-            if reason is not None:
-                raise ValueError(
+            if reason is not None and self.scanned:
+                raise UnreadableRowError(
                     f"{self.paths[row]} could be read when training started and no longer can ({reason}): "
                     "do not change the data set while training on it."
+                )
+            if reason is not None:
+                raise UnreadableRowError(
+                    f"{reason}. A manifest's images are read as training needs them: fix the file or remove its row."
                 )
         return images[0] if single else images
 
     def __iter__(self):
         for start in range(0, len(self.paths), _CHUNK_IMAGES):
             yield from self[start:start + _CHUNK_IMAGES]
+
+
+@contextmanager
+def unreadable_rows_reported() -> Iterator[None]:
+    """Turn an `UnreadableRowError` raised inside a tf.data pipeline, which TensorFlow hands on as an
+    ``InvalidArgumentError`` with a traceback in its text, back into the one-line error it was."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as error:
+        found = re.search(rf"{UnreadableRowError.__name__}: ([^\n]+)", str(error.message))
+        if found is None:
+            raise
+        raise UnreadableRowError(found.group(1)) from None
 
 
 class IndexedRows:
@@ -253,7 +281,7 @@ def load_manifest_images(
             f"Use --cache auto or none with --dataset {manifest}."
         )
     paths, label_sets = read_manifest(manifest, label_sep)
-    return LabelledImages(ImageFiles(paths, image_size), paths, label_sets, [], cache="none")
+    return LabelledImages(ImageFiles(paths, image_size, scanned=False), paths, label_sets, [], cache="none")
 
 
 def describe(data: LabelledImages) -> list[str]:

@@ -3,6 +3,7 @@
 import io
 import logging
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,10 +15,14 @@ from PIL import Image, UnidentifiedImageError
 from pyimagesearch import config
 
 logger = logging.getLogger(__name__)
+# Pillow warns (two lines on stderr) when it opens the header of an image over its limit; we refuse
+# such images ourselves, naming the file, in one line (see `decode_image_bytes`).
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 _JPEG_START = b"\xff\xd8"
 _JPEG_START_OF_SCAN = b"\xff\xda"
 _JPEG_END = b"\xff\xd9"
+_PNG_HEADER = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR"
 # Start-of-frame markers (baseline, extended, progressive, lossless; Huffman or arithmetic):
 # every one holds the frame's height and width. C4, C8 and CC are other segments.
 _JPEG_START_OF_FRAME = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
@@ -39,8 +44,8 @@ REDUCTION_FACTORS = (8, 4, 2)
 # Bump whenever `load_image` can return other pixels for the same file (a new decoding or
 # resizing rule), so that on-disk caches of decoded images are rebuilt (see image_cache.py).
 # 1: full decode, INTER_AREA whenever shrinking. 2: reduced-scale JPEG decoding, INTER_AREA
-# only when shrinking by 2x or more.
-DECODING_VERSION = 2
+# only when shrinking by 2x or more. 3: images over config.MAX_IMAGE_PIXELS refused.
+DECODING_VERSION = 3
 
 # Images handed to one decoding thread at a time: large enough that the thread pool's
 # per-task cost (a few tens of microseconds) stays small beside decoding, small enough that
@@ -123,6 +128,24 @@ def jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def image_dimensions(data: bytes) -> tuple[int, int] | None:
+    """An encoded image's ``(height, width)`` from its header, without decoding it.
+
+    JPEG and PNG headers are read here (microseconds); other formats through Pillow, which reads
+    only the header too. ``None`` when the header cannot be read: decoding then says why.
+    """
+    if data.startswith(_JPEG_START):
+        return jpeg_dimensions(data)
+    if data.startswith(_PNG_HEADER) and len(data) >= 24:
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        return height, width
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.height, image.width
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return None
+
+
 def reduction_factor(height: int, width: int, size: int) -> int:
     """The JPEG decoding scale ``1/factor`` that still leaves both sides at least ``size``.
 
@@ -163,7 +186,8 @@ def decode_image_bytes(data: bytes, source: str | os.PathLike, min_size: int | N
             96 pixels). Defaults to ``None``: always full size.
 
     Raises:
-        UnreadableImageError: For empty, truncated, corrupt or non-image bytes.
+        UnreadableImageError: For empty, truncated, corrupt or non-image bytes, or an image of more
+            than ``config.MAX_IMAGE_PIXELS`` (a decompression bomb), refused before decoding.
         ValueError: For a ``min_size`` below 1.
     """
     if min_size is not None and min_size < 1:
@@ -172,11 +196,15 @@ def decode_image_bytes(data: bytes, source: str | os.PathLike, min_size: int | N
         raise UnreadableImageError(f"{source}: empty file (0 bytes)")
     if _jpeg_is_truncated(data):
         raise UnreadableImageError(f"{source}: truncated JPEG (no end-of-image marker)")
+    dimensions = image_dimensions(data)
+    if dimensions is not None and dimensions[0] * dimensions[1] > config.MAX_IMAGE_PIXELS:
+        raise UnreadableImageError(
+            f"{source}: {dimensions[1]}x{dimensions[0]} pixels, more than the {config.MAX_IMAGE_PIXELS:,} an image may "
+            "have (a decompression bomb?); shrink it first"
+        )
     flags = _FULL_DECODE
-    if min_size is not None:
-        dimensions = jpeg_dimensions(data)
-        if dimensions is not None:
-            flags = _REDUCED_DECODE.get(reduction_factor(*dimensions, min_size), _FULL_DECODE)
+    if min_size is not None and dimensions is not None and data.startswith(_JPEG_START):
+        flags = _REDUCED_DECODE.get(reduction_factor(*dimensions, min_size), _FULL_DECODE)
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     if image is not None:
         return image

@@ -50,7 +50,7 @@ def detect_task(label_sets: Sequence[Iterable[str]]) -> str:
     more than two labels is ``"multiclass"``; anything else is ``"multilabel"``.
 
     Raises:
-        ValueError: If there are no images, or fewer than two distinct labels.
+        ValueError: If there are no images, fewer than two distinct labels, or the same labels on every image.
     """
     label_sets = [set(labels) for labels in label_sets]
     if not label_sets:
@@ -60,6 +60,11 @@ def detect_task(label_sets: Sequence[Iterable[str]]) -> str:
         raise ValueError(
             f"Found a single label in all ({', '.join(sorted(all_labels))}): a classifier needs at least two. "
             "Add folders for other labels, or check --label-sep."
+        )
+    if all(labels == label_sets[0] for labels in label_sets):
+        raise ValueError(
+            f"Every image carries the same labels ({', '.join(sorted(all_labels))}): a classifier needs images that "
+            "differ. Add folders for other label sets, or check --label-sep."
         )
     if all(len(labels) == 1 for labels in label_sets):
         return "binary" if len(all_labels) == 2 else "multiclass"

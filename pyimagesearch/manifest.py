@@ -87,8 +87,11 @@ def _read_text(manifest: str | os.PathLike) -> str:
             f"--dataset {manifest}: no such file. Give a folder of label folders, a manifest (.jsonl, or .csv with path and "
             "labels columns) or, with --arch mlp, a feature table (.csv or .npy)."
         )
-    with tf.io.gfile.GFile(str(manifest), "r") as handle:
-        return handle.read()
+    try:
+        with tf.io.gfile.GFile(str(manifest), "r") as handle:
+            return handle.read()
+    except UnicodeDecodeError as error:
+        raise ValueError(f"--dataset {manifest}: not a text file ({error.reason} at byte {error.start}); a manifest is UTF-8 CSV or JSON Lines.") from None
 
 
 def _csv_rows(manifest: str | os.PathLike, text: str) -> list[tuple[int, str, str]]:

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 
 from pyimagesearch import config
-from pyimagesearch.atomic import write_csv
+from pyimagesearch.atomic import atomic_path, interrupts_deferred, write_csv
 from pyimagesearch.augmentation import build_augmentation
 from pyimagesearch.backbones import (
     BACKBONES,
@@ -27,7 +27,7 @@ from pyimagesearch.backbones import (
 )
 from pyimagesearch.backgrounds import BackgroundReplacement, build_background_replacement, resolve_background
 from pyimagesearch.colour_and_shape import build_colour_and_shape
-from pyimagesearch.data import ImageFiles, IndexedRows, find_labelled_images, make_dataset
+from pyimagesearch.data import ImageFiles, IndexedRows, find_labelled_images, make_dataset, unreadable_rows_reported
 from pyimagesearch.decoding import GROUPS, TUNED, named_decodings
 from pyimagesearch.distribution import is_chief, lost_workers_reported, scratch_folder
 from pyimagesearch.evaluation import SUMMARY_METRICS, evaluate_predictions, format_report
@@ -62,6 +62,23 @@ MIN_IMAGE_SIZE = 16
 BACKBONE_MIN_IMAGE_SIZE = 32
 # Training images the health callback predicts at each epoch's end.
 HEALTH_PROBE_IMAGES = 32
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore, whose backup is always whole: its weights and the epoch they are for
+    are each written atomically, with Ctrl-C held back between them. Keras writes both in place, so
+    a Ctrl-C or a kill during the write left a backup that ``--resume`` could not read."""
+
+    def _save_model(self) -> None:
+        weights, metadata = self._weights_path, self._training_metadata_path
+        # The weights are in place before the epoch that names them (the inner block ends first).
+        with interrupts_deferred(), atomic_path(metadata) as new_metadata, \
+                atomic_path(weights, suffix=".weights.h5") as new_weights:
+            self._weights_path, self._training_metadata_path = str(new_weights), str(new_metadata)
+            try:
+                super()._save_model()
+            finally:
+                self._weights_path, self._training_metadata_path = weights, metadata
 
 
 class TrainingStalled(ValueError):
@@ -411,6 +428,16 @@ def _check_arguments(recipe: Recipe, split: str, folds: int | None, duplicate_ra
         raise ValueError(f"--fine-tune-lr must be positive, e.g. 1e-4. Received: {recipe.fine_tune_lr}")
 
 
+def _dataset_task(dataset: str | os.PathLike, label_sets: list[tuple[str, ...]], task: str) -> str:
+    """`labels.resolve_task`, its refusal of the labels naming the data set they came from."""
+    try:
+        return resolve_task(label_sets, task)
+    except ValueError as error:
+        if str(error).startswith("--task") or str(error).startswith("Unknown task"):
+            raise
+        raise ValueError(f"--dataset {dataset}: {error}") from None
+
+
 def _check_outputs(**paths: str | os.PathLike) -> None:
     # Fail before training, not after an hour of it.
     for flag, path in paths.items():
@@ -548,7 +575,7 @@ def _run_callbacks(
             if run.resume and backup_dir.is_dir():
                 shutil.copytree(backup_dir, run.scratch / "backup")
             backup_dir = run.scratch / "backup"
-        backup.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
+        backup.append(AtomicBackupAndRestore(str(backup_dir)))
         reporting.append(keras.callbacks.ModelCheckpoint(
             str(Path(run.scratch or run.work_dir) / "best.keras"), monitor="val_exact_match", mode="max", save_best_only=True,
         ))
@@ -785,7 +812,8 @@ def train(
     if arch == MLP and recolour == "on":
         raise ValueError(f"--recolour on paints training images; --arch {MLP} trains on features computed once from them: drop --recolour.")
     replaces_backgrounds = resolve_background(background, arch)
-    with scratch_folder(is_chief(strategy)) as scratch:
+    # A file that cannot be decoded when a batch needs it stops training in one line, not in TensorFlow's traceback.
+    with scratch_folder(is_chief(strategy)) as scratch, unreadable_rows_reported():
         if scratch is not None:
             # Not the chief: the same training and saving, into a folder that is then removed.
             model_path, labelbin_path, plot_path = (scratch / Path(path).name for path in (model_path, labelbin_path, plot_path))
@@ -796,7 +824,7 @@ def train(
         binarizer = fit_binarizer(data.label_sets)
         classes = [str(label) for label in binarizer.classes_]
         label_groups = infer_label_groups(data.label_names, label_sep)
-        task_spec, head = task_with_head(resolve_task(data.label_sets, task), head, classes, label_groups, colour_branch, arch)
+        task_spec, head = task_with_head(_dataset_task(dataset_dir, data.label_sets, task), head, classes, label_groups, colour_branch, arch)
         recipe = replace(
             recipe,
             recolour_labels=resolve_recolour(
@@ -982,7 +1010,7 @@ def check_overfit(
     paths, label_sets, _ = find_labelled_images(dataset_dir, label_sep)
     binarizer = fit_binarizer(label_sets)
     label_groups = infer_label_groups([path.parent.name for path in paths], label_sep)
-    task_spec, head = task_with_head(resolve_task(label_sets, task), head, list(binarizer.classes_), label_groups, colour_branch, arch)
+    task_spec, head = task_with_head(_dataset_task(dataset_dir, label_sets, task), head, list(binarizer.classes_), label_groups, colour_branch, arch)
     chosen = _one_of_each_first(label_sets, images, seed)
     pixels, kept, _ = load_images([paths[i] for i in chosen], image_size)
     inputs = extract_features(pixels) if arch == MLP else pixels

@@ -198,9 +198,10 @@ def test_fine_tuning_runs_as_a_second_phase_in_the_history_and_the_csv(fine_tune
     type_group = next(g for g, labels in enumerate(metadata["label_groups"]) if "dress" in labels)
     assert metadata["unknown"]["groups"][type_group]["distance"] is not None
     assert (work / "plot.png").stat().st_size > 0
-    # The demo's grouped labels, learnt from ImageNet features in five short epochs.
+    # The demo's grouped labels, learnt from ImageNet features in five short epochs: 0.82-0.93 over 5
+    # seeds on the emulated AVX2 CPU and this one (bench/test_spread.py); chance is 1/6.
     record_score("exact_match", result.report["exact_match"])
-    assert result.report["exact_match"] >= 0.8, result.report["exact_match"]
+    assert result.report["exact_match"] >= 0.7, result.report["exact_match"]
 
 
 def test_fine_tuning_keeps_batch_normalisation_statistics_and_the_lower_layers(fine_tuned):

@@ -214,16 +214,16 @@ def test_sigint_after_an_epoch_then_resume_trains_only_the_remaining_epochs(tmp_
     first = start_train(processes, tmp_path / "first.log", *args)
     wait_for(lambda: finished_epochs(tmp_path / "work" / "backup") >= 1, first, "the first epoch's backup")
     first.send_signal(signal.SIGINT)
-    assert first.wait(timeout=PROCESS_TIMEOUT) == 130
+    assert first.wait(timeout=PROCESS_TIMEOUT) == 130, (tmp_path / "first.log").read_text()[-3000:]
     assert not (tmp_path / "fashion.model").exists()
     done = finished_epochs(tmp_path / "work" / "backup")
-    assert 1 <= done < LONG_RUN_EPOCHS
+    assert 1 <= done < LONG_RUN_EPOCHS, (tmp_path / "first.log").read_text()[-3000:]
 
     resumed = start_train(processes, tmp_path / "resumed.log", *args, "--resume")
     assert resumed.wait(timeout=PROCESS_TIMEOUT) == 0, (tmp_path / "resumed.log").read_text()[-3000:]
     log = (tmp_path / "resumed.log").read_text()
     epochs = range(1, LONG_RUN_EPOCHS + 1)
-    assert [f"Epoch {epoch}/{LONG_RUN_EPOCHS}" in log for epoch in epochs] == [epoch > done for epoch in epochs]
+    assert [f"Epoch {epoch}/{LONG_RUN_EPOCHS}" in log for epoch in epochs] == [epoch > done for epoch in epochs], log[-3000:]
     rows = (tmp_path / "fashion.metrics.csv").read_text().strip().splitlines()
     assert [row.split(",")[0] for row in rows[1:]] == [str(epoch) for epoch in epochs]
     from pyimagesearch.model_io import read_model_metadata

@@ -141,13 +141,18 @@ def test_the_export_carries_the_run_id_of_its_model_file(exported_model):
 
 
 @pytest.mark.parametrize("quantization", ["int8", "float16"])
-def test_a_quantized_export_replaces_the_float32_one_only_when_the_labels_stay(exported_model, demo_data, tmp_path, quantization):
+def test_a_quantized_export_replaces_the_float32_one_only_when_the_labels_stay(
+    exported_model, demo_data, tmp_path, quantization, record_score
+):
     dataset, _ = demo_data
     shutil.copy(exported_model / "fashion.model", tmp_path / "fashion.model")
-    # The one-epoch model's probabilities sit near its decision boundaries: a few labels may flip.
-    check = quantize_export(_float_export(exported_model, tmp_path), quantization, dataset, tolerance=0.05)
-    assert check.accepted and check.images == 360 and len(check.changed) <= 18
-    assert f"labels changed on {len(check.changed)} of 360 images (tolerance 0.05: at most 18)" in check.summary()
+    # The one-epoch model's probabilities sit near its decision boundaries: a few labels may flip (int8:
+    # 5-18 of 360, float16: 1-4, over 5 seeds on both CPUs; bench/test_spread.py), so a tolerance of 0.1.
+    check = quantize_export(_float_export(exported_model, tmp_path), quantization, dataset, tolerance=0.1)
+    record_score("labels_changed", len(check.changed))
+    record_score("max_difference", check.max_difference)
+    assert check.accepted and check.images == 360 and len(check.changed) <= 36
+    assert f"labels changed on {len(check.changed)} of 360 images (tolerance 0.1: at most 36)" in check.summary()
     assert check.sizes[1] < check.sizes[0] * 0.65  # at 32 pixels the dense layers hold less of the weights than at 96
     assert 0 < check.max_difference < 0.05
     quantized = Classifier.load(tmp_path / "fashion.model", prefer_export=True)  # the sibling: same run id

@@ -150,4 +150,5 @@ def test_a_combination_never_seen_in_training_is_labelled_right(demo_data, tmp_p
     predictions, _ = Classifier.load(tmp_path / "m.model").classify(list_images(dataset / "red_shirt"))
     right = np.mean([set(prediction.labels) == {"red", "shirt"} for prediction in predictions])
     record_score("both_right", right)
-    assert right >= 0.45, right  # four times chance; 0.53 when written (12 epochs at 32 pixels)
+    # Four times chance; 0.60-0.93 over 5 seeds on the emulated AVX2 CPU and this one (bench/test_spread.py).
+    assert right >= 0.45, right

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 import requests
 from PIL import Image
 
+from pyimagesearch import config
 from pyimagesearch.download.conflicts import picture_hash
 from pyimagesearch.download.web import DEFAULT_TIMEOUT, LASTING_TRANSFER_FAILURES, failure_reason, read_body
 from pyimagesearch.images import UnreadableImageError
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
-DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own MAX_IMAGE_PIXELS
+DEFAULT_MAX_PIXELS = config.MAX_IMAGE_PIXELS
 
 EXTENSION_BY_FORMAT = {
     "JPEG": ".jpg",
