@@ -62,6 +62,14 @@ SETUPS = {
         {"background": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS), "epochs": 10},
         {"colour_and_shape.ATTENTION_HIDDEN": 0},
     ),
+    # Longer: 20 epochs on the frozen backbone, then 20 of fine-tuning.
+    "mobilenetv2, background on, 20 + 20 epochs": (
+        {"background": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS), "epochs": 20, "fine_tune_epochs": 20}, {},
+    ),
+    # Every layer of the backbone fine-tuned (MobileNetV2 has 154), not the top 80.
+    "mobilenetv2, background on, all layers fine-tuned": (
+        {"background": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS), "epochs": 10, "fine_tune_layers": 154}, {},
+    ),
     "mobilenetv2, background on, p 0.5": (
         {"background": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS), "epochs": 10},
         {"config.BACKGROUND_PROBABILITY": 0.5},

@@ -36,7 +36,7 @@ from pyimagesearch.images import list_images, load_images  # noqa: E402
 from pyimagesearch.splitting import near_duplicate_groups, split_indices  # noqa: E402
 from pyimagesearch.training import train  # noqa: E402
 from pyimagesearch.unknown import (  # noqa: E402
-    FIT_IMAGES, fit_feature_statistics, group_confidences, mahalanobis_distances,
+    FIT_IMAGES, feature_distances, fit_feature_statistics, group_confidences, mahalanobis_distances,
 )
 
 EXAMPLES_DIR = PROJECT_ROOT.parent / "shared" / "data" / "examples"
@@ -133,6 +133,8 @@ def main() -> None:
     parser.add_argument("--weights", help="train.py's --weights (a backbone's weights file)")
     parser.add_argument("--colour-branch", default="auto", help="train.py's --colour-branch")
     parser.add_argument("--output", default="unknown_detection", help="results file name in bench/results/, without .json")
+    parser.add_argument("--features", help="also write the features and outputs of the training sample, validation and "
+                                           "left-out photos to this .npz, to try other scores without training (never commit one)")
     args = parser.parse_args()
     dataset = Path(args.dataset)
 
@@ -164,6 +166,12 @@ def main() -> None:
         _, train_features = predictor.predict_with_features(data.images[sample])
         val_outputs, val_features = predictor.predict_with_features(data.images[val_index])
         unseen_outputs, unseen_features = predictor.predict_with_features(unseen_images)
+        if args.features:
+            np.savez_compressed(
+                args.features, train_features=train_features, val_features=val_features, unseen_features=unseen_features,
+                val_outputs=val_outputs, unseen_outputs=unseen_outputs, train_targets=result.task.encode(
+                    result.binarizer, [data.label_sets[i] for i in sample]), classes=np.array(classes),
+            )
         # Logits: the head's Dense layer, before its activation.
         logit_model = keras.Model(predictor.model.inputs, predictor.model.layers[-2].output)
         val_logits = logit_model.predict(data.images[val_index].astype("float32"), verbose=0)
@@ -208,6 +216,18 @@ def main() -> None:
         unseen_scores = detector.score(unseen_outputs, unseen_features)
         candidates["stored: type group's typicality"] = (val_scores.groups[:, type_group], unseen_scores.groups[:, type_group])
         candidates["stored: image typicality"] = (val_scores.image, unseen_scores.image)
+        # Each stored score's raw familiarity (higher = more familiar), per image: to compare rules
+        # of combining them, and thresholds set on one half of the validation photos and checked on
+        # the other, without training again.
+        familiarities = {}
+        for g, labels in enumerate(detector.group_labels):
+            name = "/".join(labels)
+            familiarities[f"max probability in {name}"] = (val_confidence[:, g], unseen_confidence[:, g])
+            if detector.group_distances[g] is not None:
+                score, statistics, _ = detector.group_distances[g]
+                familiarities[f"{score} distance in {name}"] = tuple(
+                    -feature_distances(features, score, statistics) for features in (val_features, unseen_features)
+                )
         scores = {name: auroc(known, unknown) for name, (known, unknown) in candidates.items()}
 
         # The stored score and threshold, as classify.py applies them.
@@ -234,6 +254,8 @@ def main() -> None:
             "validation_exact_match": metadata["validation"]["exact_match"],
             "training_seconds": round(training_seconds, 1),
             "auroc": scores,
+            "familiarities": {name: {"validation": np.round(known, 6).tolist(), "unseen": np.round(unknown, 6).tolist()}
+                              for name, (known, unknown) in familiarities.items()},
             "stored": {
                 "score": "max probability and shape-branch distance per group" if stored_unknown["image"] is None
                 else "max probability per group, feature distance per image",

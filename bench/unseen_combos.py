@@ -69,9 +69,15 @@ def combination_scores(predicted: list[set[str]], left_out: str, colours: list[s
 
 def child_run(dataset: Path, left_out: str, setup: str, epochs: int, image_size: int, patience: int, seed: int) -> dict:
     """Train on every folder but ``left_out`` with ``setup``, then label the left-out folder and example_07."""
+    import numpy as np
+
+    from pyimagesearch import config
     from pyimagesearch.classification import Classifier
-    from pyimagesearch.images import list_images, load_images
+    from pyimagesearch.data import load_labelled_images
+    from pyimagesearch.images import list_images
+    from pyimagesearch.splitting import near_duplicate_groups, split_indices
     from pyimagesearch.training import train
+    from pyimagesearch.unknown import is_flagged
 
     training, decoding = SETUPS[setup]
     folders = sorted(path.name for path in dataset.iterdir() if path.is_dir() and path.name != left_out)
@@ -83,17 +89,24 @@ def child_run(dataset: Path, left_out: str, setup: str, epochs: int, image_size:
             epochs=epochs, image_size=image_size, patience=patience, seed=seed, verbose=0, **training,
         )
         classifier = Classifier.load(work / "m.model")
+        # The validation photos of the split train() made, recomputed as it computes it: the share of
+        # them flagged unknown is what a new combination's share is held against.
+        data = load_labelled_images(work / "data", image_size)
+        _, val_index = split_indices(data.label_sets, config.VAL_SPLIT, seed, near_duplicate_groups(data.images))
+        validation, _ = classifier.classify([data.paths[i] for i in val_index], **decoding)
     colours, types = result.metadata["label_groups"]
-    images, kept, _ = load_images(list_images(dataset / left_out), image_size)
-    decided = classifier.decide(classifier.predict_probabilities(images), **decoding)
-    classes = classifier.classes
-    predicted = [{classes[i] for i in row.nonzero()[0]} for row in decided]
+    left_out_paths = list_images(dataset / left_out)
+    classified, _ = classifier.classify(left_out_paths, **decoding)
+    predicted = [set(prediction.labels) for prediction in classified]
     example = classifier.classify([EXAMPLE], **decoding)[0][0] if EXAMPLE.is_file() else None
     return {
         "left_out": left_out,
         "setup": setup,
-        "images": len(kept),
+        "images": len(classified),
         **combination_scores(predicted, left_out, colours, types),
+        # Shares flagged unknown (the image or any label group), with the stored score and threshold.
+        "flagged_unknown": float(np.mean([is_flagged(prediction.unknown) for prediction in classified])),
+        "validation_flagged_unknown": float(np.mean([is_flagged(prediction.unknown) for prediction in validation])),
         "epochs_trained": result.metadata["epochs_trained"],
         "validation_exact_match": result.report["exact_match"],
         "example_07": None if example is None else {"labels": example.labels, "probabilities": example.probabilities},
@@ -132,11 +145,11 @@ def main(argv: list[str] | None = None) -> int:
             run = run_child(Path(__file__), ["--child", combination, setup, *common])
             runs.append(run)
             print(f"{combination:>11} {setup:<25} both {run['both_right']:.3f} colour {run['colour_right']:.3f} "
-                  f"type {run['type_right']:.3f}  example_07: {', '.join(run['example_07']['labels']) if run['example_07'] else '-'}",
+                  f"type {run['type_right']:.3f} flagged {run['flagged_unknown']:.3f} (validation {run['validation_flagged_unknown']:.3f})  example_07: {', '.join(run['example_07']['labels']) if run['example_07'] else '-'}",
                   file=sys.stderr, flush=True)
     means = {
         setup: {key: statistics.mean(run[key] for run in runs if run["setup"] == setup)
-                for key in ("both_right", "colour_right", "type_right")}
+                for key in ("both_right", "colour_right", "type_right", "flagged_unknown", "validation_flagged_unknown")}
         for setup in args.setups
     }
     write_results(args.output, {"machine": machine(), "arguments": vars(args), "runs": runs, "means": means})
