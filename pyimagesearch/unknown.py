@@ -5,20 +5,20 @@ Out-of-distribution scores, each calibrated on the validation images of training
 - per label group (colours, types): the highest probability within the group. A shoe gets no
   confident type; a red dress, to a model that never saw dresses, a colour but no type.
 - with the colour-and-shape network (`colour_and_shape`), also for each group its shape branch
-  reads (the types): the Mahalanobis distance of the shape branch's features to the nearest
-  type's mean. Each group's scores come from its own branch, so a new combination of known
-  labels (a red shirt to a model that saw red only on dresses) is judged on a familiar colour
-  and a familiar grey shape: it is no unknown. The image is unknown when every group is.
-- with one network for every group: per image, the Mahalanobis distance of the penultimate
-  features (the 1024-unit dense block) to the nearest label combination's mean.
+  reads (the types): the distance of the shape branch's features to the training images'.
+  Each group's scores come from its own branch, so a new combination of known labels (a red
+  shirt to a model that saw red only on dresses) is judged on a familiar colour and a familiar
+  grey shape: it is no unknown. The image is unknown when every group is.
+- with one network for every group: per image, the distance of the penultimate features (the
+  1024-unit dense block) to the training images'.
 
-Neither kind of score is enough alone: on the real photos without dresses, the highest type
-probability separates dresses best (AUROC 0.84-0.89 against 0.79-0.83); on the generated shapes
-of the demo data it sees nothing (0.57) where the feature distance does (0.91). A group is
-unknown when either says so. The distances use the training features' shared within-label covariance, kept
-exactly in its `COMPONENTS` largest directions with one variance, the mean of the others, for
-the rest (half a megabyte of statistics instead of a 1024x1024 inverse). bench/README.md
-("Unknown detection") compares these and other candidates.
+The distance (`DISTANCE`) is the cosine distance to the nearest training image, or the
+Mahalanobis distance to the nearest label combination's mean under the training features'
+shared within-label covariance, kept exactly in its `COMPONENTS` largest directions with one
+variance, the mean of the others, for the rest. Neither the probability nor the distance is
+enough alone (on the generated shapes of the demo data the highest probability sees nothing
+where the distance does), so a group is unknown when either says so. bench/README.md ("Unknown
+detection") compares these and other candidates.
 
 A raw score means little on its own, so each becomes a *typicality*: the share of validation
 images that score as unfamiliar or more (an empirical p-value, in [0, 1]). One threshold then
@@ -50,11 +50,11 @@ RETENTION = 0.95
 # Directions of the within-label covariance kept exactly; the rest share one variance.
 COMPONENTS = 128
 # The distance of the shape branch's (or the one network's) features: "mahalanobis" to the nearest
-# label mean, or "nearest_neighbour": cosine distance to the nearest training image, on the
-# NEIGHBOUR_COMPONENTS principal directions of the normalised training features (what is stored).
+# label mean, or "nearest_neighbour": cosine distance to the nearest training image, whose
+# normalised features are stored in float16 (centring them or keeping only their principal
+# directions told left-out types apart less well: bench/README.md, "Unknown detection").
 DISTANCE = "nearest_neighbour"
 DISTANCES = ("mahalanobis", "nearest_neighbour")
-NEIGHBOUR_COMPONENTS = 128
 # Training images whose features fit the statistics (a seeded sample beyond that: the statistics
 # of 4,000 images are as good as those of 40,000, and cost a tenth of the time).
 FIT_IMAGES = 4000
@@ -65,14 +65,18 @@ _CHUNK = 256
 
 
 def encode_array(array: np.ndarray) -> dict[str, Any]:
-    """A compact JSON-ready form of a float array: its shape and little-endian float32 bytes in base64."""
-    array = np.ascontiguousarray(array, dtype="<f4")
-    return {"shape": list(array.shape), "float32": base64.b64encode(array.tobytes()).decode("ascii")}
+    """A compact JSON-ready form of a float array: its shape and little-endian bytes in base64,
+    float16 for a float16 array (half the size), float32 for any other."""
+    kind = "float16" if np.asarray(array).dtype == np.float16 else "float32"
+    array = np.ascontiguousarray(array, dtype="<f2" if kind == "float16" else "<f4")
+    return {"shape": list(array.shape), kind: base64.b64encode(array.tobytes()).decode("ascii")}
 
 
 def decode_array(encoded: dict[str, Any]) -> np.ndarray:
-    """The float32 array `encode_array` encoded."""
-    return np.frombuffer(base64.b64decode(encoded["float32"]), dtype="<f4").reshape(encoded["shape"])
+    """The array `encode_array` encoded, as float32."""
+    kind = "float16" if "float16" in encoded else "float32"
+    array = np.frombuffer(base64.b64decode(encoded[kind]), dtype="<f2" if kind == "float16" else "<f4")
+    return array.astype("float32").reshape(encoded["shape"])
 
 
 def group_confidences(probabilities: np.ndarray, groups: Sequence[Sequence[int]]) -> np.ndarray:
@@ -147,31 +151,18 @@ def _unit_rows(features: np.ndarray) -> np.ndarray:
     return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
 
 
-def fit_neighbour_statistics(features: np.ndarray, components: int = NEIGHBOUR_COMPONENTS) -> dict[str, np.ndarray]:
-    """Statistics of `neighbour_distances`: the training features, L2-normalised, projected on their
-    ``components`` principal directions (the directions that hold nearly all of their spread, at a
-    small fraction of the size).
-
-    Args:
-        features: Training features, shape (N, D).
-        components: Principal directions kept. Defaults to `NEIGHBOUR_COMPONENTS`.
-
-    Returns:
-        ``mean`` (D,), ``directions`` (K, D) and ``reference`` (N, K): the projected training rows.
-    """
-    unit = _unit_rows(features)
-    mean = unit.mean(axis=0)
-    _, _, directions = np.linalg.svd(unit - mean, full_matrices=False)
-    directions = directions[:components]
-    return {"mean": mean, "directions": directions, "reference": (unit - mean) @ directions.T}
+def fit_neighbour_statistics(features: np.ndarray) -> dict[str, np.ndarray]:
+    """Statistics of `neighbour_distances`: the training features (N, D), L2-normalised, in float16
+    (``reference``): float16 rounding moves a cosine by about 1e-3, far below the distances that
+    tell a new garment from a known one."""
+    return {"reference": _unit_rows(features).astype("float16")}
 
 
 def neighbour_distances(features: np.ndarray, statistics: dict[str, np.ndarray]) -> np.ndarray:
-    """Cosine distance of each row to its nearest training row, both projected as
-    `fit_neighbour_statistics` does, shape (N,): higher is stranger."""
-    projected = _unit_rows((_unit_rows(features) - statistics["mean"]) @ np.asarray(statistics["directions"], "float64").T)
+    """Cosine distance of each row to its nearest row of ``statistics["reference"]`` (see
+    `fit_neighbour_statistics`), shape (N,): higher is stranger."""
     reference = _unit_rows(statistics["reference"])
-    return 1.0 - (projected @ reference.T).max(axis=1)
+    return 1.0 - (_unit_rows(features) @ reference.T).max(axis=1)
 
 
 def feature_distances(features: np.ndarray, score: str, statistics: dict[str, np.ndarray]) -> np.ndarray:

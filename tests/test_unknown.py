@@ -255,12 +255,15 @@ def test_arrays_are_stored_compactly_and_exactly():
 
 def test_nearest_neighbour_distance_is_zero_on_training_rows_and_grows_off_them():
     rng = np.random.default_rng(3)
-    # Training rows near two directions of a 300-dimensional space; more rows than directions kept.
+    # Training rows near two directions of a 300-dimensional space.
     centres = rng.normal(size=(2, 300))
     training = centres[rng.integers(0, 2, 400)] + 0.3 * rng.normal(size=(400, 300))
-    statistics = fit_neighbour_statistics(training, components=128)
-    assert statistics["reference"].shape == (400, 128)
-    np.testing.assert_allclose(neighbour_distances(training[:20], statistics), 0.0, atol=1e-9)
+    statistics = fit_neighbour_statistics(training)
+    assert statistics["reference"].shape == (400, 300) and statistics["reference"].dtype == np.float16
+    # Stored in float16: a training row is within float16's rounding of itself.
+    np.testing.assert_allclose(neighbour_distances(training[:20], statistics), 0.0, atol=1e-3)
+    stored = {"reference": decode_array(json.loads(json.dumps(encode_array(statistics["reference"]))))}
+    np.testing.assert_allclose(neighbour_distances(training[:20], stored), neighbour_distances(training[:20], statistics), atol=1e-6)
     near = centres[rng.integers(0, 2, 50)] + 0.3 * rng.normal(size=(50, 300))
     elsewhere = rng.normal(size=(50, 300))
     assert neighbour_distances(elsewhere, statistics).min() > neighbour_distances(near, statistics).max()
