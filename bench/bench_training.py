@@ -7,7 +7,11 @@ Variants, each in a fresh process, interleaved round after round on the real pho
 - ``toolkit``: ``train.py`` with its defaults (grouped split, cosine schedule, early stopping,
   mixed bfloat16 on CPUs with AVX512-BF16, XLA off on CPUs), the same ``--epochs``;
 - ``toolkit float32`` and ``toolkit XLA``: ``train.py --precision float32`` and
-  ``--jit-compile on`` for ``--probe-epochs`` epochs: throughput only.
+  ``--jit-compile on`` for ``--probe-epochs`` epochs: throughput only;
+- ``toolkit mobilenetv2``: ``train.py --arch mobilenetv2`` (the shipped ImageNet weights as the
+  grey shape branch), ``--epochs`` epochs on the frozen backbone, then its fine-tuning epochs.
+  Its training cost per image is lower than SmallerVGGNet's, so its GFLOP/s column (counted
+  with SmallerVGGNet's cost) is not a FLOP rate: compare images/s and time to accuracy.
 
 The yardstick is the machine's own float32 matrix-product rate through TensorFlow (`common.matmul_gflops`,
 measured before and after the runs): the training rates are reported in GFLOP/s and as a share of it.
@@ -47,7 +51,7 @@ setup_paths()
 
 
 # What --variants names; "reference" runs whatever is asked.
-VARIANTS = ("toolkit", "toolkit float32", "toolkit XLA")
+VARIANTS = ("toolkit", "toolkit float32", "toolkit XLA", "toolkit mobilenetv2")
 
 
 def reference_run(dataset: str, epochs: int) -> dict:
@@ -142,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=25, help="epochs of the reference and toolkit runs")
     parser.add_argument("--probe-epochs", type=int, default=2, help="epochs of the float32 and XLA throughput runs")
     parser.add_argument("--repeats", type=int, default=3, help="rounds (medians over them); at least 3")
+    parser.add_argument("--output", default="training", help="results file name in bench/results/, without .json")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
                         help="the variants to run (the reference always runs: every ratio is against it)")
     parser.add_argument("--child", choices=("reference",), help=argparse.SUPPRESS)
@@ -167,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         "toolkit": lambda: toolkit_run(args.dataset, args.epochs, []),
         "toolkit float32": lambda: toolkit_run(args.dataset, args.probe_epochs, ["--precision", "float32", "--patience", "0"]),
         "toolkit XLA": lambda: toolkit_run(args.dataset, args.probe_epochs, ["--jit-compile", "on", "--patience", "0"]),
+        "toolkit mobilenetv2": lambda: toolkit_run(args.dataset, args.epochs, ["--arch", "mobilenetv2"]),
     }
     # What the machine's float32 arithmetic reaches through TensorFlow, before and after: the yardstick
     # of the training rates (oneDNN's convolutions are matrix products too).
@@ -189,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {}
     for name, results in runs.items():
         throughput = summarise([run["images_per_second"] for run in results])
-        times = [time_to(run["curve"], target) for run in results] if name in ("reference", "toolkit") else []
+        times = [time_to(run["curve"], target) for run in results] if name in ("reference", "toolkit", "toolkit mobilenetv2") else []
         reached = [value for value in times if value is not None]
         summary[name] = {
             "images_per_second": throughput,
@@ -222,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
          "GFLOP/s (of the matmul rate)"],
         rows,
     ))
-    write_results("training", {
+    write_results(args.output, {
         "machine": machine(), "dataset": args.dataset, "epochs": args.epochs, "probe_epochs": args.probe_epochs,
         "repeats": args.repeats, "target_exact_match": target, "training_gflop_per_image": flops / 1e9,
         "matmul_gflops_float32": matmul, "summary": summary, "runs": runs,
