@@ -938,7 +938,7 @@ def train(
             # Calibrated on the validation images, like the thresholds (see pyimagesearch/unknown.py).
             "unknown": fit_unknown_detector(
                 model, data.inputs, targets, train_index, val_index, task_spec.name, classes, label_groups,
-                colour_group=task_spec.colour_group, seed=seed,
+                colour_group=task_spec.colour_group, pretrained=recipe.weights is not None, seed=seed,
             ),
             "head": head,
             "recolour": [classes[index] for index in recipe.recolour_labels],
