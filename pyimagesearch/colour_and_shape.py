@@ -43,9 +43,10 @@ COLOUR_POOL = 4
 ATTENTION_STRIDE = 8
 ATTENTION_HIDDEN = 64
 # The layers whose outputs are each branch's features (unknown detection reads the shape branch's),
-# and the colour branch's attention logits.
+# and the colour branch's attention: its hidden layer and its logits.
 COLOUR_FEATURES = "colour_features"
 SHAPE_FEATURES = "shape_features"
+COLOUR_ATTENTION_HIDDEN = "colour_attention_hidden"
 COLOUR_ATTENTION = "colour_attention"
 
 
@@ -183,7 +184,7 @@ def build_colour_and_shape(
         colour = FusedBatchNormalization(momentum=batch_norm_momentum)(colour)
     if ATTENTION_HIDDEN:  # 0 only to measure the 1x1 layer alone
         where = layers.Conv2D(ATTENTION_HIDDEN, (3, 3), padding="same", activation="relu", kernel_initializer=kernel_initializer,
-                              name="colour_attention_hidden")(where)
+                              name=COLOUR_ATTENTION_HIDDEN)(where)
     attention = layers.Conv2D(1, (1, 1), kernel_initializer="zeros", name=COLOUR_ATTENTION)(where)
     colour = AttentionPooling(name="colour_pooled")([colour, attention])
     colour = layers.Dense(64, activation="relu", kernel_initializer=kernel_initializer)(colour)
