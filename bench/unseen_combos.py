@@ -13,7 +13,8 @@ type right, and each alone. Set-ups, each run in a fresh process:
 - ``colour-and-shape+recolour``: the same with recolouring;
 - ``colour-and-shape+mobilenetv2``: the colour-and-shape network whose shape branch is ImageNet
   MobileNetV2 (alpha 0.35, the shared weights file) on the grey copy, fine-tuned
-  (``--arch mobilenetv2 --colour-branch on``); ``, background off`` without background replacement.
+  (``--arch mobilenetv2 --colour-branch on``); ``, background off`` without background replacement,
+  ``+recolour`` with label-aware recolouring.
 
 Each also labels ``examples/example_07.jpg`` (a black dress: black only ever comes on jeans).
 
@@ -48,6 +49,9 @@ SETUPS = {
     "colour-and-shape+recolour": ({"head": "grouped", "recolour": "on", "colour_branch": "on"}, {}),
     "colour-and-shape+mobilenetv2": (
         {"head": "grouped", "recolour": "off", "colour_branch": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS)}, {}
+    ),
+    "colour-and-shape+mobilenetv2+recolour": (
+        {"head": "grouped", "recolour": "on", "colour_branch": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS)}, {}
     ),
     "colour-and-shape+mobilenetv2, background off": (
         {"head": "grouped", "recolour": "off", "colour_branch": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS),
