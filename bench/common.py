@@ -222,6 +222,16 @@ def group_scores(
     }
 
 
+def set_library_constants(constants: dict[str, object]) -> None:
+    """Change library constants in this process, ``{"module.NAME": value}`` (e.g.
+    ``"colour_and_shape.ATTENTION_HIDDEN"``): how a benchmark's set-up tries what has no flag."""
+    import importlib
+
+    for name, value in constants.items():
+        module, constant = name.split(".")
+        setattr(importlib.import_module(f"pyimagesearch.{module}"), constant, value)
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A GitHub Markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]

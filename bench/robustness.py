@@ -37,7 +37,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import FASHION_DIR, group_scores, machine, markdown_table, run_child, setup_paths, write_results  # noqa: E402
+from common import (  # noqa: E402
+    FASHION_DIR, group_scores, machine, markdown_table, run_child, set_library_constants, setup_paths, write_results,
+)
 
 setup_paths()
 
@@ -177,14 +179,10 @@ def evaluate(model_path: Path, dataset: Path, image_size: int, seed: int, compos
 
 def child_run(args: argparse.Namespace, setup: str, seed: int) -> dict:
     """Train ``setup`` with ``seed`` (train()'s defaults otherwise), then `evaluate` it."""
-    import importlib
-
     from pyimagesearch.training import train
 
     arguments, constants = SETUPS[setup]
-    for name, value in constants.items():
-        module, constant = name.split(".")
-        setattr(importlib.import_module(f"pyimagesearch.{module}"), constant, value)
+    set_library_constants(constants)
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         started = time.perf_counter()

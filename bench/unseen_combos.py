@@ -14,7 +14,8 @@ type right, and each alone. Set-ups, each run in a fresh process:
 - ``colour-and-shape+mobilenetv2``: the colour-and-shape network whose shape branch is ImageNet
   MobileNetV2 (alpha 0.35, the shared weights file) on the grey copy, fine-tuned
   (``--arch mobilenetv2 --colour-branch on``); ``, background off`` without background replacement,
-  ``+recolour`` with label-aware recolouring.
+  ``+recolour`` with label-aware recolouring, ``, attention 1x1 only`` with the colour attention
+  from one 1x1 layer.
 
 Each also labels ``examples/example_07.jpg`` (a black dress: black only ever comes on jeans).
 
@@ -32,14 +33,17 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import FASHION_DIR, PROJECT_ROOT, group_scores, machine, markdown_table, run_child, setup_paths, write_results  # noqa: E402
+from common import (  # noqa: E402
+    FASHION_DIR, PROJECT_ROOT, group_scores, machine, markdown_table, run_child, set_library_constants, setup_paths, write_results,
+)
 
 setup_paths()
 
 # ImageNet MobileNetV2 (alpha 0.35) for the pretrained shape branch; ../shared/models beside the project.
 MOBILENETV2_WEIGHTS = PROJECT_ROOT.parent / "shared" / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
 COMBINATIONS = ("blue_dress", "blue_jeans", "blue_shirt", "red_dress", "red_shirt")
-# train() arguments and the decoding of each set-up.
+# train() arguments and the decoding of each set-up (and, for some, library constants changed in
+# its process: `common.set_library_constants`).
 SETUPS = {
     "tutorial": ({"head": "flat", "recolour": "off"}, {"top_k": 2}),
     "grouped": ({"head": "grouped", "recolour": "off", "colour_branch": "off"}, {}),
@@ -49,6 +53,11 @@ SETUPS = {
     "colour-and-shape+recolour": ({"head": "grouped", "recolour": "on", "colour_branch": "on"}, {}),
     "colour-and-shape+mobilenetv2": (
         {"head": "grouped", "recolour": "off", "colour_branch": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS)}, {}
+    ),
+    # The colour attention from one 1x1 layer on the shape branch's maps, not a 3x3 layer of 64 first.
+    "colour-and-shape+mobilenetv2, attention 1x1 only": (
+        {"head": "grouped", "recolour": "off", "colour_branch": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS)},
+        {}, {"colour_and_shape.ATTENTION_HIDDEN": 0},
     ),
     "colour-and-shape+mobilenetv2+recolour": (
         {"head": "grouped", "recolour": "on", "colour_branch": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS)}, {}
@@ -87,7 +96,8 @@ def child_run(dataset: Path, left_out: str, setup: str, epochs: int, image_size:
     from pyimagesearch.training import train
     from pyimagesearch.unknown import is_flagged
 
-    training, decoding = SETUPS[setup]
+    training, decoding, *constants = SETUPS[setup]
+    set_library_constants(constants[0] if constants else {})
     folders = sorted(path.name for path in dataset.iterdir() if path.is_dir() and path.name != left_out)
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
