@@ -14,7 +14,7 @@ type right, and each alone. Set-ups, each run in a fresh process:
 - ``colour-and-shape+mobilenetv2``: the colour-and-shape network whose shape branch is ImageNet
   MobileNetV2 (alpha 0.35, the shared weights file) on the grey copy, fine-tuned
   (``--arch mobilenetv2 --colour-branch on``); ``, background off`` without background replacement,
-  ``+recolour`` with label-aware recolouring, ``, attention 1x1 only`` with the colour attention
+  ``+recolour`` with label-aware recolouring, ``, batch 32 float32`` as before #25's automatic choices, ``, attention 1x1 only`` with the colour attention
   from one 1x1 layer.
 
 Each also labels ``examples/example_07.jpg`` (a black dress: black only ever comes on jeans).
@@ -58,6 +58,11 @@ SETUPS = {
     "colour-and-shape+mobilenetv2, attention 1x1 only": (
         {"head": "grouped", "recolour": "off", "colour_branch": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS)},
         {}, {"colour_and_shape.ATTENTION_HIDDEN": 0},
+    ),
+    # Before #25's automatic choices: batch 32 in float32.
+    "colour-and-shape+mobilenetv2, batch 32 float32": (
+        {"head": "grouped", "recolour": "off", "colour_branch": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS),
+         "batch_size": 32, "precision": "float32"}, {}
     ),
     "colour-and-shape+mobilenetv2+recolour": (
         {"head": "grouped", "recolour": "on", "colour_branch": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS)}, {}
