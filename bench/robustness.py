@@ -48,6 +48,9 @@ from pyimagesearch.images import load_images, resize_image  # noqa: E402
 from pyimagesearch.scenes import PALETTE, SCENES, random_scenes  # noqa: E402
 from unseen_combos import MOBILENETV2_WEIGHTS  # noqa: E402
 
+# The pretrained shape branch with background replacement: 10 epochs on the frozen backbone
+# (--epochs), then 10 of fine-tuning.
+MOBILENETV2 = {"background": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS), "epochs": 10}
 # train() arguments of each set-up (the rest are train()'s defaults, --epochs and --patience unless
 # the set-up names them), and the library constants it changes in its process ("module.NAME": value),
 # to try what has no flag.
@@ -56,26 +59,15 @@ SETUPS = {
     "background on": ({"background": "on"}, {}),
     "background on, p 0.5": ({"background": "on"}, {"config.BACKGROUND_PROBABILITY": 0.5}),
     "background on, p 0.5, as framed": ({"background": "on"}, {"config.BACKGROUND_PROBABILITY": 0.5, "backgrounds.FRAMINGS": ("as-is",)}),
-    # The pretrained shape branch: 10 epochs on the frozen backbone (--epochs), then 10 of fine-tuning.
-    "mobilenetv2, background off": ({"background": "off", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS), "epochs": 10}, {}),
-    "mobilenetv2, background on": ({"background": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS), "epochs": 10}, {}),
+    "mobilenetv2, background off": ({**MOBILENETV2, "background": "off"}, {}),
+    "mobilenetv2, background on": (MOBILENETV2, {}),
     # The colour branch's attention from one 1x1 layer on the shape branch's maps (before: a 3x3 layer of 64 first).
-    "mobilenetv2, background on, attention 1x1 only": (
-        {"background": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS), "epochs": 10},
-        {"colour_and_shape.ATTENTION_HIDDEN": 0},
-    ),
+    "mobilenetv2, background on, attention 1x1 only": (MOBILENETV2, {"colour_and_shape.ATTENTION_HIDDEN": 0}),
     # Longer: 20 epochs on the frozen backbone, then 20 of fine-tuning.
-    "mobilenetv2, background on, 20 + 20 epochs": (
-        {"background": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS), "epochs": 20, "fine_tune_epochs": 20}, {},
-    ),
+    "mobilenetv2, background on, 20 + 20 epochs": ({**MOBILENETV2, "epochs": 20, "fine_tune_epochs": 20}, {}),
     # Every layer of the backbone fine-tuned (MobileNetV2 has 154), not the top 80.
-    "mobilenetv2, background on, all layers fine-tuned": (
-        {"background": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS), "epochs": 10, "fine_tune_layers": 154}, {},
-    ),
-    "mobilenetv2, background on, p 0.5": (
-        {"background": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS), "epochs": 10},
-        {"config.BACKGROUND_PROBABILITY": 0.5},
-    ),
+    "mobilenetv2, background on, all layers fine-tuned": ({**MOBILENETV2, "fine_tune_layers": 154}, {}),
+    "mobilenetv2, background on, p 0.5": (MOBILENETV2, {"config.BACKGROUND_PROBABILITY": 0.5}),
 }
 UNTOUCHED, UNTOUCHED_PLAIN = "untouched", "untouched, plain border only"
 FIELDS, GRADIENT, CLUTTER = "colour field", "gradient", "clutter"

@@ -166,11 +166,11 @@ def main() -> None:
         _, train_features = predictor.predict_with_features(data.images[sample])
         val_outputs, val_features = predictor.predict_with_features(data.images[val_index])
         unseen_outputs, unseen_features = predictor.predict_with_features(unseen_images)
+        sample_targets = result.task.encode(result.binarizer, [data.label_sets[i] for i in sample])
         if args.features:
             np.savez_compressed(
                 args.features, train_features=train_features, val_features=val_features, unseen_features=unseen_features,
-                val_outputs=val_outputs, unseen_outputs=unseen_outputs, train_targets=result.task.encode(
-                    result.binarizer, [data.label_sets[i] for i in sample]), classes=np.array(classes),
+                val_outputs=val_outputs, unseen_outputs=unseen_outputs, train_targets=sample_targets, classes=np.array(classes),
             )
         # Logits: the head's Dense layer, before its activation.
         logit_model = keras.Model(predictor.model.inputs, predictor.model.layers[-2].output)
@@ -183,7 +183,7 @@ def main() -> None:
         # The features the stored distance reads: the shape branch's for the colour-and-shape network,
         # about each type's mean; else the one network's penultimate layer, about each combination's.
         type_group = next(g for g, group in enumerate(metadata["label_groups"]) if {"dress", "jeans", "shirt"} & set(group))
-        means_of = result.task.encode(result.binarizer, [data.label_sets[i] for i in sample])
+        means_of = sample_targets
         if stored_unknown["image"] is None:
             means_of = means_of[:, groups[type_group]]
         candidates = {}

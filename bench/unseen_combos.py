@@ -13,9 +13,10 @@ type right, and each alone. Set-ups, each run in a fresh process:
 - ``colour-and-shape+recolour``: the same with recolouring;
 - ``colour-and-shape+mobilenetv2``: the colour-and-shape network whose shape branch is ImageNet
   MobileNetV2 (alpha 0.35, the shared weights file) on the grey copy, fine-tuned
-  (``--arch mobilenetv2 --colour-branch on``); ``, background off`` without background replacement,
-  ``+recolour`` with label-aware recolouring, ``, batch 32 float32`` as before #25's automatic choices, ``, attention 1x1 only`` with the colour attention
-  from one 1x1 layer.
+  (``--arch mobilenetv2 --colour-branch on``); variants of it: ``, background off`` without
+  background replacement, ``+recolour`` with label-aware recolouring, ``, batch 32 float32`` as
+  before #25's automatic choices, ``, attention 1x1 only`` with the colour attention from one
+  1x1 layer.
 
 Each also labels ``examples/example_07.jpg`` (a black dress: black only ever comes on jeans).
 
@@ -42,6 +43,8 @@ setup_paths()
 # ImageNet MobileNetV2 (alpha 0.35) for the pretrained shape branch; ../shared/models beside the project.
 MOBILENETV2_WEIGHTS = PROJECT_ROOT.parent / "shared" / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
 COMBINATIONS = ("blue_dress", "blue_jeans", "blue_shirt", "red_dress", "red_shirt")
+# The colour-and-shape network on the pretrained shape branch.
+MOBILENETV2 = {"head": "grouped", "recolour": "off", "colour_branch": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS)}
 # train() arguments and the decoding of each set-up (and, for some, library constants changed in
 # its process: `common.set_library_constants`).
 SETUPS = {
@@ -51,26 +54,13 @@ SETUPS = {
     "flat+recolour": ({"head": "flat", "recolour": "on"}, {"top_k": 2}),
     "colour-and-shape": ({"head": "grouped", "recolour": "off", "colour_branch": "on"}, {}),
     "colour-and-shape+recolour": ({"head": "grouped", "recolour": "on", "colour_branch": "on"}, {}),
-    "colour-and-shape+mobilenetv2": (
-        {"head": "grouped", "recolour": "off", "colour_branch": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS)}, {}
-    ),
+    "colour-and-shape+mobilenetv2": (MOBILENETV2, {}),
     # The colour attention from one 1x1 layer on the shape branch's maps, not a 3x3 layer of 64 first.
-    "colour-and-shape+mobilenetv2, attention 1x1 only": (
-        {"head": "grouped", "recolour": "off", "colour_branch": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS)},
-        {}, {"colour_and_shape.ATTENTION_HIDDEN": 0},
-    ),
+    "colour-and-shape+mobilenetv2, attention 1x1 only": (MOBILENETV2, {}, {"colour_and_shape.ATTENTION_HIDDEN": 0}),
     # Before #25's automatic choices: batch 32 in float32.
-    "colour-and-shape+mobilenetv2, batch 32 float32": (
-        {"head": "grouped", "recolour": "off", "colour_branch": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS),
-         "batch_size": 32, "precision": "float32"}, {}
-    ),
-    "colour-and-shape+mobilenetv2+recolour": (
-        {"head": "grouped", "recolour": "on", "colour_branch": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS)}, {}
-    ),
-    "colour-and-shape+mobilenetv2, background off": (
-        {"head": "grouped", "recolour": "off", "colour_branch": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS),
-         "background": "off"}, {}
-    ),
+    "colour-and-shape+mobilenetv2, batch 32 float32": ({**MOBILENETV2, "batch_size": 32, "precision": "float32"}, {}),
+    "colour-and-shape+mobilenetv2+recolour": ({**MOBILENETV2, "recolour": "on"}, {}),
+    "colour-and-shape+mobilenetv2, background off": ({**MOBILENETV2, "background": "off"}, {}),
 }
 EXAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "examples" / "example_07.jpg"
 
