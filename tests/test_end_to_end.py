@@ -219,7 +219,11 @@ def test_tutorial_command_labels_one_image(trained, record_score):
     first_line = result.stdout.splitlines()[0]
     record_score("example_05", first_line.split(": ")[1].split("  ->")[0])
     assert first_line.startswith(f"{examples / 'example_05.jpg'}: ")
-    assert set(first_line.split(": ")[1].split("  ->")[0].split(", ")) == {"blue", "jeans"}
+    # Blue jeans, unless unknown detection flags the type (it keeps 95 % of familiar images: example_05's
+    # type was flagged in 1 of 8 runs over seeds and CPUs; bench/test_spread.py).
+    assert set(first_line.split(": ")[1].split("  ->")[0].split(", ")) in (
+        {"blue", "jeans"}, {"blue", "unknown (not dress/jeans/shirt)"}
+    )
     assert (work / "output" / "example_05.jpg").exists()
 
 
