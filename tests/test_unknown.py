@@ -74,7 +74,7 @@ def test_unseen_garments_are_less_typical_than_seen_ones(without_dresses, record
     record_score("auroc", auroc)
     # A generated dress reads, in grey at 32 pixels, much like a sleeveless shirt: the share flagged at
     # the stored threshold swings from run to run (0.10-0.40 of dresses against 0.05-0.18 of the rest,
-    # once even fewer), but dresses rank as less typical in every run: AUROC 0.61-0.84 in 19 runs over
+    # once even fewer), but dresses rank as less typical in every run: AUROC 0.61-0.84 in 20 runs over
     # seeds and both CPUs (bench/test_spread.py), against 0.5 for a score that sees nothing.
     assert auroc >= 0.55, auroc
 
