@@ -130,6 +130,14 @@ def _last_metrics(path: Path) -> dict:
             "val_exact_match": float(rows[-1]["val_exact_match"])}
 
 
+def _record(results: list[dict], result: dict) -> None:
+    """Add one fault run's ``result`` to ``results`` and print its line."""
+    results.append(result)
+    problems = result["problems"]
+    print(f"[fault] {result['kind']} {result['fault']} seed {result['seed']} {result['moment']}: exit {result['exit_code']}, "
+          f"{'ok' if not problems else 'FAIL ' + '; '.join(problems)}", flush=True)
+
+
 def training_faults(root: Path, seeds: int, env: dict, timeout: float) -> list[dict]:
     """SIGKILL and SIGINT after the k-th epoch's backup (k seeded), over an earlier run's outputs; then --resume."""
     dataset = make_dataset(root / "dataset", per_combination=8)
@@ -176,7 +184,7 @@ def training_faults(root: Path, seeds: int, env: dict, timeout: float) -> list[d
                 problems.append(f"--resume exited {resumed_code}: {(folder / 'resumed.log').read_text().strip().splitlines()[-1:]}")
             elif metrics["epochs"] != list(range(1, EPOCHS + 1)):
                 problems.append(f"epochs in the metrics CSV after resuming: {metrics['epochs']}")
-            results.append({
+            _record(results, {
                 "kind": "training", "fault": fault.name, "seed": seed, "moment": f"after epoch {epoch}" if epoch else "data loaded",
                 "signal_reached_a_running_process": reached, "exit_code": code, "damaged": damaged, "temporary_files": temporary,
                 "resumed_exit_code": resumed_code,
@@ -184,8 +192,6 @@ def training_faults(root: Path, seeds: int, env: dict, timeout: float) -> list[d
                 "val_exact_match_difference": round(metrics["val_exact_match"] - expected["val_exact_match"], 4) if metrics else None,
                 "problems": problems,
             })
-            print(f"[fault] training {fault.name} seed {seed} {results[-1]['moment']}: exit {code}, resumed {resumed_code}, "
-                  f"{'ok' if not problems else 'FAIL ' + '; '.join(problems)}", flush=True)
     return results
 
 
@@ -218,11 +224,9 @@ def classification_faults(root: Path, seeds: int, trained: Path, env: dict, time
             problems = [f"damaged: {', '.join(damaged[:3])}"] if damaged else []
             if again != 0 or final != new:
                 problems.append(f"the same command again: exit {again}, {sum(final.get(n) != d for n, d in new.items())} copies differ")
-            results.append({"kind": "classification", "fault": fault.name, "seed": seed, "moment": f"after annotated copy {count}",
-                            "signal_reached_a_running_process": reached and code != 0, "exit_code": code, "damaged": damaged,
-                            "temporary_files": temporary, "rerun_exit_code": again, "problems": problems})
-            print(f"[fault] classification {fault.name} seed {seed} after copy {count}: exit {code}, "
-                  f"{'ok' if not problems else 'FAIL ' + '; '.join(problems)}", flush=True)
+            _record(results, {"kind": "classification", "fault": fault.name, "seed": seed, "moment": f"after annotated copy {count}",
+                              "signal_reached_a_running_process": reached and code != 0, "exit_code": code, "damaged": damaged,
+                              "temporary_files": temporary, "rerun_exit_code": again, "problems": problems})
     return results
 
 
@@ -278,11 +282,9 @@ def export_faults(root: Path, seeds: int, trained: Path, env: dict, timeout: flo
             difference = float(np.abs(_onnx_outputs(folder / "fashion.onnx") - expected).max()) if again == 0 else None
             if again != 0 or difference > 1e-5:
                 problems.append(f"the same command again: exit {again}, outputs differ by {difference}")
-            results.append({"kind": "export", "fault": fault.name, "seed": seed, "moment": f"when the temporary file {moment}",
-                            "signal_reached_a_running_process": reached, "exit_code": code, "damaged": damaged,
-                            "temporary_files": temporary, "rerun_exit_code": again, "problems": problems})
-            print(f"[fault] export {fault.name} seed {seed} when the temporary file {moment}: exit {code}, "
-                  f"{'ok' if not problems else 'FAIL ' + '; '.join(problems)}", flush=True)
+            _record(results, {"kind": "export", "fault": fault.name, "seed": seed, "moment": f"when the temporary file {moment}",
+                              "signal_reached_a_running_process": reached, "exit_code": code, "damaged": damaged,
+                              "temporary_files": temporary, "rerun_exit_code": again, "problems": problems})
     return results
 
 
@@ -323,11 +325,9 @@ def download_faults(root: Path, seeds: int, env: dict, timeout: float) -> list[d
                 problems = [f"damaged: {', '.join(damaged[:3])}"] if damaged else []
                 if again != 0 or final != expected:
                     problems.append(f"the same command again: exit {again}, {len(final)} of {count} images, {len(final - expected)} unknown")
-                results.append({"kind": "download", "fault": fault.name, "seed": seed, "moment": f"after saved image {saved_before_fault}",
-                                "signal_reached_a_running_process": reached and code != 0, "exit_code": code, "damaged": damaged,
-                                "temporary_files": temporary, "rerun_exit_code": again, "problems": problems})
-                print(f"[fault] download {fault.name} seed {seed} after image {saved_before_fault}: exit {code}, "
-                      f"{'ok' if not problems else 'FAIL ' + '; '.join(problems)}", flush=True)
+                _record(results, {"kind": "download", "fault": fault.name, "seed": seed, "moment": f"after saved image {saved_before_fault}",
+                                  "signal_reached_a_running_process": reached and code != 0, "exit_code": code, "damaged": damaged,
+                                  "temporary_files": temporary, "rerun_exit_code": again, "problems": problems})
     finally:
         server.shutdown()
     return results

@@ -75,9 +75,9 @@ def test_unseen_garments_are_less_typical_than_seen_ones(without_dresses, record
     record_score("auroc", auroc)
     # A generated dress reads, in grey at 32 pixels, much like a sleeveless shirt: the share flagged at
     # the stored threshold swings from run to run (0.10-0.40 of dresses against 0.05-0.18 of the rest,
-    # once even fewer), but dresses rank as less typical in every run: AUROC 0.65-0.84 over 5 seeds
-    # on both CPUs (bench/test_spread.py), against 0.5 for a score that sees nothing.
-    assert auroc >= 0.6, auroc
+    # once even fewer), but dresses rank as less typical in every run: AUROC 0.61-0.84 in 20 runs over
+    # seeds and both CPUs (bench/test_spread.py), against 0.5 for a score that sees nothing.
+    assert auroc >= 0.55, auroc
 
 
 def test_an_unknown_image_has_no_labels_and_an_unknown_group_none_of_its_own(without_dresses):
