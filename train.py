@@ -39,8 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-l", "--labelbin", default=config.LABELBIN_PATH, help="label binarizer file to write")
     parser.add_argument("-p", "--plot", default=config.PLOT_PATH, help="training curves image to write")
     parser.add_argument(
-        "--epochs", type=int, default=config.EPOCHS,
-        help="passes over the training set (fewer when --patience stops training early)",
+        "--epochs", type=int, default=None,
+        help=f"passes over the training set (fewer when --patience stops training early); default: {config.EPOCHS} "
+        f"from scratch, {config.PRETRAINED_EPOCHS} on a pretrained backbone's frozen layers, then --fine-tune-epochs",
     )
     parser.add_argument("--lr", type=float, default=config.LEARNING_RATE, help="initial learning rate (Adam)")
     parser.add_argument(
@@ -78,9 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--arch", choices=config.ARCHITECTURES, default=config.ARCH,
-        help="network: the tutorial's SmallerVGGNet, trained from scratch; mlp, the tutorial's fully connected network "
+        help="network: mobilenetv2, pretrained on ImageNet (the weights ship with the toolkit; see --weights); "
+        "smallervggnet, the tutorial's network, trained from scratch; mlp, the tutorial's fully connected network "
         "(500 and 100 ReLU units) over an HSV colour histogram and HOG of each image, or over a feature table; or a "
-        "keras.applications backbone, pretrained (see --weights) under the same head",
+        "another keras.applications backbone, pretrained (see --weights) under the same head",
     )
     parser.add_argument(
         "--alpha", type=float, default=None,

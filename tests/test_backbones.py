@@ -179,8 +179,8 @@ def fine_tuned(demo_data, tmp_path_factory) -> dict:
     work = tmp_path_factory.mktemp("fine_tuned")
     result = train(
         demo_data[0], model_path=work / "fashion.model", labelbin_path=work / "mlb.pickle", plot_path=work / "plot.png",
-        image_size=64, epochs=3, patience=None, arch="mobilenetv2", weights=str(MOBILENETV2_035),
-        fine_tune_layers=20, fine_tune_epochs=2, verbose=0, **TRAINING,
+        image_size=64, epochs=3, patience=None, weights=str(MOBILENETV2_035),
+        fine_tune_layers=20, fine_tune_epochs=2, verbose=0, **(TRAINING | {"arch": "mobilenetv2"}),
     )
     return {"work": work, "result": result}
 

@@ -201,7 +201,7 @@ def test_training_with_background_replacement(demo_data, tmp_path, caplog):
 
     with caplog.at_level(logging.INFO, logger="pyimagesearch"):
         result = train(demo_data[0], model_path=tmp_path / "m.model", labelbin_path=tmp_path / "m.pickle",
-                       plot_path=tmp_path / "m.png", epochs=1, image_size=32, background="on", verbose=0)
+                       plot_path=tmp_path / "m.png", epochs=1, image_size=32, background="on", arch="smallervggnet", verbose=0)
     assert result.metadata["background"] is True
     line = next(record.getMessage() for record in caplog.records if record.getMessage().startswith("backgrounds:"))
     plain_count, images = int(line.split()[1]), int(line.split()[3])

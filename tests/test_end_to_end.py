@@ -60,7 +60,12 @@ def test_metrics_csv_has_every_metric_for_every_epoch(trained):
     work, _, _ = trained
     with open(work / "fashion.metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [row["epoch"] for row in rows] == [str(epoch) for epoch in range(1, 21)]
+    # The default network: at most 20 epochs on the frozen backbone (--epochs 20; --patience may stop
+    # it sooner), then fine-tuning's, every one a row.
+    assert [row["epoch"] for row in rows] == [str(epoch) for epoch in range(1, len(rows) + 1)]
+    phases = [row["phase"] for row in rows]
+    assert phases == sorted(phases) and phases[0] == "1" and "2" in phases and phases.count("1") <= 20
+    assert len(rows) == read_model_metadata(work / "fashion.model")["epochs_trained"]
     for column in ("loss", "learning_rate", "val_loss", "val_exact_match", "val_hamming_loss", "val_micro_f1",
                    "val_macro_f1", "val_map", "val_precision/red", "val_recall/dress", "val_f1/jeans"):
         assert 0.0 <= float(rows[-1][column]) < 10.0, column
