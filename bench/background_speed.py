@@ -1,6 +1,6 @@
 """Background replacement's cost: training images per second with and without it, in one process.
 
-Loads the real photos once, builds train.py's default network (SmallerVGGNet colour-and-shape,
+Loads the real photos once, builds SmallerVGGNet's colour-and-shape network (train.py's default before MobileNetV2;
 mixed precision where the CPU has it) and trains it epoch after epoch, alternating between two
 training pipelines that differ only in background replacement (`backgrounds.BackgroundReplacement`,
 as ``--background on`` builds it; the tutorial's augmentation in both). Alternating epochs of the

@@ -48,12 +48,12 @@ MOBILENETV2 = {"head": "grouped", "recolour": "off", "colour_branch": "on", "arc
 # train() arguments and the decoding of each set-up (and, for some, library constants changed in
 # its process: `common.set_library_constants`).
 SETUPS = {
-    "tutorial": ({"head": "flat", "recolour": "off"}, {"top_k": 2}),
-    "grouped": ({"head": "grouped", "recolour": "off", "colour_branch": "off"}, {}),
-    "grouped+recolour": ({"head": "grouped", "recolour": "on", "colour_branch": "off"}, {}),
-    "flat+recolour": ({"head": "flat", "recolour": "on"}, {"top_k": 2}),
-    "colour-and-shape": ({"head": "grouped", "recolour": "off", "colour_branch": "on"}, {}),
-    "colour-and-shape+recolour": ({"head": "grouped", "recolour": "on", "colour_branch": "on"}, {}),
+    "tutorial": ({"arch": "smallervggnet", "head": "flat", "recolour": "off"}, {"top_k": 2}),
+    "grouped": ({"arch": "smallervggnet", "head": "grouped", "recolour": "off", "colour_branch": "off"}, {}),
+    "grouped+recolour": ({"arch": "smallervggnet", "head": "grouped", "recolour": "on", "colour_branch": "off"}, {}),
+    "flat+recolour": ({"arch": "smallervggnet", "head": "flat", "recolour": "on"}, {"top_k": 2}),
+    "colour-and-shape": ({"arch": "smallervggnet", "head": "grouped", "recolour": "off", "colour_branch": "on"}, {}),
+    "colour-and-shape+recolour": ({"arch": "smallervggnet", "head": "grouped", "recolour": "on", "colour_branch": "on"}, {}),
     "colour-and-shape+mobilenetv2": (MOBILENETV2, {}),
     # The colour attention from one 1x1 layer on the shape branch's maps, not a 3x3 layer of 64 first.
     "colour-and-shape+mobilenetv2, attention 1x1 only": (MOBILENETV2, {}, {"colour_and_shape.ATTENTION_HIDDEN": 0}),
