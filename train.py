@@ -39,8 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-l", "--labelbin", default=config.LABELBIN_PATH, help="label binarizer file to write")
     parser.add_argument("-p", "--plot", default=config.PLOT_PATH, help="training curves image to write")
     parser.add_argument(
-        "--epochs", type=int, default=config.EPOCHS,
-        help="passes over the training set (fewer when --patience stops training early)",
+        "--epochs", type=int, default=None,
+        help=f"passes over the training set (fewer when --patience stops training early); default: {config.EPOCHS} "
+        f"from scratch, {config.PRETRAINED_EPOCHS} on a pretrained backbone's frozen layers, then --fine-tune-epochs",
     )
     parser.add_argument("--lr", type=float, default=config.LEARNING_RATE, help="initial learning rate (Adam)")
     parser.add_argument(
@@ -71,20 +72,28 @@ def build_parser() -> argparse.ArgumentParser:
         "auto: on with the grouped head on one network (--colour-branch off) when a label group holds colours",
     )
     parser.add_argument(
+        "--background", choices=config.BACKGROUNDS, default=config.BACKGROUND,
+        help="replace the plain backgrounds of training images (found from each photo's border) by colour fields, "
+        "gradients and cluttered scenes, the garment reframed (cut by the frame, or small in the scene), so the scene "
+        "cannot decide the labels; photos without a plain background keep theirs; auto: on for networks over images",
+    )
+    parser.add_argument(
         "--arch", choices=config.ARCHITECTURES, default=config.ARCH,
-        help="network: the tutorial's SmallerVGGNet, trained from scratch; mlp, the tutorial's fully connected network "
+        help="network: mobilenetv2, pretrained on ImageNet (the weights ship with the toolkit; see --weights); "
+        "smallervggnet, the tutorial's network, trained from scratch; mlp, the tutorial's fully connected network "
         "(500 and 100 ReLU units) over an HSV colour histogram and HOG of each image, or over a feature table; or a "
-        "keras.applications backbone, pretrained (see --weights) under the same head",
+        "another keras.applications backbone, pretrained (see --weights) under the same head",
     )
     parser.add_argument(
         "--alpha", type=float, default=None,
-        help="width multiplier of a MobileNet backbone (0.35, 0.5, 0.75, 1.0, ...); default: the weights file's, else 1.0",
+        help="width multiplier of a MobileNet backbone (0.35, 0.5, 0.75, 1.0, ...); default: the weights file's "
+        "(0.35 for mobilenetv2's shipped one), else 1.0",
     )
     parser.add_argument(
         "--weights", default=None,
         help="backbone weights: imagenet (downloaded by Keras, then cached in ~/.keras/models), none (random), "
-        "or the path of a no-top Keras applications weights file (offline); default: imagenet for a backbone, "
-        "none for smallervggnet",
+        "or the path of a no-top Keras applications weights file (offline); default: for mobilenetv2 (alpha 0.35) the "
+        "ImageNet weights shipped in pyimagesearch/weights (no download), imagenet for another backbone, none for smallervggnet",
     )
     parser.add_argument(
         "--fine-tune-layers", type=int, default=config.FINE_TUNE_LAYERS,
@@ -234,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             cache_dir=args.cache_dir,
             head=args.head,
             recolour=args.recolour,
+            background=args.background,
             colour_branch=args.colour_branch,
             arch=args.arch,
             alpha=args.alpha,

@@ -153,7 +153,7 @@ def child_network(args: argparse.Namespace, method: str) -> list[dict]:
     data = load_split(dataset, args.image_size, args.seed)
     variants = {f"mlp-{head}": {"arch": "mlp", "head": head, "epochs": args.mlp_epochs} for head in MLP_HEADS}
     if method == "smallervggnet":
-        variants = {"smallervggnet": {"epochs": args.vgg_epochs}}
+        variants = {"smallervggnet": {"arch": "smallervggnet", "epochs": args.vgg_epochs}}
     runs = []
     for name, options in variants.items():
         with tempfile.TemporaryDirectory() as work:

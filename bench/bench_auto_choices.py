@@ -52,7 +52,7 @@ def train_child(dataset: str, epochs: int, precision: str, batch_size: int, thre
         work = Path(work)
         result = training.train(
             dataset, model_path=work / "m.model", labelbin_path=work / "mlb.pickle", plot_path=work / "plot.png",
-            epochs=epochs, batch_size=batch_size, precision=precision, patience=None, verbose=0,
+            epochs=epochs, batch_size=batch_size, precision=precision, patience=None, arch="smallervggnet", verbose=0,
         )
         with open(work / "m.metrics.csv") as handle:
             elapsed = [float(row["elapsed_seconds"]) for row in csv.DictReader(handle)]

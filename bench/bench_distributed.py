@@ -67,7 +67,7 @@ def run_workers(workers: int, manifest: Path, args: argparse.Namespace) -> dict:
             command = [
                 sys.executable, str(PROJECT_ROOT / "train.py"), "--dataset", str(manifest), "--epochs", str(args.epochs),
                 "--image-size", str(args.image_size), "--batch-size", str(args.batch_size), "--patience", "0",
-                "--split", "random", "--model", f"{folder}/fashion.model",
+                "--split", "random", "--arch", "smallervggnet", "--model", f"{folder}/fashion.model",
             ]
             processes.append(subprocess.Popen(
                 command, env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

@@ -4,10 +4,14 @@ Variants, each in a fresh process, interleaved round after round on the real pho
 
 - ``reference``: `reference_tutorial.train` (tf_keras, ImageDataGenerator, legacy Adam with the
   tutorial's decay, random split), ``--epochs`` epochs;
-- ``toolkit``: ``train.py`` with its defaults (grouped split, cosine schedule, early stopping,
-  mixed bfloat16 on CPUs with AVX512-BF16, XLA off on CPUs), the same ``--epochs``;
-- ``toolkit float32`` and ``toolkit XLA``: ``train.py --precision float32`` and
-  ``--jit-compile on`` for ``--probe-epochs`` epochs: throughput only.
+- ``toolkit``: ``train.py`` with its defaults (MobileNetV2 from the shipped ImageNet weights as the
+  grey shape branch, grouped split, cosine schedule, early stopping, precision and batch size as
+  ``auto`` picks them), ``--epochs`` epochs on the frozen backbone, then its fine-tuning epochs.
+  It has no GFLOP/s column, which counts SmallerVGGNet's cost: compare images/s and time to accuracy;
+- ``toolkit smallervggnet``: ``train.py --arch smallervggnet``, the tutorial's network (train.py's
+  default before MobileNetV2; these runs were named ``toolkit`` then), the same ``--epochs``;
+- ``toolkit smallervggnet float32`` and ``toolkit smallervggnet XLA``: the same with
+  ``--precision float32`` and ``--jit-compile on`` for ``--probe-epochs`` epochs: throughput only.
 
 The yardstick is the machine's own float32 matrix-product rate through TensorFlow (`common.matmul_gflops`,
 measured before and after the runs): the training rates are reported in GFLOP/s and as a share of it.
@@ -47,7 +51,9 @@ setup_paths()
 
 
 # What --variants names; "reference" runs whatever is asked.
-VARIANTS = ("toolkit", "toolkit float32", "toolkit XLA")
+VARIANTS = ("toolkit", "toolkit smallervggnet", "toolkit smallervggnet float32", "toolkit smallervggnet XLA")
+# The variants that train SmallerVGGNet, whose training FLOPs the GFLOP/s column counts (the reference's network too).
+SMALLERVGGNET_VARIANTS = ("reference", "toolkit smallervggnet", "toolkit smallervggnet float32", "toolkit smallervggnet XLA")
 
 
 def reference_run(dataset: str, epochs: int) -> dict:
@@ -142,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=25, help="epochs of the reference and toolkit runs")
     parser.add_argument("--probe-epochs", type=int, default=2, help="epochs of the float32 and XLA throughput runs")
     parser.add_argument("--repeats", type=int, default=3, help="rounds (medians over them); at least 3")
+    parser.add_argument("--output", default="training", help="results file name in bench/results/, without .json")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
                         help="the variants to run (the reference always runs: every ratio is against it)")
     parser.add_argument("--child", choices=("reference",), help=argparse.SUPPRESS)
@@ -165,8 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     variants = {
         "reference": lambda: run_child(Path(__file__), ["--child", "reference", "--dataset", args.dataset, "--epochs", str(args.epochs)]),
         "toolkit": lambda: toolkit_run(args.dataset, args.epochs, []),
-        "toolkit float32": lambda: toolkit_run(args.dataset, args.probe_epochs, ["--precision", "float32", "--patience", "0"]),
-        "toolkit XLA": lambda: toolkit_run(args.dataset, args.probe_epochs, ["--jit-compile", "on", "--patience", "0"]),
+        "toolkit smallervggnet": lambda: toolkit_run(args.dataset, args.epochs, ["--arch", "smallervggnet"]),
+        "toolkit smallervggnet float32": lambda: toolkit_run(
+            args.dataset, args.probe_epochs, ["--arch", "smallervggnet", "--precision", "float32", "--patience", "0"]),
+        "toolkit smallervggnet XLA": lambda: toolkit_run(
+            args.dataset, args.probe_epochs, ["--arch", "smallervggnet", "--jit-compile", "on", "--patience", "0"]),
     }
     # What the machine's float32 arithmetic reaches through TensorFlow, before and after: the yardstick
     # of the training rates (oneDNN's convolutions are matrix products too).
@@ -189,16 +199,17 @@ def main(argv: list[str] | None = None) -> int:
     summary = {}
     for name, results in runs.items():
         throughput = summarise([run["images_per_second"] for run in results])
-        times = [time_to(run["curve"], target) for run in results] if name in ("reference", "toolkit") else []
+        times = [time_to(run["curve"], target) for run in results] if name in ("reference", "toolkit", "toolkit smallervggnet") else []
         reached = [value for value in times if value is not None]
         summary[name] = {
             "images_per_second": throughput,
             "final_exact_match": summarise([run["final_exact_match"] for run in results]),
             "time_to_target_seconds": summarise(reached) if reached else None,
             "reached_target": f"{len(reached)}/{len(times)}" if times else None,
-            "gflops_per_second": throughput["median"] * flops / 1e9,
-            "share_of_matmul_rate": throughput["median"] * flops / 1e9 / matmul_rate,
         }
+        if name in SMALLERVGGNET_VARIANTS:
+            summary[name] |= {"gflops_per_second": throughput["median"] * flops / 1e9,
+                              "share_of_matmul_rate": throughput["median"] * flops / 1e9 / matmul_rate}
     base = summary["reference"]
     rows = []
     for name, entry in summary.items():
@@ -211,9 +222,9 @@ def main(argv: list[str] | None = None) -> int:
             "-" if time_entry is None else f"{time_entry['median']:.0f} s ({entry['reached_target']})",
             "-" if time_entry is None or base["time_to_target_seconds"] is None
             else f"{time_entry['median'] / base['time_to_target_seconds']['median']:.2f}",
-            f"{entry['gflops_per_second']:.0f} ({entry['share_of_matmul_rate'] * 100:.0f} %)",
+            f"{entry['gflops_per_second']:.0f} ({entry['share_of_matmul_rate'] * 100:.0f} %)" if "gflops_per_second" in entry else "-",
         ])
-    print(f"\nTraining on {args.dataset}, 96x96, batch 32 (reference) and --batch-size auto (toolkit); {args.epochs} epochs ({args.probe_epochs} for float32 and XLA); "
+    print(f"\nTraining on {args.dataset}, 96x96, batch 32 (reference) and --batch-size auto (toolkit); {args.epochs} epochs ({args.probe_epochs} for float32 and XLA; toolkit: then its fine-tuning); "
           f"medians of {args.repeats} runs; target exact-match {target:.3f} (the median reference run's final value).")
     print(f"Training cost {flops / 1e9:.3f} GFLOP per image; float32 matmul rate measured on this machine "
           f"{matmul[0]:.0f} GFLOP/s before the runs, {matmul[1]:.0f} after; {describe_machine(machine())}.\n")
@@ -222,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
          "GFLOP/s (of the matmul rate)"],
         rows,
     ))
-    write_results("training", {
+    write_results(args.output, {
         "machine": machine(), "dataset": args.dataset, "epochs": args.epochs, "probe_epochs": args.probe_epochs,
         "repeats": args.repeats, "target_exact_match": target, "training_gflop_per_image": flops / 1e9,
         "matmul_gflops_float32": matmul, "summary": summary, "runs": runs,

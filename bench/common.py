@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -198,6 +198,38 @@ def run_measured(arguments: Sequence[str], timeout: float = 1800, cwd: Path = PR
 def summarise(values: Sequence[float]) -> dict:
     """Median, minimum and maximum of repeated measurements."""
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": list(values)}
+
+
+def group_scores(
+    predicted: Sequence[set[str]], truth: Sequence[Iterable[str]], colours: Iterable[str], types: Iterable[str]
+) -> dict:
+    """Shares of images whose predicted labels hold exactly one colour, the true one (``colour_right``);
+    exactly one type, the true one (``type_right``); and both (``both_right``).
+
+    Args:
+        predicted: Each image's predicted labels.
+        truth: Each image's true labels (one colour and one type).
+        colours, types: The two label groups.
+    """
+    colours, types = set(colours), set(types)
+    colour_right = [labels & colours == set(true) & colours for labels, true in zip(predicted, truth)]
+    type_right = [labels & types == set(true) & types for labels, true in zip(predicted, truth)]
+    count = max(len(predicted), 1)
+    return {
+        "both_right": sum(c and t for c, t in zip(colour_right, type_right)) / count,
+        "colour_right": sum(colour_right) / count,
+        "type_right": sum(type_right) / count,
+    }
+
+
+def set_library_constants(constants: dict[str, object]) -> None:
+    """Change library constants in this process, ``{"module.NAME": value}`` (e.g.
+    ``"colour_and_shape.ATTENTION_HIDDEN"``): how a benchmark's set-up tries what has no flag."""
+    import importlib
+
+    for name, value in constants.items():
+        module, constant = name.split(".")
+        setattr(importlib.import_module(f"pyimagesearch.{module}"), constant, value)
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

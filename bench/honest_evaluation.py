@@ -63,7 +63,7 @@ def main() -> None:
             result = train(
                 args.dataset, model_path=Path(work) / f"{split}.model", labelbin_path=Path(work) / f"{split}.pickle",
                 plot_path=Path(work) / f"{split}.png", epochs=args.epochs, image_size=args.image_size,
-                seed=args.seed, split=split, verbose=0,
+                seed=args.seed, split=split, arch="smallervggnet", verbose=0,
             )
             data = load_labelled_images(args.dataset, args.image_size)
             groups = near_duplicate_groups(data.images)

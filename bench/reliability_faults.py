@@ -142,7 +142,7 @@ def training_faults(root: Path, seeds: int, env: dict, timeout: float) -> list[d
     """SIGKILL and SIGINT after the k-th epoch's backup (k seeded), over an earlier run's outputs; then --resume."""
     dataset = make_dataset(root / "dataset", per_combination=8)
     args = ["--dataset", dataset, "--epochs", EPOCHS, "--image-size", 32, "--no-export", "--seed", 0, "--patience", 0,
-            "--work-dir", "work"]
+            "--arch", "smallervggnet", "--work-dir", "work"]
     reference = root / "uninterrupted"
     reference.mkdir(parents=True)
     process = _start("train.py", args, reference, env, reference / "log")
@@ -150,7 +150,7 @@ def training_faults(root: Path, seeds: int, env: dict, timeout: float) -> list[d
     expected = _last_metrics(reference / "fashion.metrics.csv")
     earlier = root / "earlier"
     earlier.mkdir()
-    process = _start("train.py", [*args[:2], "--epochs", 1, *args[4:11]], earlier, env, earlier / "log")  # no --work-dir
+    process = _start("train.py", [*args[:2], "--epochs", 1, *args[4:13]], earlier, env, earlier / "log")  # no --work-dir
     assert process.wait(timeout=timeout) == 0, (earlier / "log").read_text()[-2000:]
     results = []
     for seed in range(seeds):

@@ -59,7 +59,7 @@ def child_run(args: argparse.Namespace, variant: str) -> dict:
     from pyimagesearch.training import train
 
     if variant == "smallervggnet":
-        options = {"epochs": args.scratch_epochs}
+        options = {"arch": "smallervggnet", "epochs": args.scratch_epochs}
     else:
         _, alpha, size = variant.removesuffix(COLOUR_BRANCH).split("-")
         options = {

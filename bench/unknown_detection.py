@@ -1,17 +1,20 @@
-"""Unknown detection, leave-one-type-out: how well a model trained without dresses tells dress photos apart.
+"""Unknown detection, leave-one-type-out: how well a model trained without one garment type (dresses by
+default) tells photos of that type apart.
 
-Trains on ../shared/data/fashion without its two dress folders (through a temporary folder of
+Trains on ../shared/data/fashion without the folders of the type left out (through a temporary folder of
 links to the other photos: the data set is never modified), then scores the validation photos
-(in-distribution: jeans and shirts the model did not train on) against every dress photo:
+(in-distribution: photos of the other types the model did not train on) against every photo of the type left out:
 - AUROC of each candidate out-of-distribution score (higher = better separation; 0.5 is chance):
   maximum probability per label group, energy, Mahalanobis distances of the penultimate
-  features (low-rank and full covariance), k-nearest-neighbour distances;
-- with the score and threshold train.py stores, the share of dress photos flagged unknown and
+  features (low-rank and full covariance), k-nearest-neighbour distances, on the features unknown
+  detection reads and, for a backbone, on each of its feature map resolutions pooled;
+- with the score and threshold train.py stores, the share of those photos flagged unknown and
   of validation photos kept;
 - what classify says for examples/example_07.jpg (black dress) and example_01.jpg (red dress).
 
     python bench/unknown_detection.py --epochs 20 --image-size 64
     python bench/unknown_detection.py --image-size 96 --arch mobilenetv2 --colour-branch on --weights FILE
+    python bench/unknown_detection.py --leave-out jeans --image-size 96 --arch mobilenetv2 --weights FILE
 """
 
 import argparse
@@ -33,18 +36,22 @@ from pyimagesearch.images import list_images, load_images  # noqa: E402
 from pyimagesearch.splitting import near_duplicate_groups, split_indices  # noqa: E402
 from pyimagesearch.training import train  # noqa: E402
 from pyimagesearch.unknown import (  # noqa: E402
-    FIT_IMAGES, fit_feature_statistics, group_confidences, mahalanobis_distances,
+    FIT_IMAGES, feature_distances, fit_feature_statistics, group_confidences, mahalanobis_distances,
 )
 
-UNSEEN = ("blue_dress", "red_dress")
 EXAMPLES_DIR = PROJECT_ROOT.parent / "shared" / "data" / "examples"
 EXAMPLES = ("example_07.jpg", "example_01.jpg")
 
 
-def link_known_folders(dataset: Path, target: Path) -> None:
-    """``target/<folder>/<file>`` links to every photo of ``dataset`` outside the unseen folders."""
+def is_left_out(path: Path, garment: str) -> bool:
+    """Whether a photo's folder (``<colour>_<type>``) holds the garment type left out."""
+    return path.parent.name.split("_")[-1] == garment
+
+
+def link_known_folders(dataset: Path, target: Path, garment: str) -> None:
+    """``target/<folder>/<file>`` links to every photo of ``dataset`` but the ``garment`` left out."""
     for path in list_images(dataset):
-        if path.parent.name not in UNSEEN:
+        if not is_left_out(path, garment):
             link = target / path.relative_to(dataset)
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to(path.resolve())
@@ -57,6 +64,47 @@ def knn_distances(features: np.ndarray, reference: np.ndarray, k: int) -> np.nda
 
     similarity = normalise(features) @ normalise(reference).T
     return np.sqrt(np.maximum(2 - 2 * np.sort(similarity, axis=1)[:, -k], 0))
+
+
+def pooled_maps(model, images, sample: np.ndarray, val_index: np.ndarray, unseen_images: np.ndarray) -> dict:
+    """For a backbone, the last feature maps of each resolution, averaged over places: ``{name:
+    (training sample's, validation's, unseen's)}``; empty for SmallerVGGNet."""
+    import keras
+
+    from pyimagesearch.backbones import BACKBONE_INPUT, BACKBONE_OUTPUT, _layers_between
+
+    names = [layer.name for layer in model.layers]
+    if BACKBONE_INPUT not in names:
+        return {}
+    inside = _layers_between(model.get_layer(BACKBONE_INPUT).output, model.get_layer(BACKBONE_OUTPUT).output)
+    last_of_side = {}
+    for layer in inside:
+        if len(layer.output.shape) == 4 and not isinstance(layer, keras.layers.ZeroPadding2D):
+            last_of_side[layer.output.shape[1]] = layer
+    chosen = [layer for side, layer in sorted(last_of_side.items()) if side > 1][:3]
+    pooled = keras.Model(model.inputs, [keras.layers.GlobalAveragePooling2D()(layer.output) for layer in chosen])
+
+    def run(batch):
+        return [np.asarray(part) for part in pooled.predict(np.asarray(batch, "float32"), batch_size=64, verbose=0)]
+
+    train_maps, val_maps, unseen_maps = run(images[sample]), run(images[val_index]), run(unseen_images)
+    found = {f"{layer.name} ({layer.output.shape[1]}x{layer.output.shape[2]})": (t, v, u)
+             for layer, t, v, u in zip(chosen, train_maps, val_maps, unseen_maps)}
+    normalised = [np.concatenate([m / np.linalg.norm(m, axis=1, keepdims=True) for m in maps], axis=1)
+                  for maps in (train_maps, val_maps, unseen_maps)]
+    found["those resolutions together"] = tuple(normalised)
+    return found
+
+
+def project(train: np.ndarray, *others: np.ndarray, dims: int = 128) -> tuple[np.ndarray, ...]:
+    """L2-normalised rows projected on the ``dims`` principal directions of the normalised training rows."""
+    def normalise(x):
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+    train = normalise(train)
+    mean = train.mean(axis=0)
+    _, _, directions = np.linalg.svd(train - mean, full_matrices=False)
+    return tuple((normalise(x) - mean) @ directions[:dims].T for x in (train, *others))
 
 
 def energy(logits: np.ndarray, groups: list[list[int]] | None) -> np.ndarray:
@@ -76,6 +124,7 @@ def auroc(known: np.ndarray, unknown: np.ndarray) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default=str(FASHION_DIR))
+    parser.add_argument("--leave-out", default="dress", help="the garment type left out of training")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--patience", type=int, default=5, help="early stopping patience, epochs")
     parser.add_argument("--image-size", type=int, default=64)
@@ -84,6 +133,8 @@ def main() -> None:
     parser.add_argument("--weights", help="train.py's --weights (a backbone's weights file)")
     parser.add_argument("--colour-branch", default="auto", help="train.py's --colour-branch")
     parser.add_argument("--output", default="unknown_detection", help="results file name in bench/results/, without .json")
+    parser.add_argument("--features", help="also write the features and outputs of the training sample, validation and "
+                                           "left-out photos to this .npz, to try other scores without training (never commit one)")
     args = parser.parse_args()
     dataset = Path(args.dataset)
 
@@ -92,7 +143,7 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as work:
         known_dir, model_path = Path(work) / "known", Path(work) / "fashion.model"
-        link_known_folders(dataset, known_dir)
+        link_known_folders(dataset, known_dir, args.leave_out)
         result = train(
             known_dir, model_path=model_path, labelbin_path=Path(work) / "mlb.pickle", plot_path=Path(work) / "plot.png",
             epochs=args.epochs, image_size=args.image_size, seed=args.seed, patience=args.patience, verbose=0,
@@ -104,7 +155,7 @@ def main() -> None:
         # The split train() used, recomputed as it computes it.
         data = load_labelled_images(known_dir, args.image_size)
         train_index, val_index = split_indices(data.label_sets, 0.2, args.seed, near_duplicate_groups(data.images))
-        unseen_paths = [path for path in list_images(dataset) if path.parent.name in UNSEEN]
+        unseen_paths = [path for path in list_images(dataset) if is_left_out(path, args.leave_out)]
         unseen_images, unseen_paths, _ = load_images(unseen_paths, args.image_size)
 
         classifier = Classifier.load(model_path)
@@ -115,6 +166,12 @@ def main() -> None:
         _, train_features = predictor.predict_with_features(data.images[sample])
         val_outputs, val_features = predictor.predict_with_features(data.images[val_index])
         unseen_outputs, unseen_features = predictor.predict_with_features(unseen_images)
+        sample_targets = result.task.encode(result.binarizer, [data.label_sets[i] for i in sample])
+        if args.features:
+            np.savez_compressed(
+                args.features, train_features=train_features, val_features=val_features, unseen_features=unseen_features,
+                val_outputs=val_outputs, unseen_outputs=unseen_outputs, train_targets=sample_targets, classes=np.array(classes),
+            )
         # Logits: the head's Dense layer, before its activation.
         logit_model = keras.Model(predictor.model.inputs, predictor.model.layers[-2].output)
         val_logits = logit_model.predict(data.images[val_index].astype("float32"), verbose=0)
@@ -125,8 +182,8 @@ def main() -> None:
         stored_unknown = metadata["unknown"]
         # The features the stored distance reads: the shape branch's for the colour-and-shape network,
         # about each type's mean; else the one network's penultimate layer, about each combination's.
-        type_group = next(g for g, group in enumerate(metadata["label_groups"]) if "jeans" in group)
-        means_of = result.task.encode(result.binarizer, [data.label_sets[i] for i in sample])
+        type_group = next(g for g, group in enumerate(metadata["label_groups"]) if {"dress", "jeans", "shirt"} & set(group))
+        means_of = sample_targets
         if stored_unknown["image"] is None:
             means_of = means_of[:, groups[type_group]]
         candidates = {}
@@ -143,12 +200,34 @@ def main() -> None:
             candidates[f"{k}-nearest-neighbour cosine distance"] = (
                 -knn_distances(val_features, train_features, k), -knn_distances(unseen_features, train_features, k)
             )
+        for dims in (64, 128):
+            train_low, val_low, unseen_low = project(train_features, val_features, unseen_features, dims=dims)
+            candidates[f"1-nearest-neighbour cosine distance, {dims} principal components"] = (
+                -knn_distances(val_low, train_low, 1), -knn_distances(unseen_low, train_low, 1)
+            )
+        for name, (train_maps, val_maps, unseen_maps) in pooled_maps(predictor.model, data.images, sample, val_index, unseen_images).items():
+            for k in (1, 10):
+                candidates[f"{k}-nearest-neighbour cosine distance, {name}"] = (
+                    -knn_distances(val_maps, train_maps, k), -knn_distances(unseen_maps, train_maps, k)
+                )
         # What classify.py uses: the stored scores' typicalities.
         detector = classifier.unknown
         val_scores = detector.score(val_outputs, val_features)
         unseen_scores = detector.score(unseen_outputs, unseen_features)
         candidates["stored: type group's typicality"] = (val_scores.groups[:, type_group], unseen_scores.groups[:, type_group])
         candidates["stored: image typicality"] = (val_scores.image, unseen_scores.image)
+        # Each stored score's raw familiarity (higher = more familiar), per image: to compare rules
+        # of combining them, and thresholds set on one half of the validation photos and checked on
+        # the other, without training again.
+        familiarities = {}
+        for g, labels in enumerate(detector.group_labels):
+            name = "/".join(labels)
+            familiarities[f"max probability in {name}"] = (val_confidence[:, g], unseen_confidence[:, g])
+            if detector.group_distances[g] is not None:
+                score, statistics, _ = detector.group_distances[g]
+                familiarities[f"{score} distance in {name}"] = tuple(
+                    -feature_distances(features, score, statistics) for features in (val_features, unseen_features)
+                )
         scores = {name: auroc(known, unknown) for name, (known, unknown) in candidates.items()}
 
         # The stored score and threshold, as classify.py applies them.
@@ -168,13 +247,15 @@ def main() -> None:
         results = {
             "machine": machine(),
             "epochs": args.epochs, "epochs_trained": metadata["epochs_trained"], "patience": args.patience,
-            "image_size": args.image_size, "seed": args.seed, "head": metadata.get("head", "flat"),
+            "image_size": args.image_size, "seed": args.seed, "left_out": args.leave_out, "head": metadata.get("head", "flat"),
             "arch": args.arch, "weights": args.weights,
             "network": "colour and shape" if stored_unknown["image"] is None else "one network",
             "training_images": len(train_index), "validation_images": len(val_index), "unseen_images": len(unseen_paths),
             "validation_exact_match": metadata["validation"]["exact_match"],
             "training_seconds": round(training_seconds, 1),
             "auroc": scores,
+            "familiarities": {name: {"validation": np.round(known, 6).tolist(), "unseen": np.round(unknown, 6).tolist()}
+                              for name, (known, unknown) in familiarities.items()},
             "stored": {
                 "score": "max probability and shape-branch distance per group" if stored_unknown["image"] is None
                 else "max probability per group, feature distance per image",
@@ -190,13 +271,13 @@ def main() -> None:
     path = write_results(args.output, results)
 
     print(f"{results['training_images']} training, {results['validation_images']} validation (known) and "
-          f"{results['unseen_images']} dress (unknown) photos; {results['epochs_trained']} epochs at {args.image_size} px, "
+          f"{results['unseen_images']} {args.leave_out} (unknown) photos; {results['epochs_trained']} epochs at {args.image_size} px, "
           f"{results['head']} head, validation exact-match {results['validation_exact_match']:.3f}\n")
-    print(markdown_table(["score", "AUROC, validation vs dresses"], [[name, f"{value:.3f}"] for name, value in scores.items()]))
+    print(markdown_table(["score", f"AUROC, validation vs {args.leave_out}"], [[name, f"{value:.3f}"] for name, value in scores.items()]))
     stored = results["stored"]
     print(f"\nstored: {stored['score']}; typicality threshold {stored['threshold']:.4f}\n")
     print(markdown_table(
-        ["flag", "validation photos flagged", "dress photos flagged"],
+        ["flag", "validation photos flagged", f"{args.leave_out} photos flagged"],
         [[name, f"{stored['flagged_validation'][name]:.3f}", f"{stored['flagged_unseen'][name]:.3f}"]
          for name in stored["flagged_validation"]],
     ))

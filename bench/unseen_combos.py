@@ -13,7 +13,10 @@ type right, and each alone. Set-ups, each run in a fresh process:
 - ``colour-and-shape+recolour``: the same with recolouring;
 - ``colour-and-shape+mobilenetv2``: the colour-and-shape network whose shape branch is ImageNet
   MobileNetV2 (alpha 0.35, the shared weights file) on the grey copy, fine-tuned
-  (``--arch mobilenetv2 --colour-branch on``).
+  (``--arch mobilenetv2 --colour-branch on``); variants of it: ``, background off`` without
+  background replacement, ``+recolour`` with label-aware recolouring, ``, batch 32 float32`` as
+  before #25's automatic choices, ``, attention 1x1 only`` with the colour attention from one
+  1x1 layer.
 
 Each also labels ``examples/example_07.jpg`` (a black dress: black only ever comes on jeans).
 
@@ -31,24 +34,33 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import FASHION_DIR, PROJECT_ROOT, machine, markdown_table, run_child, setup_paths, write_results  # noqa: E402
+from common import (  # noqa: E402
+    FASHION_DIR, PROJECT_ROOT, group_scores, machine, markdown_table, run_child, set_library_constants, setup_paths, write_results,
+)
 
 setup_paths()
 
 # ImageNet MobileNetV2 (alpha 0.35) for the pretrained shape branch; ../shared/models beside the project.
 MOBILENETV2_WEIGHTS = PROJECT_ROOT.parent / "shared" / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
 COMBINATIONS = ("blue_dress", "blue_jeans", "blue_shirt", "red_dress", "red_shirt")
-# train() arguments and the decoding of each set-up.
+# The colour-and-shape network on the pretrained shape branch.
+MOBILENETV2 = {"head": "grouped", "recolour": "off", "colour_branch": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS)}
+# train() arguments and the decoding of each set-up (and, for some, library constants changed in
+# its process: `common.set_library_constants`).
 SETUPS = {
-    "tutorial": ({"head": "flat", "recolour": "off"}, {"top_k": 2}),
-    "grouped": ({"head": "grouped", "recolour": "off", "colour_branch": "off"}, {}),
-    "grouped+recolour": ({"head": "grouped", "recolour": "on", "colour_branch": "off"}, {}),
-    "flat+recolour": ({"head": "flat", "recolour": "on"}, {"top_k": 2}),
-    "colour-and-shape": ({"head": "grouped", "recolour": "off", "colour_branch": "on"}, {}),
-    "colour-and-shape+recolour": ({"head": "grouped", "recolour": "on", "colour_branch": "on"}, {}),
-    "colour-and-shape+mobilenetv2": (
-        {"head": "grouped", "recolour": "off", "colour_branch": "on", "arch": "mobilenetv2", "weights": str(MOBILENETV2_WEIGHTS)}, {}
-    ),
+    "tutorial": ({"arch": "smallervggnet", "head": "flat", "recolour": "off"}, {"top_k": 2}),
+    "grouped": ({"arch": "smallervggnet", "head": "grouped", "recolour": "off", "colour_branch": "off"}, {}),
+    "grouped+recolour": ({"arch": "smallervggnet", "head": "grouped", "recolour": "on", "colour_branch": "off"}, {}),
+    "flat+recolour": ({"arch": "smallervggnet", "head": "flat", "recolour": "on"}, {"top_k": 2}),
+    "colour-and-shape": ({"arch": "smallervggnet", "head": "grouped", "recolour": "off", "colour_branch": "on"}, {}),
+    "colour-and-shape+recolour": ({"arch": "smallervggnet", "head": "grouped", "recolour": "on", "colour_branch": "on"}, {}),
+    "colour-and-shape+mobilenetv2": (MOBILENETV2, {}),
+    # The colour attention from one 1x1 layer on the shape branch's maps, not a 3x3 layer of 64 first.
+    "colour-and-shape+mobilenetv2, attention 1x1 only": (MOBILENETV2, {}, {"colour_and_shape.ATTENTION_HIDDEN": 0}),
+    # Before #25's automatic choices: batch 32 in float32.
+    "colour-and-shape+mobilenetv2, batch 32 float32": ({**MOBILENETV2, "batch_size": 32, "precision": "float32"}, {}),
+    "colour-and-shape+mobilenetv2+recolour": ({**MOBILENETV2, "recolour": "on"}, {}),
+    "colour-and-shape+mobilenetv2, background off": ({**MOBILENETV2, "background": "off"}, {}),
 }
 EXAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "examples" / "example_07.jpg"
 
@@ -64,23 +76,23 @@ def link_folders(dataset: Path, folders: list[str], target: Path) -> None:
 def combination_scores(predicted: list[set[str]], left_out: str, colours: list[str], types: list[str]) -> dict:
     """Shares of the left-out folder's photos (``blue_dress``) whose predicted labels hold its colour AND
     type, and each alone: exactly one colour, the right one, and likewise for the type."""
-    colour, kind = left_out.split("_")
-    colour_right = [labels & set(colours) == {colour} for labels in predicted]
-    type_right = [labels & set(types) == {kind} for labels in predicted]
-    return {
-        "both_right": sum(c and t for c, t in zip(colour_right, type_right)) / len(predicted),
-        "colour_right": sum(colour_right) / len(predicted),
-        "type_right": sum(type_right) / len(predicted),
-    }
+    return group_scores(predicted, [left_out.split("_")] * len(predicted), colours, types)
 
 
 def child_run(dataset: Path, left_out: str, setup: str, epochs: int, image_size: int, patience: int, seed: int) -> dict:
     """Train on every folder but ``left_out`` with ``setup``, then label the left-out folder and example_07."""
-    from pyimagesearch.classification import Classifier
-    from pyimagesearch.images import list_images, load_images
-    from pyimagesearch.training import train
+    import numpy as np
 
-    training, decoding = SETUPS[setup]
+    from pyimagesearch import config
+    from pyimagesearch.classification import Classifier
+    from pyimagesearch.data import load_labelled_images
+    from pyimagesearch.images import list_images
+    from pyimagesearch.splitting import near_duplicate_groups, split_indices
+    from pyimagesearch.training import train
+    from pyimagesearch.unknown import is_flagged
+
+    training, decoding, *constants = SETUPS[setup]
+    set_library_constants(constants[0] if constants else {})
     folders = sorted(path.name for path in dataset.iterdir() if path.is_dir() and path.name != left_out)
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
@@ -90,17 +102,24 @@ def child_run(dataset: Path, left_out: str, setup: str, epochs: int, image_size:
             epochs=epochs, image_size=image_size, patience=patience, seed=seed, verbose=0, **training,
         )
         classifier = Classifier.load(work / "m.model")
+        # The validation photos of the split train() made, recomputed as it computes it: the share of
+        # them flagged unknown is what a new combination's share is held against.
+        data = load_labelled_images(work / "data", image_size)
+        _, val_index = split_indices(data.label_sets, config.VAL_SPLIT, seed, near_duplicate_groups(data.images))
+        validation, _ = classifier.classify([data.paths[i] for i in val_index], **decoding)
     colours, types = result.metadata["label_groups"]
-    images, kept, _ = load_images(list_images(dataset / left_out), image_size)
-    decided = classifier.decide(classifier.predict_probabilities(images), **decoding)
-    classes = classifier.classes
-    predicted = [{classes[i] for i in row.nonzero()[0]} for row in decided]
+    left_out_paths = list_images(dataset / left_out)
+    classified, _ = classifier.classify(left_out_paths, **decoding)
+    predicted = [set(prediction.labels) for prediction in classified]
     example = classifier.classify([EXAMPLE], **decoding)[0][0] if EXAMPLE.is_file() else None
     return {
         "left_out": left_out,
         "setup": setup,
-        "images": len(kept),
+        "images": len(classified),
         **combination_scores(predicted, left_out, colours, types),
+        # Shares flagged unknown (the image or any label group), with the stored score and threshold.
+        "flagged_unknown": float(np.mean([is_flagged(prediction.unknown) for prediction in classified])),
+        "validation_flagged_unknown": float(np.mean([is_flagged(prediction.unknown) for prediction in validation])),
         "epochs_trained": result.metadata["epochs_trained"],
         "validation_exact_match": result.report["exact_match"],
         "example_07": None if example is None else {"labels": example.labels, "probabilities": example.probabilities},
@@ -139,11 +158,11 @@ def main(argv: list[str] | None = None) -> int:
             run = run_child(Path(__file__), ["--child", combination, setup, *common])
             runs.append(run)
             print(f"{combination:>11} {setup:<25} both {run['both_right']:.3f} colour {run['colour_right']:.3f} "
-                  f"type {run['type_right']:.3f}  example_07: {', '.join(run['example_07']['labels']) if run['example_07'] else '-'}",
+                  f"type {run['type_right']:.3f} flagged {run['flagged_unknown']:.3f} (validation {run['validation_flagged_unknown']:.3f})  example_07: {', '.join(run['example_07']['labels']) if run['example_07'] else '-'}",
                   file=sys.stderr, flush=True)
     means = {
         setup: {key: statistics.mean(run[key] for run in runs if run["setup"] == setup)
-                for key in ("both_right", "colour_right", "type_right")}
+                for key in ("both_right", "colour_right", "type_right", "flagged_unknown", "validation_flagged_unknown")}
         for setup in args.setups
     }
     write_results(args.output, {"machine": machine(), "arguments": vars(args), "runs": runs, "means": means})

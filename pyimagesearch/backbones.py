@@ -1,5 +1,7 @@
 """Pretrained backbones from `keras.applications`: a registry of builders, their input preprocessing, and
-weights from ImageNet (downloaded by Keras) or from a file on disk (how offline machines work).
+weights from ImageNet (downloaded by Keras), from a file on disk (how offline machines work), or, for
+MobileNetV2 at alpha 0.35, from the file shipped in ``pyimagesearch/weights`` (its default: the same
+command builds the same network online and offline).
 
 The backbone's layers are built into the classifier's own graph (not nested as one layer), behind
 the backbone's preprocessing, so the saved model takes RGB 0-255 like SmallerVGGNet, Grad-CAM finds
@@ -8,6 +10,7 @@ from a second instance that Keras built with the requested weights; Keras' own l
 checks the file.
 """
 
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +36,15 @@ HEAD_DROPOUT = 0.2
 # Keras' EfficientNet multiplies by 1/sqrt(stddev) after its Normalization layer when it builds with
 # weights="imagenet" (the stored variances are standard deviations); see `_fix_efficientnet_variance`.
 _IMAGENET_STDDEV_RGB = (0.229, 0.224, 0.225)
+# Weights shipped with the toolkit (pyimagesearch/weights/NOTICE.md: source, licence), per (arch, alpha),
+# with their sha256: the default of those backbones, so that no download decides what trains.
+SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+SHIPPED_WEIGHTS = {
+    ("mobilenetv2", 0.35): (
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5",
+        "df1c3db1d0d9193719c4c70f707c56f7021f999f825bdc57454c275cf6def19f",
+    ),
+}
 
 
 @keras.saving.register_keras_serializable(package="pyimagesearch")
@@ -108,16 +120,22 @@ BACKBONES: dict[str, Backbone] = {
 }
 
 
-def resolve_weights(arch: str, weights: str | None) -> str | None:
+def resolve_weights(arch: str, weights: str | None, alpha: float | None = None) -> str | None:
     """``--weights`` as the builders take it: None for ``none``, ``"imagenet"``, or a file's path.
 
-    The default (None) is ``imagenet`` for a pretrained backbone and ``none`` for SmallerVGGNet and the MLP.
+    The default (None) is the shipped weights file of ``arch`` at ``alpha`` (or at any alpha when
+    ``alpha`` is None) where there is one (`SHIPPED_WEIGHTS`), else ``imagenet`` for a pretrained
+    backbone, and ``none`` for SmallerVGGNet and the MLP.
 
     Raises:
-        ValueError: For pretrained weights with SmallerVGGNet or the MLP, or a weights file that does not exist.
+        ValueError: For pretrained weights with SmallerVGGNet or the MLP, a weights file that does
+            not exist, or a shipped file that is not the one shipped.
     """
     if weights is None:
-        return None if arch in FROM_SCRATCH else "imagenet"
+        if arch in FROM_SCRATCH:
+            return None
+        shipped = shipped_weights(arch, alpha)
+        return "imagenet" if shipped is None else str(shipped)
     if weights == "none":
         return None
     if arch in FROM_SCRATCH:
@@ -128,6 +146,26 @@ def resolve_weights(arch: str, weights: str | None) -> str | None:
     if weights != "imagenet" and not Path(weights).is_file():
         raise ValueError(f"--weights {weights}: no such file. Pass a Keras applications weights file (.h5), imagenet or none.")
     return weights
+
+
+def shipped_weights(arch: str, alpha: float | None = None) -> Path | None:
+    """The weights file shipped for ``arch`` (at ``alpha``; any when None), checked against its sha256, or None.
+
+    Raises:
+        ValueError: When the shipped file is missing or altered (a broken checkout or install).
+    """
+    found = next(((name, digest) for (shipped_arch, shipped_alpha), (name, digest) in SHIPPED_WEIGHTS.items()
+                  if shipped_arch == arch and alpha in (None, shipped_alpha)), None)
+    if found is None:
+        return None
+    name, digest = found
+    path = SHIPPED_WEIGHTS_DIR / name
+    if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+        raise ValueError(
+            f"--weights: the shipped {path} is missing or altered (sha256 should be {digest}): restore it with "
+            f"`git checkout -- {path.name}` in {path.parent}, or pass --weights imagenet or a weights file."
+        )
+    return path
 
 
 def resolve_alpha(arch: str, alpha: float | None, weights: str | None) -> float | None:
@@ -241,7 +279,9 @@ def _fix_efficientnet_variance(backbone_layers: list[layers.Layer]) -> None:
             return
 
 
-def build_backbone(arch: str, image_size: int, alpha: float | None, weights: str | None, inputs) -> keras.KerasTensor:
+def build_backbone(
+    arch: str, image_size: int, alpha: float | None, weights: str | None, inputs, tap_side: int | None = None
+) -> keras.KerasTensor | tuple[keras.KerasTensor, keras.KerasTensor]:
     """Build a pretrained (or freshly initialised) backbone into a graph after ``inputs``.
 
     Args:
@@ -250,9 +290,11 @@ def build_backbone(arch: str, image_size: int, alpha: float | None, weights: str
         alpha: Width multiplier (see `resolve_alpha`), or None.
         weights: None, ``"imagenet"`` or a weights file's path (see `resolve_weights`).
         inputs: The model's RGB 0-255 input tensor.
+        tap_side: If given, also return the backbone's last feature maps at least this many pixels a side.
 
     Returns:
-        The backbone's last feature maps (its layers: `backbone_layers`).
+        The backbone's last feature maps (its layers: `backbone_layers`), and with ``tap_side`` the
+        tapped maps too: ``(last, tapped)``.
     """
     backbone = BACKBONES[arch]
     pretrained = _load_pretrained(backbone, image_size, alpha, weights) if weights is not None else None
@@ -268,7 +310,19 @@ def build_backbone(arch: str, image_size: int, alpha: float | None, weights: str
             target_layer.set_weights(source_layer.get_weights())
         if arch == "efficientnetb0":
             _fix_efficientnet_variance(target)
-    return layers.Identity(name=BACKBONE_OUTPUT)(end)
+    last = layers.Identity(name=BACKBONE_OUTPUT)(end)
+    if tap_side is None:
+        return last
+    # A padding layer's output only serves the strided convolution after it, and is a pixel larger.
+    maps = [layer.output for layer in _layers_between(start, end)
+            if len(layer.output.shape) == 4 and not isinstance(layer, layers.ZeroPadding2D)]
+    return last, last_maps_of_side(maps, tap_side)
+
+
+def last_maps_of_side(maps: list[keras.KerasTensor], side: int) -> keras.KerasTensor:
+    """The last of ``maps`` (feature maps in graph order) at least ``side`` pixels high and wide: the
+    deepest, hence best informed, that still resolves ``side`` x ``side`` places."""
+    return [tensor for tensor in maps if min(tensor.shape[1], tensor.shape[2]) >= side][-1]
 
 
 def _layers_between(start: keras.KerasTensor, end: keras.KerasTensor) -> list[layers.Layer]:

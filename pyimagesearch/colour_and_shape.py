@@ -4,9 +4,12 @@ A single network learns whatever separates its training folders, and when black 
 on jeans, "dark and trouser-shaped" is one feature: a black dress becomes black jeans. Here the
 label groups other than colour (types) are read by SmallerVGGNet's layers from a grey copy of
 the image whose tones are jittered in training (so "dark" cannot stand for "jeans" either),
-and the colour group by a branch of per-pixel (1x1) convolutions pooled over the whole image,
-which sees colours but no outline. The shape branch can also be a pretrained backbone
-(`backbones`) reading the grey copy. Measured in bench/README.md, "Unseen combinations".
+and the colour group by a branch of per-pixel (1x1) convolutions, which sees colours but no outline.
+The colour branch pools its per-pixel features with weights from a map of where to look, which
+the shape branch computes from the grey copy (`AttentionPooling`): the garment's colour, not the
+scene's, and still no shape in the colour features themselves. The shape branch can also be a
+pretrained backbone (`backbones`) reading the grey copy. Measured in bench/README.md, "Unseen
+combinations" and "Robustness".
 """
 
 import math
@@ -15,7 +18,7 @@ from collections.abc import Callable, Sequence
 import keras
 from keras import layers
 
-from pyimagesearch.backbones import HEAD_DROPOUT
+from pyimagesearch.backbones import HEAD_DROPOUT, last_maps_of_side
 from pyimagesearch.batch_norm import FusedBatchNormalization
 from pyimagesearch.grouped_head import ClassOrder, GroupSoftmax
 from pyimagesearch.smallervggnet import feature_layers
@@ -33,9 +36,46 @@ CONTRAST = 0.5
 # at 96 px): enough for a garment's colour, and its 1x1 layers cost a quarter of what they would at
 # half the input's side, where they took a third of the network's training time.
 COLOUR_POOL = 4
-# The layers whose outputs are each branch's features (unknown detection reads the shape branch's).
+# The attention map comes from the shape branch's deepest feature maps that still resolve places
+# ATTENTION_STRIDE pixels apart (12 x 12 at 96 px), through a 3x3 convolution of ATTENTION_HIDDEN
+# units (a single 1x1 layer left a red field to decide: bench/README.md, "Robustness"), resized to
+# the colour branch's maps.
+ATTENTION_STRIDE = 8
+ATTENTION_HIDDEN = 64
+# The layers whose outputs are each branch's features (unknown detection reads the shape branch's),
+# and the colour branch's attention: its hidden layer and its logits.
 COLOUR_FEATURES = "colour_features"
 SHAPE_FEATURES = "shape_features"
+COLOUR_ATTENTION_HIDDEN = "colour_attention_hidden"
+COLOUR_ATTENTION = "colour_attention"
+
+
+@keras.saving.register_keras_serializable(package="pyimagesearch")
+class AttentionPooling(keras.layers.Layer):
+    """Feature maps averaged with weights that a softmax over places makes of attention logits.
+
+    Called on ``[features, logits]``: features (N, H, W, C) and logits (N, h, w, 1), resized
+    bilinearly to H x W. Returns (N, C): for each image, the sum over places of each place's
+    features times its weight. Places trade weight only with each other, so what the features say
+    is kept apart from where they are looked for.
+    """
+
+    def build(self, input_shape):
+        # The model's input size fixes the maps' sizes; the batches fed in training may not say so.
+        features_shape, _ = input_shape
+        self.size = (int(features_shape[1]), int(features_shape[2]))
+
+    def call(self, inputs):
+        features, logits = inputs
+        height, width = self.size
+        logits = keras.ops.image.resize(keras.ops.cast(logits, "float32"), (height, width), interpolation="bilinear")
+        weights = keras.ops.softmax(keras.ops.reshape(logits, (-1, height * width)), axis=-1)
+        weights = keras.ops.cast(keras.ops.reshape(weights, (-1, height, width, 1)), features.dtype)
+        return keras.ops.sum(features * weights, axis=(1, 2))
+
+    def compute_output_shape(self, input_shape):
+        features_shape, _ = input_shape
+        return (features_shape[0], features_shape[-1])
 
 
 @keras.saving.register_keras_serializable(package="pyimagesearch")
@@ -118,13 +158,19 @@ def build_colour_and_shape(
     )(inputs)
     if dropout:  # Regularisation, like the dropout: left out for the overfit check.
         shape = RandomTone(seed=seed, name="tone_jitter")(shape)
+    tap_side = max(1, min(height, width) // ATTENTION_STRIDE)
     if shape_backbone is None:
         shape = layers.Rescaling(2.0, offset=-1.0, name="grey_to_signed")(shape)
+        maps = []
         for layer in feature_layers(kernel_initializer, batch_norm_momentum, dropout, features_name=SHAPE_FEATURES, pool_first=True):
             shape = layer(shape)
+            if len(shape.shape) == 4:
+                maps.append(shape)
+        where = last_maps_of_side(maps, tap_side)
     else:
         grey_rgb = layers.Rescaling(255.0, name="grey_to_rgb")(layers.Concatenate(name="grey_channels")([shape] * 3))
-        shape = layers.GlobalAveragePooling2D(name=SHAPE_FEATURES)(shape_backbone(grey_rgb))
+        last, where = shape_backbone(grey_rgb, tap_side=tap_side)
+        shape = layers.GlobalAveragePooling2D(name=SHAPE_FEATURES)(last)
         if dropout:
             shape = layers.Dropout(HEAD_DROPOUT, name="shape_dropout")(shape)
     colour = inputs
@@ -136,9 +182,11 @@ def build_colour_and_shape(
     for filters in (32, 64):
         colour = layers.Conv2D(filters, (1, 1), activation="relu", kernel_initializer=kernel_initializer)(colour)
         colour = FusedBatchNormalization(momentum=batch_norm_momentum)(colour)
-    colour = layers.Concatenate(name="colour_pooled")(
-        [layers.GlobalAveragePooling2D()(colour), layers.GlobalMaxPooling2D()(colour)]
-    )
+    if ATTENTION_HIDDEN:  # 0 only to measure the 1x1 layer alone
+        where = layers.Conv2D(ATTENTION_HIDDEN, (3, 3), padding="same", activation="relu", kernel_initializer=kernel_initializer,
+                              name=COLOUR_ATTENTION_HIDDEN)(where)
+    attention = layers.Conv2D(1, (1, 1), kernel_initializer="zeros", name=COLOUR_ATTENTION)(where)
+    colour = AttentionPooling(name="colour_pooled")([colour, attention])
     colour = layers.Dense(64, activation="relu", kernel_initializer=kernel_initializer)(colour)
     colour = FusedBatchNormalization(momentum=batch_norm_momentum, name=COLOUR_FEATURES)(colour)
     logits = [

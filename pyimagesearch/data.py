@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pyimagesearch import config
+from pyimagesearch.backgrounds import BackgroundReplacement
 from pyimagesearch.image_cache import load_images_cached
 from pyimagesearch.images import list_images, load_image_batch, load_images
 from pyimagesearch.labels import label_counts, labels_for_paths
@@ -307,6 +308,7 @@ def make_dataset(
     recolouring: Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]] | None = None,
     threads: int | None = None,
     shard: bool = False,
+    backgrounds: BackgroundReplacement | None = None,
 ) -> tf.data.Dataset:
     """Batches of (float32 RGB 0-255 images, targets), shuffled and augmented when training.
 
@@ -342,11 +344,14 @@ def make_dataset(
     # uint8 images, or the MLP's float32 feature rows (`features`).
     dtype = tf.as_dtype(images.dtype)
 
-    def gather(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return images[rows], targets[rows]
+    def gather(rows: np.ndarray, *seed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        batch = images[rows]
+        if backgrounds is not None:
+            batch = backgrounds(rows, batch, int(seed[0]))
+        return batch, targets[rows]
 
-    def load(rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        batch, batch_targets = tf.numpy_function(gather, [rows], (dtype, tf.float32), stateful=False)
+    def load(rows: tf.Tensor, *seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        batch, batch_targets = tf.numpy_function(gather, [rows, *seed], (dtype, tf.float32), stateful=False)
         return tf.ensure_shape(tf.cast(batch, tf.float32), (None, *image_shape)), tf.ensure_shape(batch_targets, (None, units))
 
     dataset = tf.data.Dataset.from_tensor_slices(indices)
@@ -355,7 +360,10 @@ def make_dataset(
     if shard:
         # Every worker shuffles alike (same seed), so their shards are disjoint.
         dataset = dataset.shard(tf.data.experimental.SHARD_HINT, tf.data.experimental.SHARD_HINT)
-    dataset = dataset.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size)
+    if backgrounds is not None:
+        dataset = tf.data.Dataset.zip(dataset, tf.data.Dataset.random(seed=backgrounds.seed, rerandomize_each_iteration=True))
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     if recolouring is not None:
         dataset = dataset.map(recolouring, num_parallel_calls=tf.data.AUTOTUNE)
     if augmentation is not None:

@@ -10,9 +10,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pyimagesearch.colour_and_shape import COLOUR_ATTENTION, COLOUR_ATTENTION_HIDDEN
 from pyimagesearch.images import resize_image
 
 _CONVOLUTIONS = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D)
+
+
+_ATTENTION_LAYERS = (COLOUR_ATTENTION_HIDDEN, COLOUR_ATTENTION)
 
 
 def find_last_conv_layer(model: keras.Model) -> str:
@@ -20,12 +24,14 @@ def find_last_conv_layer(model: keras.Model) -> str:
 
     1x1 convolutions, such as the colour branch's of `colour_and_shape`, are passed over: each of
     their outputs sees one pixel, so their maps locate colours, not the shapes a label stands for.
+    So are the colour branch's attention layers: their maps say where to read a colour, and no
+    label's score flows through them but by that weighting.
 
     Raises:
         ValueError: If the model has no Conv2D, SeparableConv2D or DepthwiseConv2D layer.
     """
     convolutions = [layer for layer in model.layers if isinstance(layer, _CONVOLUTIONS)]
-    spatial = [layer for layer in convolutions if tuple(layer.kernel_size) != (1, 1)]
+    spatial = [layer for layer in convolutions if tuple(layer.kernel_size) != (1, 1) and layer.name not in _ATTENTION_LAYERS]
     if spatial or convolutions:
         return (spatial or convolutions)[-1].name
     raise ValueError(f"--explain needs a convolution layer, and model {model.name!r} has none at its top level.")

@@ -260,14 +260,16 @@ class TrainingHealth(keras.callbacks.Callback):
 
     - **non-finite**: the loss of a batch is NaN or infinite, or the network outputs NaN for
       the probe images. Training stops at once, whatever ``stop_on_stall`` says.
-    - **diverging**: an epoch's loss is over `DIVERGENCE_FACTOR` times the first batch's.
+    - **diverging**: an epoch's loss is over `DIVERGENCE_FACTOR` times the first batch's (of the
+      first fit it watched: a later fit, such as fine-tuning a pretrained backbone after its head,
+      starts from trained weights, whose low loss would make any early bump look like divergence).
     - **same prediction**: at the end of an epoch, every probe image gets the same prediction:
       each output's spread over the images is within ``same_prediction_tolerance`` times its
       largest value. The network ignores its input.
     - **dead ReLUs**: in some ReLU layer, ``dead_relu_share`` of the units output zero for
       every probe image.
     - **flat**: at the end of epoch ``patience``, the training loss and every training metric
-      have stayed within ``flat_tolerance`` of their first-epoch values.
+      have stayed within ``flat_tolerance`` of their first-epoch values (first fit only).
 
     When a symptom shows, the callback logs one warning with the `Diagnosis` (on the
     ``pyimagesearch.health`` logger), keeps it as ``diagnosis``, and, if ``stop_on_stall``,
@@ -315,17 +317,19 @@ class TrainingHealth(keras.callbacks.Callback):
         self.dead_relu_share = dead_relu_share
         self.diagnosis: Diagnosis | None = None
         self.stopped = False
+        self._first_loss: float | None = None
+        self._continuing = False
         self._reset()
 
     def _reset(self) -> None:
         self._history: list[dict[str, float]] = []
         self._epoch = 0
-        self._first_loss: float | None = None
         self._probe_model: keras.Model | None = None
         self._relu_names: list[str] = []
 
     def on_train_begin(self, logs=None):
         self.diagnosis, self.stopped = None, False
+        self._continuing = self._first_loss is not None
         self._reset()
         relus = [layer for layer in self.model.layers if _is_relu(layer)]
         single_input = len(getattr(self.model, "inputs", None) or ()) == 1
@@ -391,7 +395,7 @@ class TrainingHealth(keras.callbacks.Callback):
             share = dead_shares[worst]
             symptoms.append(f"{share:.0%} of the ReLU units of layer {worst} output zero for every probe image")
             learning_rate_first = True
-        if len(self._history) == self.patience and _flat(self._history, self.flat_tolerance):
+        if not self._continuing and len(self._history) == self.patience and _flat(self._history, self.flat_tolerance):
             values = ", ".join(f"{name} {value:.4g}" for name, value in self._history[-1].items())
             symptoms.append(f"loss and metrics flat for the first {self.patience} epochs ({values})")
         if symptoms:

@@ -1,5 +1,6 @@
 """Training a classifier on a labelled image folder and writing the tutorial's three outputs."""
 
+import json
 import logging
 import os
 import shutil
@@ -17,6 +18,7 @@ from pyimagesearch.atomic import atomic_path, interrupts_deferred, write_csv
 from pyimagesearch.augmentation import build_augmentation
 from pyimagesearch.backbones import (
     BACKBONES,
+    FROM_SCRATCH,
     SMALLERVGGNET,
     backbone_summary,
     build_backbone,
@@ -25,6 +27,7 @@ from pyimagesearch.backbones import (
     resolve_weights,
     set_backbone_trainable,
 )
+from pyimagesearch.backgrounds import BackgroundReplacement, build_background_replacement, resolve_background
 from pyimagesearch.colour_and_shape import build_colour_and_shape
 from pyimagesearch.data import ImageFiles, IndexedRows, find_labelled_images, make_dataset, unreadable_rows_reported
 from pyimagesearch.decoding import GROUPS, TUNED, named_decodings
@@ -162,14 +165,10 @@ class RunOptions:
     logdir: str | os.PathLike | None = None
     scratch: Path | None = None
 
-    def check(self, recipe: Recipe) -> None:
-        """Raise `ValueError` for ``--resume`` without ``--work-dir`` or with fine-tuning."""
+    def check(self) -> None:
+        """Raise `ValueError` for ``--resume`` without ``--work-dir``, or a ``--work-dir`` that is a file."""
         if self.resume and self.work_dir is None:
             raise ValueError("--resume needs --work-dir: the folder the interrupted run backed up to (e.g. --work-dir run1).")
-        if self.work_dir is not None and recipe.fine_tunes:
-            raise ValueError(
-                "--work-dir backs up single-phase training; with pretrained weights add --fine-tune-epochs 0, or drop --work-dir."
-            )
         if self.work_dir is not None and Path(self.work_dir).is_file():
             raise ValueError(f"--work-dir {self.work_dir} is a file: give a folder (created if missing).")
 
@@ -198,6 +197,15 @@ def resolve_precision(precision: str, arch: str = SMALLERVGGNET) -> str:
         if tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)) >= (8, 0):
             return "bfloat16"
     return config.AUTO_TRAINING[cpu_kind()]["precision"]
+
+
+def resolve_epochs(epochs: int | None, arch: str, weights: str | None) -> int:
+    """``epochs``, or when None the default for ``arch`` with ``weights`` (as `train` takes them):
+    `config.PRETRAINED_EPOCHS` on a pretrained backbone's frozen layers, else `config.EPOCHS`."""
+    if epochs is not None:
+        return epochs
+    pretrained = arch not in FROM_SCRATCH and weights != "none"
+    return config.PRETRAINED_EPOCHS if pretrained else config.EPOCHS
 
 
 def resolve_jit_compile(jit_compile: str) -> bool | str:
@@ -460,9 +468,11 @@ def _fit(
     csv_path: str | os.PathLike | None,
     verbose: int | str,
     run: RunOptions = RunOptions(),
+    backgrounds: BackgroundReplacement | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]], np.ndarray, Diagnosis | None]:
     """Fit a new model on ``train_index``, scoring ``val_index`` every epoch, watching its health.
 
+    ``backgrounds``, if given, replaces the plain backgrounds of training batches (`backgrounds`).
     With ``recipe.patience``, training stops once validation exact-match has not improved for
     that many epochs, and the weights of its best epoch are kept. Under ``run.strategy`` each step
     trains on ``recipe.batch_size`` images per replica; ``run`` also says what is backed up and logged.
@@ -489,7 +499,7 @@ def _fit(
         images, targets, batch_size, indices=train_index,
         augmentation=None if recipe.arch == MLP else build_augmentation(recipe.seed),
         shuffle_seed=recipe.seed, recolouring=recolouring, threads=threads,
-        shard=isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy),
+        shard=isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy), backgrounds=backgrounds,
     )
     val_ds = make_dataset(images, targets, batch_size, indices=val_index, threads=threads)
     steps_per_epoch = int(np.ceil(len(train_index) / batch_size))
@@ -521,8 +531,8 @@ def _fit(
             history = model.fit(
                 train_ds, initial_epoch=first_epoch, epochs=first_epoch + epochs, shuffle=False, callbacks=callbacks, verbose=verbose
             ).history
-        # A resumed run's history starts where it resumed: prepend the epochs before, as the monitor kept them.
-        earlier = monitor.rows[: len(monitor.rows) - len(history["loss"])] if first_epoch == 0 else []
+        # A resumed run's history starts where it resumed: prepend the phase's epochs before, as the monitor kept them.
+        earlier = monitor.rows[first_epoch: len(monitor.rows) - len(history["loss"])]
         history = {key: [row.get(key, np.nan) for row in earlier] + values for key, values in history.items()}
         if health.stopped:
             raise TrainingStalled(
@@ -537,14 +547,27 @@ def _fit(
             )
         return history, stopper
 
-    if recipe.weights is not None:
-        logger.info("phase 1: the head on the frozen %s", backbone_summary(recipe.arch, recipe.alpha, recipe.weights))
-    history, stopper = fit_phase(0, recipe.epochs)
-    history["phase"] = [1] * len(history["loss"])
+    phase_one = PhaseOne.resumed(run) if recipe.fine_tunes else None
+    if phase_one is None:
+        if recipe.weights is not None:
+            logger.info("phase 1: the head on the frozen %s", backbone_summary(recipe.arch, recipe.alpha, recipe.weights))
+        history, stopper = fit_phase(0, recipe.epochs)
+        history["phase"] = [1] * len(history["loss"])
+        best = stopper.best if stopper is not None else history["val_exact_match"][-1]
+        phase_one = PhaseOne(model.get_weights() if recipe.fine_tunes else [], best, history)
+        if recipe.fine_tunes and run.work_dir is not None:
+            phase_one.save(Path(run.scratch or run.work_dir))
+    else:
+        model.set_weights(phase_one.weights)
+        logger.info("resuming at fine-tuning: phase 1 ended after %d epochs (validation exact-match %.4f)",
+                    len(phase_one.history["phase"]), phase_one.best)
+    history = phase_one.history
     diagnosis = health.diagnosis
     if recipe.fine_tunes:
-        history = _fine_tune(model, task, recipe, history, stopper, fit_phase, monitor, steps_per_epoch, jit_compile)
+        history = _fine_tune(model, task, recipe, phase_one, fit_phase, monitor, steps_per_epoch, jit_compile)
         diagnosis = health.diagnosis or diagnosis
+        if run.work_dir is not None and run.scratch is None:
+            shutil.rmtree(Path(run.work_dir) / PhaseOne.FOLDER, ignore_errors=True)
     # The weights kept may be an earlier epoch's (early stopping, or phase 1's): score them afresh.
     model = as_float32(model)
     probabilities = task.label_probabilities(model.predict(val_ds, verbose=0))
@@ -585,12 +608,44 @@ def _run_callbacks(
     return backup, reporting
 
 
+@dataclass
+class PhaseOne:
+    """How phase 1 (the head on the frozen backbone) ended: the weights it kept, their validation
+    exact-match and its history. With ``--work-dir`` it is kept there while fine-tuning runs, so
+    that ``--resume`` can go on with fine-tuning; removed once training has finished."""
+
+    weights: list[np.ndarray]
+    best: float
+    history: dict[str, list[float]]
+
+    FOLDER = "phase1"
+
+    def save(self, work_dir: Path) -> None:
+        """Write the weights, then the state that names them, each atomically."""
+        folder = work_dir / self.FOLDER
+        folder.mkdir(parents=True, exist_ok=True)
+        with interrupts_deferred(), atomic_path(folder / "state.json") as state, \
+                atomic_path(folder / "weights.npz") as weights:
+            np.savez(weights, *self.weights)
+            state.write_text(json.dumps({"best": float(self.best), "history": self.history}, default=float))
+
+    @classmethod
+    def resumed(cls, run: RunOptions) -> "PhaseOne | None":
+        """Phase 1's end as the interrupted run in ``run.work_dir`` saved it, when resuming; else None."""
+        folder = Path(run.work_dir) / cls.FOLDER if run.resume else None
+        if folder is None or not (folder / "state.json").is_file():
+            return None
+        state = json.loads((folder / "state.json").read_text())
+        with np.load(folder / "weights.npz") as saved:
+            weights = [saved[f"arr_{index}"] for index in range(len(saved.files))]
+        return cls(weights, state["best"], state["history"])
+
+
 def _fine_tune(
     model: keras.Model,
     task: Task,
     recipe: Recipe,
-    history: dict[str, list[float]],
-    stopper: keras.callbacks.EarlyStopping | None,
+    phase_one: PhaseOne,
     fit_phase: Callable,
     monitor: ValidationMetrics,
     steps_per_epoch: int,
@@ -599,8 +654,7 @@ def _fine_tune(
     """Phase 2: unfreeze the backbone's top layers and train on at ``recipe.fine_tune_lr``; keep
     phase 1's weights if fine-tuning never beats its best validation exact-match. Returns the
     history of both phases."""
-    best = stopper.best if stopper is not None else history["val_exact_match"][-1]
-    frozen_weights = model.get_weights()
+    history, best, frozen_weights = phase_one.history, phase_one.best, phase_one.weights
     unfrozen = set_backbone_trainable(model, recipe.fine_tune_layers)
     schedule = learning_rate_schedule(recipe.schedule, recipe.fine_tune_lr, recipe.fine_tune_epochs, steps_per_epoch)
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=task.loss, metrics=task.metrics(), jit_compile=jit_compile)
@@ -630,6 +684,7 @@ def cross_validate(
     folds: int,
     groups: DuplicateGroups | None,
     verbose: int | str = "auto",
+    backgrounds: BackgroundReplacement | None = None,
 ) -> list[dict[str, Any]]:
     """Fit one model per fold and score each on its held-out fold at the default threshold.
 
@@ -643,7 +698,9 @@ def cross_validate(
     reports = []
     for fold, (train_index, val_index) in enumerate(fold_indices(label_sets, folds, recipe.seed, groups), start=1):
         logger.info("fold %d of %d: %d training, %d validation images", fold, folds, len(train_index), len(val_index))
-        _, _, probabilities, _ = _fit(images, targets, train_index, val_index, task, classes, recipe, None, verbose)
+        _, _, probabilities, _ = _fit(
+            images, targets, train_index, val_index, task, classes, recipe, None, verbose, backgrounds=backgrounds
+        )
         true = task.label_probabilities(targets[val_index]).astype("int64")
         report = evaluate_predictions(true, task.decode(probabilities), classes, probabilities)
         logger.info("fold %d: %s", fold, format_report(report)[0])
@@ -671,7 +728,7 @@ def train(
     model_path: str | os.PathLike = config.MODEL_PATH,
     labelbin_path: str | os.PathLike = config.LABELBIN_PATH,
     plot_path: str | os.PathLike = config.PLOT_PATH,
-    epochs: int = config.EPOCHS,
+    epochs: int | None = None,
     learning_rate: float = config.LEARNING_RATE,
     batch_size: int | str = config.TRAIN_BATCH_SIZE,
     image_size: int = config.IMAGE_SIZE,
@@ -693,6 +750,7 @@ def train(
     cache_dir: str | os.PathLike | None = None,
     head: str = config.HEAD,
     recolour: str = config.RECOLOUR,
+    background: str = config.BACKGROUND,
     colour_branch: str = config.COLOUR_BRANCH,
     arch: str = config.ARCH,
     alpha: float | None = None,
@@ -708,7 +766,7 @@ def train(
     progress: Callable | None = None,
     verbose: int | str = "auto",
 ) -> TrainingResult:
-    """Train SmallerVGGNet (or ``arch``) on the images under ``dataset_dir`` and write model, labelbin and plot.
+    """Train MobileNetV2 (or ``arch``) on the images under ``dataset_dir`` and write model, labelbin and plot.
 
     Args:
         dataset_dir: Folder with one sub-folder per label set, e.g. ``dataset/red_dress/``; a
@@ -719,7 +777,8 @@ def train(
             per-epoch validation metrics go beside it (``fashion.metrics.csv``).
         labelbin_path: Pickled `MultiLabelBinarizer` to write. Defaults to ``mlb.pickle``.
         plot_path: Training curves to write. Defaults to ``plot.png``.
-        epochs: Passes over the training set. Defaults to 75.
+        epochs: Passes over the training set; with pretrained weights, on the frozen backbone
+            (see ``weights``). Defaults to `resolve_epochs`'s: 75 from scratch, 10 pretrained.
         learning_rate: Adam's initial learning rate. Defaults to 1e-3.
         batch_size: Images per step, or ``auto`` (see `resolve_batch_size`: 64 for a training split of
             at least 1,024 images, else 32). Defaults to ``auto``.
@@ -755,11 +814,14 @@ def train(
         recolour: Label-aware recolouring of training images, ``on``, ``off`` or ``auto`` (on
             with the grouped head when a label group holds two colours it can paint, see
             `recolouring.resolve_recolour`). Defaults to ``auto``.
+        background: Replacing the plain backgrounds of training images by colour fields,
+            gradients and cluttered scenes, the garment reframed, ``on``, ``off`` or ``auto`` (on
+            for networks over images, see `backgrounds.resolve_background`). Defaults to ``auto``.
         colour_branch: ``on``, ``off`` or ``auto``: with the grouped head and a colour group, read
             colour and the other groups from separate branches (`task_with_head`). Defaults to ``auto``.
         arch: ``smallervggnet``, ``mlp`` (the MLP over colour-histogram and HOG features of the
             images, `features`, or over a feature table's columns) or a backbone of
-            `backbones.BACKBONES`. Defaults to ``smallervggnet``.
+            `backbones.BACKBONES`. Defaults to ``mobilenetv2``.
         alpha: The backbone's width multiplier; None for the weights file's, else the family's default.
         weights: ``imagenet``, ``none`` or a weights file; None for ``imagenet`` with a backbone, ``none``
             with SmallerVGGNet. Pretrained weights train in two phases: the head on the frozen
@@ -787,6 +849,7 @@ def train(
     """
     # Resolved once: "auto" asks the devices and /proc/cpuinfo.
     precision = resolve_precision(precision, arch)
+    epochs = resolve_epochs(epochs, arch, weights)
     recipe = Recipe(
         epochs, learning_rate, batch_size, image_size, schedule, seed, normalize, init, stop_on_stall,
         patience, precision, jit_compile, arch=arch, fine_tune_layers=fine_tune_layers,
@@ -794,13 +857,14 @@ def train(
     )
     _check_arguments(recipe, split, folds, duplicate_radius)
     _check_outputs(model=model_path, labelbin=labelbin_path, plot=plot_path)
-    weights = resolve_weights(arch, weights)
+    weights = resolve_weights(arch, weights, alpha)
     recipe = replace(recipe, weights=weights, alpha=resolve_alpha(arch, alpha, weights))
     run = RunOptions(strategy, work_dir, resume, logdir)
-    run.check(recipe)
+    run.check()
 
     if arch == MLP and recolour == "on":
         raise ValueError(f"--recolour on paints training images; --arch {MLP} trains on features computed once from them: drop --recolour.")
+    replaces_backgrounds = resolve_background(background, arch)
     # A file that cannot be decoded when a batch needs it stops training in one line, not in TensorFlow's traceback.
     with scratch_folder(is_chief(strategy)) as scratch, unreadable_rows_reported():
         if scratch is not None:
@@ -846,6 +910,12 @@ def train(
             if task_spec.colour_group is not None else "",
             f"; recolouring {', '.join(classes[i] for i in recipe.recolour_labels)}" if recipe.recolour_labels else "",
         )
+        backgrounds = build_background_replacement(data.inputs, seed=seed) if replaces_backgrounds else None
+        if backgrounds is not None:
+            logger.info("backgrounds: %s; %d%% of those replaced in each epoch by colour fields, gradients or clutter, reframed",
+                        "segmented batch by batch (images streamed)" if backgrounds.masks is None else
+                        f"{backgrounds.plain_count} of {len(backgrounds.masks)} images have a plain one",
+                        round(100 * backgrounds.probability))
         groups = None
         if split == "grouped" and data.images is None:
             groups = identical_row_groups(data.inputs)
@@ -865,7 +935,9 @@ def train(
 
         fold_reports = None
         if folds is not None:
-            fold_reports = cross_validate(data.inputs, targets, data.label_sets, task_spec, classes, recipe, folds, groups, verbose)
+            fold_reports = cross_validate(
+                data.inputs, targets, data.label_sets, task_spec, classes, recipe, folds, groups, verbose, backgrounds
+            )
             rows = summarize_folds(fold_reports)
             write_csv(rows, folds_csv_path(model_path))
             mean, std = rows[-2], rows[-1]
@@ -877,7 +949,8 @@ def train(
         train_index, val_index = split_indices(data.label_sets, val_split, seed, groups)
         logger.info("split (%s): %d training, %d validation images", split, len(train_index), len(val_index))
         model, history, probabilities, diagnosis = _fit(
-            data.inputs, targets, train_index, val_index, task_spec, classes, recipe, metrics_csv_path(model_path), verbose, run
+            data.inputs, targets, train_index, val_index, task_spec, classes, recipe, metrics_csv_path(model_path), verbose, run,
+            backgrounds,
         )
 
         true = task_spec.label_probabilities(targets[val_index]).astype("int64")
@@ -918,10 +991,11 @@ def train(
             # Calibrated on the validation images, like the thresholds (see pyimagesearch/unknown.py).
             "unknown": fit_unknown_detector(
                 model, data.inputs, targets, train_index, val_index, task_spec.name, classes, label_groups,
-                colour_group=task_spec.colour_group, seed=seed,
+                colour_group=task_spec.colour_group, pretrained=recipe.weights is not None, seed=seed,
             ),
             "head": head,
             "recolour": [classes[index] for index in recipe.recolour_labels],
+            "background": backgrounds is not None,
             "colour_branch": task_spec.colour_group is not None,
             "arch": arch,
             "alpha": recipe.alpha,
@@ -984,7 +1058,7 @@ def check_overfit(
     _check_arguments(Recipe(1, learning_rate, 1, image_size, config.SCHEDULE, seed, normalize, init, arch=arch), config.SPLIT, None)
     if is_feature_table(dataset_dir):
         raise ValueError(f"--overfit-check samples images from a folder; --dataset {dataset_dir} is a feature table: train on it without --overfit-check.")
-    weights = resolve_weights(arch, weights)
+    weights = resolve_weights(arch, weights, alpha)
     alpha = resolve_alpha(arch, alpha, weights)
     paths, label_sets, _ = find_labelled_images(dataset_dir, label_sep)
     binarizer = fit_binarizer(label_sets)

@@ -5,20 +5,23 @@ Out-of-distribution scores, each calibrated on the validation images of training
 - per label group (colours, types): the highest probability within the group. A shoe gets no
   confident type; a red dress, to a model that never saw dresses, a colour but no type.
 - with the colour-and-shape network (`colour_and_shape`), also for each group its shape branch
-  reads (the types): the Mahalanobis distance of the shape branch's features to the nearest
-  type's mean. Each group's scores come from its own branch, so a new combination of known
-  labels (a red shirt to a model that saw red only on dresses) is judged on a familiar colour
-  and a familiar grey shape: it is no unknown. The image is unknown when every group is.
-- with one network for every group: per image, the Mahalanobis distance of the penultimate
-  features (the 1024-unit dense block) to the nearest label combination's mean.
+  reads (the types): the distance of the shape branch's features to the training images'.
+  Each group's scores come from its own branch, so a new combination of known labels (a red
+  shirt to a model that saw red only on dresses) is judged on a familiar colour and a familiar
+  grey shape: it is no unknown. The image is unknown when every group is.
+- with one network for every group: per image, the distance of the penultimate features (the
+  1024-unit dense block) to the training images'.
 
-Neither kind of score is enough alone: on the real photos without dresses, the highest type
-probability separates dresses best (AUROC 0.84-0.89 against 0.79-0.83); on the generated shapes
-of the demo data it sees nothing (0.57) where the feature distance does (0.91). A group is
-unknown when either says so. The distances use the training features' shared within-label covariance, kept
-exactly in its `COMPONENTS` largest directions with one variance, the mean of the others, for
-the rest (half a megabyte of statistics instead of a 1024x1024 inverse). bench/README.md
-("Unknown detection") compares these and other candidates.
+Which distance, and whether a group's highest probability counts beside it, depends on where
+the features come from (`distance_rule`). A network learnt from scratch (SmallerVGGNet) gets the
+Mahalanobis distance to the nearest label combination's mean, under the training features'
+shared within-label covariance kept exactly in its `COMPONENTS` largest directions with one
+variance, the mean of the others, for the rest; a group is unknown when either its probability
+or its distance says so (on the generated shapes of the demo data the probability sees nothing
+where the distance does, on photos the reverse happens). A pretrained backbone's features get the
+cosine distance to the nearest training image, which alone decides its groups: there the
+probability only adds false alarms. bench/README.md ("Unknown detection") compares these and
+other candidates with one garment type left out of training.
 
 A raw score means little on its own, so each becomes a *typicality*: the share of validation
 images that score as unfamiliar or more (an empirical p-value, in [0, 1]). One threshold then
@@ -49,6 +52,11 @@ logger = logging.getLogger(__name__)
 RETENTION = 0.95
 # Directions of the within-label covariance kept exactly; the rest share one variance.
 COMPONENTS = 128
+# The distances of the shape branch's (or the one network's) features: "mahalanobis" to the nearest
+# label mean, or "nearest_neighbour": cosine distance to the nearest training image, whose
+# normalised features are stored in float16 (centring them or keeping only their principal
+# directions told left-out types apart less well: bench/README.md, "Unknown detection").
+DISTANCES = ("mahalanobis", "nearest_neighbour")
 # Training images whose features fit the statistics (a seeded sample beyond that: the statistics
 # of 4,000 images are as good as those of 40,000, and cost a tenth of the time).
 FIT_IMAGES = 4000
@@ -59,14 +67,18 @@ _CHUNK = 256
 
 
 def encode_array(array: np.ndarray) -> dict[str, Any]:
-    """A compact JSON-ready form of a float array: its shape and little-endian float32 bytes in base64."""
-    array = np.ascontiguousarray(array, dtype="<f4")
-    return {"shape": list(array.shape), "float32": base64.b64encode(array.tobytes()).decode("ascii")}
+    """A compact JSON-ready form of a float array: its shape and little-endian bytes in base64,
+    float16 for a float16 array (half the size), float32 for any other."""
+    kind = "float16" if np.asarray(array).dtype == np.float16 else "float32"
+    array = np.ascontiguousarray(array, dtype="<f2" if kind == "float16" else "<f4")
+    return {"shape": list(array.shape), kind: base64.b64encode(array.tobytes()).decode("ascii")}
 
 
 def decode_array(encoded: dict[str, Any]) -> np.ndarray:
-    """The float32 array `encode_array` encoded."""
-    return np.frombuffer(base64.b64decode(encoded["float32"]), dtype="<f4").reshape(encoded["shape"])
+    """The array `encode_array` encoded, as float32."""
+    kind = "float16" if "float16" in encoded else "float32"
+    array = np.frombuffer(base64.b64decode(encoded[kind]), dtype="<f2" if kind == "float16" else "<f4")
+    return array.astype("float32").reshape(encoded["shape"])
 
 
 def group_confidences(probabilities: np.ndarray, groups: Sequence[Sequence[int]]) -> np.ndarray:
@@ -136,6 +148,37 @@ def mahalanobis_distances(features: np.ndarray, statistics: dict[str, np.ndarray
     return np.min(distances, axis=0)
 
 
+def _unit_rows(features: np.ndarray) -> np.ndarray:
+    features = np.asarray(features, dtype="float64")
+    return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+
+
+def fit_neighbour_statistics(features: np.ndarray) -> dict[str, np.ndarray]:
+    """Statistics of `neighbour_distances`: the training features (N, D), L2-normalised, in float16
+    (``reference``): float16 rounding moves a cosine by about 1e-3, far below the distances that
+    tell a new garment from a known one."""
+    return {"reference": _unit_rows(features).astype("float16")}
+
+
+def neighbour_distances(features: np.ndarray, statistics: dict[str, np.ndarray]) -> np.ndarray:
+    """Cosine distance of each row to its nearest row of ``statistics["reference"]`` (see
+    `fit_neighbour_statistics`), shape (N,): higher is stranger."""
+    reference = _unit_rows(statistics["reference"])
+    return 1.0 - (_unit_rows(features) @ reference.T).max(axis=1)
+
+
+def distance_rule(pretrained: bool) -> tuple[str, bool]:
+    """The distance (one of `DISTANCES`) for a network's features, and whether it alone decides
+    its groups (else a group's highest probability counts too): ``("nearest_neighbour", True)``
+    for a pretrained backbone's, ``("mahalanobis", False)`` for features learnt from scratch."""
+    return ("nearest_neighbour", True) if pretrained else ("mahalanobis", False)
+
+
+def feature_distances(features: np.ndarray, score: str, statistics: dict[str, np.ndarray]) -> np.ndarray:
+    """The distance named ``score`` (one of `DISTANCES`) of each row of ``features``, shape (N,): higher is stranger."""
+    return neighbour_distances(features, statistics) if score == "nearest_neighbour" else mahalanobis_distances(features, statistics)
+
+
 def calibration_table(familiarities: np.ndarray) -> np.ndarray:
     """The sorted validation scores (at most `CALIBRATION_POINTS` quantiles of them), float32."""
     familiarities = np.sort(np.asarray(familiarities, dtype="float32"))
@@ -186,10 +229,14 @@ class UnknownDetector:
     """
 
     def __init__(self, metadata: dict[str, Any], classes: Sequence[str]):
-        def distance(entry: dict[str, Any] | None) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
+        def distance(entry: dict[str, Any] | None) -> tuple[str, dict[str, np.ndarray], np.ndarray] | None:
             if entry is None:
                 return None
-            return {name: decode_array(value) for name, value in entry["statistics"].items()}, decode_array(entry["calibration"])
+            statistics = {name: decode_array(value) for name, value in entry["statistics"].items()}
+            return entry["score"], statistics, decode_array(entry["calibration"])
+
+        # Models stored before the rule existed combine probability and distance.
+        self.distance_alone = [bool(group.get("distance", {}).get("alone", False)) for group in metadata["groups"]]
 
         self.threshold = float(metadata["threshold"])
         self.image_distance = distance(metadata["image"])
@@ -202,9 +249,9 @@ class UnknownDetector:
         """Typicalities of images from the network's label probabilities (N, labels) and the
         features its distances read (N, D)."""
 
-        def distance_typicality(distance: tuple[dict[str, np.ndarray], np.ndarray]) -> np.ndarray:
-            statistics, table = distance
-            return typicality(-mahalanobis_distances(features, statistics), table)
+        def distance_typicality(distance: tuple[str, dict[str, np.ndarray], np.ndarray]) -> np.ndarray:
+            score, statistics, table = distance
+            return typicality(-feature_distances(features, score, statistics), table)
 
         groups = np.zeros((len(probabilities), len(self.groups)))
         if self.groups:
@@ -212,7 +259,8 @@ class UnknownDetector:
             groups = np.stack([typicality(confidences[:, g], table) for g, table in enumerate(self.group_tables)], axis=1)
             for g, distance in enumerate(self.group_distances):
                 if distance is not None:
-                    groups[:, g] = np.minimum(groups[:, g], distance_typicality(distance))
+                    found = distance_typicality(distance)
+                    groups[:, g] = found if self.distance_alone[g] else np.minimum(groups[:, g], found)
         if self.image_distance is None:
             return UnknownScores(groups.max(axis=1), groups)
         return UnknownScores(distance_typicality(self.image_distance), groups)
@@ -261,6 +309,7 @@ def fit_unknown_detector(
     classes: Sequence[str],
     label_groups: list[list[str]] | None,
     colour_group: int | None = None,
+    pretrained: bool = False,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Fit and calibrate the unknown detection of a trained model: the ``"unknown"`` metadata entry.
@@ -282,6 +331,7 @@ def fit_unknown_detector(
         colour_group: For the colour-and-shape network, the index of the colour group in
             ``label_groups``; the other groups then get a distance on the shape branch's
             features, and there is no image score. None for one network.
+        pretrained: Whether the features come from a pretrained backbone (see `distance_rule`).
         seed: Seed of the sample of training images. Defaults to 0.
 
     Returns:
@@ -293,6 +343,7 @@ def fit_unknown_detector(
     from pyimagesearch.colour_and_shape import SHAPE_FEATURES
     from pyimagesearch.predictors import feature_layer_name, with_features  # Keras: training only.
 
+    score, alone = distance_rule(pretrained)
     layer = SHAPE_FEATURES if colour_group is not None else feature_layer_name(model)
     network = with_features(model, [layer])
     sample = np.asarray(train_index)
@@ -303,11 +354,15 @@ def fit_unknown_detector(
     groups = [[list(classes).index(label) for label in group] for group in label_groups or []]
 
     def distance(label_columns: list[int] | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Statistics about the means of each distinct row of the targets' ``label_columns`` (all of
-        them: each label combination), and the validation images' familiarities."""
-        labels = targets[sample] if label_columns is None else targets[sample][:, label_columns]
-        statistics = fit_feature_statistics(train_features, labels)
-        return statistics, -mahalanobis_distances(val_features, statistics)
+        """The statistics of the rule's distance (for Mahalanobis, about the means of each distinct
+        row of the targets' ``label_columns``, all of them: each label combination), and the
+        validation images' familiarities."""
+        if score == "nearest_neighbour":
+            statistics = fit_neighbour_statistics(train_features)
+        else:
+            labels = targets[sample] if label_columns is None else targets[sample][:, label_columns]
+            statistics = fit_feature_statistics(train_features, labels)
+        return statistics, -feature_distances(val_features, score, statistics)
 
     image = distance(None) if colour_group is None else None
     group_distances = [
@@ -319,7 +374,13 @@ def fit_unknown_detector(
     familiarities += [confidences[:, g] for g in range(len(groups))]
     familiarities += [found[1] for found in group_distances if found]
     tables = [calibration_table(familiarity) for familiarity in familiarities]
-    typicalities = np.stack([typicality(familiarity, table) for familiarity, table in zip(familiarities, tables)], axis=1)
+    # The scores that flag: a group's probability does not where its distance decides alone.
+    deciding = [True] * (1 if image else 0)
+    deciding += [not (alone and group_distances[g] is not None) for g in range(len(groups))]
+    deciding += [True for found in group_distances if found]
+    typicalities = np.stack(
+        [typicality(familiarity, table) for familiarity, table, flags in zip(familiarities, tables, deciding) if flags], axis=1
+    )
     threshold = retention_threshold(typicalities)
     logger.info(
         "unknown detection: typicality threshold %.4f leaves %.1f%% of the %d validation images without an unknown flag",
@@ -330,7 +391,7 @@ def fit_unknown_detector(
     def stored_distance(found: tuple[dict[str, np.ndarray], np.ndarray] | None) -> dict[str, Any] | None:
         if found is None:
             return None
-        return {"score": "mahalanobis", "statistics": {name: encode_array(value) for name, value in found[0].items()}}
+        return {"score": score, "alone": alone, "statistics": {name: encode_array(value) for name, value in found[0].items()}}
 
     image_entry = None if image is None else {**stored_distance(image), "calibration": encode_array(next(tables))}
     group_entries = [

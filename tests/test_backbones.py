@@ -3,6 +3,7 @@ weights file lands in the backbone unchanged, a misfitting file is refused namin
 and a fine-tuned model is saved, reloaded and exported with the same predictions."""
 
 import csv
+from pathlib import Path
 
 import h5py
 import keras
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import MOBILENETV2_035, MOBILENETV2_050, MODELS_DIR, TRAINING, run_script
-from pyimagesearch import config
+from pyimagesearch import backbones, config
 from pyimagesearch.backbones import (
     BACKBONES,
     FROM_SCRATCH,
@@ -20,6 +21,7 @@ from pyimagesearch.backbones import (
     resolve_alpha,
     resolve_weights,
     set_backbone_trainable,
+    shipped_weights,
 )
 from pyimagesearch.classification import Classifier
 from pyimagesearch.colour_and_shape import COLOUR_FEATURES, SHAPE_FEATURES
@@ -131,8 +133,23 @@ def test_bad_weights_arguments_are_refused_with_the_fix(tmp_path):
     not_weights.write_text("not HDF5")
     with pytest.raises(ValueError, match="not a Keras HDF5 weights file"):
         resolve_alpha("mobilenetv2", None, str(not_weights))
-    assert resolve_weights(SMALLERVGGNET, None) is None and resolve_weights("mobilenetv2", None) == "imagenet"
-    assert resolve_weights("mlp", None) is None
+    assert resolve_weights(SMALLERVGGNET, None) is None and resolve_weights("mlp", None) is None
+    assert resolve_weights("mobilenetv2", None, 1.0) == "imagenet" and resolve_weights("resnet50", None) == "imagenet"
+
+
+def test_mobilenetv2_defaults_to_the_shipped_weights_checked_against_their_checksum(tmp_path, monkeypatch):
+    shipped = resolve_weights("mobilenetv2", None)
+    assert shipped == resolve_weights("mobilenetv2", None, 0.35) == str(shipped_weights("mobilenetv2"))
+    assert Path(shipped).parent.name == "weights" and Path(shipped).parent.parent.name == "pyimagesearch"
+    assert identify_weights_file(shipped) == ("mobilenetv2", 0.35)
+    assert resolve_alpha("mobilenetv2", None, shipped) == 0.35
+    if MOBILENETV2_035.is_file():  # the very file the shared folder holds
+        assert Path(shipped).read_bytes() == MOBILENETV2_035.read_bytes()
+    altered = tmp_path / Path(shipped).name
+    altered.write_bytes(Path(shipped).read_bytes()[:-1] + b"\0")
+    monkeypatch.setattr(backbones, "SHIPPED_WEIGHTS_DIR", tmp_path)
+    with pytest.raises(ValueError, match=r"--weights: the shipped .*0\.35_224_no_top\.h5 is missing or altered"):
+        resolve_weights("mobilenetv2", None)
     assert set(config.ARCHITECTURES) == {SMALLERVGGNET, "mlp", "mobilenetv2", "mobilenetv3small", "efficientnetb0", "resnet50"}
     # train.py's --arch choices (named in config, so arguments are checked before Keras loads) are the built ones.
     assert config.ARCHITECTURES == (*FROM_SCRATCH, *BACKBONES)
@@ -162,8 +179,8 @@ def fine_tuned(demo_data, tmp_path_factory) -> dict:
     work = tmp_path_factory.mktemp("fine_tuned")
     result = train(
         demo_data[0], model_path=work / "fashion.model", labelbin_path=work / "mlb.pickle", plot_path=work / "plot.png",
-        image_size=64, epochs=3, patience=None, arch="mobilenetv2", weights=str(MOBILENETV2_035),
-        fine_tune_layers=20, fine_tune_epochs=2, verbose=0, **TRAINING,
+        image_size=64, epochs=3, patience=None, weights=str(MOBILENETV2_035),
+        fine_tune_layers=20, fine_tune_epochs=2, verbose=0, **(TRAINING | {"arch": "mobilenetv2"}),
     )
     return {"work": work, "result": result}
 

@@ -1,5 +1,6 @@
 """tf.distribute training, manifests and resumable runs: real strategies, real processes, real signals."""
 
+import csv
 import json
 import os
 import signal
@@ -14,7 +15,10 @@ from pyimagesearch.distribution import is_chief, loopback_cluster, read_tf_confi
 from pyimagesearch.manifest import read_manifest
 from conftest import PROCESS_TIMEOUT, PROJECT_ROOT, SEED, interruptible
 
-TRAIN_FLAGS = ("--image-size", "32", "--patience", "0", "--precision", "float32", "--batch-size", "8", "--seed", str(SEED))
+# SmallerVGGNet: one quick phase. The default network's two phases have a test of their own.
+SCRATCH_FLAGS = ("--arch", "smallervggnet")
+TRAIN_FLAGS = (*SCRATCH_FLAGS, "--image-size", "32", "--patience", "0", "--precision", "float32", "--batch-size", "8",
+               "--seed", str(SEED))
 # Interrupted runs are stopped once the first epoch is backed up, with this many epochs to go: however
 # late the signal lands on a busy machine, it lands while training still runs.
 LONG_RUN_EPOCHS = 30
@@ -149,7 +153,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from pyimagesearch.training import train
 
 manifest, work, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
-common = dict(epochs=2, image_size=32, patience=None, precision="float32", seed=seed, verbose=0)
+common = dict(epochs=2, image_size=32, patience=None, precision="float32", arch="smallervggnet", seed=seed, verbose=0)
 mirrored = train(manifest, model_path=f"{work}/m.model", labelbin_path=f"{work}/m.pickle", plot_path=f"{work}/m.png",
                  batch_size=8, strategy=tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), **common)
 single = train(manifest, model_path=f"{work}/s.model", labelbin_path=f"{work}/s.pickle", plot_path=f"{work}/s.png",
@@ -235,3 +239,33 @@ def test_sigint_after_an_epoch_then_resume_trains_only_the_remaining_epochs(tmp_
     # The backup is gone once training has finished; TensorBoard has the metrics and the samples.
     assert not (tmp_path / "work" / "backup").exists()
     assert list((tmp_path / "logs" / "validation").iterdir()) and list((tmp_path / "logs" / "samples").iterdir())
+
+
+def test_an_interrupted_fine_tuning_resumes_in_its_phase(tmp_path, manifest, processes):
+    """The default network trains in two phases: stopped while fine-tuning, --resume goes on with
+    fine-tuning from the phase-1 head it kept, training neither phase's finished epochs again."""
+    head_epochs = 2
+    args = ("--dataset", str(manifest), "--epochs", str(head_epochs), "--fine-tune-epochs", str(LONG_RUN_EPOCHS),
+            "--fine-tune-layers", "10", "--work-dir", "work", *TRAIN_FLAGS[len(SCRATCH_FLAGS):])
+    first = start_train(processes, tmp_path / "first.log", *args)
+    # The backup's epoch counts both phases: past head_epochs, fine-tuning has finished an epoch.
+    wait_for(lambda: finished_epochs(tmp_path / "work" / "backup") > head_epochs, first, "a fine-tuning epoch's backup")
+    first.send_signal(signal.SIGINT)
+    assert first.wait(timeout=PROCESS_TIMEOUT) == 130, (tmp_path / "first.log").read_text()[-3000:]
+    done = finished_epochs(tmp_path / "work" / "backup")
+    total = head_epochs + LONG_RUN_EPOCHS
+    assert head_epochs < done < total and (tmp_path / "work" / "phase1" / "state.json").is_file()
+
+    resumed = start_train(processes, tmp_path / "resumed.log", *args, "--resume")
+    assert resumed.wait(timeout=PROCESS_TIMEOUT) == 0, (tmp_path / "resumed.log").read_text()[-3000:]
+    log = (tmp_path / "resumed.log").read_text()
+    assert "resuming at fine-tuning: phase 1 ended after 2 epochs" in log and "phase 1: the head" not in log
+    epochs = range(1, total + 1)
+    assert [f"Epoch {epoch}/{total}" in log for epoch in epochs] == [epoch > done for epoch in epochs], log[-3000:]
+    with open(tmp_path / "fashion.metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(int(row["epoch"]), int(row["phase"])) for row in rows] == [(epoch, 1 if epoch <= head_epochs else 2) for epoch in epochs]
+    from pyimagesearch.model_io import read_model_metadata
+
+    assert read_model_metadata(tmp_path / "fashion.model")["epochs_trained"] == total
+    assert not (tmp_path / "work" / "backup").exists() and not (tmp_path / "work" / "phase1").exists()

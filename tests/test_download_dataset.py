@@ -128,7 +128,7 @@ def test_manifest_lists_every_label_folder_and_train_reads_it_as_it_is(httpserve
     assert rows[0]["path"] == "../dataset/blue_dress/00000000.png"
     work = tmp_path / "work"
     work.mkdir()
-    trained = run_process([str(REPOSITORY / "train.py"), "--dataset", str(data_manifest), "--epochs", "1", "--image-size", "16",
+    trained = run_process([str(REPOSITORY / "train.py"), "--dataset", str(data_manifest), "--epochs", "1", "--image-size", "16", "--arch", "smallervggnet",
                            "--model", str(work / "fashion.model"), "--labelbin", str(work / "mlb.pickle"),
                            "--plot", str(work / "plot.png")], cwd=work)
     assert trained.returncode == 0, trained.stderr

@@ -60,7 +60,12 @@ def test_metrics_csv_has_every_metric_for_every_epoch(trained):
     work, _, _ = trained
     with open(work / "fashion.metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [row["epoch"] for row in rows] == [str(epoch) for epoch in range(1, 21)]
+    # The default network: at most 20 epochs on the frozen backbone (--epochs 20; --patience may stop
+    # it sooner), then fine-tuning's, every one a row.
+    assert [row["epoch"] for row in rows] == [str(epoch) for epoch in range(1, len(rows) + 1)]
+    phases = [row["phase"] for row in rows]
+    assert phases == sorted(phases) and phases[0] == "1" and "2" in phases and phases.count("1") <= 20
+    assert len(rows) == read_model_metadata(work / "fashion.model")["epochs_trained"]
     for column in ("loss", "learning_rate", "val_loss", "val_exact_match", "val_hamming_loss", "val_micro_f1",
                    "val_macro_f1", "val_map", "val_precision/red", "val_recall/dress", "val_f1/jeans"):
         assert 0.0 <= float(rows[-1][column]) < 10.0, column
@@ -89,8 +94,9 @@ def test_classify_by_groups_gives_one_colour_and_one_type(trained, record_score)
     unflagged = sum(not any(group["unknown"] for group in item["unknown"]["groups"]) for item in items)
     record_score("examples_not_flagged", unflagged)
     # Unknown detection keeps 95 % of validation images; the seven demo examples, drawn apart (one an
-    # unseen black dress), kept 3-6 in 10 runs over seeds and both CPUs (bench/test_spread.py).
-    assert unflagged >= 2
+    # unseen black dress), kept 5-6 in 10 runs of the default network over seeds and both CPUs
+    # (bench/test_spread.py; SmallerVGGNet's kept 3-6).
+    assert unflagged >= 4
 
 
 def test_explain_writes_a_grad_cam_overlay_per_label_beside_the_annotated_copy(trained):
@@ -220,7 +226,8 @@ def test_tutorial_command_labels_one_image(trained, record_score):
     record_score("example_05", first_line.split(": ")[1].split("  ->")[0])
     assert first_line.startswith(f"{examples / 'example_05.jpg'}: ")
     # Blue jeans, unless unknown detection flags the type (it keeps 95 % of familiar images: example_05's
-    # type was flagged in 1 of 8 runs over seeds and CPUs; bench/test_spread.py).
+    # type was flagged in 8 of 10 runs of the default network over seeds and CPUs, at this test's 360
+    # images and 20 + 10 epochs; bench/test_spread.py).
     assert set(first_line.split(": ")[1].split("  ->")[0].split(", ")) in (
         {"blue", "jeans"}, {"blue", "unknown (not dress/jeans/shirt)"}
     )

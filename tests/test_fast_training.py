@@ -92,7 +92,7 @@ def test_each_fast_path_combination_trains_and_saves_a_float32_model(demo_data, 
     result = train(
         demo_data[0], model_path=tmp_path / "m.model", labelbin_path=tmp_path / "mlb.pickle", plot_path=tmp_path / "p.png",
         epochs=1, image_size=32, cache=cache, cache_dir=tmp_path / "cache", precision=precision, jit_compile=jit_compile,
-        verbose=0,
+        arch="smallervggnet", verbose=0,
     )
     assert result.metadata["precision"] == resolve_precision(precision)
     model, _ = load_model(tmp_path / "m.model")

@@ -127,7 +127,7 @@ def test_head_grouped_on_data_without_groups_is_a_one_line_error(tmp_path, capsy
         for index in range(3):
             cv2.imwrite(str(tmp_path / "data" / name / f"{index}.png"), rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
     code = train_main(["--dataset", str(tmp_path / "data"), "--model", str(tmp_path / "m.model"), "--head", "grouped",
-                       "--labelbin", str(tmp_path / "m.pickle"), "--plot", str(tmp_path / "p.png"), "--image-size", "16",
+                       "--labelbin", str(tmp_path / "m.pickle"), "--plot", str(tmp_path / "p.png"), "--image-size", "32",
                        *TRAINING_FLAGS])
     lines = capsys.readouterr().err.strip().splitlines()
     assert code == 2

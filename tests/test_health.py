@@ -207,3 +207,25 @@ def test_overfit_check_refuses_bad_input():
     uncompiled = lambda: SmallerVGGNet.build(SIZE, SIZE, 3, classes=3)  # noqa: E731
     with pytest.raises(ValueError, match="compiled model"):
         overfit_check(uncompiled, images, targets)
+
+
+def test_a_later_fit_is_judged_against_the_first_fits_loss():
+    # Fine-tuning after the head starts from trained weights: a bump of its loss over its own low
+    # first batch is no divergence, while the same numbers in a first fit are.
+    images, _ = squares()
+    model = tiny_classifier(keras.optimizers.Adam(1e-3))
+
+    def epoch(health: TrainingHealth, first_batch: float, epoch_loss: float) -> None:
+        health.on_train_begin()
+        health.on_train_batch_end(0, {"loss": first_batch})
+        health.on_epoch_end(0, {"loss": epoch_loss})
+
+    continuing = TrainingHealth(images[:8])
+    continuing.set_model(model)
+    epoch(continuing, first_batch=1.1, epoch_loss=0.3)  # the head: from chance down
+    epoch(continuing, first_batch=0.1, epoch_loss=0.6)  # fine-tuning: 6 times its first batch
+    assert continuing.diagnosis is None
+    first = TrainingHealth(images[:8])
+    first.set_model(model)
+    epoch(first, first_batch=0.1, epoch_loss=0.6)
+    assert first.diagnosis is not None and "the loss diverged: 0.6 against 0.1" in first.diagnosis.symptoms[0]

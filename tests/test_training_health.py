@@ -5,6 +5,7 @@ import numpy as np
 
 from conftest import SEED, TRAINING, run_script
 from pyimagesearch.classification import Classifier
+from pyimagesearch.colour_and_shape import COLOUR_ATTENTION
 from pyimagesearch.model_io import read_model_metadata
 from pyimagesearch.training import check_overfit, train
 
@@ -45,8 +46,10 @@ def test_standardized_he_initialised_model_carries_its_statistics(demo_data, tmp
     classifier = Classifier.load(tmp_path / "m.model", tmp_path / "mlb.pickle")
     normalization = classifier.model.get_layer("standardize_channels")
     assert np.asarray(normalization.offset).max() < 0.0  # -mean / std, learnt from the training images
-    # Every kernel training learns (the colour-and-shape network's fixed grey conversion is none).
-    kernels = [layer.kernel_initializer for layer in result.model.layers if hasattr(layer, "kernel_initializer") and layer.trainable]
+    # Every kernel training learns (the colour-and-shape network's fixed grey conversion is none;
+    # its attention logits start at zero, so that every place weighs alike at first).
+    kernels = [layer.kernel_initializer for layer in result.model.layers
+               if hasattr(layer, "kernel_initializer") and layer.trainable and layer.name != COLOUR_ATTENTION]
     assert kernels and all(isinstance(kernel, keras.initializers.HeNormal) for kernel in kernels)
     images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     np.testing.assert_allclose(classifier.predict_probabilities(images),

@@ -18,7 +18,8 @@ from pyimagesearch.model_io import METADATA_MEMBER, read_model_metadata
 from pyimagesearch.predictors import OnnxPredictor, feature_layer_name
 from pyimagesearch.smallervggnet import SmallerVGGNet
 from pyimagesearch.unknown import (
-    decode_array, encode_array, fit_feature_statistics, mahalanobis_distances, retention_threshold, typicality,
+    UnknownDetector, decode_array, distance_rule, encode_array, fit_feature_statistics, fit_neighbour_statistics,
+    mahalanobis_distances, neighbour_distances, retention_threshold, typicality,
 )
 
 # The demo generator's dresses are left out of training: the shape the model never sees.
@@ -250,3 +251,48 @@ def test_arrays_are_stored_compactly_and_exactly():
     encoded = encode_array(array)
     np.testing.assert_array_equal(decode_array(json.loads(json.dumps(encoded))), array)
     assert len(encoded["float32"]) < 1.4 * array.nbytes
+
+
+def test_nearest_neighbour_distance_is_zero_on_training_rows_and_grows_off_them():
+    rng = np.random.default_rng(3)
+    # Training rows near two directions of a 300-dimensional space.
+    centres = rng.normal(size=(2, 300))
+    training = centres[rng.integers(0, 2, 400)] + 0.3 * rng.normal(size=(400, 300))
+    statistics = fit_neighbour_statistics(training)
+    assert statistics["reference"].shape == (400, 300) and statistics["reference"].dtype == np.float16
+    # Stored in float16: a training row is within float16's rounding of itself.
+    np.testing.assert_allclose(neighbour_distances(training[:20], statistics), 0.0, atol=1e-3)
+    stored = {"reference": decode_array(json.loads(json.dumps(encode_array(statistics["reference"]))))}
+    np.testing.assert_allclose(neighbour_distances(training[:20], stored), neighbour_distances(training[:20], statistics), atol=1e-6)
+    near = centres[rng.integers(0, 2, 50)] + 0.3 * rng.normal(size=(50, 300))
+    elsewhere = rng.normal(size=(50, 300))
+    assert neighbour_distances(elsewhere, statistics).min() > neighbour_distances(near, statistics).max()
+    # Cosine: the scale of a feature vector does not count.
+    np.testing.assert_allclose(neighbour_distances(3 * near, statistics), neighbour_distances(near, statistics), atol=1e-9)
+
+
+def test_a_pretrained_backbones_distance_alone_decides_its_group():
+    assert distance_rule(pretrained=True) == ("nearest_neighbour", True)
+    assert distance_rule(pretrained=False) == ("mahalanobis", False)
+    rng = np.random.default_rng(4)
+    training = rng.normal(size=(50, 8))
+    neighbours = fit_neighbour_statistics(training)
+    calibration = -neighbour_distances(training + 0.05 * rng.normal(size=training.shape), neighbours)
+
+    def metadata(alone):
+        distance = {"score": "nearest_neighbour", "statistics": {"reference": encode_array(neighbours["reference"])},
+                    "calibration": encode_array(np.sort(calibration))}
+        if alone is not None:
+            distance["alone"] = alone
+        return {"threshold": 0.05, "image": None, "groups": [
+            {"labels": ["a", "b"], "score": "max_probability", "calibration": encode_array(np.linspace(0.5, 1.0, 50)), "distance": distance},
+        ]}
+
+    # A training image (familiar features) that the network gives no confident label.
+    probabilities, features = np.array([[0.5, 0.5]]), training[:1]
+    alone = UnknownDetector(metadata(True), ["a", "b"]).score(probabilities, features)
+    assert alone.groups[0, 0] > 0.5
+    # Models stored before the rule combine both: the low probability decides.
+    for stored in (False, None):
+        combined = UnknownDetector(metadata(stored), ["a", "b"]).score(probabilities, features)
+        assert combined.groups[0, 0] < 0.05
