@@ -1,4 +1,5 @@
 # make demo: train and classify on the built-in synthetic data; make test: the test suite;
+# make lint: ruff's lint and format checks (pyproject.toml);
 # make bench: the benchmarks of bench/ (see bench/README.md), never part of make test.
 # All first set up the virtualenv from requirements.txt (once, and again when it changes).
 PYTHON ?= python3
@@ -7,7 +8,7 @@ PY := $(VENV)/bin/python
 DEMO_EPOCHS ?= 15
 DEMO_IMAGE_SIZE ?= 64
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test lint bench venv clean
 
 venv: $(VENV)/.installed
 
@@ -30,6 +31,10 @@ TEST_WORKERS ?= 2
 
 test: venv
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 # Benchmark-only packages (tf_keras for the tutorial's reference) go to bench/.deps with
 # --no-deps: tf-keras asks for `tensorflow`, which would clash with tensorflow-cpu.

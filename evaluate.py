@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Score a model trained by train.py on a labelled folder (the same layout as for training).
 
-    python evaluate.py --model fashion.model --labelbin mlb.pickle --dataset test_set
+python evaluate.py --model fashion.model --labelbin mlb.pickle --dataset test_set
 """
 
 import argparse
@@ -19,7 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "-m", "--model", default=config.MODEL_PATH,
+        "-m",
+        "--model",
+        default=config.MODEL_PATH,
         help="model file written by train.py, or its ONNX export; a model file runs its export of the same training "
         "run (fashion.model -> fashion.onnx, without TensorFlow) when there is one and --explain is not given",
     )
@@ -27,25 +29,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-d", "--dataset", required=True, help="folder with one sub-folder per label set")
     parser.add_argument("--label-sep", default=None, help="separator of labels in folder names; default: the model's")
     parser.add_argument(
-        "-t", "--threshold", type=float, default=None,
+        "-t",
+        "--threshold",
+        type=float,
+        default=None,
         help="one threshold for every label; default: the per-label thresholds tuned by train.py",
     )
     parser.add_argument("-k", "--top-k", type=int, default=None, help="predict the K most probable labels instead")
     parser.add_argument(
-        "--decode", choices=config.DECODINGS, default=None,
+        "--decode",
+        choices=config.DECODINGS,
+        default=None,
         help="as in classify.py; default: groups for a model trained with the grouped head, else threshold",
     )
     parser.add_argument(
-        "-o", "--output", default=config.EVALUATION_DIR,
+        "-o",
+        "--output",
+        default=config.EVALUATION_DIR,
         help="folder for report.json, misclassified.csv, pr_curves.png and report.html",
     )
     parser.add_argument(
-        "--gallery", type=int, default=config.REPORT_GALLERY,
+        "--gallery",
+        type=int,
+        default=config.REPORT_GALLERY,
         help="images report.html shows in each gallery (worst mistakes, images flagged unknown, images with "
         "labels the model never learnt); report.json lists them all",
     )
     parser.add_argument(
-        "--explain", action="store_true",
+        "--explain",
+        action="store_true",
         help="draw the Grad-CAM overlay of each worst mistake in report.html: runs the Keras model file (seconds more)",
     )
     parser.add_argument("--json", action="store_true", help="print the full report as JSON on stdout")
@@ -79,7 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.explain:
             classifier.check_explain()
         result = evaluate_folder(
-            classifier, args.dataset, label_sep=args.label_sep, threshold=args.threshold, top_k=args.top_k,
+            classifier,
+            args.dataset,
+            label_sep=args.label_sep,
+            threshold=args.threshold,
+            top_k=args.top_k,
             decode=args.decode,
             progress=lambda items, total: tqdm(items, total=total, desc="loading images", unit="img", file=sys.stderr),
         )
@@ -87,16 +103,23 @@ def main(argv: list[str] | None = None) -> int:
         report = result.to_json()
         write_bytes_atomic(output / "report.json", json.dumps(report, indent=2).encode())
         write_csv(
-            [{"image": item["image"], "true": " ".join(item["true"]), "predicted": " ".join(item["predicted"]), "loss": item["loss"]}
-             for item in result.misclassified],
+            [
+                {"image": item["image"], "true": " ".join(item["true"]), "predicted": " ".join(item["predicted"]), "loss": item["loss"]}
+                for item in result.misclassified
+            ],
             output / "misclassified.csv",
             columns=["image", "true", "predicted", "loss"],
         )
         thresholds = [args.threshold] * len(classifier.classes) if args.threshold is not None else classifier.thresholds
         plot_precision_recall(result.true, result.probabilities, classifier.classes, thresholds, output / "pr_curves.png")
         write_evaluation_report(
-            output / "report.html", report, classifier, (output / "pr_curves.png").read_bytes(),
-            model=str(args.model), dataset=str(args.dataset), gallery=args.gallery,
+            output / "report.html",
+            report,
+            classifier,
+            (output / "pr_curves.png").read_bytes(),
+            model=str(args.model),
+            dataset=str(args.dataset),
+            gallery=args.gallery,
         )
         if args.json:
             print(json.dumps(report, indent=2))
@@ -109,19 +132,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:<22} {summary_line(scores)}")
         print("confusion per label (TP FP FN TN):")
         for label, counts in result.confusion.items():
-            print(f"  {label}: {counts['true_positives']} {counts['false_positives']} "
-                  f"{counts['false_negatives']} {counts['true_negatives']}")
+            print(
+                f"  {label}: {counts['true_positives']} {counts['false_positives']} {counts['false_negatives']} {counts['true_negatives']}"
+            )
         print(f"misclassified: {len(result.misclassified)} (highest loss first)")
         for item in result.misclassified:
-            print(f"  {item['image']}: true {', '.join(item['true'])}; predicted {', '.join(item['predicted']) or '(none)'}; "
-                  f"loss {item['loss']:.3f}")
+            print(
+                f"  {item['image']}: true {', '.join(item['true'])}; predicted {', '.join(item['predicted']) or '(none)'}; "
+                f"loss {item['loss']:.3f}"
+            )
         if result.out_of_vocabulary:
             unknown = sorted({label for item in result.out_of_vocabulary for label in item["unknown"]})
-            print(f"not scored: {len(result.out_of_vocabulary)} images carry labels the model never learnt "
-                  f"({', '.join(unknown)}); listed in report.json")
+            print(
+                f"not scored: {len(result.out_of_vocabulary)} images carry labels the model never learnt "
+                f"({', '.join(unknown)}); listed in report.json"
+            )
         if result.unknown is not None:
-            print(f"flagged unknown: {result.unknown['images']} images (typicality below {result.unknown['threshold']:g}); "
-                  "listed in report.json and report.html")
+            print(
+                f"flagged unknown: {result.unknown['images']} images (typicality below {result.unknown['threshold']:g}); "
+                "listed in report.json and report.html"
+            )
         if result.skipped:
             print(f"unreadable: {len(result.skipped)} files (see the warnings above)")
         print(f"wrote {output / 'report.json'}, {output / 'misclassified.csv'}, {output / 'pr_curves.png'}, {output / 'report.html'}")

@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Export a model trained by train.py to ONNX, labels included, for classify.py without TensorFlow.
 
-    python export.py --model fashion.model                 # writes fashion.onnx beside it
-    python export.py --model fashion.model --quantize int8 --dataset dataset
-    python classify.py --model fashion.onnx --image examples
+python export.py --model fashion.model                 # writes fashion.onnx beside it
+python export.py --model fashion.model --quantize int8 --dataset dataset
+python classify.py --model fashion.onnx --image examples
 """
 
 import argparse
@@ -20,21 +20,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-m", "--model", default=config.MODEL_PATH, help="model file written by train.py")
     parser.add_argument(
-        "-o", "--output", default=None,
+        "-o",
+        "--output",
+        default=None,
         help="ONNX file to write; default: the model's name with .onnx, beside it (fashion.model -> fashion.onnx)",
     )
     parser.add_argument(
-        "--quantize", choices=config.QUANTIZATIONS, default=None,
+        "--quantize",
+        choices=config.QUANTIZATIONS,
+        default=None,
         help="smaller weights: int8 (onnxruntime's dynamic quantization of the dense layers) or float16; kept only if "
         "the labels of the --dataset images stay the same (see --tolerance), else the float32 export is written",
     )
     parser.add_argument(
-        "--dataset", default=None,
+        "--dataset",
+        default=None,
         help="with --quantize, the labelled folder whose images the quantized export must label as the float32 one "
         "does: the training folder (its validation images included) or a test set",
     )
     parser.add_argument(
-        "--tolerance", type=float, default=0.0,
+        "--tolerance",
+        type=float,
+        default=0.0,
         help="with --quantize, the largest share of the --dataset images whose labels may change (0: none)",
     )
     return parser

@@ -91,9 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command; returns 0, 1 when nothing could be saved or the search failed, 2 for wrong arguments, 130 on Ctrl-C."""
     args = build_parser().parse_args(argv)
     configure_logging()
-    search, transfer, output = (
-        settings(**{name: getattr(args, name) for name in settings.__dataclass_fields__}) for settings in SETTINGS
-    )
+    search, transfer, output = (settings(**{name: getattr(args, name) for name in settings.__dataclass_fields__}) for settings in SETTINGS)
 
     bars: list[tqdm] = []
 

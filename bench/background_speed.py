@@ -37,7 +37,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import keras
-    import numpy as np
 
     from pyimagesearch.augmentation import build_augmentation
     from pyimagesearch.backgrounds import build_background_replacement
@@ -60,11 +59,20 @@ def main(argv: list[str] | None = None) -> int:
 
     keras.utils.set_random_seed(args.seed)
     precision = resolve_precision("auto")
-    model = build_classifier(task, len(classes), args.image_size, keras.optimizers.Adam(1e-3),
-                             train_images=data.images[train_index], precision=precision)
+    model = build_classifier(
+        task, len(classes), args.image_size, keras.optimizers.Adam(1e-3), train_images=data.images[train_index], precision=precision
+    )
     pipelines = {
-        name: make_dataset(data.images, targets, batch_size, indices=train_index, augmentation=build_augmentation(args.seed),
-                           shuffle_seed=args.seed, threads=pipeline_threads(), backgrounds=backgrounds)
+        name: make_dataset(
+            data.images,
+            targets,
+            batch_size,
+            indices=train_index,
+            augmentation=build_augmentation(args.seed),
+            shuffle_seed=args.seed,
+            threads=pipeline_threads(),
+            backgrounds=backgrounds,
+        )
         for name, backgrounds in (("off", None), ("on", replacement))
     }
 
@@ -92,20 +100,33 @@ def main(argv: list[str] | None = None) -> int:
 
     medians = {name: statistics.median(values) for name, values in throughput.items()}
     results = {
-        "machine": machine(), "image_size": args.image_size, "batch_size": batch_size, "precision": precision,
-        "training_images": len(train_index), "plain_backgrounds": replacement.plain_count, "images": len(data.paths),
-        "segmentation_seconds": round(segmentation_seconds, 3), "training_images_per_second": throughput,
-        "median_images_per_second": medians, "ratio_on_to_off": medians["on"] / medians["off"],
+        "machine": machine(),
+        "image_size": args.image_size,
+        "batch_size": batch_size,
+        "precision": precision,
+        "training_images": len(train_index),
+        "plain_backgrounds": replacement.plain_count,
+        "images": len(data.paths),
+        "segmentation_seconds": round(segmentation_seconds, 3),
+        "training_images_per_second": throughput,
+        "median_images_per_second": medians,
+        "ratio_on_to_off": medians["on"] / medians["off"],
         "pipeline_only_images_per_second": pipeline_only,
     }
     path = write_results(args.output, results)
-    print(f"{len(data.paths)} photos at {args.image_size} px, {replacement.plain_count} with a plain background "
-          f"(segmented in {segmentation_seconds:.2f} s); batch {batch_size}, {precision}; load {results['machine']['load_average']}\n")
-    print(markdown_table(
-        ["--background", "training img/s (median)", "each round", "pipeline alone, img/s"],
-        [[name, f"{medians[name]:.1f}", ", ".join(f"{value:.0f}" for value in throughput[name]), f"{pipeline_only[name]:.0f}"]
-         for name in pipelines],
-    ))
+    print(
+        f"{len(data.paths)} photos at {args.image_size} px, {replacement.plain_count} with a plain background "
+        f"(segmented in {segmentation_seconds:.2f} s); batch {batch_size}, {precision}; load {results['machine']['load_average']}\n"
+    )
+    print(
+        markdown_table(
+            ["--background", "training img/s (median)", "each round", "pipeline alone, img/s"],
+            [
+                [name, f"{medians[name]:.1f}", ", ".join(f"{value:.0f}" for value in throughput[name]), f"{pipeline_only[name]:.0f}"]
+                for name in pipelines
+            ],
+        )
+    )
     print(f"\non / off: {results['ratio_on_to_off']:.3f}\nwrote {path}")
     return 0
 

@@ -65,11 +65,15 @@ def load_split(dataset: Path, image_size: int, seed: int) -> dict:
     groups = near_duplicate_groups(data.images, config.DUPLICATE_RADIUS)
     train_index, val_index = split_indices(data.label_sets, config.VAL_SPLIT, seed, groups)
     return {
-        "images": data.images, "features": features, "feature_seconds": seconds,
-        "classes": [str(label) for label in binarizer.classes_], "labels": binarizer.transform(data.label_sets),
+        "images": data.images,
+        "features": features,
+        "feature_seconds": seconds,
+        "classes": [str(label) for label in binarizer.classes_],
+        "labels": binarizer.transform(data.label_sets),
         "folders": [path.parent.name for path in data.paths],
         "label_groups": infer_label_groups([path.parent.name for path in data.paths]),
-        "train_index": train_index, "val_index": val_index,
+        "train_index": train_index,
+        "val_index": val_index,
     }
 
 
@@ -101,10 +105,14 @@ def child_classic(args: argparse.Namespace) -> list[dict]:
             predicted = model.predict(features[val_index])
             predictions.append(time.perf_counter() - started)
         run = {
-            "method": name, "decoding": "each model's own",
+            "method": name,
+            "decoding": "each model's own",
             **_scores(labels[val_index], predicted, classes, model.predict_proba(features[val_index])),
-            "training_seconds": summarise(fits), "prediction_seconds": summarise(predictions),
-            "validation_images": len(val_index), "feature_seconds": data["feature_seconds"], "unseen": [],
+            "training_seconds": summarise(fits),
+            "prediction_seconds": summarise(predictions),
+            "validation_images": len(val_index),
+            "feature_seconds": data["feature_seconds"],
+            "unseen": [],
         }
         if not args.skip_unseen:
             folders = data["folders"]
@@ -113,8 +121,9 @@ def child_classic(args: argparse.Namespace) -> list[dict]:
                 held = [i for i, folder in enumerate(folders) if folder == left_out]
                 model = build_baseline(name).fit(features[seen], labels[seen])
                 predicted = _predicted_sets(model.predict(features[held]), classes)
-                run["unseen"].append({"left_out": left_out, "images": len(held),
-                                      **combination_scores(predicted, left_out, *data["label_groups"])})
+                run["unseen"].append(
+                    {"left_out": left_out, "images": len(held), **combination_scores(predicted, left_out, *data["label_groups"])}
+                )
         runs.append(run)
         print(f"{name}: exact-match {run['exact_match']:.3f}", file=sys.stderr, flush=True)
     return runs
@@ -123,8 +132,7 @@ def child_classic(args: argparse.Namespace) -> list[dict]:
 def _train(dataset: Path, work: Path, **options):
     from pyimagesearch.training import train
 
-    return train(dataset, model_path=work / "m.model", labelbin_path=work / "m.pickle", plot_path=work / "m.png",
-                 verbose=0, **options)
+    return train(dataset, model_path=work / "m.model", labelbin_path=work / "m.pickle", plot_path=work / "m.png", verbose=0, **options)
 
 
 def _training_seconds(work: Path) -> float:
@@ -162,16 +170,21 @@ def child_network(args: argparse.Namespace, method: str) -> list[dict]:
             inputs = data["features"] if method == "mlp" else data["images"]
             val_index = data["val_index"]
             if result.metadata["validation"]["images"] != len(val_index):
-                raise RuntimeError(f"{name}: train() validated {result.metadata['validation']['images']} photos, this script's split {len(val_index)}")
+                raise RuntimeError(
+                    f"{name}: train() validated {result.metadata['validation']['images']} photos, this script's split {len(val_index)}"
+                )
             # The flat head decided at 0.5 (tuned thresholds would be chosen on these same photos); the grouped head one label per group.
             decoding = "one label per group" if result.metadata["head"] == "grouped" else "threshold 0.5"
             run = {
-                "method": name, "decoding": decoding,
+                "method": name,
+                "decoding": decoding,
                 **{key: result.reports[decoding][key] for key in ("exact_match", "macro_f1")},
                 "training_seconds": _training_seconds(work),
                 "prediction_seconds": _prediction_seconds(result.model, inputs[val_index], args.repeats),
-                "validation_images": len(val_index), "feature_seconds": data["feature_seconds"] if method == "mlp" else None,
-                "epochs_trained": result.metadata["epochs_trained"], "unseen": [],
+                "validation_images": len(val_index),
+                "feature_seconds": data["feature_seconds"] if method == "mlp" else None,
+                "epochs_trained": result.metadata["epochs_trained"],
+                "unseen": [],
             }
         print(f"{name}: exact-match {run['exact_match']:.3f}", file=sys.stderr, flush=True)
         if method == "mlp" and not args.skip_unseen:
@@ -184,8 +197,13 @@ def child_network(args: argparse.Namespace, method: str) -> list[dict]:
                 images, _, _ = load_images(list_images(dataset / left_out), args.image_size)
                 probabilities = classifier.predict_probabilities(images)
                 decided = classifier.decide(probabilities, threshold=0.5 if options["head"] == "flat" else None)
-                run["unseen"].append({"left_out": left_out, "images": len(images), **combination_scores(
-                    _predicted_sets(decided, classifier.classes), left_out, *data["label_groups"])})
+                run["unseen"].append(
+                    {
+                        "left_out": left_out,
+                        "images": len(images),
+                        **combination_scores(_predicted_sets(decided, classifier.classes), left_out, *data["label_groups"]),
+                    }
+                )
         runs.append(run)
     return runs
 
@@ -227,37 +245,82 @@ def main(argv: list[str] | None = None) -> int:
     dataset = Path(args.dataset)
     if not all((dataset / combination).is_dir() for combination in COMBINATIONS):
         raise SystemExit(f"--dataset {dataset}: expected the folders {', '.join(COMBINATIONS)} and black_jeans.")
-    common = ["--dataset", args.dataset, "--image-size", str(args.image_size), "--mlp-epochs", str(args.mlp_epochs),
-              "--vgg-epochs", str(args.vgg_epochs), "--repeats", str(args.repeats), "--seed", str(args.seed),
-              *(["--skip-unseen"] if args.skip_unseen else [])]
+    common = [
+        "--dataset",
+        args.dataset,
+        "--image-size",
+        str(args.image_size),
+        "--mlp-epochs",
+        str(args.mlp_epochs),
+        "--vgg-epochs",
+        str(args.vgg_epochs),
+        "--repeats",
+        str(args.repeats),
+        "--seed",
+        str(args.seed),
+        *(["--skip-unseen"] if args.skip_unseen else []),
+    ]
     started = time.perf_counter()
     runs = [run for method in args.methods for run in run_child(Path(__file__), ["--child", method, *common])]
     cited = _cited_unseen()
     for run in (run for run in runs if run["unseen"]):
         for key in ("both_right", "colour_right", "type_right"):
             run[f"mean_{key}"] = statistics.mean(item[key] for item in run["unseen"])
-    write_results(args.output, {"machine": machine(), "arguments": vars(args), "minutes": (time.perf_counter() - started) / 60,
-                                "runs": runs, "smallervggnet_unseen_cited": cited})
+    write_results(
+        args.output,
+        {
+            "machine": machine(),
+            "arguments": vars(args),
+            "minutes": (time.perf_counter() - started) / 60,
+            "runs": runs,
+            "smallervggnet_unseen_cited": cited,
+        },
+    )
 
     def median(value) -> float:
         return value["median"] if isinstance(value, dict) else value
 
-    print(markdown_table(
-        ["method", "decoding", "exact-match", "macro F1", "training s", f"prediction ms ({runs[0]['validation_images']} photos)"],
-        [[run["method"], run["decoding"], f"{run['exact_match']:.3f}", f"{run['macro_f1']:.3f}",
-          f"{median(run['training_seconds']):.1f}", f"{1000 * median(run['prediction_seconds']):.0f}"] for run in runs],
-    ))
+    print(
+        markdown_table(
+            ["method", "decoding", "exact-match", "macro F1", "training s", f"prediction ms ({runs[0]['validation_images']} photos)"],
+            [
+                [
+                    run["method"],
+                    run["decoding"],
+                    f"{run['exact_match']:.3f}",
+                    f"{run['macro_f1']:.3f}",
+                    f"{median(run['training_seconds']):.1f}",
+                    f"{1000 * median(run['prediction_seconds']):.0f}",
+                ]
+                for run in runs
+            ],
+        )
+    )
     feature_seconds = next((run["feature_seconds"] for run in runs if run["feature_seconds"] is not None), None)
     if feature_seconds is not None:
         print(f"\nfeatures of all {args.image_size}-pixel photos: {feature_seconds:.2f} s")
     rows = []
     for run in (run for run in runs if run["unseen"]):
-        rows.append([run["method"], *(f"{item['both_right']:.3f}" for item in run["unseen"]),
-                     f"**{run['mean_both_right']:.3f}**", f"{run['mean_colour_right']:.3f}", f"{run['mean_type_right']:.3f}"])
+        rows.append(
+            [
+                run["method"],
+                *(f"{item['both_right']:.3f}" for item in run["unseen"]),
+                f"**{run['mean_both_right']:.3f}**",
+                f"{run['mean_colour_right']:.3f}",
+                f"{run['mean_type_right']:.3f}",
+            ]
+        )
     for setup, found in cited.items():
         means = found["means"]
-        rows.append([f"smallervggnet {setup} (unseen_combos.json)", *(f"{found['both_right'].get(c, float('nan')):.3f}" for c in COMBINATIONS),
-                     f"**{means['both_right']:.3f}**", f"{means['colour_right']:.3f}", f"{means['type_right']:.3f}"])
+        rows.append(
+            [
+                f"smallervggnet {setup} (unseen_combos.json)",
+                *(f"{found['both_right'].get(c, float('nan')):.3f}" for c in COMBINATIONS),
+                f"**{means['both_right']:.3f}**",
+                f"{means['colour_right']:.3f}",
+                f"{means['type_right']:.3f}",
+            ]
+        )
     if rows:
         print()
         print(markdown_table(["method", *(f"{c} both" for c in COMBINATIONS), "mean both", "mean colour", "mean type"], rows))

@@ -25,7 +25,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
-    FASHION_DIR, describe_machine, machine, markdown_table, matmul_gflops, run_child, summarise, write_results,
+    FASHION_DIR,
+    describe_machine,
+    machine,
+    markdown_table,
+    matmul_gflops,
+    run_child,
+    summarise,
+    write_results,
 )
 
 # (instruction sets, precision, batch size, pipeline threads: 1, or 0 for tf.data's tuning)
@@ -51,15 +58,26 @@ def train_child(dataset: str, epochs: int, precision: str, batch_size: int, thre
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         result = training.train(
-            dataset, model_path=work / "m.model", labelbin_path=work / "mlb.pickle", plot_path=work / "plot.png",
-            epochs=epochs, batch_size=batch_size, precision=precision, patience=None, arch="smallervggnet", verbose=0,
+            dataset,
+            model_path=work / "m.model",
+            labelbin_path=work / "mlb.pickle",
+            plot_path=work / "plot.png",
+            epochs=epochs,
+            batch_size=batch_size,
+            precision=precision,
+            patience=None,
+            arch="smallervggnet",
+            verbose=0,
         )
         with open(work / "m.metrics.csv") as handle:
             elapsed = [float(row["elapsed_seconds"]) for row in csv.DictReader(handle)]
     epoch_seconds = [b - a for a, b in zip([0.0, *elapsed], elapsed)]
     train_images = len(find_labelled_images(dataset)[0]) - result.metadata["validation"]["images"]
-    return {"images_per_second": train_images / statistics.median(epoch_seconds[1:] or epoch_seconds),
-            "epoch_seconds": epoch_seconds, "precision": result.metadata["precision"]}
+    return {
+        "images_per_second": train_images / statistics.median(epoch_seconds[1:] or epoch_seconds),
+        "epoch_seconds": epoch_seconds,
+        "precision": result.metadata["precision"],
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,10 +112,22 @@ def main(argv: list[str] | None = None) -> int:
         for configuration in configurations:
             isa, precision, batch_size, threads = configuration
             with limited(isa):
-                result = run_child(Path(__file__), [
-                    "--child", "--dataset", args.dataset, "--epochs", str(args.epochs), "--precision", precision,
-                    "--batch-size", str(batch_size), "--threads", str(threads),
-                ])
+                result = run_child(
+                    Path(__file__),
+                    [
+                        "--child",
+                        "--dataset",
+                        args.dataset,
+                        "--epochs",
+                        str(args.epochs),
+                        "--precision",
+                        precision,
+                        "--batch-size",
+                        str(batch_size),
+                        "--threads",
+                        str(threads),
+                    ],
+                )
             runs[configuration].append(result)
             print(f"round {round_number} {configuration}: {result['images_per_second']:.1f} img/s", file=sys.stderr, flush=True)
     for isa in args.isas:
@@ -108,17 +138,55 @@ def main(argv: list[str] | None = None) -> int:
         isa, precision, batch_size, threads = configuration
         throughput = summarise([run["images_per_second"] for run in results])
         rate = statistics.mean(matmul[isa])
-        summary.append({"isa": isa, "precision": precision, "batch_size": batch_size, "threads": threads or "tf.data",
-                        "images_per_second": throughput, "matmul_gflops": matmul[isa]})
-        rows.append([describe_machine(machines[isa]), precision, batch_size, threads or "tf.data",
-                     f"{throughput['median']:.1f} ({throughput['min']:.0f}–{throughput['max']:.0f})",
-                     f"{rate:.0f}", f"{throughput['median'] / rate:.2f}"])
-    print(f"\n{args.epochs} epochs per run (the first not counted), medians of {args.repeats} alternated rounds; "
-          f"load average {os.getloadavg()[0]:.2f} at the end.\n")
-    print(markdown_table(["machine (as oneDNN sees it)", "precision", "batch", "pipeline threads", "img/s",
-                          "float32 matmul GFLOP/s", "img/s per GFLOP/s"], rows))
-    write_results("auto_choices", {"machines": machines, "epochs": args.epochs, "repeats": args.repeats,
-                                   "summary": summary, "runs": {str(key): value for key, value in runs.items()}})
+        summary.append(
+            {
+                "isa": isa,
+                "precision": precision,
+                "batch_size": batch_size,
+                "threads": threads or "tf.data",
+                "images_per_second": throughput,
+                "matmul_gflops": matmul[isa],
+            }
+        )
+        rows.append(
+            [
+                describe_machine(machines[isa]),
+                precision,
+                batch_size,
+                threads or "tf.data",
+                f"{throughput['median']:.1f} ({throughput['min']:.0f}–{throughput['max']:.0f})",
+                f"{rate:.0f}",
+                f"{throughput['median'] / rate:.2f}",
+            ]
+        )
+    print(
+        f"\n{args.epochs} epochs per run (the first not counted), medians of {args.repeats} alternated rounds; "
+        f"load average {os.getloadavg()[0]:.2f} at the end.\n"
+    )
+    print(
+        markdown_table(
+            [
+                "machine (as oneDNN sees it)",
+                "precision",
+                "batch",
+                "pipeline threads",
+                "img/s",
+                "float32 matmul GFLOP/s",
+                "img/s per GFLOP/s",
+            ],
+            rows,
+        )
+    )
+    write_results(
+        "auto_choices",
+        {
+            "machines": machines,
+            "epochs": args.epochs,
+            "repeats": args.repeats,
+            "summary": summary,
+            "runs": {str(key): value for key, value in runs.items()},
+        },
+    )
     return 0
 
 

@@ -34,7 +34,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
-    FASHION_DIR, PROJECT_ROOT, child_environment, machine, markdown_table, run_child, setup_paths, summarise, write_results,
+    FASHION_DIR,
+    PROJECT_ROOT,
+    child_environment,
+    machine,
+    markdown_table,
+    run_child,
+    setup_paths,
+    summarise,
+    write_results,
 )
 
 setup_paths()
@@ -65,14 +73,36 @@ def run_workers(workers: int, manifest: Path, args: argparse.Namespace) -> dict:
         for index in range(workers):
             env = {**child_environment(), "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
             command = [
-                sys.executable, str(PROJECT_ROOT / "train.py"), "--dataset", str(manifest), "--epochs", str(args.epochs),
-                "--image-size", str(args.image_size), "--batch-size", str(args.batch_size), "--patience", "0",
-                "--split", "random", "--arch", "smallervggnet", "--model", f"{folder}/fashion.model",
+                sys.executable,
+                str(PROJECT_ROOT / "train.py"),
+                "--dataset",
+                str(manifest),
+                "--epochs",
+                str(args.epochs),
+                "--image-size",
+                str(args.image_size),
+                "--batch-size",
+                str(args.batch_size),
+                "--patience",
+                "0",
+                "--split",
+                "random",
+                "--arch",
+                "smallervggnet",
+                "--model",
+                f"{folder}/fashion.model",
             ]
-            processes.append(subprocess.Popen(
-                command, env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                preexec_fn=lambda core=index: os.sched_setaffinity(0, {core}),
-            ))
+            processes.append(
+                subprocess.Popen(
+                    command,
+                    env=env,
+                    cwd=folder,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    preexec_fn=lambda core=index: os.sched_setaffinity(0, {core}),
+                )
+            )
         errors = [process.communicate(timeout=3600)[1] for process in processes]
         if any(process.returncode for process in processes):
             raise RuntimeError(f"{workers} workers failed:\n{errors[0][-3000:]}")
@@ -94,7 +124,7 @@ def decode_rate(manifest: Path, image_size: int) -> dict:
         Path(path).read_bytes()
     start = time.perf_counter()
     for begin in range(0, len(paths), 64):
-        load_image_batch(paths[begin:begin + 64], image_size, workers=1)
+        load_image_batch(paths[begin : begin + 64], image_size, workers=1)
     return {"images_per_second": len(paths) / (time.perf_counter() - start)}
 
 
@@ -133,10 +163,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "scaling_efficiency": efficiency,
     }
     path = write_results("distributed", results)
-    print(markdown_table(
-        ["variant", "images/s (median)", "min", "max"],
-        [[variant, f"{s['median']:.1f}", f"{s['min']:.1f}", f"{s['max']:.1f}"] for variant, s in summary.items()],
-    ))
+    print(
+        markdown_table(
+            ["variant", "images/s (median)", "min", "max"],
+            [[variant, f"{s['median']:.1f}", f"{s['min']:.1f}", f"{s['max']:.1f}"] for variant, s in summary.items()],
+        )
+    )
     print(f"scaling efficiency, 2 workers: {efficiency:.2f}; wrote {path}")
     return 0
 

@@ -38,8 +38,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
-    FASHION_DIR, cpu_seconds, current_rss_mb, machine, markdown_table, peak_rss_mb, run_child, settle, setup_paths,
-    summarise, write_results,
+    FASHION_DIR,
+    cpu_seconds,
+    current_rss_mb,
+    machine,
+    markdown_table,
+    peak_rss_mb,
+    run_child,
+    settle,
+    setup_paths,
+    summarise,
+    write_results,
 )
 
 setup_paths()
@@ -132,8 +141,7 @@ def generate_large_photos(source: Path, target: Path, count: int, seed: int = 0)
         image = cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC).astype(np.float32)
         image += rng.normal(0.0, 4.0, image.shape).astype(np.float32)
         (target / folder).mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(target / folder / f"{index:05d}.jpg"), np.clip(image, 0, 255).astype(np.uint8),
-                    [cv2.IMWRITE_JPEG_QUALITY, 90])
+        cv2.imwrite(str(target / folder / f"{index:05d}.jpg"), np.clip(image, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90])
     return count
 
 
@@ -149,8 +157,7 @@ def bench_dataset(name: str, dataset: Path, size: int, repeats: int, work: Path)
     cold_dir, warm_dir = work / f"{name}-cold", work / f"{name}-warm"
 
     def child(variant: str, cache_dir: Path) -> dict:
-        return run_child(script, ["--child", variant, "--dataset", str(dataset), "--size", str(size),
-                                  "--cache-dir", str(cache_dir)])
+        return run_child(script, ["--child", variant, "--dataset", str(dataset), "--size", str(size), "--cache-dir", str(cache_dir)])
 
     child("cache_cold", warm_dir)  # Writes the warm variant's cache; not timed.
     runs: dict[str, list[dict]] = {variant: [] for variant in VARIANTS}
@@ -207,14 +214,32 @@ def table(results: dict) -> str:
             target = summary["target_speedup"]
             ratio = f"{summary['speedup']:.1f}x" + (f" (target {target:g}x)" if target else "")
             paired = f"{summary['speedup_paired']:.1f}x"
-            rows.append([
-                f"{name} ({dataset['files']} files, {dataset['megabytes']:.0f} MB)", labels[variant],
-                f"{seconds['median'] * 1000:.0f} ms", f"{seconds['min'] * 1000:.0f}–{seconds['max'] * 1000:.0f}",
-                ratio, paired, f"{summary['images'] / seconds['median']:.0f}", f"{summary['cores_used']:.2f}",
-                f"{summary['peak_rss_mb']:.0f}", f"{summary['added_rss_mb']:.0f}",
-            ])
-    header = ["data set", "variant", "median", "range (ms)", "speed-up", "paired", "images/s", "CPU s / s",
-              "peak RSS (MB)", "RSS added by loading (MB)"]
+            rows.append(
+                [
+                    f"{name} ({dataset['files']} files, {dataset['megabytes']:.0f} MB)",
+                    labels[variant],
+                    f"{seconds['median'] * 1000:.0f} ms",
+                    f"{seconds['min'] * 1000:.0f}–{seconds['max'] * 1000:.0f}",
+                    ratio,
+                    paired,
+                    f"{summary['images'] / seconds['median']:.0f}",
+                    f"{summary['cores_used']:.2f}",
+                    f"{summary['peak_rss_mb']:.0f}",
+                    f"{summary['added_rss_mb']:.0f}",
+                ]
+            )
+    header = [
+        "data set",
+        "variant",
+        "median",
+        "range (ms)",
+        "speed-up",
+        "paired",
+        "images/s",
+        "CPU s / s",
+        "peak RSS (MB)",
+        "RSS added by loading (MB)",
+    ]
     return markdown_table(header, rows)
 
 
@@ -223,8 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset", type=Path, default=FASHION_DIR, help="real photos (default: %(default)s)")
     parser.add_argument("--size", type=int, default=96, help="side of the loaded images in pixels (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=5, help="runs of each variant, at least 3 (default: %(default)s)")
-    parser.add_argument("--large-count", type=int, default=200,
-                        help="generated 1200x1000 photos, 0 to skip them (default: %(default)s)")
+    parser.add_argument("--large-count", type=int, default=200, help="generated 1200x1000 photos, 0 to skip them (default: %(default)s)")
     parser.add_argument("--output", type=Path, default=None, help="results JSON (default: bench/results/loading.json)")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--cache-dir", type=Path, help=argparse.SUPPRESS)
@@ -256,8 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(results, indent=2) + "\n")
     before, after = results["machine_before"], results["machine_after"]
-    print(f"{before['cpu']}, {before['cpus']} CPUs; load average {before['load_average']} before, "
-          f"{after['load_average']} after; medians of {args.repeats} runs, each in a fresh process\n")
+    print(
+        f"{before['cpu']}, {before['cpus']} CPUs; load average {before['load_average']} before, "
+        f"{after['load_average']} after; medians of {args.repeats} runs, each in a fresh process\n"
+    )
     print(table(results))
     print(f"\nresults: {output}")
     return 0

@@ -41,11 +41,26 @@ def child(kind: str, dataset: str, cache: str, work: str) -> dict:
         import train
 
         work = Path(work)
-        code = train.main([
-            "--dataset", dataset, "--model", str(work / "m.model"), "--labelbin", str(work / "mlb.pickle"),
-            "--plot", str(work / "plot.png"), "--epochs", "1", "--cache", cache, "--cache-dir", str(work / "cache"),
-            "--arch", "smallervggnet",  # one epoch, the network these figures were measured with
-        ])
+        code = train.main(
+            [
+                "--dataset",
+                dataset,
+                "--model",
+                str(work / "m.model"),
+                "--labelbin",
+                str(work / "mlb.pickle"),
+                "--plot",
+                str(work / "plot.png"),
+                "--epochs",
+                "1",
+                "--cache",
+                cache,
+                "--cache-dir",
+                str(work / "cache"),
+                "--arch",
+                "smallervggnet",  # one epoch, the network these figures were measured with
+            ]
+        )
         if code != 0:
             raise SystemExit(code)
         held = None
@@ -92,10 +107,19 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
-    summary = {name: {"peak_rss_mb": summarise([r["peak_rss_mb"] for r in results]),
-                      "seconds": summarise([r["seconds"] for r in results])} for name, results in runs.items()}
-    rows = [[name, f"{entry['peak_rss_mb']['median']:.0f}", "yes" if entry["peak_rss_mb"]["median"] < LIMIT_MB else "no",
-             f"{entry['seconds']['median']:.0f}"] for name, entry in summary.items()]
+    summary = {
+        name: {"peak_rss_mb": summarise([r["peak_rss_mb"] for r in results]), "seconds": summarise([r["seconds"] for r in results])}
+        for name, results in runs.items()
+    }
+    rows = [
+        [
+            name,
+            f"{entry['peak_rss_mb']['median']:.0f}",
+            "yes" if entry["peak_rss_mb"]["median"] < LIMIT_MB else "no",
+            f"{entry['seconds']['median']:.0f}",
+        ]
+        for name, entry in summary.items()
+    ]
     print(f"\n{count} generated images (128x128 JPEGs), 96x96 training, 1 epoch; medians of {args.repeats} run(s).\n")
     print(markdown_table(["variant", "peak RSS (MB)", f"under {LIMIT_MB} MB", "seconds"], rows))
     write_results("memory", {"machine": machine(), "images": count, "repeats": args.repeats, "summary": summary, "runs": runs})

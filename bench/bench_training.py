@@ -39,8 +39,8 @@ from common import (  # noqa: E402
     PROJECT_ROOT,
     describe_machine,
     machine,
-    matmul_gflops,
     markdown_table,
+    matmul_gflops,
     run_child,
     setup_paths,
     summarise,
@@ -84,9 +84,20 @@ def toolkit_run(dataset: str, epochs: int, extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         command = [
-            sys.executable, str(PROJECT_ROOT / "train.py"), "--dataset", dataset, "--model", str(work / "fashion.model"),
-            "--labelbin", str(work / "mlb.pickle"), "--plot", str(work / "plot.png"), "--epochs", str(epochs),
-            "--no-export", *extra,  # training alone is measured
+            sys.executable,
+            str(PROJECT_ROOT / "train.py"),
+            "--dataset",
+            dataset,
+            "--model",
+            str(work / "fashion.model"),
+            "--labelbin",
+            str(work / "mlb.pickle"),
+            "--plot",
+            str(work / "plot.png"),
+            "--epochs",
+            str(epochs),
+            "--no-export",
+            *extra,  # training alone is measured
         ]
         started = time.perf_counter()
         completed = subprocess.run(command, capture_output=True, text=True, env=child_environment(), cwd=PROJECT_ROOT)
@@ -98,7 +109,8 @@ def toolkit_run(dataset: str, epochs: int, extra: list[str]) -> dict:
         precision = read_model_metadata(work / "fashion.model")["precision"]
         train_images = next(
             int(line.split("split (")[1].split(": ")[1].split(" training")[0])
-            for line in completed.stdout.splitlines() if "split (" in line
+            for line in completed.stdout.splitlines()
+            if "split (" in line
         )
     elapsed = [float(row["elapsed_seconds"]) for row in rows]
     epoch_seconds = [b - a for a, b in zip([0.0, *elapsed], elapsed)]
@@ -149,8 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--probe-epochs", type=int, default=2, help="epochs of the float32 and XLA throughput runs")
     parser.add_argument("--repeats", type=int, default=3, help="rounds (medians over them); at least 3")
     parser.add_argument("--output", default="training", help="results file name in bench/results/, without .json")
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
-                        help="the variants to run (the reference always runs: every ratio is against it)")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=VARIANTS,
+        default=list(VARIANTS),
+        help="the variants to run (the reference always runs: every ratio is against it)",
+    )
     parser.add_argument("--child", choices=("reference",), help=argparse.SUPPRESS)
     return parser
 
@@ -174,9 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         "toolkit": lambda: toolkit_run(args.dataset, args.epochs, []),
         "toolkit smallervggnet": lambda: toolkit_run(args.dataset, args.epochs, ["--arch", "smallervggnet"]),
         "toolkit smallervggnet float32": lambda: toolkit_run(
-            args.dataset, args.probe_epochs, ["--arch", "smallervggnet", "--precision", "float32", "--patience", "0"]),
+            args.dataset, args.probe_epochs, ["--arch", "smallervggnet", "--precision", "float32", "--patience", "0"]
+        ),
         "toolkit smallervggnet XLA": lambda: toolkit_run(
-            args.dataset, args.probe_epochs, ["--arch", "smallervggnet", "--jit-compile", "on", "--patience", "0"]),
+            args.dataset, args.probe_epochs, ["--arch", "smallervggnet", "--jit-compile", "on", "--patience", "0"]
+        ),
     }
     # What the machine's float32 arithmetic reaches through TensorFlow, before and after: the yardstick
     # of the training rates (oneDNN's convolutions are matrix products too).
@@ -187,8 +206,12 @@ def main(argv: list[str] | None = None) -> int:
         for name, run in variants.items():
             result = run()
             runs[name].append(result)
-            print(f"round {round_number} {name}: {result['images_per_second']:.1f} img/s, "
-                  f"final exact-match {result['final_exact_match']:.3f}", file=sys.stderr, flush=True)
+            print(
+                f"round {round_number} {name}: {result['images_per_second']:.1f} img/s, "
+                f"final exact-match {result['final_exact_match']:.3f}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     # The target: the final exact-match of the median reference run.
     references = sorted(runs["reference"], key=lambda run: run["final_exact_match"])
@@ -208,36 +231,65 @@ def main(argv: list[str] | None = None) -> int:
             "reached_target": f"{len(reached)}/{len(times)}" if times else None,
         }
         if name in SMALLERVGGNET_VARIANTS:
-            summary[name] |= {"gflops_per_second": throughput["median"] * flops / 1e9,
-                              "share_of_matmul_rate": throughput["median"] * flops / 1e9 / matmul_rate}
+            summary[name] |= {
+                "gflops_per_second": throughput["median"] * flops / 1e9,
+                "share_of_matmul_rate": throughput["median"] * flops / 1e9 / matmul_rate,
+            }
     base = summary["reference"]
     rows = []
     for name, entry in summary.items():
         time_entry = entry["time_to_target_seconds"]
-        rows.append([
-            name,
-            f"{entry['images_per_second']['median']:.1f}",
-            f"{entry['images_per_second']['median'] / base['images_per_second']['median']:.2f}x",
-            f"{entry['final_exact_match']['median']:.3f}",
-            "-" if time_entry is None else f"{time_entry['median']:.0f} s ({entry['reached_target']})",
-            "-" if time_entry is None or base["time_to_target_seconds"] is None
-            else f"{time_entry['median'] / base['time_to_target_seconds']['median']:.2f}",
-            f"{entry['gflops_per_second']:.0f} ({entry['share_of_matmul_rate'] * 100:.0f} %)" if "gflops_per_second" in entry else "-",
-        ])
-    print(f"\nTraining on {args.dataset}, 96x96, batch 32 (reference) and --batch-size auto (toolkit); {args.epochs} epochs ({args.probe_epochs} for float32 and XLA; toolkit: then its fine-tuning); "
-          f"medians of {args.repeats} runs; target exact-match {target:.3f} (the median reference run's final value).")
-    print(f"Training cost {flops / 1e9:.3f} GFLOP per image; float32 matmul rate measured on this machine "
-          f"{matmul[0]:.0f} GFLOP/s before the runs, {matmul[1]:.0f} after; {describe_machine(machine())}.\n")
-    print(markdown_table(
-        ["variant", "img/s (val. included)", "vs reference", "final exact-match", "time to target", "time vs reference",
-         "GFLOP/s (of the matmul rate)"],
-        rows,
-    ))
-    write_results(args.output, {
-        "machine": machine(), "dataset": args.dataset, "epochs": args.epochs, "probe_epochs": args.probe_epochs,
-        "repeats": args.repeats, "target_exact_match": target, "training_gflop_per_image": flops / 1e9,
-        "matmul_gflops_float32": matmul, "summary": summary, "runs": runs,
-    })
+        rows.append(
+            [
+                name,
+                f"{entry['images_per_second']['median']:.1f}",
+                f"{entry['images_per_second']['median'] / base['images_per_second']['median']:.2f}x",
+                f"{entry['final_exact_match']['median']:.3f}",
+                "-" if time_entry is None else f"{time_entry['median']:.0f} s ({entry['reached_target']})",
+                "-"
+                if time_entry is None or base["time_to_target_seconds"] is None
+                else f"{time_entry['median'] / base['time_to_target_seconds']['median']:.2f}",
+                f"{entry['gflops_per_second']:.0f} ({entry['share_of_matmul_rate'] * 100:.0f} %)" if "gflops_per_second" in entry else "-",
+            ]
+        )
+    print(
+        f"\nTraining on {args.dataset}, 96x96, batch 32 (reference) and --batch-size auto (toolkit); {args.epochs} epochs "
+        f"({args.probe_epochs} for float32 and XLA; toolkit: then its fine-tuning); "
+        f"medians of {args.repeats} runs; target exact-match {target:.3f} (the median reference run's final value)."
+    )
+    print(
+        f"Training cost {flops / 1e9:.3f} GFLOP per image; float32 matmul rate measured on this machine "
+        f"{matmul[0]:.0f} GFLOP/s before the runs, {matmul[1]:.0f} after; {describe_machine(machine())}.\n"
+    )
+    print(
+        markdown_table(
+            [
+                "variant",
+                "img/s (val. included)",
+                "vs reference",
+                "final exact-match",
+                "time to target",
+                "time vs reference",
+                "GFLOP/s (of the matmul rate)",
+            ],
+            rows,
+        )
+    )
+    write_results(
+        args.output,
+        {
+            "machine": machine(),
+            "dataset": args.dataset,
+            "epochs": args.epochs,
+            "probe_epochs": args.probe_epochs,
+            "repeats": args.repeats,
+            "target_exact_match": target,
+            "training_gflop_per_image": flops / 1e9,
+            "matmul_gflops_float32": matmul,
+            "summary": summary,
+            "runs": runs,
+        },
+    )
     return 0
 
 

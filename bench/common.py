@@ -51,7 +51,11 @@ def run_child(script: Path, arguments: Sequence[str], timeout: float = 3600) -> 
     """
     completed = subprocess.run(
         [sys.executable, str(script), *arguments],
-        capture_output=True, text=True, timeout=timeout, env=child_environment(), cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=child_environment(),
+        cwd=PROJECT_ROOT,
     )
     lines = completed.stdout.strip().splitlines()
     if completed.returncode != 0 or not lines:
@@ -165,8 +169,9 @@ def matmul_gflops(size: int = 2048, repeats: int = 15) -> float:
     """The machine's float32 matrix-product rate through TensorFlow (oneDNN), GFLOP/s: the median of
     ``repeats`` products of two ``size`` x ``size`` matrices, in a fresh process."""
     code = _MATMUL.replace("SIZE", str(size)).replace("REPEATS", str(repeats))
-    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_environment(),
-                               timeout=600, check=True)
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=child_environment(), timeout=600, check=True
+    )
     return json.loads(completed.stdout.strip().splitlines()[-1])["gflops"]
 
 
@@ -179,8 +184,7 @@ def run_measured(arguments: Sequence[str], timeout: float = 1800, cwd: Path = PR
     """
     with tempfile.TemporaryFile("w+") as stderr:
         start = time.perf_counter()
-        process = subprocess.Popen([sys.executable, *arguments], stdout=subprocess.DEVNULL, stderr=stderr,
-                                   env=child_environment(), cwd=cwd)
+        process = subprocess.Popen([sys.executable, *arguments], stdout=subprocess.DEVNULL, stderr=stderr, env=child_environment(), cwd=cwd)
         killer = threading.Timer(timeout, process.kill)
         killer.start()
         try:
@@ -200,9 +204,7 @@ def summarise(values: Sequence[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": list(values)}
 
 
-def group_scores(
-    predicted: Sequence[set[str]], truth: Sequence[Iterable[str]], colours: Iterable[str], types: Iterable[str]
-) -> dict:
+def group_scores(predicted: Sequence[set[str]], truth: Sequence[Iterable[str]], colours: Iterable[str], types: Iterable[str]) -> dict:
     """Shares of images whose predicted labels hold exactly one colour, the true one (``colour_right``);
     exactly one type, the true one (``type_right``); and both (``both_right``).
 

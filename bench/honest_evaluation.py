@@ -17,7 +17,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from common import FASHION_DIR, RESULTS_DIR, setup_paths
 
 setup_paths()
@@ -39,7 +38,7 @@ def out_of_sample_tuning(true: np.ndarray, probabilities: np.ndarray, halvings: 
     gains = []
     for _ in range(halvings):
         order = rng.permutation(len(true))
-        tune, score = order[: len(true) // 2], order[len(true) // 2:]
+        tune, score = order[: len(true) // 2], order[len(true) // 2 :]
         thresholds = tune_thresholds(true[tune], probabilities[tune])
         gains.append(
             exact_match(true[score], (probabilities[score] >= thresholds).astype(int))
@@ -61,19 +60,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         for split in ("random", "grouped"):
             result = train(
-                args.dataset, model_path=Path(work) / f"{split}.model", labelbin_path=Path(work) / f"{split}.pickle",
-                plot_path=Path(work) / f"{split}.png", epochs=args.epochs, image_size=args.image_size,
-                seed=args.seed, split=split, arch="smallervggnet", verbose=0,
+                args.dataset,
+                model_path=Path(work) / f"{split}.model",
+                labelbin_path=Path(work) / f"{split}.pickle",
+                plot_path=Path(work) / f"{split}.png",
+                epochs=args.epochs,
+                image_size=args.image_size,
+                seed=args.seed,
+                split=split,
+                arch="smallervggnet",
+                verbose=0,
             )
             data = load_labelled_images(args.dataset, args.image_size)
             groups = near_duplicate_groups(data.images)
-            train_index, val_index = split_indices(
-                data.label_sets, 0.2, args.seed, groups if split == "grouped" else None
-            )
+            train_index, val_index = split_indices(data.label_sets, 0.2, args.seed, groups if split == "grouped" else None)
             classes = result.metadata["classes"]
-            probabilities = result.task.label_probabilities(
-                result.model.predict(data.images[val_index].astype("float32"), verbose=0)
-            )
+            probabilities = result.task.label_probabilities(result.model.predict(data.images[val_index].astype("float32"), verbose=0))
             true = np.array([[label in data.label_sets[i] for label in classes] for i in val_index], dtype=int)
             at_half = evaluate_predictions(true, (probabilities >= 0.5).astype(int), classes, probabilities)
             leaked = np.isin(groups.group_of[val_index], groups.group_of[train_index])
@@ -95,17 +97,21 @@ def main() -> None:
     RESULTS_DIR.mkdir(exist_ok=True)
     (RESULTS_DIR / "honest_evaluation.json").write_text(json.dumps(results, indent=2))
 
-    print("| split | val images | per-label accuracy | exact-match @0.5 | tuned | one per group | macro F1 | mAP |"
-          " val images with a copy in training (their exact-match / the rest's) | tuning gain out of sample |")
+    print(
+        "| split | val images | per-label accuracy | exact-match @0.5 | tuned | one per group | macro F1 | mAP |"
+        " val images with a copy in training (their exact-match / the rest's) | tuning gain out of sample |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for split in ("random", "grouped"):
         r = results[split]
         on_those = "-" if r["exact_match_on_those"] is None else f"{r['exact_match_on_those']:.3f}"
         gain = r["tuning_gain_out_of_sample"]
-        print(f"| {split} | {r['validation_images']} | {r['binary_accuracy_at_0.5']:.3f} | {r['exact_match_at_0.5']:.3f} |"
-              f" {r['exact_match_tuned']:.3f} | {r['exact_match_groups']:.3f} | {r['macro_f1_at_0.5']:.3f} | {r['map']:.3f} |"
-              f" {r['validation_images_with_a_duplicate_in_training']} ({on_those} / {r['exact_match_on_the_rest']:.3f}) |"
-              f" {gain['mean']:+.3f} ({gain['min']:+.3f} to {gain['max']:+.3f}) |")
+        print(
+            f"| {split} | {r['validation_images']} | {r['binary_accuracy_at_0.5']:.3f} | {r['exact_match_at_0.5']:.3f} |"
+            f" {r['exact_match_tuned']:.3f} | {r['exact_match_groups']:.3f} | {r['macro_f1_at_0.5']:.3f} | {r['map']:.3f} |"
+            f" {r['validation_images_with_a_duplicate_in_training']} ({on_those} / {r['exact_match_on_the_rest']:.3f}) |"
+            f" {gain['mean']:+.3f} ({gain['min']:+.3f} to {gain['max']:+.3f}) |"
+        )
 
 
 if __name__ == "__main__":

@@ -161,8 +161,13 @@ def train(
     targets = mlb.fit_transform(labels)
     train_x, test_x, train_y, test_y = train_test_split(data, targets, test_size=0.2, random_state=42)
     augmentation = ImageDataGenerator(
-        rotation_range=25, width_shift_range=0.1, height_shift_range=0.1, shear_range=0.2,
-        zoom_range=0.2, horizontal_flip=True, fill_mode="nearest",
+        rotation_range=25,
+        width_shift_range=0.1,
+        height_shift_range=0.1,
+        shear_range=0.2,
+        zoom_range=0.2,
+        horizontal_flip=True,
+        fill_mode="nearest",
     )
     height, width, depth = data.shape[1:]
     model = build_smaller_vggnet(width, height, depth, classes=len(mlb.classes_), final_activation="sigmoid")
@@ -187,15 +192,17 @@ def train(
         def on_epoch_end(self, epoch, logs=None):
             end = time.perf_counter()
             logs = logs or {}
-            records.append({
-                "epoch": epoch + 1,
-                "seconds": end - self.epoch_start,
-                "train_seconds": (self.validation_start or end) - self.epoch_start,
-                "elapsed": end - self.start,
-                "loss": float(logs.get("loss", float("nan"))),
-                "val_loss": float(logs.get("val_loss", float("nan"))),
-                "val_binary_accuracy": float(logs.get("val_accuracy", float("nan"))),
-            })
+            records.append(
+                {
+                    "epoch": epoch + 1,
+                    "seconds": end - self.epoch_start,
+                    "train_seconds": (self.validation_start or end) - self.epoch_start,
+                    "elapsed": end - self.start,
+                    "loss": float(logs.get("loss", float("nan"))),
+                    "val_loss": float(logs.get("val_loss", float("nan"))),
+                    "val_binary_accuracy": float(logs.get("val_accuracy", float("nan"))),
+                }
+            )
 
     class ExactMatch(tf_keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -237,8 +244,11 @@ def save_untrained(model_path: str | os.PathLike, classes: int, image_size: int 
 
 
 def classify(
-    model_path: str | os.PathLike, labelbin_path: str | os.PathLike, image_path: str | os.PathLike,
-    output_path: str | os.PathLike, image_size: int = IMAGE_DIMS[0],
+    model_path: str | os.PathLike,
+    labelbin_path: str | os.PathLike,
+    image_path: str | os.PathLike,
+    output_path: str | os.PathLike,
+    image_size: int = IMAGE_DIMS[0],
 ) -> dict[str, float]:
     """The tutorial's classify.py for one image: resize from full size, scale to [0, 1], load the model
     and the pickled binarizer, predict, write the two most probable labels on a 400-pixel-wide copy.

@@ -56,8 +56,14 @@ def train_reference(folder: Path) -> Path:
 
     dataset = make_dataset(folder / "dataset", per_combination=6)
     flags = [flag for flag in TRAINING_FLAGS if flag != "--no-export"]
-    completed = subprocess.run(command("train.py", ["--dataset", str(dataset), *flags]), cwd=folder, capture_output=True,
-                               text=True, timeout=TIMEOUT, env=environment())
+    completed = subprocess.run(
+        command("train.py", ["--dataset", str(dataset), *flags]),
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=environment(),
+    )
     if completed.returncode != 0:
         raise SystemExit(f"the reference training failed:\n{completed.stderr[-3000:]}")
     return folder
@@ -71,8 +77,7 @@ def bad_input_campaign(root: Path, groups: tuple[str, ...], training: bool) -> l
         verdict = run_and_judge(run, root / "runs" / f"{number:03d}", trained, command, environment(), TIMEOUT)
         verdicts.append(verdict.to_json())
         status = "ok" if not verdict.problems else "FAIL " + "; ".join(verdict.problems)
-        print(f"[{number + 1}/{len(runs)}] {run.case} {run.script} -> {verdict.returncode} ({verdict.seconds:.1f} s) {status}",
-              flush=True)
+        print(f"[{number + 1}/{len(runs)}] {run.case} {run.script} -> {verdict.returncode} ({verdict.seconds:.1f} s) {status}", flush=True)
         if verdict.problems:
             print(f"    {verdict.error_line or '(no error line)'}", flush=True)
     if "downloads" in groups:
@@ -97,8 +102,9 @@ def summarise_bad_inputs(verdicts: list[dict]) -> dict:
         "tracebacks": sum(verdict["traceback"] for verdict in verdicts),
         "damaged_files": sum(len(verdict["damaged"]) for verdict in verdicts),
         "changed_inputs": sum(bool(verdict["changed_inputs"]) for verdict in verdicts),
-        "failures": [f"{verdict['case']} {verdict['script']}: {'; '.join(verdict['problems'])}"
-                     for verdict in verdicts if verdict["problems"]],
+        "failures": [
+            f"{verdict['case']} {verdict['script']}: {'; '.join(verdict['problems'])}" for verdict in verdicts if verdict["problems"]
+        ],
         "runs_with_foreign_stderr_lines": sum(bool(verdict["foreign_lines"]) for verdict in verdicts),
         "foreign_stderr_lines": sorted({_without_timestamp(line) for verdict in verdicts for line in verdict["foreign_lines"]}),
     }
@@ -116,8 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     # A campaign run alone replaces its own section of an existing results file and keeps the other's.
     output = Path(args.output)
     results = json.loads(output.read_text()) if output.is_file() else {}
-    run_by = {"command": " ".join(["python bench/reliability.py", *(argv if argv is not None else sys.argv[1:])]),
-              "date": time.strftime("%Y-%m-%d"), "machine": machine()}
+    run_by = {
+        "command": " ".join(["python bench/reliability.py", *(argv if argv is not None else sys.argv[1:])]),
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine(),
+    }
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="reliability-") as folder:
         root = Path(folder)
@@ -136,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {output} ({(time.perf_counter() - started) / 60:.1f} minutes)")
-    failed = results.get("bad_inputs", {}).get("summary", {}).get("failures") or results.get("faults", {}).get("summary", {}).get("failures")
+    failed = results.get("bad_inputs", {}).get("summary", {}).get("failures") or results.get("faults", {}).get("summary", {}).get(
+        "failures"
+    )
     return 1 if failed else 0
 
 

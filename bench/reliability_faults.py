@@ -20,8 +20,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from bad_inputs import (BAD_IMAGES, ODD_IMAGES, TEMPORARY_MARK, Run, _complete, encode, good_image, hash_tree, make_dataset,
-                        run_and_judge)
+from bad_inputs import BAD_IMAGES, ODD_IMAGES, TEMPORARY_MARK, Run, _complete, encode, good_image, hash_tree, make_dataset, run_and_judge
 from conftest import interruptible
 
 EPOCHS = 3
@@ -51,7 +50,7 @@ def download_campaign(root: Path, trained: Path, command: Callable, env: dict, t
     """Each bad and odd image of the corpus served to search_bing_api.py: a bad one counted as failed and not
     saved (exit code 1), an odd one saved (exit code 0); nothing else in the data set touched."""
     files, runs = {}, []
-    for kinds, bad in ((BAD_IMAGES, True), (ODD_IMAGES, False)):
+    for kinds in (BAD_IMAGES, ODD_IMAGES):
         for number, kind in enumerate(kinds):
             name = f"{kind.name}{Path(kind.filename).suffix}"
             files[name] = kind.make(number)
@@ -65,11 +64,17 @@ def download_campaign(root: Path, trained: Path, command: Callable, env: dict, t
                 listing.parent.mkdir(parents=True, exist_ok=True)
                 listing.write_text(f"{base}/{kind.name}{Path(kind.filename).suffix}\n")
                 readable = not bad and not kind.maybe_readable
-                runs.append(Run(kind.name, "search_bing_api.py",
-                                ["--urls", listing, "--output", existing / "red_dress", "--retries", "0"],
-                                (0,) if readable else (0, 1) if kind.maybe_readable else (1,), "",
-                                [listing, existing / "blue_jeans"],
-                                "saved:            1" if readable else "" if kind.maybe_readable else "failed:           1"))
+                runs.append(
+                    Run(
+                        kind.name,
+                        "search_bing_api.py",
+                        ["--urls", listing, "--output", existing / "red_dress", "--retries", "0"],
+                        (0,) if readable else (0, 1) if kind.maybe_readable else (1,),
+                        "",
+                        [listing, existing / "blue_jeans"],
+                        "saved:            1" if readable else "" if kind.maybe_readable else "failed:           1",
+                    )
+                )
         for number, run in enumerate(runs):
             verdict = run_and_judge(run, root / "runs" / f"{number:03d}", trained, command, env, timeout)
             verdicts.append(verdict.to_json())
@@ -126,23 +131,44 @@ def _last_metrics(path: Path) -> dict:
     import csv
 
     rows = list(csv.DictReader(path.open()))
-    return {"epochs": [int(row["epoch"]) for row in rows], "loss": float(rows[-1]["loss"]),
-            "val_exact_match": float(rows[-1]["val_exact_match"])}
+    return {
+        "epochs": [int(row["epoch"]) for row in rows],
+        "loss": float(rows[-1]["loss"]),
+        "val_exact_match": float(rows[-1]["val_exact_match"]),
+    }
 
 
 def _record(results: list[dict], result: dict) -> None:
     """Add one fault run's ``result`` to ``results`` and print its line."""
     results.append(result)
     problems = result["problems"]
-    print(f"[fault] {result['kind']} {result['fault']} seed {result['seed']} {result['moment']}: exit {result['exit_code']}, "
-          f"{'ok' if not problems else 'FAIL ' + '; '.join(problems)}", flush=True)
+    print(
+        f"[fault] {result['kind']} {result['fault']} seed {result['seed']} {result['moment']}: exit {result['exit_code']}, "
+        f"{'ok' if not problems else 'FAIL ' + '; '.join(problems)}",
+        flush=True,
+    )
 
 
 def training_faults(root: Path, seeds: int, env: dict, timeout: float) -> list[dict]:
     """SIGKILL and SIGINT after the k-th epoch's backup (k seeded), over an earlier run's outputs; then --resume."""
     dataset = make_dataset(root / "dataset", per_combination=8)
-    args = ["--dataset", dataset, "--epochs", EPOCHS, "--image-size", 32, "--no-export", "--seed", 0, "--patience", 0,
-            "--arch", "smallervggnet", "--work-dir", "work"]
+    args = [
+        "--dataset",
+        dataset,
+        "--epochs",
+        EPOCHS,
+        "--image-size",
+        32,
+        "--no-export",
+        "--seed",
+        0,
+        "--patience",
+        0,
+        "--arch",
+        "smallervggnet",
+        "--work-dir",
+        "work",
+    ]
     reference = root / "uninterrupted"
     reference.mkdir(parents=True)
     process = _start("train.py", args, reference, env, reference / "log")
@@ -184,14 +210,23 @@ def training_faults(root: Path, seeds: int, env: dict, timeout: float) -> list[d
                 problems.append(f"--resume exited {resumed_code}: {(folder / 'resumed.log').read_text().strip().splitlines()[-1:]}")
             elif metrics["epochs"] != list(range(1, EPOCHS + 1)):
                 problems.append(f"epochs in the metrics CSV after resuming: {metrics['epochs']}")
-            _record(results, {
-                "kind": "training", "fault": fault.name, "seed": seed, "moment": f"after epoch {epoch}" if epoch else "data loaded",
-                "signal_reached_a_running_process": reached, "exit_code": code, "damaged": damaged, "temporary_files": temporary,
-                "resumed_exit_code": resumed_code,
-                "loss_difference": round(metrics["loss"] - expected["loss"], 4) if metrics else None,
-                "val_exact_match_difference": round(metrics["val_exact_match"] - expected["val_exact_match"], 4) if metrics else None,
-                "problems": problems,
-            })
+            _record(
+                results,
+                {
+                    "kind": "training",
+                    "fault": fault.name,
+                    "seed": seed,
+                    "moment": f"after epoch {epoch}" if epoch else "data loaded",
+                    "signal_reached_a_running_process": reached,
+                    "exit_code": code,
+                    "damaged": damaged,
+                    "temporary_files": temporary,
+                    "resumed_exit_code": resumed_code,
+                    "loss_difference": round(metrics["loss"] - expected["loss"], 4) if metrics else None,
+                    "val_exact_match_difference": round(metrics["val_exact_match"] - expected["val_exact_match"], 4) if metrics else None,
+                    "problems": problems,
+                },
+            )
     return results
 
 
@@ -224,9 +259,21 @@ def classification_faults(root: Path, seeds: int, trained: Path, env: dict, time
             problems = [f"damaged: {', '.join(damaged[:3])}"] if damaged else []
             if again != 0 or final != new:
                 problems.append(f"the same command again: exit {again}, {sum(final.get(n) != d for n, d in new.items())} copies differ")
-            _record(results, {"kind": "classification", "fault": fault.name, "seed": seed, "moment": f"after annotated copy {count}",
-                              "signal_reached_a_running_process": reached and code != 0, "exit_code": code, "damaged": damaged,
-                              "temporary_files": temporary, "rerun_exit_code": again, "problems": problems})
+            _record(
+                results,
+                {
+                    "kind": "classification",
+                    "fault": fault.name,
+                    "seed": seed,
+                    "moment": f"after annotated copy {count}",
+                    "signal_reached_a_running_process": reached and code != 0,
+                    "exit_code": code,
+                    "damaged": damaged,
+                    "temporary_files": temporary,
+                    "rerun_exit_code": again,
+                    "problems": problems,
+                },
+            )
     return results
 
 
@@ -245,8 +292,9 @@ def export_faults(root: Path, seeds: int, trained: Path, env: dict, timeout: flo
     import numpy as np
 
     root.mkdir(parents=True)
-    reference = _start("export.py", ["--model", trained / "fashion.model", "--output", root / "uninterrupted.onnx"], root, env,
-                       root / "uninterrupted.log")
+    reference = _start(
+        "export.py", ["--model", trained / "fashion.model", "--output", root / "uninterrupted.onnx"], root, env, root / "uninterrupted.log"
+    )
     assert reference.wait(timeout=timeout) == 0, (root / "uninterrupted.log").read_text()[-2000:]
     expected = _onnx_outputs(root / "uninterrupted.onnx")
     results = []
@@ -282,9 +330,21 @@ def export_faults(root: Path, seeds: int, trained: Path, env: dict, timeout: flo
             difference = float(np.abs(_onnx_outputs(folder / "fashion.onnx") - expected).max()) if again == 0 else None
             if again != 0 or difference > 1e-5:
                 problems.append(f"the same command again: exit {again}, outputs differ by {difference}")
-            _record(results, {"kind": "export", "fault": fault.name, "seed": seed, "moment": f"when the temporary file {moment}",
-                              "signal_reached_a_running_process": reached, "exit_code": code, "damaged": damaged,
-                              "temporary_files": temporary, "rerun_exit_code": again, "problems": problems})
+            _record(
+                results,
+                {
+                    "kind": "export",
+                    "fault": fault.name,
+                    "seed": seed,
+                    "moment": f"when the temporary file {moment}",
+                    "signal_reached_a_running_process": reached,
+                    "exit_code": code,
+                    "damaged": damaged,
+                    "temporary_files": temporary,
+                    "rerun_exit_code": again,
+                    "problems": problems,
+                },
+            )
     return results
 
 
@@ -324,10 +384,24 @@ def download_faults(root: Path, seeds: int, env: dict, timeout: float) -> list[d
                 final = {hashlib.sha256(path.read_bytes()).hexdigest() for path in output.iterdir() if path.suffix == ".jpg"}
                 problems = [f"damaged: {', '.join(damaged[:3])}"] if damaged else []
                 if again != 0 or final != expected:
-                    problems.append(f"the same command again: exit {again}, {len(final)} of {count} images, {len(final - expected)} unknown")
-                _record(results, {"kind": "download", "fault": fault.name, "seed": seed, "moment": f"after saved image {saved_before_fault}",
-                                  "signal_reached_a_running_process": reached and code != 0, "exit_code": code, "damaged": damaged,
-                                  "temporary_files": temporary, "rerun_exit_code": again, "problems": problems})
+                    problems.append(
+                        f"the same command again: exit {again}, {len(final)} of {count} images, {len(final - expected)} unknown"
+                    )
+                _record(
+                    results,
+                    {
+                        "kind": "download",
+                        "fault": fault.name,
+                        "seed": seed,
+                        "moment": f"after saved image {saved_before_fault}",
+                        "signal_reached_a_running_process": reached and code != 0,
+                        "exit_code": code,
+                        "damaged": damaged,
+                        "temporary_files": temporary,
+                        "rerun_exit_code": again,
+                        "problems": problems,
+                    },
+                )
     finally:
         server.shutdown()
     return results
@@ -338,18 +412,21 @@ def fault_campaign(root: Path, seeds: int, command: Callable, env: dict, timeout
     from reliability import train_reference
 
     trained = train_reference(root / "trained")
-    runs = (download_faults(root / "download", seeds, env, timeout)
-            + classification_faults(root / "classification", seeds, trained, env, timeout)
-            + export_faults(root / "export", seeds, trained, env, timeout)
-            + training_faults(root / "training", seeds, env, timeout))
+    runs = (
+        download_faults(root / "download", seeds, env, timeout)
+        + classification_faults(root / "classification", seeds, trained, env, timeout)
+        + export_faults(root / "export", seeds, trained, env, timeout)
+        + training_faults(root / "training", seeds, env, timeout)
+    )
     summary = {
         "faults": len(runs),
         "kinds": sorted({run["kind"] for run in runs}),
         "interrupted_mid_run": sum(bool(run["signal_reached_a_running_process"]) for run in runs),
         "damaged_files": sum(len(run["damaged"]) for run in runs),
         "temporary_files_left": sum(len(run["temporary_files"]) for run in runs),
-        "reruns_matching_the_uninterrupted_run": sum(not any("again" in problem or "resume" in problem for problem in run["problems"])
-                                                      for run in runs),
+        "reruns_matching_the_uninterrupted_run": sum(
+            not any("again" in problem or "resume" in problem for problem in run["problems"]) for run in runs
+        ),
         "failures": [f"{run['kind']} {run['fault']} seed {run['seed']}: {'; '.join(run['problems'])}" for run in runs if run["problems"]],
     }
     training = [run for run in runs if run["kind"] == "training" and run["loss_difference"] is not None]

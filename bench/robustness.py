@@ -38,15 +38,23 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
-    FASHION_DIR, group_scores, machine, markdown_table, run_child, set_library_constants, setup_paths, write_results,
+    FASHION_DIR,
+    group_scores,
+    machine,
+    markdown_table,
+    run_child,
+    set_library_constants,
+    setup_paths,
+    write_results,
 )
 
 setup_paths()
 
+from unseen_combos import MOBILENETV2_WEIGHTS  # noqa: E402
+
 from pyimagesearch.backgrounds import composite, framing_transforms, segment_backgrounds  # noqa: E402
 from pyimagesearch.images import load_images, resize_image  # noqa: E402
 from pyimagesearch.scenes import PALETTE, SCENES, random_scenes  # noqa: E402
-from unseen_combos import MOBILENETV2_WEIGHTS  # noqa: E402
 
 # The pretrained shape branch with background replacement: 10 epochs on the frozen backbone
 # (--epochs), then 10 of fine-tuning.
@@ -60,8 +68,10 @@ SETUPS = {
     "background off": ({**SMALLERVGGNET, "background": "off"}, {}),
     "background on": ({**SMALLERVGGNET, "background": "on"}, {}),
     "background on, p 0.5": ({**SMALLERVGGNET, "background": "on"}, {"config.BACKGROUND_PROBABILITY": 0.5}),
-    "background on, p 0.5, as framed": ({**SMALLERVGGNET, "background": "on"},
-                                        {"config.BACKGROUND_PROBABILITY": 0.5, "backgrounds.FRAMINGS": ("as-is",)}),
+    "background on, p 0.5, as framed": (
+        {**SMALLERVGGNET, "background": "on"},
+        {"config.BACKGROUND_PROBABILITY": 0.5, "backgrounds.FRAMINGS": ("as-is",)},
+    ),
     "mobilenetv2, background off": ({**MOBILENETV2, "background": "off"}, {}),
     "mobilenetv2, background on": (MOBILENETV2, {}),
     # The colour branch's attention from one 1x1 layer on the shape branch's maps (before: a 3x3 layer of 64 first).
@@ -109,7 +119,7 @@ def composites(paths: list[Path], image_size: int, composite_size: int, per_phot
 
     def add(kind: str, photo: int, scenes: np.ndarray, transforms: np.ndarray | None, colours: list) -> None:
         count = len(scenes)
-        made = composite(np.repeat(large[photo:photo + 1], count, 0), np.repeat(masks[photo:photo + 1], count, 0), scenes, transforms)
+        made = composite(np.repeat(large[photo : photo + 1], count, 0), np.repeat(masks[photo : photo + 1], count, 0), scenes, transforms)
         images, photos, names = kinds[kind]
         images.extend(resize_image(image, image_size) for image in made)
         photos.extend([photo] * count)
@@ -124,8 +134,10 @@ def composites(paths: list[Path], image_size: int, composite_size: int, per_phot
             scenes = random_scenes(rng, composite_size, [SCENES[index] for index in rng.integers(len(SCENES), size=per_photo)])
             add(kind, photo, scenes, framing_transforms(rng, composite_size, [framing] * per_photo), [None] * per_photo)
     return {
-        "kinds": {kind: (np.stack(images) if images else np.zeros((0, image_size, image_size, 3), np.uint8), np.array(photos, int), names)
-                  for kind, (images, photos, names) in kinds.items()},
+        "kinds": {
+            kind: (np.stack(images) if images else np.zeros((0, image_size, image_size, 3), np.uint8), np.array(photos, int), names)
+            for kind, (images, photos, names) in kinds.items()
+        },
         "plain": plain,
     }
 
@@ -151,8 +163,12 @@ def evaluate(model_path: Path, dataset: Path, image_size: int, seed: int, compos
     plain = made["plain"]
     scores = {
         UNTOUCHED: {"images": len(truth), **group_scores(untouched, truth, colours, types)},
-        UNTOUCHED_PLAIN: {"images": int(plain.sum()), **group_scores(
-            [labels for labels, keep in zip(untouched, plain) if keep], [t for t, keep in zip(truth, plain) if keep], colours, types)},
+        UNTOUCHED_PLAIN: {
+            "images": int(plain.sum()),
+            **group_scores(
+                [labels for labels, keep in zip(untouched, plain) if keep], [t for t, keep in zip(truth, plain) if keep], colours, types
+            ),
+        },
     }
     everything: tuple[list, list] = ([], [])
     per_field = {}
@@ -167,8 +183,11 @@ def evaluate(model_path: Path, dataset: Path, image_size: int, seed: int, compos
                 per_field[name] = group_scores([predicted[i] for i in chosen], [true[i] for i in chosen], colours, types)
     scores[COMPOSITED] = {"images": len(everything[0]), **group_scores(*everything, colours, types)}
     return {
-        "validation_photos": len(val_index), "plain_border": int(plain.sum()), "not_plain": int((~plain).sum()),
-        "scores": scores, "per_field_colour": per_field,
+        "validation_photos": len(val_index),
+        "plain_border": int(plain.sum()),
+        "not_plain": int((~plain).sum()),
+        "scores": scores,
+        "per_field_colour": per_field,
     }
 
 
@@ -182,14 +201,26 @@ def child_run(args: argparse.Namespace, setup: str, seed: int) -> dict:
         work = Path(work)
         started = time.perf_counter()
         result = train(
-            Path(args.dataset), model_path=work / "m.model", labelbin_path=work / "m.pickle", plot_path=work / "m.png",
-            image_size=args.image_size, seed=seed, verbose=0, **{"epochs": args.epochs, "patience": args.patience, **arguments},
+            Path(args.dataset),
+            model_path=work / "m.model",
+            labelbin_path=work / "m.pickle",
+            plot_path=work / "m.png",
+            image_size=args.image_size,
+            seed=seed,
+            verbose=0,
+            **{"epochs": args.epochs, "patience": args.patience, **arguments},
         )
         seconds = time.perf_counter() - started
-        evaluation = evaluate(work / "m.model", Path(args.dataset), args.image_size, seed, args.composite_size, args.per_photo, args.scene_seed)
+        evaluation = evaluate(
+            work / "m.model", Path(args.dataset), args.image_size, seed, args.composite_size, args.per_photo, args.scene_seed
+        )
     return {
-        "setup": setup, "seed": seed, "training_seconds": round(seconds, 1), "epochs_trained": result.metadata["epochs_trained"],
-        "validation_exact_match": result.report["exact_match"], **evaluation,
+        "setup": setup,
+        "seed": seed,
+        "training_seconds": round(seconds, 1),
+        "epochs_trained": result.metadata["epochs_trained"],
+        "validation_exact_match": result.report["exact_match"],
+        **evaluation,
     }
 
 
@@ -207,10 +238,24 @@ def contact_sheet(args: argparse.Namespace, photos: int = 8) -> Path:
     rows = []
     for image, mask in zip(large, masks):
         tiles = [resize_image(image, size), resize_image(np.repeat(mask[..., None], 3, 2), size)]
-        for scene_kind, framing in (("colour", "as-is"), ("gradient", "as-is"), ("clutter", "as-is"),
-                                    ("clutter", "upper"), ("colour", "lower"), ("gradient", "small")):
-            made = composite(image[None], mask[None], random_scenes(rng, args.composite_size, [scene_kind]),
-                             framing_transforms(rng, args.composite_size, [framing]))[0] if mask.any() else np.zeros_like(image)
+        for scene_kind, framing in (
+            ("colour", "as-is"),
+            ("gradient", "as-is"),
+            ("clutter", "as-is"),
+            ("clutter", "upper"),
+            ("colour", "lower"),
+            ("gradient", "small"),
+        ):
+            made = (
+                composite(
+                    image[None],
+                    mask[None],
+                    random_scenes(rng, args.composite_size, [scene_kind]),
+                    framing_transforms(rng, args.composite_size, [framing]),
+                )[0]
+                if mask.any()
+                else np.zeros_like(image)
+            )
             tiles.append(resize_image(made, size))
         rows.append(np.concatenate(tiles, axis=1))
     sheet = Path(args.sheet)
@@ -221,9 +266,13 @@ def contact_sheet(args: argparse.Namespace, photos: int = 8) -> Path:
 def summary_rows(runs: list[dict], setups: list[str]) -> tuple[dict, list[list[str]]]:
     """Medians over seeds per set-up and scene kind, and the table's rows."""
     medians = {
-        setup: {kind: {score: statistics.median(run["scores"][kind][score] for run in runs if run["setup"] == setup)
-                       for score in ("colour_right", "type_right", "both_right")}
-                for kind in (*KINDS, COMPOSITED)}
+        setup: {
+            kind: {
+                score: statistics.median(run["scores"][kind][score] for run in runs if run["setup"] == setup)
+                for score in ("colour_right", "type_right", "both_right")
+            }
+            for kind in (*KINDS, COMPOSITED)
+        }
         for setup in setups
     }
     rows = []
@@ -248,7 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="evaluate this trained model instead of training (its split's --seed)")
     parser.add_argument("--seed", type=int, default=42, help="with --model or --sheet: the seed of the split")
     parser.add_argument("--sheet", help="write a contact sheet of composites to this PNG and stop (never commit one)")
-    parser.add_argument("--combine", nargs="+", metavar="JSON", help="summarise the runs of these results files (runs made in parts) instead of training")
+    parser.add_argument(
+        "--combine", nargs="+", metavar="JSON", help="summarise the runs of these results files (runs made in parts) instead of training"
+    )
     parser.add_argument("--output", default="robustness", help="results file name in bench/results/, without .json")
     parser.add_argument("--child", nargs=2, metavar=("SETUP", "SEED"), help=argparse.SUPPRESS)
     return parser
@@ -270,34 +321,71 @@ def main(argv: list[str] | None = None) -> int:
         setups = list(dict.fromkeys(run["setup"] for run in runs))
         args.seeds = sorted({run["seed"] for run in runs})
     elif args.model:
-        runs = [{"setup": args.model, "seed": args.seed, **evaluate(Path(args.model), Path(args.dataset), args.image_size, args.seed,
-                                                                     args.composite_size, args.per_photo, args.scene_seed)}]
+        runs = [
+            {
+                "setup": args.model,
+                "seed": args.seed,
+                **evaluate(
+                    Path(args.model), Path(args.dataset), args.image_size, args.seed, args.composite_size, args.per_photo, args.scene_seed
+                ),
+            }
+        ]
         setups = [args.model]
     else:
-        common = ["--dataset", args.dataset, "--epochs", str(args.epochs), "--patience", str(args.patience),
-                  "--image-size", str(args.image_size), "--composite-size", str(args.composite_size),
-                  "--per-photo", str(args.per_photo), "--scene-seed", str(args.scene_seed)]
+        common = [
+            "--dataset",
+            args.dataset,
+            "--epochs",
+            str(args.epochs),
+            "--patience",
+            str(args.patience),
+            "--image-size",
+            str(args.image_size),
+            "--composite-size",
+            str(args.composite_size),
+            "--per-photo",
+            str(args.per_photo),
+            "--scene-seed",
+            str(args.scene_seed),
+        ]
         runs, setups = [], args.setups
         for seed in args.seeds:
             for setup in setups:
                 run = run_child(Path(__file__), ["--child", setup, str(seed), *common], timeout=7200)
                 runs.append(run)
                 composited = run["scores"][COMPOSITED]
-                print(f"seed {seed} {setup}: validation exact-match {run['validation_exact_match']:.3f} in {run['epochs_trained']} "
-                      f"epochs ({run['training_seconds']:.0f} s); composites colour {composited['colour_right']:.3f} "
-                      f"type {composited['type_right']:.3f} both {composited['both_right']:.3f}", file=sys.stderr, flush=True)
+                print(
+                    f"seed {seed} {setup}: validation exact-match {run['validation_exact_match']:.3f} in {run['epochs_trained']} "
+                    f"epochs ({run['training_seconds']:.0f} s); composites colour {composited['colour_right']:.3f} "
+                    f"type {composited['type_right']:.3f} both {composited['both_right']:.3f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
     medians, rows = summary_rows(runs, setups)
     path = write_results(args.output, {"machine": machine(), "arguments": vars(args), "runs": runs, "medians": medians})
     first = runs[0]
-    print(f"{first['validation_photos']} validation photos per split, {first['plain_border']} with a plain border "
-          f"({first['not_plain']} left out of the composites); medians over seeds {args.seeds if not args.model else [args.seed]}\n")
+    print(
+        f"{first['validation_photos']} validation photos per split, {first['plain_border']} with a plain border "
+        f"({first['not_plain']} left out of the composites); medians over seeds {args.seeds if not args.model else [args.seed]}\n"
+    )
     header = ["scene", "images"] + [f"{setup}: {score}" for setup in setups for score in ("colour", "type", "both")]
     print(markdown_table(header, rows))
     print()
-    print(markdown_table(["field colour", *(f"{setup}: colour right" for setup in setups)], [
-        [name, *(f"{statistics.median(run['per_field_colour'][name]['colour_right'] for run in runs if run['setup'] == setup):.3f}"
-                 for setup in setups)] for name in PALETTE
-    ]))
+    print(
+        markdown_table(
+            ["field colour", *(f"{setup}: colour right" for setup in setups)],
+            [
+                [
+                    name,
+                    *(
+                        f"{statistics.median(run['per_field_colour'][name]['colour_right'] for run in runs if run['setup'] == setup):.3f}"
+                        for setup in setups
+                    ),
+                ]
+                for name in PALETTE
+            ],
+        )
+    )
     print(f"\nwrote {path}")
     return 0
 

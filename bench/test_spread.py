@@ -47,8 +47,10 @@ def run_suite(seed: int, cpu: str, tests: list[str], workers: int, report: Path)
         command += ["-k", EXPLICIT_BFLOAT16]
     env = {**os.environ, **CPUS[cpu], "PYIMAGESEARCH_TEST_SEED": str(seed), "PYTHONPATH": str(ROOT)}
     completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-    print(f"seed {seed} on {cpu}: {completed.stdout.strip().splitlines()[-1] if completed.stdout.strip() else completed.returncode}",
-          flush=True)
+    print(
+        f"seed {seed} on {cpu}: {completed.stdout.strip().splitlines()[-1] if completed.stdout.strip() else completed.returncode}",
+        flush=True,
+    )
 
 
 def read_report(report: Path) -> tuple[dict[str, dict[str, object]], list[str]]:

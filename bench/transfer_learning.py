@@ -41,7 +41,8 @@ SIZES = (96, 128, 160)
 # grey copy (--colour-branch on); the others are the plain classifier on the backbone (--colour-branch off).
 COLOUR_BRANCH = "+colour-branch"
 VARIANTS = (
-    "smallervggnet", *(f"mobilenetv2-{alpha}-{size}" for alpha in ALPHAS for size in SIZES),
+    "smallervggnet",
+    *(f"mobilenetv2-{alpha}-{size}" for alpha in ALPHAS for size in SIZES),
     *(f"mobilenetv2-0.35-{size}{COLOUR_BRANCH}" for size in (96, 160)),
 )
 EXAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "examples" / "example_07.jpg"
@@ -63,16 +64,28 @@ def child_run(args: argparse.Namespace, variant: str) -> dict:
     else:
         _, alpha, size = variant.removesuffix(COLOUR_BRANCH).split("-")
         options = {
-            "arch": "mobilenetv2", "alpha": float(alpha), "weights": str(weights_file(float(alpha))), "image_size": int(size),
+            "arch": "mobilenetv2",
+            "alpha": float(alpha),
+            "weights": str(weights_file(float(alpha))),
+            "image_size": int(size),
             "colour_branch": "on" if variant.endswith(COLOUR_BRANCH) else "off",
-            "epochs": args.epochs, "fine_tune_epochs": args.fine_tune_epochs, "fine_tune_layers": args.fine_tune_layers,
+            "epochs": args.epochs,
+            "fine_tune_epochs": args.fine_tune_epochs,
+            "fine_tune_layers": args.fine_tune_layers,
             "fine_tune_lr": args.fine_tune_lr,
         }
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         started = time.perf_counter()
-        result = train(args.dataset, model_path=work / "fashion.model", labelbin_path=work / "mlb.pickle",
-                       plot_path=work / "plot.png", seed=args.seed, verbose=0, **options)
+        result = train(
+            args.dataset,
+            model_path=work / "fashion.model",
+            labelbin_path=work / "mlb.pickle",
+            plot_path=work / "plot.png",
+            seed=args.seed,
+            verbose=0,
+            **options,
+        )
         wall = time.perf_counter() - started
         with open(work / "fashion.metrics.csv") as handle:
             rows = list(csv.DictReader(handle))
@@ -132,15 +145,31 @@ def main(argv: list[str] | None = None) -> int:
     missing = [str(weights_file(alpha)) for alpha in ALPHAS if not weights_file(alpha).is_file()]
     if missing:
         raise SystemExit(f"missing weights: {', '.join(missing)} (set SHARED_MODELS_DIR to their folder)")
-    common = ["--dataset", args.dataset, "--scratch-epochs", str(args.scratch_epochs), "--epochs", str(args.epochs),
-              "--fine-tune-epochs", str(args.fine_tune_epochs), "--fine-tune-layers", str(args.fine_tune_layers),
-              "--fine-tune-lr", str(args.fine_tune_lr), "--seed", str(args.seed)]
+    common = [
+        "--dataset",
+        args.dataset,
+        "--scratch-epochs",
+        str(args.scratch_epochs),
+        "--epochs",
+        str(args.epochs),
+        "--fine-tune-epochs",
+        str(args.fine_tune_epochs),
+        "--fine-tune-layers",
+        str(args.fine_tune_layers),
+        "--fine-tune-lr",
+        str(args.fine_tune_lr),
+        "--seed",
+        str(args.seed),
+    ]
     runs = []
     for variant in args.variants:
         run = run_child(Path(__file__), ["--child", variant, *common])
         runs.append(run)
-        print(f"{variant:<22} exact-match {run['exact_match']:.3f} training {run['training_seconds']:.0f} s "
-              f"wall {run['wall_seconds']:.0f} s", file=sys.stderr, flush=True)
+        print(
+            f"{variant:<22} exact-match {run['exact_match']:.3f} training {run['training_seconds']:.0f} s wall {run['wall_seconds']:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
     write_results(args.output, {"machine": machine(), "arguments": vars(args), "runs": runs})
 
     labels = list(runs[0]["f1_per_label"])
@@ -148,18 +177,35 @@ def main(argv: list[str] | None = None) -> int:
     for run in runs:
         met = run["exact_match"] >= TARGET_EXACT_MATCH and run["training_seconds"] < TARGET_SECONDS
         phase_2 = run["phase_2"]
-        rows.append([
-            run["variant"], f"**{run['exact_match']:.3f}**" if met else f"{run['exact_match']:.3f}", f"{run['macro_f1']:.3f}",
-            " ".join(f"{run['f1_per_label'][label]:.2f}" for label in labels),
-            f"{run['phase_1']['epochs']} x {run['phase_1']['median_epoch_seconds']:.1f} s",
-            f"{phase_2['epochs']} x {phase_2['median_epoch_seconds']:.1f} s" if phase_2["epochs"] else "-",
-            f"{run['training_seconds']:.0f}", f"{run['wall_seconds']:.0f}", ", ".join(run["example_07"] or ["-"]),
-        ])
-    print(markdown_table(
-        ["variant", "exact-match", "macro F1", f"F1 ({' '.join(labels)})", "phase 1 epochs", "phase 2 epochs",
-         "training s", "wall s", "example_07 (black dress)"],
-        rows,
-    ))
+        rows.append(
+            [
+                run["variant"],
+                f"**{run['exact_match']:.3f}**" if met else f"{run['exact_match']:.3f}",
+                f"{run['macro_f1']:.3f}",
+                " ".join(f"{run['f1_per_label'][label]:.2f}" for label in labels),
+                f"{run['phase_1']['epochs']} x {run['phase_1']['median_epoch_seconds']:.1f} s",
+                f"{phase_2['epochs']} x {phase_2['median_epoch_seconds']:.1f} s" if phase_2["epochs"] else "-",
+                f"{run['training_seconds']:.0f}",
+                f"{run['wall_seconds']:.0f}",
+                ", ".join(run["example_07"] or ["-"]),
+            ]
+        )
+    print(
+        markdown_table(
+            [
+                "variant",
+                "exact-match",
+                "macro F1",
+                f"F1 ({' '.join(labels)})",
+                "phase 1 epochs",
+                "phase 2 epochs",
+                "training s",
+                "wall s",
+                "example_07 (black dress)",
+            ],
+            rows,
+        )
+    )
     return 0
 
 

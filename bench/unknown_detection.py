@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import FASHION_DIR, PROJECT_ROOT, machine, markdown_table, setup_paths, write_results
 
 setup_paths()
@@ -36,7 +35,11 @@ from pyimagesearch.images import list_images, load_images  # noqa: E402
 from pyimagesearch.splitting import near_duplicate_groups, split_indices  # noqa: E402
 from pyimagesearch.training import train  # noqa: E402
 from pyimagesearch.unknown import (  # noqa: E402
-    FIT_IMAGES, feature_distances, fit_feature_statistics, group_confidences, mahalanobis_distances,
+    FIT_IMAGES,
+    feature_distances,
+    fit_feature_statistics,
+    group_confidences,
+    mahalanobis_distances,
 )
 
 EXAMPLES_DIR = PROJECT_ROOT.parent / "shared" / "data" / "examples"
@@ -59,6 +62,7 @@ def link_known_folders(dataset: Path, target: Path, garment: str) -> None:
 
 def knn_distances(features: np.ndarray, reference: np.ndarray, k: int) -> np.ndarray:
     """Distance of each L2-normalised row to its k-th nearest L2-normalised reference row."""
+
     def normalise(x):
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
@@ -88,16 +92,20 @@ def pooled_maps(model, images, sample: np.ndarray, val_index: np.ndarray, unseen
         return [np.asarray(part) for part in pooled.predict(np.asarray(batch, "float32"), batch_size=64, verbose=0)]
 
     train_maps, val_maps, unseen_maps = run(images[sample]), run(images[val_index]), run(unseen_images)
-    found = {f"{layer.name} ({layer.output.shape[1]}x{layer.output.shape[2]})": (t, v, u)
-             for layer, t, v, u in zip(chosen, train_maps, val_maps, unseen_maps)}
-    normalised = [np.concatenate([m / np.linalg.norm(m, axis=1, keepdims=True) for m in maps], axis=1)
-                  for maps in (train_maps, val_maps, unseen_maps)]
+    found = {
+        f"{layer.name} ({layer.output.shape[1]}x{layer.output.shape[2]})": (t, v, u)
+        for layer, t, v, u in zip(chosen, train_maps, val_maps, unseen_maps)
+    }
+    normalised = [
+        np.concatenate([m / np.linalg.norm(m, axis=1, keepdims=True) for m in maps], axis=1) for maps in (train_maps, val_maps, unseen_maps)
+    ]
     found["those resolutions together"] = tuple(normalised)
     return found
 
 
 def project(train: np.ndarray, *others: np.ndarray, dims: int = 128) -> tuple[np.ndarray, ...]:
     """L2-normalised rows projected on the ``dims`` principal directions of the normalised training rows."""
+
     def normalise(x):
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
@@ -133,8 +141,11 @@ def main() -> None:
     parser.add_argument("--weights", help="train.py's --weights (a backbone's weights file)")
     parser.add_argument("--colour-branch", default="auto", help="train.py's --colour-branch")
     parser.add_argument("--output", default="unknown_detection", help="results file name in bench/results/, without .json")
-    parser.add_argument("--features", help="also write the features and outputs of the training sample, validation and "
-                                           "left-out photos to this .npz, to try other scores without training (never commit one)")
+    parser.add_argument(
+        "--features",
+        help="also write the features and outputs of the training sample, validation and "
+        "left-out photos to this .npz, to try other scores without training (never commit one)",
+    )
     args = parser.parse_args()
     dataset = Path(args.dataset)
 
@@ -145,9 +156,18 @@ def main() -> None:
         known_dir, model_path = Path(work) / "known", Path(work) / "fashion.model"
         link_known_folders(dataset, known_dir, args.leave_out)
         result = train(
-            known_dir, model_path=model_path, labelbin_path=Path(work) / "mlb.pickle", plot_path=Path(work) / "plot.png",
-            epochs=args.epochs, image_size=args.image_size, seed=args.seed, patience=args.patience, verbose=0,
-            arch=args.arch, weights=args.weights, colour_branch=args.colour_branch,
+            known_dir,
+            model_path=model_path,
+            labelbin_path=Path(work) / "mlb.pickle",
+            plot_path=Path(work) / "plot.png",
+            epochs=args.epochs,
+            image_size=args.image_size,
+            seed=args.seed,
+            patience=args.patience,
+            verbose=0,
+            arch=args.arch,
+            weights=args.weights,
+            colour_branch=args.colour_branch,
         )
         training_seconds = time.perf_counter() - started
         metadata = result.metadata
@@ -169,8 +189,14 @@ def main() -> None:
         sample_targets = result.task.encode(result.binarizer, [data.label_sets[i] for i in sample])
         if args.features:
             np.savez_compressed(
-                args.features, train_features=train_features, val_features=val_features, unseen_features=unseen_features,
-                val_outputs=val_outputs, unseen_outputs=unseen_outputs, train_targets=sample_targets, classes=np.array(classes),
+                args.features,
+                train_features=train_features,
+                val_features=val_features,
+                unseen_features=unseen_features,
+                val_outputs=val_outputs,
+                unseen_outputs=unseen_outputs,
+                train_targets=sample_targets,
+                classes=np.array(classes),
             )
         # Logits: the head's Dense layer, before its activation.
         logit_model = keras.Model(predictor.model.inputs, predictor.model.layers[-2].output)
@@ -198,17 +224,22 @@ def main() -> None:
             candidates[name] = (-mahalanobis_distances(val_features, statistics), -mahalanobis_distances(unseen_features, statistics))
         for k in (1, 10):
             candidates[f"{k}-nearest-neighbour cosine distance"] = (
-                -knn_distances(val_features, train_features, k), -knn_distances(unseen_features, train_features, k)
+                -knn_distances(val_features, train_features, k),
+                -knn_distances(unseen_features, train_features, k),
             )
         for dims in (64, 128):
             train_low, val_low, unseen_low = project(train_features, val_features, unseen_features, dims=dims)
             candidates[f"1-nearest-neighbour cosine distance, {dims} principal components"] = (
-                -knn_distances(val_low, train_low, 1), -knn_distances(unseen_low, train_low, 1)
+                -knn_distances(val_low, train_low, 1),
+                -knn_distances(unseen_low, train_low, 1),
             )
-        for name, (train_maps, val_maps, unseen_maps) in pooled_maps(predictor.model, data.images, sample, val_index, unseen_images).items():
+        for name, (train_maps, val_maps, unseen_maps) in pooled_maps(
+            predictor.model, data.images, sample, val_index, unseen_images
+        ).items():
             for k in (1, 10):
                 candidates[f"{k}-nearest-neighbour cosine distance, {name}"] = (
-                    -knn_distances(val_maps, train_maps, k), -knn_distances(unseen_maps, train_maps, k)
+                    -knn_distances(val_maps, train_maps, k),
+                    -knn_distances(unseen_maps, train_maps, k),
                 )
         # What classify.py uses: the stored scores' typicalities.
         detector = classifier.unknown
@@ -237,55 +268,81 @@ def main() -> None:
         def shares(predictions) -> dict:
             return {
                 "image": float(np.mean([p.unknown["image"]["unknown"] for p in predictions])),
-                **{"/".join(g["labels"]): float(np.mean([p.unknown["groups"][i]["unknown"] for p in predictions]))
-                   for i, g in enumerate(predictions[0].unknown["groups"])},
-                "any": float(np.mean([p.unknown["image"]["unknown"] or any(g["unknown"] for g in p.unknown["groups"])
-                                      for p in predictions])),
+                **{
+                    "/".join(g["labels"]): float(np.mean([p.unknown["groups"][i]["unknown"] for p in predictions]))
+                    for i, g in enumerate(predictions[0].unknown["groups"])
+                },
+                "any": float(
+                    np.mean([p.unknown["image"]["unknown"] or any(g["unknown"] for g in p.unknown["groups"]) for p in predictions])
+                ),
             }
 
         examples, _ = classifier.classify([EXAMPLES_DIR / name for name in EXAMPLES])
         results = {
             "machine": machine(),
-            "epochs": args.epochs, "epochs_trained": metadata["epochs_trained"], "patience": args.patience,
-            "image_size": args.image_size, "seed": args.seed, "left_out": args.leave_out, "head": metadata.get("head", "flat"),
-            "arch": args.arch, "weights": args.weights,
+            "epochs": args.epochs,
+            "epochs_trained": metadata["epochs_trained"],
+            "patience": args.patience,
+            "image_size": args.image_size,
+            "seed": args.seed,
+            "left_out": args.leave_out,
+            "head": metadata.get("head", "flat"),
+            "arch": args.arch,
+            "weights": args.weights,
             "network": "colour and shape" if stored_unknown["image"] is None else "one network",
-            "training_images": len(train_index), "validation_images": len(val_index), "unseen_images": len(unseen_paths),
+            "training_images": len(train_index),
+            "validation_images": len(val_index),
+            "unseen_images": len(unseen_paths),
             "validation_exact_match": metadata["validation"]["exact_match"],
             "training_seconds": round(training_seconds, 1),
             "auroc": scores,
-            "familiarities": {name: {"validation": np.round(known, 6).tolist(), "unseen": np.round(unknown, 6).tolist()}
-                              for name, (known, unknown) in familiarities.items()},
+            "familiarities": {
+                name: {"validation": np.round(known, 6).tolist(), "unseen": np.round(unknown, 6).tolist()}
+                for name, (known, unknown) in familiarities.items()
+            },
             "stored": {
-                "score": "max probability and shape-branch distance per group" if stored_unknown["image"] is None
+                "score": "max probability and shape-branch distance per group"
+                if stored_unknown["image"] is None
                 else "max probability per group, feature distance per image",
                 "threshold": stored_unknown["threshold"],
-                "flagged_validation": shares(val_predictions), "flagged_unseen": shares(unseen_predictions),
+                "flagged_validation": shares(val_predictions),
+                "flagged_unseen": shares(unseen_predictions),
             },
             "examples": {
-                prediction.path.name: {"shown": prediction.display_labels(), "probabilities": prediction.probabilities,
-                                       "unknown": prediction.unknown}
+                prediction.path.name: {
+                    "shown": prediction.display_labels(),
+                    "probabilities": prediction.probabilities,
+                    "unknown": prediction.unknown,
+                }
                 for prediction in examples
             },
         }
     path = write_results(args.output, results)
 
-    print(f"{results['training_images']} training, {results['validation_images']} validation (known) and "
-          f"{results['unseen_images']} {args.leave_out} (unknown) photos; {results['epochs_trained']} epochs at {args.image_size} px, "
-          f"{results['head']} head, validation exact-match {results['validation_exact_match']:.3f}\n")
+    print(
+        f"{results['training_images']} training, {results['validation_images']} validation (known) and "
+        f"{results['unseen_images']} {args.leave_out} (unknown) photos; {results['epochs_trained']} epochs at {args.image_size} px, "
+        f"{results['head']} head, validation exact-match {results['validation_exact_match']:.3f}\n"
+    )
     print(markdown_table(["score", f"AUROC, validation vs {args.leave_out}"], [[name, f"{value:.3f}"] for name, value in scores.items()]))
     stored = results["stored"]
     print(f"\nstored: {stored['score']}; typicality threshold {stored['threshold']:.4f}\n")
-    print(markdown_table(
-        ["flag", "validation photos flagged", f"{args.leave_out} photos flagged"],
-        [[name, f"{stored['flagged_validation'][name]:.3f}", f"{stored['flagged_unseen'][name]:.3f}"]
-         for name in stored["flagged_validation"]],
-    ))
+    print(
+        markdown_table(
+            ["flag", "validation photos flagged", f"{args.leave_out} photos flagged"],
+            [
+                [name, f"{stored['flagged_validation'][name]:.3f}", f"{stored['flagged_unseen'][name]:.3f}"]
+                for name in stored["flagged_validation"]
+            ],
+        )
+    )
     print()
     for name, example in results["examples"].items():
-        print(f"{name}: {', '.join(example['shown']) or '(no label)'}  (typicality: image "
-              f"{example['unknown']['image']['typicality']}, groups "
-              f"{[group['typicality'] for group in example['unknown']['groups']]})")
+        print(
+            f"{name}: {', '.join(example['shown']) or '(no label)'}  (typicality: image "
+            f"{example['unknown']['image']['typicality']}, groups "
+            f"{[group['typicality'] for group in example['unknown']['groups']]})"
+        )
     print(f"\nwrote {path}")
 
 

@@ -35,7 +35,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
-    FASHION_DIR, PROJECT_ROOT, group_scores, machine, markdown_table, run_child, set_library_constants, setup_paths, write_results,
+    FASHION_DIR,
+    PROJECT_ROOT,
+    group_scores,
+    machine,
+    markdown_table,
+    run_child,
+    set_library_constants,
+    setup_paths,
+    write_results,
 )
 
 setup_paths()
@@ -98,8 +106,16 @@ def child_run(dataset: Path, left_out: str, setup: str, epochs: int, image_size:
         work = Path(work)
         link_folders(dataset, folders, work / "data")
         result = train(
-            work / "data", model_path=work / "m.model", labelbin_path=work / "m.pickle", plot_path=work / "m.png",
-            epochs=epochs, image_size=image_size, patience=patience, seed=seed, verbose=0, **training,
+            work / "data",
+            model_path=work / "m.model",
+            labelbin_path=work / "m.pickle",
+            plot_path=work / "m.png",
+            epochs=epochs,
+            image_size=image_size,
+            patience=patience,
+            seed=seed,
+            verbose=0,
+            **training,
         )
         classifier = Classifier.load(work / "m.model")
         # The validation photos of the split train() made, recomputed as it computes it: the share of
@@ -129,7 +145,9 @@ def child_run(dataset: Path, left_out: str, setup: str, epochs: int, image_size:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--dataset", default=str(FASHION_DIR), help="the six <colour>_<type> photo folders")
-    parser.add_argument("--combinations", nargs="+", choices=COMBINATIONS, default=list(COMBINATIONS), help="folders to leave out, one at a time")
+    parser.add_argument(
+        "--combinations", nargs="+", choices=COMBINATIONS, default=list(COMBINATIONS), help="folders to leave out, one at a time"
+    )
     parser.add_argument("--setups", nargs="+", choices=tuple(SETUPS), default=["tutorial", "colour-and-shape"], help="set-ups to compare")
     parser.add_argument("--epochs", type=int, default=15, help="most epochs of each training run")
     parser.add_argument("--patience", type=int, default=5, help="early stopping patience, in epochs")
@@ -143,8 +161,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     dataset = Path(args.dataset)
-    common = ["--dataset", args.dataset, "--epochs", str(args.epochs), "--patience", str(args.patience),
-              "--image-size", str(args.image_size), "--seed", str(args.seed)]
+    common = [
+        "--dataset",
+        args.dataset,
+        "--epochs",
+        str(args.epochs),
+        "--patience",
+        str(args.patience),
+        "--image-size",
+        str(args.image_size),
+        "--seed",
+        str(args.seed),
+    ]
     if args.child:
         left_out, setup = args.child
         print(json.dumps(child_run(dataset, left_out, setup, args.epochs, args.image_size, args.patience, args.seed)))
@@ -157,12 +185,18 @@ def main(argv: list[str] | None = None) -> int:
         for setup in args.setups:
             run = run_child(Path(__file__), ["--child", combination, setup, *common])
             runs.append(run)
-            print(f"{combination:>11} {setup:<25} both {run['both_right']:.3f} colour {run['colour_right']:.3f} "
-                  f"type {run['type_right']:.3f} flagged {run['flagged_unknown']:.3f} (validation {run['validation_flagged_unknown']:.3f})  example_07: {', '.join(run['example_07']['labels']) if run['example_07'] else '-'}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{combination:>11} {setup:<25} both {run['both_right']:.3f} colour {run['colour_right']:.3f} "
+                f"type {run['type_right']:.3f} flagged {run['flagged_unknown']:.3f} (validation {run['validation_flagged_unknown']:.3f})  "
+                f"example_07: {', '.join(run['example_07']['labels']) if run['example_07'] else '-'}",
+                file=sys.stderr,
+                flush=True,
+            )
     means = {
-        setup: {key: statistics.mean(run[key] for run in runs if run["setup"] == setup)
-                for key in ("both_right", "colour_right", "type_right", "flagged_unknown", "validation_flagged_unknown")}
+        setup: {
+            key: statistics.mean(run[key] for run in runs if run["setup"] == setup)
+            for key in ("both_right", "colour_right", "type_right", "flagged_unknown", "validation_flagged_unknown")
+        }
         for setup in args.setups
     }
     write_results(args.output, {"machine": machine(), "arguments": vars(args), "runs": runs, "means": means})
@@ -171,11 +205,29 @@ def main(argv: list[str] | None = None) -> int:
     for combination in args.combinations:
         for setup in args.setups:
             run = next(r for r in runs if r["setup"] == setup and r["left_out"] == combination)
-            rows.append([combination, setup, run["images"], f"{run['both_right']:.3f}", f"{run['colour_right']:.3f}",
-                         f"{run['type_right']:.3f}", ", ".join(run["example_07"]["labels"]) if run["example_07"] else "-"])
+            rows.append(
+                [
+                    combination,
+                    setup,
+                    run["images"],
+                    f"{run['both_right']:.3f}",
+                    f"{run['colour_right']:.3f}",
+                    f"{run['type_right']:.3f}",
+                    ", ".join(run["example_07"]["labels"]) if run["example_07"] else "-",
+                ]
+            )
     for setup in args.setups:
-        rows.append(["**mean**", setup, "", f"**{means[setup]['both_right']:.3f}**", f"{means[setup]['colour_right']:.3f}",
-                     f"{means[setup]['type_right']:.3f}", ""])
+        rows.append(
+            [
+                "**mean**",
+                setup,
+                "",
+                f"**{means[setup]['both_right']:.3f}**",
+                f"{means[setup]['colour_right']:.3f}",
+                f"{means[setup]['type_right']:.3f}",
+                "",
+            ]
+        )
     print(markdown_table(["left out", "set-up", "images", "both right", "colour right", "type right", "example_07 (black dress)"], rows))
     return 0
 

@@ -58,8 +58,7 @@ def interrupts_deferred() -> Iterator[None]:
         yield
         return
     received = []
-    previous = {number: signal.signal(number, lambda number, frame: received.append(number))
-                for number in (signal.SIGINT, signal.SIGTERM)}
+    previous = {number: signal.signal(number, lambda number, frame: received.append(number)) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:

@@ -63,8 +63,12 @@ def warp(images: tf.Tensor, transforms: tf.Tensor) -> tf.Tensor:
     """``images`` (B, H, W, C) resampled bilinearly through ``transforms`` (B, 8); points outside
     take the nearest edge pixel, as `ImageDataGenerator`'s default ``fill_mode="nearest"``."""
     return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=tf.shape(images)[1:3], fill_value=0.0,
-        interpolation="BILINEAR", fill_mode="NEAREST",
+        images=images,
+        transforms=transforms,
+        output_shape=tf.shape(images)[1:3],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="NEAREST",
     )
 
 

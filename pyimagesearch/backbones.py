@@ -103,18 +103,28 @@ BACKBONES: dict[str, Backbone] = {
     backbone.name: backbone
     for backbone in (
         Backbone(
-            "mobilenetv2", keras.applications.MobileNetV2,
+            "mobilenetv2",
+            keras.applications.MobileNetV2,
             lambda: [layers.Rescaling(1 / 127.5, offset=-1.0, name="mobilenetv2_preprocessing")],
-            alphas=(0.35, 0.5, 0.75, 1.0, 1.3, 1.4), default_alpha=1.0, marker="Conv1",
+            alphas=(0.35, 0.5, 0.75, 1.0, 1.3, 1.4),
+            default_alpha=1.0,
+            marker="Conv1",
         ),
         Backbone(
-            "mobilenetv3small", keras.applications.MobileNetV3Small, lambda: [],
-            alphas=(0.75, 1.0), default_alpha=1.0, marker="expanded_conv_depthwise",
+            "mobilenetv3small",
+            keras.applications.MobileNetV3Small,
+            lambda: [],
+            alphas=(0.75, 1.0),
+            default_alpha=1.0,
+            marker="expanded_conv_depthwise",
         ),
         Backbone("efficientnetb0", keras.applications.EfficientNetB0, lambda: [], marker="stem_conv"),
         Backbone(
-            "resnet50", keras.applications.ResNet50, lambda: [CaffeInput(name="resnet50_preprocessing")],
-            marker="conv1_conv", bfloat16=True,
+            "resnet50",
+            keras.applications.ResNet50,
+            lambda: [CaffeInput(name="resnet50_preprocessing")],
+            marker="conv1_conv",
+            bfloat16=True,
         ),
     )
 }
@@ -154,8 +164,14 @@ def shipped_weights(arch: str, alpha: float | None = None) -> Path | None:
     Raises:
         ValueError: When the shipped file is missing or altered (a broken checkout or install).
     """
-    found = next(((name, digest) for (shipped_arch, shipped_alpha), (name, digest) in SHIPPED_WEIGHTS.items()
-                  if shipped_arch == arch and alpha in (None, shipped_alpha)), None)
+    found = next(
+        (
+            (name, digest)
+            for (shipped_arch, shipped_alpha), (name, digest) in SHIPPED_WEIGHTS.items()
+            if shipped_arch == arch and alpha in (None, shipped_alpha)
+        ),
+        None,
+    )
     if found is None:
         return None
     name, digest = found
@@ -186,7 +202,8 @@ def resolve_alpha(arch: str, alpha: float | None, weights: str | None) -> float 
     if alpha is not None and alpha not in backbone.alphas:
         raise ValueError(
             f"--alpha {alpha}: {arch} is built with alpha {', '.join(map(str, backbone.alphas))}."
-            if backbone.alphas else f"--alpha {alpha}: {arch} has no width multiplier; leave --alpha out."
+            if backbone.alphas
+            else f"--alpha {alpha}: {arch} has no width multiplier; leave --alpha out."
         )
     if weights not in (None, "imagenet"):
         found = identify_weights_file(weights)
@@ -206,7 +223,9 @@ def _misfit_message(weights: str, arch: str, alpha: float | None, found: tuple[s
             f"--weights {weights} does not fit {_arguments(arch, alpha)} nor any other --arch/--alpha: pass the no-top "
             f"ImageNet weights file of {arch} from keras.applications."
         )
-    return f"--weights {weights} does not fit {_arguments(arch, alpha)}: it holds the weights of {_arguments(*found)}; pass those arguments."
+    return (
+        f"--weights {weights} does not fit {_arguments(arch, alpha)}: it holds the weights of {_arguments(*found)}; pass those arguments."
+    )
 
 
 def _read_weights_file(path: str | os.PathLike) -> tuple[set[str], list[list[tuple[int, ...]]]]:
@@ -314,8 +333,11 @@ def build_backbone(
     if tap_side is None:
         return last
     # A padding layer's output only serves the strided convolution after it, and is a pixel larger.
-    maps = [layer.output for layer in _layers_between(start, end)
-            if len(layer.output.shape) == 4 and not isinstance(layer, layers.ZeroPadding2D)]
+    maps = [
+        layer.output
+        for layer in _layers_between(start, end)
+        if len(layer.output.shape) == 4 and not isinstance(layer, layers.ZeroPadding2D)
+    ]
     return last, last_maps_of_side(maps, tap_side)
 
 

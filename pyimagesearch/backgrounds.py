@@ -70,11 +70,12 @@ def segment_background(image: np.ndarray) -> np.ndarray | None:
     Example:
         >>> mask = segment_background(load_image("red_dress/0001.jpg", 96))
     """
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 \
-            or min(image.shape[:2]) < 8:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 8:
         shape = getattr(image, "shape", None)
-        raise ValueError(f"segment_background takes a uint8 RGB image of shape (H, W, 3), H and W at least 8. "
-                         f"Received: {type(image).__name__} of shape {shape} and dtype {getattr(image, 'dtype', None)}")
+        raise ValueError(
+            f"segment_background takes a uint8 RGB image of shape (H, W, 3), H and W at least 8. "
+            f"Received: {type(image).__name__} of shape {shape} and dtype {getattr(image, 'dtype', None)}"
+        )
     height, width = image.shape[:2]
     median = np.median(_border(image), axis=0)
     framed = cv2.copyMakeBorder(image, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=[int(v) for v in median])
@@ -164,15 +165,25 @@ def composite(images: np.ndarray, masks: np.ndarray, scenes: np.ndarray, transfo
         identity = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
         for row in np.flatnonzero((transforms != identity).any(axis=(1, 2))):
             # The image and its mask in one warp: outside the photo, black pixels that are all background.
-            moved = cv2.warpAffine(cv2.merge([images[row], masks[row]]), transforms[row], (width, height),
-                                   flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 255))
+            moved = cv2.warpAffine(
+                cv2.merge([images[row], masks[row]]),
+                transforms[row],
+                (width, height),
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=(0, 0, 0, 255),
+            )
             images[row], masks[row] = moved[..., :3], moved[..., 3]
     # One blend over the batch stacked into one tall image: OpenCV's is twice as fast as numpy's.
     count, height, width = masks.shape
     weight = masks.reshape(count * height, width).astype(np.float32)
     weight *= 1.0 / 255.0
-    blended = cv2.blendLinear(np.ascontiguousarray(images).reshape(count * height, width, 3),
-                              np.ascontiguousarray(scenes).reshape(count * height, width, 3), 1.0 - weight, weight)
+    blended = cv2.blendLinear(
+        np.ascontiguousarray(images).reshape(count * height, width, 3),
+        np.ascontiguousarray(scenes).reshape(count * height, width, 3),
+        1.0 - weight,
+        weight,
+    )
     return blended.reshape(count, height, width, 3)
 
 
@@ -210,8 +221,7 @@ def replace_backgrounds(
         kinds = [scenes[index] for index in rng.integers(len(scenes), size=len(rows))]
         chosen_framings = [framings[index] for index in rng.integers(len(framings), size=len(rows))]
         size = images.shape[1]
-        images[rows] = composite(images[rows], masks[rows], random_scenes(rng, size, kinds),
-                                 framing_transforms(rng, size, chosen_framings))
+        images[rows] = composite(images[rows], masks[rows], random_scenes(rng, size, kinds), framing_transforms(rng, size, chosen_framings))
     return images
 
 
@@ -258,8 +268,10 @@ def resolve_background(background: str, arch: str) -> bool:
     if background not in config.BACKGROUNDS:
         raise ValueError(f"--background must be one of {', '.join(config.BACKGROUNDS)}. Received: --background {background}")
     if arch == "mlp" and background == "on":
-        raise ValueError("--background on replaces training images' backgrounds; --arch mlp trains on features computed "
-                         "once from them: drop --background.")
+        raise ValueError(
+            "--background on replaces training images' backgrounds; --arch mlp trains on features computed "
+            "once from them: drop --background."
+        )
     return background == "on" or (background == "auto" and arch != "mlp")
 
 

@@ -165,14 +165,17 @@ class Classifier:
         if binarizer is not None:
             check_binarizer_classes(binarizer, classes, f"--labelbin {labelbin_path}")
         if predictor.output_units != decoding.output_units(task, len(classes)):
-            raise ValueError(
-                f"--model {model_path} has {predictor.output_units} outputs for {len(classes)} labels: retrain it."
-            )
+            raise ValueError(f"--model {model_path} has {predictor.output_units} outputs for {len(classes)} labels: retrain it.")
         tuned = metadata.get("thresholds")
         thresholds = [tuned[label] for label in classes] if tuned else [float(metadata["threshold"])] * len(classes)
         return cls(
-            predictor, classes, task, int(metadata["image_size"]), thresholds,
-            label_groups=metadata.get("label_groups"), label_sep=metadata.get("label_sep", config.LABEL_SEP),
+            predictor,
+            classes,
+            task,
+            int(metadata["image_size"]),
+            thresholds,
+            label_groups=metadata.get("label_groups"),
+            label_sep=metadata.get("label_sep", config.LABEL_SEP),
             head=metadata.get("head", "flat"),
             # Models trained before unknown detection existed classify without it.
             unknown=UnknownDetector(metadata["unknown"], classes) if metadata.get("unknown") else None,
@@ -201,9 +204,7 @@ class Classifier:
         """Per-label probabilities of shape (N, num_labels) for RGB uint8 images of the model's size."""
         return decoding.label_probabilities(self.task, self.predictor.predict(images, batch_size=batch_size))
 
-    def predict_with_unknown(
-        self, images: np.ndarray, batch_size: int = config.BATCH_SIZE
-    ) -> tuple[np.ndarray, UnknownScores | None]:
+    def predict_with_unknown(self, images: np.ndarray, batch_size: int = config.BATCH_SIZE) -> tuple[np.ndarray, UnknownScores | None]:
         """Per-label probabilities of shape (N, num_labels) and, for a model with unknown detection,
         the images' typicalities (see `UnknownDetector.score`; None without it), in one pass."""
         if self.unknown is None:
@@ -374,12 +375,14 @@ class Classifier:
             if assessment is not None:
                 dropped = {label for group in assessment["groups"] if group["unknown"] for label in group["labels"]}
                 labels = [] if assessment["image"]["unknown"] else [label for label in labels if label not in dropped]
-            predictions.append(Prediction(
-                path=path,
-                labels=labels,
-                probabilities={self.classes[i]: round(float(row[i]), 6) for i in order},
-                unknown=assessment,
-            ))
+            predictions.append(
+                Prediction(
+                    path=path,
+                    labels=labels,
+                    probabilities={self.classes[i]: round(float(row[i]), 6) for i in order},
+                    unknown=assessment,
+                )
+            )
         return predictions, skipped
 
 

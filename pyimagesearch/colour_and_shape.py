@@ -98,9 +98,7 @@ class RandomTone(keras.layers.Layer):
             return inputs
         batch = keras.ops.shape(inputs)[0]
         log_range = math.log(self.gamma_range)
-        gamma = keras.ops.exp(
-            keras.random.uniform((batch, 1, 1, 1), -log_range, log_range, seed=self.seed_generator)
-        )
+        gamma = keras.ops.exp(keras.random.uniform((batch, 1, 1, 1), -log_range, log_range, seed=self.seed_generator))
         factor = keras.random.uniform((batch, 1, 1, 1), 1 - self.contrast, 1 + self.contrast, seed=self.seed_generator)
         toned = keras.ops.power(keras.ops.clip(inputs, 1e-6, 1.0), keras.ops.cast(gamma, inputs.dtype))
         mean = keras.ops.mean(toned, axis=(1, 2, 3), keepdims=True)
@@ -183,16 +181,15 @@ def build_colour_and_shape(
         colour = layers.Conv2D(filters, (1, 1), activation="relu", kernel_initializer=kernel_initializer)(colour)
         colour = FusedBatchNormalization(momentum=batch_norm_momentum)(colour)
     if ATTENTION_HIDDEN:  # 0 only to measure the 1x1 layer alone
-        where = layers.Conv2D(ATTENTION_HIDDEN, (3, 3), padding="same", activation="relu", kernel_initializer=kernel_initializer,
-                              name=COLOUR_ATTENTION_HIDDEN)(where)
+        where = layers.Conv2D(
+            ATTENTION_HIDDEN, (3, 3), padding="same", activation="relu", kernel_initializer=kernel_initializer, name=COLOUR_ATTENTION_HIDDEN
+        )(where)
     attention = layers.Conv2D(1, (1, 1), kernel_initializer="zeros", name=COLOUR_ATTENTION)(where)
     colour = AttentionPooling(name="colour_pooled")([colour, attention])
     colour = layers.Dense(64, activation="relu", kernel_initializer=kernel_initializer)(colour)
     colour = FusedBatchNormalization(momentum=batch_norm_momentum, name=COLOUR_FEATURES)(colour)
     logits = [
-        layers.Dense(len(group), kernel_initializer=kernel_initializer, name=f"logits_{g}")(
-            colour if g == colour_group else shape
-        )
+        layers.Dense(len(group), kernel_initializer=kernel_initializer, name=f"logits_{g}")(colour if g == colour_group else shape)
         for g, group in enumerate(groups)
     ]
     ordered = ClassOrder(groups, name="logits")(layers.Concatenate(name="group_logits")(logits))

@@ -61,8 +61,8 @@ COLOUR_BRANCH = "auto"
 # keras.applications backbone (pyimagesearch/backbones.py), pretrained by --weights. With pretrained
 # weights, training fits the head on the frozen backbone for --epochs, then fine-tunes the
 # backbone's top FINE_TUNE_LAYERS layers for FINE_TUNE_EPOCHS more at FINE_TUNE_LR (chosen in
-# bench/README.md, "Transfer learning"). MobileNetV2 is the default it beat SmallerVGGNet on every benchmark that ran both, in less training time
-# (bench/README.md, "The default network").
+# bench/README.md, "Transfer learning"). MobileNetV2 is the default: it beat SmallerVGGNet on every
+# benchmark that ran both, in less training time (bench/README.md, "The default network").
 ARCH = "mobilenetv2"
 # Every --arch choice, named here so train.py can check arguments before importing Keras
 # (backbones.py builds them; tests/test_backbones.py checks the two lists agree).

@@ -48,7 +48,7 @@ class LabelledImages:
         cache: Where the images are held: ``memory``, ``disk`` or ``none``.
     """
 
-    images: "np.ndarray | ImageFiles"
+    images: np.ndarray | ImageFiles
     paths: list[Path | str]
     label_sets: list[tuple[str, ...]]
     skipped: list[tuple[Path, str]]
@@ -95,14 +95,12 @@ class ImageFiles:
                     "do not change the data set while training on it."
                 )
             if reason is not None:
-                raise UnreadableRowError(
-                    f"{reason}. A manifest's images are read as training needs them: fix the file or remove its row."
-                )
+                raise UnreadableRowError(f"{reason}. A manifest's images are read as training needs them: fix the file or remove its row.")
         return images[0] if single else images
 
     def __iter__(self):
         for start in range(0, len(self.paths), _CHUNK_IMAGES):
-            yield from self[start:start + _CHUNK_IMAGES]
+            yield from self[start : start + _CHUNK_IMAGES]
 
 
 @contextmanager
@@ -127,7 +125,7 @@ class IndexedRows:
     them out of the whole data set.
     """
 
-    def __init__(self, images: "np.ndarray | ImageFiles", indices: np.ndarray):
+    def __init__(self, images: np.ndarray | ImageFiles, indices: np.ndarray):
         self.images = images
         self.indices = np.asarray(indices)
         self.shape = (len(self.indices), *images.shape[1:])
@@ -138,7 +136,6 @@ class IndexedRows:
 
     def __getitem__(self, key) -> np.ndarray:
         return self.images[self.indices[key]]
-
 
 
 def available_memory_bytes() -> int:
@@ -170,16 +167,14 @@ def resolve_cache(cache: str, count: int, image_size: int) -> str:
     return "memory" if needed <= config.CACHE_MEMORY_SHARE * available_memory_bytes() else "none"
 
 
-def _scan_files(
-    paths: list[Path], image_size: int, progress: Callable | None
-) -> tuple[list[Path], list[tuple[Path, str]]]:
+def _scan_files(paths: list[Path], image_size: int, progress: Callable | None) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Decode every file once, chunk by chunk, keeping only which ones are readable."""
     kept, skipped = [], []
     chunks = range(0, len(paths), _CHUNK_IMAGES)
     if progress is not None:
         chunks = progress(chunks, total=len(chunks))
     for start in chunks:
-        chunk = paths[start:start + _CHUNK_IMAGES]
+        chunk = paths[start : start + _CHUNK_IMAGES]
         for path, reason in zip(chunk, load_image_batch(chunk, image_size)[1]):
             if reason is None:
                 kept.append(path)
@@ -299,7 +294,7 @@ def describe_labels(label_sets: list[tuple[str, ...]]) -> list[str]:
 
 
 def make_dataset(
-    images: "np.ndarray | ImageFiles",
+    images: np.ndarray | ImageFiles,
     targets: np.ndarray,
     batch_size: int,
     indices: np.ndarray | None = None,

@@ -46,11 +46,20 @@ def _outline(garment: str, rng: np.random.Generator) -> list[np.ndarray]:
         waist = 0.42 + jitter(0.06)
         hem = rng.uniform(0.05, 0.25)
         shoulder = 0.3 + jitter(0.05)
-        body = np.array([[shoulder, 0.05], [1 - shoulder, 0.05], [0.64 + jitter(0.03), waist],
-                         [1 - hem, 0.97], [hem, 0.97], [0.36 + jitter(0.03), waist]])
-        straps = [np.array([[shoulder, 0.05], [shoulder + 0.05, 0.05], [shoulder + 0.08, -0.05], [shoulder + 0.03, -0.05]]),
-                  np.array([[1 - shoulder, 0.05], [1 - shoulder - 0.05, 0.05], [1 - shoulder - 0.08, -0.05],
-                            [1 - shoulder - 0.03, -0.05]])]
+        body = np.array(
+            [
+                [shoulder, 0.05],
+                [1 - shoulder, 0.05],
+                [0.64 + jitter(0.03), waist],
+                [1 - hem, 0.97],
+                [hem, 0.97],
+                [0.36 + jitter(0.03), waist],
+            ]
+        )
+        straps = [
+            np.array([[shoulder, 0.05], [shoulder + 0.05, 0.05], [shoulder + 0.08, -0.05], [shoulder + 0.03, -0.05]]),
+            np.array([[1 - shoulder, 0.05], [1 - shoulder - 0.05, 0.05], [1 - shoulder - 0.08, -0.05], [1 - shoulder - 0.03, -0.05]]),
+        ]
         return [body, *straps]
     if garment == "jeans":
         gap = 0.5 + jitter(0.02)
@@ -61,8 +70,10 @@ def _outline(garment: str, rng: np.random.Generator) -> list[np.ndarray]:
         return [left, right, waistband]
     sleeve = 0.3 + jitter(0.08)
     torso = np.array([[0.28, 0.12], [0.42, 0.08], [0.5, 0.2], [0.58, 0.08], [0.72, 0.12], [0.72, 0.95], [0.28, 0.95]])
-    sleeves = [np.array([[0.28, 0.12], [0.28, 0.38], [0.28 - sleeve * 0.5, 0.12 + sleeve], [0.05, 0.12 + sleeve - 0.12]]),
-               np.array([[0.72, 0.12], [0.72, 0.38], [0.72 + sleeve * 0.5, 0.12 + sleeve], [0.95, 0.12 + sleeve - 0.12]])]
+    sleeves = [
+        np.array([[0.28, 0.12], [0.28, 0.38], [0.28 - sleeve * 0.5, 0.12 + sleeve], [0.05, 0.12 + sleeve - 0.12]]),
+        np.array([[0.72, 0.12], [0.72, 0.38], [0.72 + sleeve * 0.5, 0.12 + sleeve], [0.95, 0.12 + sleeve - 0.12]]),
+    ]
     return [torso, *sleeves]
 
 
@@ -71,7 +82,7 @@ def _background(size: int, rng: np.random.Generator) -> np.ndarray:
     start, end = rng.uniform(110, 255, size=3), rng.uniform(110, 255, size=3)
     angle = rng.uniform(0, 2 * np.pi)
     ys, xs = np.mgrid[0:size, 0:size] / size
-    ramp = (np.cos(angle) * xs + np.sin(angle) * ys)
+    ramp = np.cos(angle) * xs + np.sin(angle) * ys
     ramp = (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
     return (start * (1 - ramp[..., None]) + end * ramp[..., None]).astype(np.float32)
 
@@ -127,9 +138,7 @@ def generate(
             or for a non-positive count or a size under 16.
     """
     if images_per_combination < 1 or size < 16:
-        raise ValueError(
-            f"Need at least 1 image per combination and 16 pixels. Received: {images_per_combination}, {size}"
-        )
+        raise ValueError(f"Need at least 1 image per combination and 16 pixels. Received: {images_per_combination}, {size}")
     for target in (dataset_dir, examples_dir):
         if target is not None and Path(target).exists():
             raise ValueError(f"{target} already exists; the demo data is only written where nothing is.")
@@ -150,16 +159,22 @@ def generate(
         return np.random.default_rng([seed, *keys])
 
     if dataset_dir is not None:
-        write_folder(Path(dataset_dir), {
-            f"{combination}/{index:04d}.jpg": render(*combination.split("_"), rng_for(0, number, index), size)
-            for number, combination in enumerate(COMBINATIONS)
-            for index in range(images_per_combination)
-        })
+        write_folder(
+            Path(dataset_dir),
+            {
+                f"{combination}/{index:04d}.jpg": render(*combination.split("_"), rng_for(0, number, index), size)
+                for number, combination in enumerate(COMBINATIONS)
+                for index in range(images_per_combination)
+            },
+        )
     if examples_dir is not None:
-        write_folder(Path(examples_dir), {
-            f"example_{number:02d}.jpg": render(*combination.split("_"), rng_for(1, number), size * 2)
-            for number, combination in enumerate(EXAMPLES, start=1)
-        })
+        write_folder(
+            Path(examples_dir),
+            {
+                f"example_{number:02d}.jpg": render(*combination.split("_"), rng_for(1, number), size * 2)
+                for number, combination in enumerate(EXAMPLES, start=1)
+            },
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,12 +44,16 @@ def read_tf_config(environ: Mapping[str, str] | None = None) -> dict[str, Any] |
     cluster = tf_config.get("cluster") if isinstance(tf_config, dict) else None
     if not isinstance(cluster, dict) or not cluster or not all(isinstance(hosts, list) and hosts for hosts in cluster.values()):
         raise ValueError(
-            f'TF_CONFIG needs a "cluster" mapping each job to a list of host:port addresses. Expected e.g. {TF_CONFIG_EXAMPLE}. Received: {text}'
+            'TF_CONFIG needs a "cluster" mapping each job to a list of host:port addresses. '
+            f"Expected e.g. {TF_CONFIG_EXAMPLE}. Received: {text}"
         )
     task = tf_config.get("task")
     if (
-        not isinstance(task, dict) or task.get("type") not in cluster or isinstance(task.get("index"), bool)
-        or not isinstance(task.get("index"), int) or not 0 <= task["index"] < len(cluster[task["type"]])
+        not isinstance(task, dict)
+        or task.get("type") not in cluster
+        or isinstance(task.get("index"), bool)
+        or not isinstance(task.get("index"), int)
+        or not 0 <= task["index"] < len(cluster[task["type"]])
     ):
         raise ValueError(
             f'TF_CONFIG needs a "task" naming this process: a job of the cluster ({", ".join(cluster)}) and an index '

@@ -73,8 +73,15 @@ def mistake_cards(
     cards = []
     for index, mistake in enumerate(mistakes):
         label, reason = explained_label(mistake)
-        card = {"index": index, "item": mistake, "link": relative_link(mistake["image"], page), "label": label,
-                "reason": reason, "thumbnail": None, "overlay": None}
+        card = {
+            "index": index,
+            "item": mistake,
+            "link": relative_link(mistake["image"], page),
+            "label": label,
+            "reason": reason,
+            "thumbnail": None,
+            "overlay": None,
+        }
         cards.append(card)
         try:
             # Grad-CAM resizes to the network's input: decode no smaller than that.

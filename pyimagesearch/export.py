@@ -22,7 +22,12 @@ from pyimagesearch.features import INPUT_IMAGES
 from pyimagesearch.model_files import METADATA_VERSION, default_onnx_path
 from pyimagesearch.model_io import load_model
 from pyimagesearch.predictors import (
-    ONNX_FEATURES_OUTPUT, ONNX_METADATA_KEY, REQUIRED_METADATA, OnnxPredictor, is_onnx_file, with_features,
+    ONNX_FEATURES_OUTPUT,
+    ONNX_METADATA_KEY,
+    REQUIRED_METADATA,
+    OnnxPredictor,
+    is_onnx_file,
+    with_features,
 )
 
 logger = logging.getLogger(__name__)
@@ -33,9 +38,7 @@ PARITY_TOLERANCE = 1e-4
 PARITY_IMAGES = 8
 
 
-def export_model_onnx(
-    model: keras.Model, metadata: dict[str, Any], onnx_path: str | os.PathLike, seed: int = 0
-) -> Path:
+def export_model_onnx(model: keras.Model, metadata: dict[str, Any], onnx_path: str | os.PathLike, seed: int = 0) -> Path:
     """Write ``model`` to ``onnx_path`` as ONNX, carrying ``metadata``, and check it against Keras.
 
     The export is written to a temporary file beside ``onnx_path``, loaded back with
@@ -76,8 +79,7 @@ def export_model_onnx(
     size = int(metadata["image_size"])
     if tuple(model.input_shape[1:]) != (size, size, 3):
         raise ValueError(
-            f"The model's input {model.input_shape} does not match its metadata's image_size {size}: "
-            f"expected (None, {size}, {size}, 3)."
+            f"The model's input {model.input_shape} does not match its metadata's image_size {size}: expected (None, {size}, {size}, 3)."
         )
     if onnx_path.is_dir():
         raise ValueError(f"The ONNX path {onnx_path} is a folder: give the file a name, e.g. {onnx_path / 'fashion.onnx'}.")
@@ -118,6 +120,7 @@ def convert_to_onnx(model: keras.Model, onnx_path: str | os.PathLike) -> None:
     """
     import tensorflow as tf
     import tf2onnx
+
     # Keras' own numpy 2 fixes of tf2onnx, which model.export applies the same way.
     from keras.src.export.tf2onnx_lib import patch_tf2onnx
 
@@ -211,7 +214,5 @@ def export_onnx(model_path: str | os.PathLike, onnx_path: str | os.PathLike | No
         raise ValueError(f"--model {model_path} is already an ONNX model: pass the model file written by train.py.")
     model, metadata = load_model(model_path)
     if onnx_path.resolve() == model_path.resolve():
-        raise ValueError(
-            f"--output {onnx_path} would replace the model itself: give another name, e.g. {default_onnx_path(model_path)}."
-        )
+        raise ValueError(f"--output {onnx_path} would replace the model itself: give another name, e.g. {default_onnx_path(model_path)}.")
     return export_model_onnx(model, metadata, onnx_path)

@@ -59,8 +59,7 @@ def _read_csv(path: Path, label_column: str) -> tuple[list[str], list[str], np.n
     header = [name.strip() for name in rows[0]]
     if label_column not in header:
         raise ValueError(
-            f"--dataset {path} has no column {label_column!r} (columns: {', '.join(header)}): "
-            "name the label column with --label-column."
+            f"--dataset {path} has no column {label_column!r} (columns: {', '.join(header)}): name the label column with --label-column."
         )
     label_index = header.index(label_column)
     columns = [name for i, name in enumerate(header) if i != label_index]
@@ -101,9 +100,7 @@ def _read_npy(path: Path, label_column: str) -> tuple[list[str], list[str], np.n
     return columns, labels, values
 
 
-def load_feature_table(
-    path: str | os.PathLike, label_column: str = config.LABEL_COLUMN, label_sep: str = config.LABEL_SEP
-) -> FeatureTable:
+def load_feature_table(path: str | os.PathLike, label_column: str = config.LABEL_COLUMN, label_sep: str = config.LABEL_SEP) -> FeatureTable:
     """Read a feature table (see the module's layout).
 
     Args:

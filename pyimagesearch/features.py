@@ -102,7 +102,7 @@ def _chunk_features(images: np.ndarray, settings: FeatureSettings) -> np.ndarray
 
 def _chunks(images: Any) -> Iterator[np.ndarray]:
     for start in range(0, len(images), _CHUNK_IMAGES):
-        yield images[start:start + _CHUNK_IMAGES]
+        yield images[start : start + _CHUNK_IMAGES]
 
 
 def extract_features(images: Any, settings: FeatureSettings | None = None, workers: int | None = None) -> np.ndarray:

@@ -80,9 +80,12 @@ class GradCam:
             )
         last = model.layers[-1]
         activation = getattr(getattr(last, "activation", None), "__name__", None)
-        self._head = last if isinstance(last, keras.layers.Softmax) or (
-            isinstance(last, keras.layers.Activation) and activation in ("sigmoid", "softmax")
-        ) else None
+        self._head = (
+            last
+            if isinstance(last, keras.layers.Softmax)
+            or (isinstance(last, keras.layers.Activation) and activation in ("sigmoid", "softmax"))
+            else None
+        )
         self._model = model
         self._graph = None
         self._fallback = None

@@ -139,13 +139,17 @@ def head_loss_mismatch(model: keras.Model, targets: np.ndarray | None = None) ->
     if from_logits and activation in ("sigmoid", "softmax"):
         return f"the loss {loss} expects logits (from_logits=True) but the last layer already applies {activation}"
     if not from_logits and activation == "linear":
-        return (f"the last layer has no activation but {loss} expects probabilities: "
-                f"add {'sigmoid' if loss in _BINARY_LOSSES else 'softmax'}, or use from_logits=True")
+        return (
+            f"the last layer has no activation but {loss} expects probabilities: "
+            f"add {'sigmoid' if loss in _BINARY_LOSSES else 'softmax'}, or use from_logits=True"
+        )
     if activation == "softmax" and units == 1:
         return "a softmax over a single unit always outputs 1: use one sigmoid unit for two classes"
     if loss in _BINARY_LOSSES and activation == "softmax":
-        return (f"softmax over {units} units under {loss} makes the labels compete: use sigmoid for several "
-                "labels per image, or categorical_crossentropy for one")
+        return (
+            f"softmax over {units} units under {loss} makes the labels compete: use sigmoid for several "
+            "labels per image, or categorical_crossentropy for one"
+        )
     if loss in _CATEGORICAL_LOSSES | _SPARSE_LOSSES and units == 1:
         return f"{loss} over a single unit is always zero: use binary_crossentropy with one sigmoid unit"
     if loss in _CATEGORICAL_LOSSES | _SPARSE_LOSSES and activation == "sigmoid":
@@ -207,8 +211,7 @@ def likely_causes(
     if mismatch:
         causes.append(Cause(f"head and loss do not match ({mismatch})", "fix the model's last layer or its loss"))
     if inputs_alike:
-        causes.append(Cause("the training images are all (nearly) the same image",
-                            "check the data set and that its images decode"))
+        causes.append(Cause("the training images are all (nearly) the same image", "check the data set and that its images decode"))
     rate = _learning_rate(model)
     shown = f" ({rate:g})" if rate is not None else ""
     too_high = Cause(f"learning rate too high{shown}", f"--lr {min(rate / 10, 1e-3):g}" if rate else "--lr 1e-4")
@@ -248,8 +251,7 @@ def _flat(history: list[dict[str, float]], tolerance: float) -> bool:
     """Every logged quantity stayed within ``tolerance`` of its first-epoch value."""
     first = history[0]
     return all(
-        abs(epoch[name] - first[name]) <= tolerance * max(1.0, abs(first[name]))
-        for epoch in history[1:] for name in first if name in epoch
+        abs(epoch[name] - first[name]) <= tolerance * max(1.0, abs(first[name])) for epoch in history[1:] for name in first if name in epoch
     )
 
 
@@ -343,9 +345,7 @@ class TrainingHealth(keras.callbacks.Callback):
         """The model's outputs for the probe images in inference mode, and each ReLU layer's dead share."""
         if self._probe_model is not None:
             predictions, *outputs = self._probe_model(self.probe_images, training=False)
-            return np.asarray(predictions), {
-                name: _dead_share(np.asarray(output)) for name, output in zip(self._relu_names, outputs)
-            }
+            return np.asarray(predictions), {name: _dead_share(np.asarray(output)) for name, output in zip(self._relu_names, outputs)}
         if not isinstance(self.model, keras.Sequential):
             return np.asarray(self.model(self.probe_images, training=False)), {}
         # Keras rebuilds a Sequential's graph at every add(), so a sub-model over its layers'
@@ -374,10 +374,13 @@ class TrainingHealth(keras.callbacks.Callback):
         if self.diagnosis is not None or self.model.stop_training:
             return
         logs = logs or {}
-        self._history.append({
-            name: float(value) for name, value in logs.items()
-            if not name.startswith("val_") and name != "learning_rate" and np.ndim(value) == 0
-        })
+        self._history.append(
+            {
+                name: float(value)
+                for name, value in logs.items()
+                if not name.startswith("val_") and name != "learning_rate" and np.ndim(value) == 0
+            }
+        )
         predictions, dead_shares = self._probe()
         if not np.all(np.isfinite(predictions)):
             self._stop_for_non_finite("the network outputs NaN or infinity for the probe images")
@@ -399,9 +402,7 @@ class TrainingHealth(keras.callbacks.Callback):
             values = ", ".join(f"{name} {value:.4g}" for name, value in self._history[-1].items())
             symptoms.append(f"loss and metrics flat for the first {self.patience} epochs ({values})")
         if symptoms:
-            causes = likely_causes(
-                self.model, learning_rate_first=learning_rate_first, inputs_alike=inputs_alike(self.probe_images)
-            )
+            causes = likely_causes(self.model, learning_rate_first=learning_rate_first, inputs_alike=inputs_alike(self.probe_images))
             self._fire(Diagnosis(symptoms, causes, epoch=epoch + 1), stop=self.stop_on_stall)
 
     def _stop_for_non_finite(self, symptom: str) -> None:

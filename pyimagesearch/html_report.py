@@ -145,18 +145,21 @@ def write_contact_sheet(
     cards = []
     for prediction, thumbnail in zip(predictions, thumbnails):
         flagged = prediction.unknown is not None and is_flagged(prediction.unknown)
-        cards.append({
-            "path": str(prediction.path),
-            "thumbnail": thumbnail,
-            "link": relative_link(prediction.annotated or prediction.path, path),
-            "labels": [(label, prediction.probabilities.get(label)) for label in prediction.display_labels()],
-            "filters": [f"label-{classes.index(label)}" for label in prediction.labels]
-            + (["unknown"] if flagged else []) + ([] if prediction.labels else ["no-label"]),
-            "unknown": flagged,
-            "typicality": None if prediction.unknown is None else format_typicality(prediction.unknown),
-            "explanations": [(label, relative_link(overlay, path)) for label, overlay in prediction.explanations.items()],
-            "probabilities": prediction.probabilities,
-        })
+        cards.append(
+            {
+                "path": str(prediction.path),
+                "thumbnail": thumbnail,
+                "link": relative_link(prediction.annotated or prediction.path, path),
+                "labels": [(label, prediction.probabilities.get(label)) for label in prediction.display_labels()],
+                "filters": [f"label-{classes.index(label)}" for label in prediction.labels]
+                + (["unknown"] if flagged else [])
+                + ([] if prediction.labels else ["no-label"]),
+                "unknown": flagged,
+                "typicality": None if prediction.unknown is None else format_typicality(prediction.unknown),
+                "explanations": [(label, relative_link(overlay, path)) for label, overlay in prediction.explanations.items()],
+                "probabilities": prediction.probabilities,
+            }
+        )
     # (CSS class, button text, images): a class per label by index, since a label may not be a CSS name.
     names = [(f"label-{index}", label) for index, label in enumerate(classes)] + [("unknown", "unknown"), ("no-label", "no label")]
     filters = [(name, text, sum(name in card["filters"] for card in cards)) for name, text in names]

@@ -173,9 +173,7 @@ def _read_rows(handle, data_start: int, sources: list[tuple[int, int]], out: np.
 
 
 def _write(path: Path, size: int, files: list[list], images: np.ndarray) -> None:
-    index = json.dumps(
-        {"decoder": decoder_fingerprint(), "image_size": size, "files": files}, separators=(",", ":")
-    ).encode("utf-8")
+    index = json.dumps({"decoder": decoder_fingerprint(), "image_size": size, "files": files}, separators=(",", ":")).encode("utf-8")
     header = _HEADER.pack(_MAGIC, FORMAT_VERSION, len(index))
     padding = -(len(header) + len(index)) % _ALIGNMENT
     with atomic_path(path) as temporary, open(temporary, "wb") as handle:
@@ -341,9 +339,7 @@ def _load(
     if from_decoding or len(from_cache) != len(files):
         # A file whose stat failed yet decoded (it appeared meanwhile) gets a key that no stat
         # matches, so it is decoded again next time.
-        entries = [
-            [resolved[index], *(keys[index] or (-1, -1, -1))] for index in range(len(paths)) if reason_of.get(index) is None
-        ]
+        entries = [[resolved[index], *(keys[index] or (-1, -1, -1))] for index in range(len(paths)) if reason_of.get(index) is None]
         try:
             _write(path, size, entries, result)
         except OSError as error:

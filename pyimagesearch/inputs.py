@@ -11,8 +11,8 @@ import numpy as np
 from pyimagesearch import config
 from pyimagesearch.data import ImageFiles, describe, describe_labels, load_labelled_images, load_manifest_images
 from pyimagesearch.feature_table import is_feature_table, load_feature_table
-from pyimagesearch.manifest import is_manifest
 from pyimagesearch.features import INPUT_FEATURE_TABLE, INPUT_IMAGE_FEATURES, INPUT_IMAGES, FeatureSettings, extract_features
+from pyimagesearch.manifest import is_manifest
 from pyimagesearch.mlp import MLP
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,10 @@ def load_training_data(
         return TrainingData(images.images, images.label_sets, names, images.images, images.cache, {"input": INPUT_IMAGES}, describe(images))
     settings = FeatureSettings()
     features = extract_features(images.images, settings)
-    lines = [*describe(images), f"features: {settings.size} per image (HSV histogram {'x'.join(map(str, settings.hsv_bins))}, "
-             f"HOG of a {settings.hog_size}-pixel grey copy)"]
+    lines = [
+        *describe(images),
+        f"features: {settings.size} per image (HSV histogram {'x'.join(map(str, settings.hsv_bins))}, "
+        f"HOG of a {settings.hog_size}-pixel grey copy)",
+    ]
     metadata = {"input": INPUT_IMAGE_FEATURES, "features": settings.to_json()}
     return TrainingData(features, images.label_sets, names, images.images, images.cache, metadata, lines)

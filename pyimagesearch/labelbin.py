@@ -19,14 +19,16 @@ import numpy as np
 _BINARIZER_GLOBAL = ("sklearn.preprocessing._label", "MultiLabelBinarizer")
 # What a pickled MultiLabelBinarizer is made of besides itself, and nothing else: unpickling
 # anything beyond this could run arbitrary code.
-_NUMPY_GLOBALS = frozenset({
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.multiarray", "scalar"),
-})
+_NUMPY_GLOBALS = frozenset(
+    {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.multiarray", "scalar"),
+    }
+)
 
 
 class BinarizerState:
@@ -85,8 +87,7 @@ def unpickle_labelbin(path: str | os.PathLike, binarizer_class: type = Binarizer
         binarizer = _LabelbinUnpickler(io.BytesIO(path.read_bytes()), binarizer_class).load()
     except _RefusedGlobal as error:
         raise ValueError(
-            f"--labelbin {path} was refused: {error}. It may only hold a MultiLabelBinarizer; "
-            "use the mlb.pickle written by train.py."
+            f"--labelbin {path} was refused: {error}. It may only hold a MultiLabelBinarizer; use the mlb.pickle written by train.py."
         ) from error
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as error:
         raise ValueError(f"--labelbin {path} is corrupt ({error}): use the mlb.pickle written by train.py.") from error

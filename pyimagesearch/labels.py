@@ -31,10 +31,7 @@ def labels_from_folder(folder_name: str, separator: str = config.LABEL_SEP) -> t
     parts = [part.strip() for part in folder_name.split(separator)]
     labels = tuple(dict.fromkeys(part for part in parts if part))
     if not labels:
-        raise ValueError(
-            f"The folder name {folder_name!r} gives no label when split on {separator!r}: "
-            "rename the folder, e.g. red_dress."
-        )
+        raise ValueError(f"The folder name {folder_name!r} gives no label when split on {separator!r}: rename the folder, e.g. red_dress.")
     return labels
 
 
@@ -99,8 +96,7 @@ def resolve_task(label_sets: Sequence[Iterable[str]], requested: str = "auto") -
     count = len(set().union(*label_sets))
     if requested == "binary" and count != 2:
         raise ValueError(
-            f"--task binary needs exactly two labels in all, but the data set has {count}. "
-            "Use --task multiclass or --task auto."
+            f"--task binary needs exactly two labels in all, but the data set has {count}. Use --task multiclass or --task auto."
         )
     return requested
 

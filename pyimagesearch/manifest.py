@@ -42,9 +42,7 @@ def is_manifest(dataset: str | os.PathLike) -> bool:
     return "path" in next(csv.reader([header]), [])
 
 
-def read_manifest(
-    manifest: str | os.PathLike, label_sep: str = config.LABEL_SEP
-) -> tuple[list[str | Path], list[tuple[str, ...]]]:
+def read_manifest(manifest: str | os.PathLike, label_sep: str = config.LABEL_SEP) -> tuple[list[str | Path], list[tuple[str, ...]]]:
     """The rows of a manifest: each image's local path or URI, and its labels, in file order.
 
     Args:
@@ -67,7 +65,9 @@ def read_manifest(
     label_sets = []
     for line, path, labels in rows:
         if not path or not labels:
-            raise ValueError(f"--dataset {manifest}, row {line}: every row needs a path and at least one label. Received: {path!r}, {labels!r}")
+            raise ValueError(
+                f"--dataset {manifest}, row {line}: every row needs a path and at least one label. Received: {path!r}, {labels!r}"
+            )
         if is_uri(path):
             paths.append(path)
         elif isinstance(folder, str):
@@ -91,7 +91,9 @@ def _read_text(manifest: str | os.PathLike) -> str:
         with tf.io.gfile.GFile(str(manifest), "r") as handle:
             return handle.read()
     except UnicodeDecodeError as error:
-        raise ValueError(f"--dataset {manifest}: not a text file ({error.reason} at byte {error.start}); a manifest is UTF-8 CSV or JSON Lines.") from None
+        raise ValueError(
+            f"--dataset {manifest}: not a text file ({error.reason} at byte {error.start}); a manifest is UTF-8 CSV or JSON Lines."
+        ) from None
 
 
 def _csv_rows(manifest: str | os.PathLike, text: str) -> list[tuple[int, str, str]]:
@@ -100,7 +102,8 @@ def _csv_rows(manifest: str | os.PathLike, text: str) -> list[tuple[int, str, st
     if missing:
         raise ValueError(
             f"--dataset {manifest}: the CSV header lacks the column{'s' if len(missing) > 1 else ''} {', '.join(missing)}. "
-            f"Its first line must name {', '.join(COLUMNS)}, e.g. path,labels. Received: {', '.join(reader.fieldnames or []) or 'an empty file'}"
+            f"Its first line must name {', '.join(COLUMNS)}, e.g. path,labels. "
+            f"Received: {', '.join(reader.fieldnames or []) or 'an empty file'}"
         )
     return [(reader.line_num, (row["path"] or "").strip(), (row["labels"] or "").strip()) for row in reader]
 

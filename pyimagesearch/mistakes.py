@@ -106,6 +106,7 @@ def confused_combinations(true: np.ndarray, predicted: np.ndarray, classes: Sequ
         ``[{"true": [labels], "predicted": [labels], "images": count}, ...]`` over the images with
         any label wrong, labels in class order, ties in the order first met.
     """
+
     def names(row: np.ndarray) -> tuple[str, ...]:
         return tuple(classes[index] for index in np.flatnonzero(row))
 
@@ -113,6 +114,4 @@ def confused_combinations(true: np.ndarray, predicted: np.ndarray, classes: Sequ
     for truth, decided in zip(np.asarray(true, dtype=bool), np.asarray(predicted, dtype=bool)):
         if not np.array_equal(truth, decided):
             combinations[(names(truth), names(decided))] += 1
-    return [
-        {"true": list(labels), "predicted": list(other), "images": count} for (labels, other), count in combinations.most_common()
-    ]
+    return [{"true": list(labels), "predicted": list(other), "images": count} for (labels, other), count in combinations.most_common()]

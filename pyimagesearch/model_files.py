@@ -45,8 +45,7 @@ def read_model_metadata(path: str | os.PathLike) -> dict[str, Any]:
     with zipfile.ZipFile(path) as archive:
         if METADATA_MEMBER not in archive.namelist():
             raise ValueError(
-                f"--model {path} has no label metadata (a Keras model from elsewhere?): "
-                "retrain it with this toolkit's train.py."
+                f"--model {path} has no label metadata (a Keras model from elsewhere?): retrain it with this toolkit's train.py."
             )
         return json.loads(archive.read(METADATA_MEMBER))
 
@@ -60,9 +59,13 @@ def export_mismatch(model_path: Path, model_metadata: dict[str, Any], export_met
     onnx_path = default_onnx_path(model_path)
     model_run, export_run = model_metadata.get(RUN_ID), export_metadata.get(RUN_ID)
     if model_run is None:
-        return (f"{model_path} carries no run id (trained before run ids), so {onnx_path} cannot be told to be its "
-                f"export; pass --model {onnx_path} to run the export anyway")
+        return (
+            f"{model_path} carries no run id (trained before run ids), so {onnx_path} cannot be told to be its "
+            f"export; pass --model {onnx_path} to run the export anyway"
+        )
     if export_run != model_run:
-        return (f"{onnx_path} is the export of another training run (run id {export_run}, the model's {model_run}); "
-                f"export.py --model {model_path} replaces it")
+        return (
+            f"{onnx_path} is the export of another training run (run id {export_run}, the model's {model_run}); "
+            f"export.py --model {model_path} replaces it"
+        )
     return None

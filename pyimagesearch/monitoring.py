@@ -33,8 +33,7 @@ def read_csv_rows(path: str | os.PathLike) -> list[dict[str, float]]:
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     return [
-        {key: int(float(value)) if key in ("epoch", "phase") else float(value) for key, value in row.items() if value != ""}
-        for row in rows
+        {key: int(float(value)) if key in ("epoch", "phase") else float(value) for key, value in row.items() if value != ""} for row in rows
     ]
 
 
@@ -147,7 +146,8 @@ class SamplePredictions(keras.callbacks.Callback):
         predicted = self.task.decode(probabilities)
         lines = [
             f"{index}: true {true}; predicted {self._names(row)} ("
-            + ", ".join(f"{label} {p:.2f}" for label, p in zip(self.classes, scores)) + ")"
+            + ", ".join(f"{label} {p:.2f}" for label, p in zip(self.classes, scores))
+            + ")"
             for index, (true, row, scores) in enumerate(zip(self.true, predicted, probabilities))
         ]
         with self.writer.as_default():

@@ -43,14 +43,13 @@ def channel_statistics(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         images = np.asarray(images)
     if len(images.shape) != 4 or images.shape[0] == 0:
         raise ValueError(
-            f"Normalisation statistics need training images of shape (N, height, width, channels), N > 0. "
-            f"Received: shape {images.shape}"
+            f"Normalisation statistics need training images of shape (N, height, width, channels), N > 0. Received: shape {images.shape}"
         )
     channels = images.shape[-1]
     total = np.zeros(channels, dtype=np.float64)
     total_squares = np.zeros(channels, dtype=np.float64)
     for start in range(0, len(images), _CHUNK_IMAGES):
-        chunk = images[start:start + _CHUNK_IMAGES].reshape(-1, channels).astype(np.float64) / 255.0
+        chunk = images[start : start + _CHUNK_IMAGES].reshape(-1, channels).astype(np.float64) / 255.0
         total += chunk.sum(axis=0)
         total_squares += np.square(chunk).sum(axis=0)
     count = int(np.prod(images.shape[:-1]))

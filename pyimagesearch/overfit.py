@@ -45,8 +45,9 @@ class OverfitResult:
     def lines(self) -> list[str]:
         """A one-line verdict, followed on failure by the diagnosis."""
         if self.success:
-            return [f"overfit check passed: loss {self.final_loss:.4g} after {self.steps} steps; "
-                    "the network and its training set-up can learn."]
+            return [
+                f"overfit check passed: loss {self.final_loss:.4g} after {self.steps} steps; the network and its training set-up can learn."
+            ]
         verdict = f"overfit check failed: loss {self.final_loss:.4g} after {self.steps} steps."
         return [verdict, *(self.diagnosis.lines() if self.diagnosis else [])]
 
@@ -93,8 +94,9 @@ def overfit_check(
     """
     images, targets = np.asarray(images), np.asarray(targets)
     if len(images) == 0 or len(images) != len(targets):
-        raise ValueError(f"--overfit-check needs as many targets as images, at least one. "
-                         f"Received: {len(images)} images, {len(targets)} targets")
+        raise ValueError(
+            f"--overfit-check needs as many targets as images, at least one. Received: {len(images)} images, {len(targets)} targets"
+        )
     if max_steps < 1 or hold_steps < 1:
         raise ValueError(f"max_steps and hold_steps must be positive. Received: {max_steps}, {hold_steps}")
     model = build_model()
@@ -115,9 +117,7 @@ def overfit_check(
     return OverfitResult(False, len(losses), losses[-1], losses, diagnosis)
 
 
-def _overfit_diagnosis(
-    model: keras.Model, images: np.ndarray, targets: np.ndarray, losses: list[float], target_loss: float
-) -> Diagnosis:
+def _overfit_diagnosis(model: keras.Model, images: np.ndarray, targets: np.ndarray, losses: list[float], target_loss: float) -> Diagnosis:
     first, final = losses[0], losses[-1]
     alike = inputs_alike(images)
     if not math.isfinite(final):
@@ -130,8 +130,11 @@ def _overfit_diagnosis(
         symptom, kind = f"the loss hardly moved: {first:.4g} to {final:.4g}", "flat"
     symptoms = [f"in {len(losses)} steps, {symptom}"]
     causes = likely_causes(
-        model, learning_rate_first=kind == "high", learning_too_slowly=kind == "low" and not alike,
-        inputs_alike=alike, targets=targets,
+        model,
+        learning_rate_first=kind == "high",
+        learning_too_slowly=kind == "low" and not alike,
+        inputs_alike=alike,
+        targets=targets,
     )
     # This is the overfit check: don't suggest running it.
     causes = [cause for cause in causes if "--overfit-check" not in cause.remedy]

@@ -82,11 +82,13 @@ def plot_precision_recall(
         decided = scores >= threshold
         hits = int((decided & (truth == 1)).sum())
         axis.plot(
-            hits / truth.sum(), hits / max(int(decided.sum()), 1), "o",
+            hits / truth.sum(),
+            hits / max(int(decided.sum()), 1),
+            "o",
             label=f"threshold {threshold:.2f}",
         )
         axis.legend(loc="lower left")
-    for axis in list(axes.flat)[len(classes):]:
+    for axis in list(axes.flat)[len(classes) :]:
         axis.axis("off")
     _save(figure, path)
 

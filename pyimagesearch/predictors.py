@@ -173,12 +173,18 @@ class OnnxPredictor:
             if not prepack:
                 options.add_session_config_entry("session.disable_prepacking", "1")
             session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except (RuntimeError, errors.Fail, errors.InvalidProtobuf, errors.InvalidGraph, errors.InvalidArgument,
-                errors.NoSuchFile, errors.NotImplemented, errors.RuntimeException) as error:
+        except (
+            RuntimeError,
+            errors.Fail,
+            errors.InvalidProtobuf,
+            errors.InvalidGraph,
+            errors.InvalidArgument,
+            errors.NoSuchFile,
+            errors.NotImplemented,
+            errors.RuntimeException,
+        ) as error:
             reason = " ".join(str(error).split())  # onnxruntime's messages span lines; ours are one.
-            raise ValueError(
-                f"--model {path}: onnxruntime cannot load it ({reason}). Export it again with export.py."
-            ) from error
+            raise ValueError(f"--model {path}: onnxruntime cannot load it ({reason}). Export it again with export.py.") from error
         metadata = read_onnx_metadata(session, path)
         inputs = session.get_inputs()
         size = int(metadata["image_size"])
@@ -209,7 +215,7 @@ class OnnxPredictor:
         images = np.asarray(images)
         # In batches: the network's activations for thousands of images at once would take gigabytes.
         batches = [
-            self.session.run(names, {self.input_name: images[start:start + batch_size].astype("float32")})
+            self.session.run(names, {self.input_name: images[start : start + batch_size].astype("float32")})
             for start in range(0, len(images), batch_size)
         ]
         if not batches:
@@ -261,8 +267,7 @@ def feature_layer_name(model: "keras.Model") -> str:
     import keras
 
     # Dropout is the identity when predicting: its input is the same features.
-    vectors = [layer for layer in model.layers
-               if len(layer.output.shape) == 2 and not isinstance(layer, keras.layers.Dropout)]
+    vectors = [layer for layer in model.layers if len(layer.output.shape) == 2 and not isinstance(layer, keras.layers.Dropout)]
     head = max((i for i, layer in enumerate(vectors) if isinstance(layer, keras.layers.Dense)), default=0)
     if head == 0:
         raise ValueError(f"The model {model.name} has no layer of vector features before its last Dense layer.")
@@ -291,9 +296,7 @@ def load_predictor(path: str | os.PathLike, prepack: bool = True) -> Predictor:
     return for_images(OnnxPredictor.load(path, prepack) if is_onnx_file(path) else KerasPredictor.load(path))
 
 
-def load_fastest_predictor(
-    path: str | os.PathLike, keras_reason: str | None = None, prepack: bool = True
-) -> tuple[Predictor, str | None]:
+def load_fastest_predictor(path: str | os.PathLike, keras_reason: str | None = None, prepack: bool = True) -> tuple[Predictor, str | None]:
     """The network of a model file, run by onnxruntime whenever it can.
 
     An ONNX file runs as it is. A Keras model file written by train.py runs its ONNX export

@@ -75,8 +75,7 @@ def check_tolerance(tolerance: float) -> None:
     """
     if not 0.0 <= tolerance <= 1.0:
         raise ValueError(
-            "--tolerance is the largest share of images whose labels may change, between 0 and 1 (0: none may). "
-            f"Received: {tolerance}"
+            f"--tolerance is the largest share of images whose labels may change, between 0 and 1 (0: none may). Received: {tolerance}"
         )
 
 
@@ -100,8 +99,9 @@ def quantize_onnx(onnx_path: str | os.PathLike, quantization: str, output: str |
 
         # Inputs and outputs stay float32: classification feeds and reads them as before.
         proto = convert_float_to_float16(onnx.load(str(onnx_path)), keep_io_types=True)
-    metadata = json.loads(next(prop.value for prop in onnx.load(str(onnx_path), load_external_data=False).metadata_props
-                               if prop.key == ONNX_METADATA_KEY))
+    metadata = json.loads(
+        next(prop.value for prop in onnx.load(str(onnx_path), load_external_data=False).metadata_props if prop.key == ONNX_METADATA_KEY)
+    )
     onnx.helper.set_model_props(proto, {ONNX_METADATA_KEY: json.dumps({**metadata, "quantization": quantization})})
     onnx.save(proto, str(output))
     return output
@@ -121,8 +121,12 @@ def _root_warnings_silenced() -> Iterator[None]:
 
 
 def compare_exports(
-    original: str | os.PathLike, quantized: str | os.PathLike, dataset: str | os.PathLike,
-    quantization: str, tolerance: float = 0.0, label_sep: str | None = None,
+    original: str | os.PathLike,
+    quantized: str | os.PathLike,
+    dataset: str | os.PathLike,
+    quantization: str,
+    tolerance: float = 0.0,
+    label_sep: str | None = None,
 ) -> QuantizationCheck:
     """Label every image of the labelled folder ``dataset`` with both exports and compare.
 
@@ -152,10 +156,17 @@ def compare_exports(
     runs = [classifiers[1].classify(paths, batch_size=batch_size)[0] for batch_size in (config.BATCH_SIZE, 1)]
     after = runs[0]
     truth = {path: set(labels) for path, labels in zip(paths, label_sets)}
-    changed = [one.path for one, *others in zip(before, *runs)
-               if any(sorted(one.display_labels()) != sorted(other.display_labels()) for other in others)]
-    differences = [abs(one.probabilities[label] - other.probabilities[label])
-                   for run in runs for one, other in zip(before, run) for label in one.probabilities]
+    changed = [
+        one.path
+        for one, *others in zip(before, *runs)
+        if any(sorted(one.display_labels()) != sorted(other.display_labels()) for other in others)
+    ]
+    differences = [
+        abs(one.probabilities[label] - other.probabilities[label])
+        for run in runs
+        for one, other in zip(before, run)
+        for label in one.probabilities
+    ]
     return QuantizationCheck(
         quantization=quantization,
         images=len(before),
@@ -168,7 +179,10 @@ def compare_exports(
 
 
 def quantize_export(
-    onnx_path: str | os.PathLike, quantization: str, dataset: str | os.PathLike, tolerance: float = 0.0,
+    onnx_path: str | os.PathLike,
+    quantization: str,
+    dataset: str | os.PathLike,
+    tolerance: float = 0.0,
     label_sep: str | None = None,
 ) -> QuantizationCheck:
     """Replace the float32 export ``onnx_path`` by its quantized copy if the labels stay the same.

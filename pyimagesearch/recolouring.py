@@ -97,10 +97,7 @@ def _source_weight(hsv: tf.Tensor, hue: tf.Tensor, dark: tf.Tensor) -> tf.Tensor
         * tf.clip_by_value((s - SATURATION_FLOOR) / 0.1, 0.0, 1.0)
         * tf.clip_by_value((v - VALUE_FLOOR) / 0.1, 0.0, 1.0)
     )
-    darkness = (
-        tf.clip_by_value((DARK_VALUE_CEILING - v) / 0.1, 0.0, 1.0)
-        * tf.clip_by_value((DARK_SATURATION_CEILING - s) / 0.1, 0.0, 1.0)
-    )
+    darkness = tf.clip_by_value((DARK_VALUE_CEILING - v) / 0.1, 0.0, 1.0) * tf.clip_by_value((DARK_SATURATION_CEILING - s) / 0.1, 0.0, 1.0)
     return tf.where(dark, darkness, chromatic)
 
 
@@ -136,10 +133,7 @@ def build_recolouring(
     names = [classes[index] for index in colour_labels]
     unknown = [name for name in names if name not in COLOUR_HUES and name not in DARK_COLOURS]
     if len(names) < 2 or unknown:
-        raise ValueError(
-            f"Recolouring needs two or more known colours (of {', '.join([*COLOUR_HUES, *DARK_COLOURS])}). "
-            f"Received: {names}"
-        )
+        raise ValueError(f"Recolouring needs two or more known colours (of {', '.join([*COLOUR_HUES, *DARK_COLOURS])}). Received: {names}")
     count = len(names)
     columns = tf.constant(colour_labels, tf.int32)
     hues = tf.constant([COLOUR_HUES.get(name, 0.0) for name in names], tf.float32)
@@ -173,8 +167,11 @@ def build_recolouring(
         darkened = tf.stack([h, s * draw(0.0, 0.4), v * draw(0.1, 0.3)], axis=-1)
         # From black: the target's hue, a garment's saturation, brightened shading.
         painted = tf.stack(
-            [tf.broadcast_to(target_hue, tf.shape(h)), tf.broadcast_to(draw(0.5, 0.9), tf.shape(h)),
-             tf.clip_by_value(v * draw(2.0, 4.0) + draw(0.05, 0.2), 0.0, 1.0)],
+            [
+                tf.broadcast_to(target_hue, tf.shape(h)),
+                tf.broadcast_to(draw(0.5, 0.9), tf.shape(h)),
+                tf.clip_by_value(v * draw(2.0, 4.0) + draw(0.05, 0.2), 0.0, 1.0),
+            ],
             axis=-1,
         )
         new_hsv = tf.where(target_dark[..., None], darkened, tf.where(source_dark[..., None], painted, rotated))

@@ -13,9 +13,16 @@ import numpy as np
 SCENES = ("colour", "gradient", "clutter")
 # Colours of the fields that fool a colour classifier, the garments' own among them (RGB).
 PALETTE = {
-    "red": (200, 20, 30), "blue": (25, 60, 190), "pink": (240, 120, 170), "green": (30, 150, 60),
-    "yellow": (240, 210, 30), "black": (15, 15, 15), "orange": (240, 120, 20), "purple": (110, 40, 150),
-    "grey": (128, 128, 128), "brown": (110, 70, 40),
+    "red": (200, 20, 30),
+    "blue": (25, 60, 190),
+    "pink": (240, 120, 170),
+    "green": (30, 150, 60),
+    "yellow": (240, 210, 30),
+    "black": (15, 15, 15),
+    "orange": (240, 120, 20),
+    "purple": (110, 40, 150),
+    "grey": (128, 128, 128),
+    "brown": (110, 70, 40),
 }
 # Channels OpenCV resizes in one call (its limit is 512): scenes' noise is resized 128 scenes at a time.
 _RESIZE_CHANNELS = 384
@@ -55,10 +62,13 @@ def _noise_octaves(rng: np.random.Generator, size: int, count: int) -> np.ndarra
 
 def _resize_channels(image: np.ndarray, size: int) -> np.ndarray:
     """``image`` (H, W, C) resized bilinearly to (size, size, C), any number of channels (OpenCV takes up to 512 at once)."""
-    return np.concatenate([
-        cv2.resize(image[..., start:start + _RESIZE_CHANNELS], (size, size), interpolation=cv2.INTER_LINEAR).reshape(size, size, -1)
-        for start in range(0, image.shape[2], _RESIZE_CHANNELS)
-    ], axis=2)
+    return np.concatenate(
+        [
+            cv2.resize(image[..., start : start + _RESIZE_CHANNELS], (size, size), interpolation=cv2.INTER_LINEAR).reshape(size, size, -1)
+            for start in range(0, image.shape[2], _RESIZE_CHANNELS)
+        ],
+        axis=2,
+    )
 
 
 def _clutter(rng: np.random.Generator, size: int, count: int) -> np.ndarray:
@@ -93,9 +103,7 @@ def _clutter(rng: np.random.Generator, size: int, count: int) -> np.ndarray:
     return scenes + grain * rng.uniform(0, 12, (count, 1, 1, 1)).astype(np.float32)
 
 
-def random_scenes(
-    rng: np.random.Generator, size: int, kinds: Sequence[str], colours: np.ndarray | None = None
-) -> np.ndarray:
+def random_scenes(rng: np.random.Generator, size: int, kinds: Sequence[str], colours: np.ndarray | None = None) -> np.ndarray:
     """Scenes to put garments on, one per entry of ``kinds``.
 
     Args:

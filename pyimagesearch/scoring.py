@@ -168,9 +168,7 @@ def evaluate_folder(
             "predicted": _labels(classes, row),
             "loss": round(float(loss), 6),
             # Of its true and its predicted labels: what the gallery shows.
-            "probabilities": {
-                label: round(float(p), 6) for label, p, shown in zip(classes, row_probabilities, truth | row) if shown
-            },
+            "probabilities": {label: round(float(p), 6) for label, p, shown in zip(classes, row_probabilities, truth | row) if shown},
         }
         for path, truth, row, loss, row_probabilities in zip(paths, true, predicted, losses, probabilities)
         if not np.array_equal(truth, row)

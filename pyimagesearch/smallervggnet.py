@@ -104,13 +104,14 @@ def feature_layers(
     for filters in (64, 128):
         block(filters)
         block(filters, pool=2)
-    stack.extend([
-        layers.Flatten(),
-        layers.Dense(1024, kernel_initializer=kernel_initializer),
-        layers.Activation("relu"),
-        FusedBatchNormalization(momentum=batch_norm_momentum, name=features_name),
-    ])
+    stack.extend(
+        [
+            layers.Flatten(),
+            layers.Dense(1024, kernel_initializer=kernel_initializer),
+            layers.Activation("relu"),
+            FusedBatchNormalization(momentum=batch_norm_momentum, name=features_name),
+        ]
+    )
     if dropout:
         stack.append(layers.Dropout(0.5))
     return stack
-

@@ -90,7 +90,7 @@ def near_duplicate_groups(
     count = len(hashes)
     rows, cols = [], []
     for start in range(0, count, _CHUNK_ROWS):
-        block_rows, block_cols = np.nonzero(hash_distances(hashes[start:start + _CHUNK_ROWS], hashes) <= radius)
+        block_rows, block_cols = np.nonzero(hash_distances(hashes[start : start + _CHUNK_ROWS], hashes) <= radius)
         rows.append(block_rows + start)
         cols.append(block_cols)
     rows, cols = np.concatenate(rows), np.concatenate(cols)
@@ -111,8 +111,7 @@ def _check_fraction(val_split: float, count: int) -> None:
     val_count = int(round(count * val_split))
     if val_count < 1 or val_count >= count:
         raise ValueError(
-            f"--val-split {val_split} of {count} images leaves an empty training or validation set: "
-            "add images or change --val-split."
+            f"--val-split {val_split} of {count} images leaves an empty training or validation set: add images or change --val-split."
         )
 
 
@@ -160,8 +159,7 @@ def split_indices(
     targets = _group_targets(label_sets, groups.group_of)
     if len(targets) < 2:
         raise ValueError(
-            f"All {count} images are near-duplicates of each other, so no split keeps them apart: "
-            "add images or lower --duplicate-radius."
+            f"All {count} images are near-duplicates of each other, so no split keeps them apart: add images or lower --duplicate-radius."
         )
     splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=val_split, random_state=seed)
     train_groups, val_groups = next(splitter.split(np.zeros(len(targets)), targets))

@@ -86,9 +86,7 @@ class Task:
         """
         if threshold is None and top_k is None and groups is None:
             groups = self.groups
-        return decoding.decode(
-            self.name, probabilities, threshold=0.5 if threshold is None else threshold, top_k=top_k, groups=groups
-        )
+        return decoding.decode(self.name, probabilities, threshold=0.5 if threshold is None else threshold, top_k=top_k, groups=groups)
 
     def metrics(self) -> list:
         """Training metrics: per-label binary accuracy and exact-match for multi-label, accuracy otherwise."""
@@ -141,6 +139,9 @@ def grouped_task(groups: Sequence[Sequence[int]], colour_group: int | None = Non
         'grouped'
     """
     return replace(
-        TASKS["multilabel"], activation="softmax per group", loss=grouped_crossentropy,
-        groups=tuple(tuple(int(index) for index in group) for group in groups), colour_group=colour_group,
+        TASKS["multilabel"],
+        activation="softmax per group",
+        loss=grouped_crossentropy,
+        groups=tuple(tuple(int(index) for index in group) for group in groups),
+        colour_group=colour_group,
     )

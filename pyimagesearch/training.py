@@ -41,10 +41,10 @@ from pyimagesearch.health import Diagnosis, TrainingHealth
 from pyimagesearch.images import load_images
 from pyimagesearch.inputs import load_training_data
 from pyimagesearch.labels import fit_binarizer, infer_label_groups, resolve_task
+from pyimagesearch.manifest import is_manifest
 from pyimagesearch.mlp import MLP, build_mlp, feature_standardization
 from pyimagesearch.model_files import RUN_ID, new_run_id
 from pyimagesearch.model_io import save_labelbin, save_model
-from pyimagesearch.manifest import is_manifest
 from pyimagesearch.monitoring import SamplePredictions, ValidationMetrics, metrics_csv_path, read_csv_rows
 from pyimagesearch.normalization import NORMALIZATIONS, input_normalization, kernel_initializer
 from pyimagesearch.overfit import OverfitResult, overfit_check
@@ -64,6 +64,8 @@ MIN_IMAGE_SIZE = 16
 BACKBONE_MIN_IMAGE_SIZE = 32
 # Training images the health callback predicts at each epoch's end.
 HEALTH_PROBE_IMAGES = 32
+# Keras' BackupAndRestore folder inside --work-dir.
+BACKUP_FOLDER = "backup"
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -74,8 +76,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     def _save_model(self) -> None:
         weights, metadata = self._weights_path, self._training_metadata_path
         # The weights are in place before the epoch that names them (the inner block ends first).
-        with interrupts_deferred(), atomic_path(metadata) as new_metadata, \
-                atomic_path(weights, suffix=".weights.h5") as new_weights:
+        with interrupts_deferred(), atomic_path(metadata) as new_metadata, atomic_path(weights, suffix=".weights.h5") as new_weights:
             self._weights_path, self._training_metadata_path = str(new_weights), str(new_metadata)
             try:
                 super()._save_model()
@@ -166,11 +167,19 @@ class RunOptions:
     scratch: Path | None = None
 
     def check(self) -> None:
-        """Raise `ValueError` for ``--resume`` without ``--work-dir``, or a ``--work-dir`` that is a file."""
+        """Raise `ValueError` for ``--resume`` without ``--work-dir``, a ``--work-dir`` that is a file, or
+        one holding an interrupted run's state without ``--resume``."""
         if self.resume and self.work_dir is None:
             raise ValueError("--resume needs --work-dir: the folder the interrupted run backed up to (e.g. --work-dir run1).")
         if self.work_dir is not None and Path(self.work_dir).is_file():
             raise ValueError(f"--work-dir {self.work_dir} is a file: give a folder (created if missing).")
+        # Keras' backup would silently resume an older run, and its phase 1 would follow a later --resume.
+        left = [name for name in (BACKUP_FOLDER, PhaseOne.FOLDER) if self.work_dir is not None and (Path(self.work_dir) / name).exists()]
+        if left and not self.resume:
+            raise ValueError(
+                f"--work-dir {self.work_dir} holds an interrupted run ({', '.join(left)}): "
+                "add --resume to continue it, or give another folder."
+            )
 
 
 def resolve_precision(precision: str, arch: str = SMALLERVGGNET) -> str:
@@ -275,22 +284,36 @@ def build_classifier(
         preprocessing = input_normalization(normalize, train_images) if arch == SMALLERVGGNET or task.colour_group is not None else ()
         if arch == MLP:
             model = build_mlp(
-                train_images.shape[1], task.output_units(num_labels), task.final_layer(),
-                dropout=config.MLP_DROPOUT if dropout else 0.0, preprocessing=[feature_standardization(train_images)],
+                train_images.shape[1],
+                task.output_units(num_labels),
+                task.final_layer(),
+                dropout=config.MLP_DROPOUT if dropout else 0.0,
+                preprocessing=[feature_standardization(train_images)],
                 kernel_initializer=kernel_initializer(init),
             )
         elif task.colour_group is not None:
             model = build_colour_and_shape(
-                image_size, image_size, task.groups, task.colour_group, preprocessing=preprocessing,
-                kernel_initializer=kernel_initializer(init), dropout=dropout,
+                image_size,
+                image_size,
+                task.groups,
+                task.colour_group,
+                preprocessing=preprocessing,
+                kernel_initializer=kernel_initializer(init),
+                dropout=dropout,
                 shape_backbone=None if arch == SMALLERVGGNET else partial(build_backbone, arch, image_size, alpha, weights),
             )
             if weights is not None:
                 set_backbone_trainable(model, 0)
         elif arch != SMALLERVGGNET:
             model = build_transfer_classifier(
-                arch, image_size, alpha, weights, task.output_units(num_labels), task.final_layer(),
-                dropout=dropout, kernel_initializer=kernel_initializer(init),
+                arch,
+                image_size,
+                alpha,
+                weights,
+                task.output_units(num_labels),
+                task.final_layer(),
+                dropout=dropout,
+                kernel_initializer=kernel_initializer(init),
             )
         else:
             model = SmallerVGGNet.build(
@@ -376,12 +399,12 @@ def task_with_head(
             without the grouped head or a colour group, or with the MLP.
     """
     if colour_branch not in config.COLOUR_BRANCHES:
-        raise ValueError(
-            f"--colour-branch must be one of {', '.join(config.COLOUR_BRANCHES)}. Received: --colour-branch {colour_branch}"
-        )
+        raise ValueError(f"--colour-branch must be one of {', '.join(config.COLOUR_BRANCHES)}. Received: --colour-branch {colour_branch}")
     if arch == MLP:
         if colour_branch == "on":
-            raise ValueError(f"--colour-branch on splits an image network; --arch {MLP} reads feature vectors: use --colour-branch off or auto.")
+            raise ValueError(
+                f"--colour-branch on splits an image network; --arch {MLP} reads feature vectors: use --colour-branch off or auto."
+            )
         colour_branch = "off"
     head = resolve_head(head, task, label_groups)
     colours = colour_group(label_groups) if head == "grouped" else None
@@ -425,7 +448,9 @@ def _check_arguments(recipe: Recipe, split: str, folds: int | None, duplicate_ra
     if recipe.arch == MLP and recipe.normalize != config.NORMALIZE:
         raise ValueError(f"--normalize scales image pixels; --arch {MLP} standardises its features itself: drop --normalize.")
     if recipe.arch not in (SMALLERVGGNET, MLP) and recipe.image_size < BACKBONE_MIN_IMAGE_SIZE:
-        raise ValueError(f"--image-size must be at least {BACKBONE_MIN_IMAGE_SIZE} pixels for --arch {recipe.arch}. Received: {recipe.image_size}")
+        raise ValueError(
+            f"--image-size must be at least {BACKBONE_MIN_IMAGE_SIZE} pixels for --arch {recipe.arch}. Received: {recipe.image_size}"
+        )
     if recipe.fine_tune_layers < 0 or recipe.fine_tune_epochs < 0:
         raise ValueError(
             "--fine-tune-layers and --fine-tune-epochs must be 0 (no fine-tuning) or more. "
@@ -496,10 +521,16 @@ def _fit(
     recolouring = build_recolouring(classes, recipe.recolour_labels, seed=recipe.seed) if recipe.recolour_labels else None
     train_ds = make_dataset(
         # The MLP's features are computed once, from the images as they are.
-        images, targets, batch_size, indices=train_index,
+        images,
+        targets,
+        batch_size,
+        indices=train_index,
         augmentation=None if recipe.arch == MLP else build_augmentation(recipe.seed),
-        shuffle_seed=recipe.seed, recolouring=recolouring, threads=threads,
-        shard=isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy), backgrounds=backgrounds,
+        shuffle_seed=recipe.seed,
+        recolouring=recolouring,
+        threads=threads,
+        shard=isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy),
+        backgrounds=backgrounds,
     )
     val_ds = make_dataset(images, targets, batch_size, indices=val_index, threads=threads)
     steps_per_epoch = int(np.ceil(len(train_index) / batch_size))
@@ -507,9 +538,18 @@ def _fit(
     precision, jit_compile = resolve_precision(recipe.precision, recipe.arch), resolve_jit_compile(recipe.jit_compile)
     with strategy.scope():
         model = build_classifier(
-            task, len(classes), recipe.image_size, keras.optimizers.Adam(schedule),
-            train_images=IndexedRows(images, train_index), normalize=recipe.normalize, init=recipe.init,
-            precision=precision, jit_compile=jit_compile, arch=recipe.arch, alpha=recipe.alpha, weights=recipe.weights,
+            task,
+            len(classes),
+            recipe.image_size,
+            keras.optimizers.Adam(schedule),
+            train_images=IndexedRows(images, train_index),
+            normalize=recipe.normalize,
+            init=recipe.init,
+            precision=precision,
+            jit_compile=jit_compile,
+            arch=recipe.arch,
+            alpha=recipe.alpha,
+            weights=recipe.weights,
         )
     earlier_rows = read_csv_rows(csv_path) if run.resume and csv_path is not None else ()
     monitor = ValidationMetrics(val_ds, targets[val_index], task, classes, csv_path=csv_path, earlier_rows=earlier_rows)
@@ -532,7 +572,7 @@ def _fit(
                 train_ds, initial_epoch=first_epoch, epochs=first_epoch + epochs, shuffle=False, callbacks=callbacks, verbose=verbose
             ).history
         # A resumed run's history starts where it resumed: prepend the phase's epochs before, as the monitor kept them.
-        earlier = monitor.rows[first_epoch: len(monitor.rows) - len(history["loss"])]
+        earlier = monitor.rows[first_epoch : len(monitor.rows) - len(history["loss"])]
         history = {key: [row.get(key, np.nan) for row in earlier] + values for key, values in history.items()}
         if health.stopped:
             raise TrainingStalled(
@@ -543,7 +583,8 @@ def _fit(
             logger.info(
                 "%s; kept the weights of epoch %d (validation exact-match %.4f)",
                 f"early stop after epoch {stopper.stopped_epoch + 1}" if stopper.stopped_epoch else "trained every epoch",
-                stopper.best_epoch + 1, stopper.best,
+                stopper.best_epoch + 1,
+                stopper.best,
             )
         return history, stopper
 
@@ -559,8 +600,11 @@ def _fit(
             phase_one.save(Path(run.scratch or run.work_dir))
     else:
         model.set_weights(phase_one.weights)
-        logger.info("resuming at fine-tuning: phase 1 ended after %d epochs (validation exact-match %.4f)",
-                    len(phase_one.history["phase"]), phase_one.best)
+        logger.info(
+            "resuming at fine-tuning: phase 1 ended after %d epochs (validation exact-match %.4f)",
+            len(phase_one.history["phase"]),
+            phase_one.best,
+        )
     history = phase_one.history
     diagnosis = health.diagnosis
     if recipe.fine_tunes:
@@ -589,16 +633,21 @@ def _run_callbacks(
     # Every worker runs the same callbacks, saving included (saving may synchronise the workers);
     # all but the chief into their scratch folder.
     if run.work_dir is not None:
-        backup_dir = Path(run.work_dir) / "backup"
+        backup_dir = Path(run.work_dir) / BACKUP_FOLDER
         if run.scratch is not None:
             # Every worker resumes from the chief's backup, so all start at the same epoch.
             if run.resume and backup_dir.is_dir():
-                shutil.copytree(backup_dir, run.scratch / "backup")
-            backup_dir = run.scratch / "backup"
+                shutil.copytree(backup_dir, run.scratch / BACKUP_FOLDER)
+            backup_dir = run.scratch / BACKUP_FOLDER
         backup.append(AtomicBackupAndRestore(str(backup_dir)))
-        reporting.append(keras.callbacks.ModelCheckpoint(
-            str(Path(run.scratch or run.work_dir) / "best.keras"), monitor="val_exact_match", mode="max", save_best_only=True,
-        ))
+        reporting.append(
+            keras.callbacks.ModelCheckpoint(
+                str(Path(run.scratch or run.work_dir) / "best.keras"),
+                monitor="val_exact_match",
+                mode="max",
+                save_best_only=True,
+            )
+        )
     if run.logdir is not None:
         logdir = Path(run.scratch / "logs" if run.scratch else run.logdir)
         # Keras' TensorBoard writes every metric in the logs and the learning rate.
@@ -624,8 +673,7 @@ class PhaseOne:
         """Write the weights, then the state that names them, each atomically."""
         folder = work_dir / self.FOLDER
         folder.mkdir(parents=True, exist_ok=True)
-        with interrupts_deferred(), atomic_path(folder / "state.json") as state, \
-                atomic_path(folder / "weights.npz") as weights:
+        with interrupts_deferred(), atomic_path(folder / "state.json") as state, atomic_path(folder / "weights.npz") as weights:
             np.savez(weights, *self.weights)
             state.write_text(json.dumps({"best": float(self.best), "history": self.history}, default=float))
 
@@ -660,7 +708,8 @@ def _fine_tune(
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=task.loss, metrics=task.metrics(), jit_compile=jit_compile)
     logger.info(
         "phase 2: fine-tuning the top %d layers of the backbone (batch normalisation frozen) at --fine-tune-lr %g",
-        unfrozen, recipe.fine_tune_lr,
+        unfrozen,
+        recipe.fine_tune_lr,
     )
     monitor.phase = 2
     tuned, tuned_stopper = fit_phase(len(history["loss"]), recipe.fine_tune_epochs)
@@ -669,7 +718,8 @@ def _fine_tune(
         model.set_weights(frozen_weights)
         logger.info(
             "fine-tuning did not beat the frozen backbone's validation exact-match (%.4f against %.4f); kept phase 1's weights",
-            tuned_best, best,
+            tuned_best,
+            best,
         )
     return {key: history[key] + tuned[key] for key in tuned} | {"phase": history["phase"] + [2] * len(tuned["loss"])}
 
@@ -851,9 +901,22 @@ def train(
     precision = resolve_precision(precision, arch)
     epochs = resolve_epochs(epochs, arch, weights)
     recipe = Recipe(
-        epochs, learning_rate, batch_size, image_size, schedule, seed, normalize, init, stop_on_stall,
-        patience, precision, jit_compile, arch=arch, fine_tune_layers=fine_tune_layers,
-        fine_tune_epochs=fine_tune_epochs, fine_tune_lr=fine_tune_lr,
+        epochs,
+        learning_rate,
+        batch_size,
+        image_size,
+        schedule,
+        seed,
+        normalize,
+        init,
+        stop_on_stall,
+        patience,
+        precision,
+        jit_compile,
+        arch=arch,
+        fine_tune_layers=fine_tune_layers,
+        fine_tune_epochs=fine_tune_epochs,
+        fine_tune_lr=fine_tune_lr,
     )
     _check_arguments(recipe, split, folds, duplicate_radius)
     _check_outputs(model=model_path, labelbin=labelbin_path, plot=plot_path)
@@ -872,17 +935,30 @@ def train(
             model_path, labelbin_path, plot_path = (scratch / Path(path).name for path in (model_path, labelbin_path, plot_path))
             run = replace(run, scratch=scratch)
         data = load_training_data(
-            dataset_dir, arch, image_size, label_sep=label_sep, label_column=label_column, progress=progress, cache=cache, cache_dir=cache_dir
+            dataset_dir,
+            arch,
+            image_size,
+            label_sep=label_sep,
+            label_column=label_column,
+            progress=progress,
+            cache=cache,
+            cache_dir=cache_dir,
         )
         binarizer = fit_binarizer(data.label_sets)
         classes = [str(label) for label in binarizer.classes_]
         label_groups = infer_label_groups(data.label_names, label_sep)
-        task_spec, head = task_with_head(_dataset_task(dataset_dir, data.label_sets, task), head, classes, label_groups, colour_branch, arch)
+        task_spec, head = task_with_head(
+            _dataset_task(dataset_dir, data.label_sets, task), head, classes, label_groups, colour_branch, arch
+        )
         recipe = replace(
             recipe,
             recolour_labels=resolve_recolour(
-                "off" if arch == MLP else recolour, head, classes, label_groups,
-                colour_branch=task_spec.colour_group is not None, pretrained=weights is not None,
+                "off" if arch == MLP else recolour,
+                head,
+                classes,
+                label_groups,
+                colour_branch=task_spec.colour_group is not None,
+                pretrained=weights is not None,
             ),
         )
         # The training split's size, as split_indices will make it, decides --batch-size auto.
@@ -890,37 +966,56 @@ def train(
         for line in data.lines:
             logger.info(line)
         logger.info(
-            "%s held: %s (--cache %s); batch size %d; precision %s; XLA %s", "images" if data.images is not None else "rows",
-            data.cache, cache, recipe.batch_size, precision,
+            "%s held: %s (--cache %s); batch size %d; precision %s; XLA %s",
+            "images" if data.images is not None else "rows",
+            data.cache,
+            cache,
+            recipe.batch_size,
+            precision,
             {"auto": "as Keras decides (on GPUs only)", True: "on", False: "off"}[resolve_jit_compile(jit_compile)],
         )
         if arch == MLP:
             logger.info(
-                "network: MLP, %d features -> %s ReLU units -> %s, dropout %g", data.inputs.shape[1],
-                " -> ".join(map(str, config.MLP_HIDDEN)), task_spec.output_units(len(classes)), config.MLP_DROPOUT,
+                "network: MLP, %d features -> %s ReLU units -> %s, dropout %g",
+                data.inputs.shape[1],
+                " -> ".join(map(str, config.MLP_HIDDEN)),
+                task_spec.output_units(len(classes)),
+                config.MLP_DROPOUT,
             )
         elif arch != SMALLERVGGNET:
             logger.info(
-                "network: %s%s", backbone_summary(arch, recipe.alpha, weights),
+                "network: %s%s",
+                backbone_summary(arch, recipe.alpha, weights),
                 f"; then fine-tuning its top {fine_tune_layers} layers for {fine_tune_epochs} epochs" if recipe.fine_tunes else "",
             )
         logger.info(
-            "task: %s (%s head: %s, %s)%s%s", task_spec.name, head, task_spec.activation, getattr(task_spec.loss, "__name__", task_spec.loss),
+            "task: %s (%s head: %s, %s)%s%s",
+            task_spec.name,
+            head,
+            task_spec.activation,
+            getattr(task_spec.loss, "__name__", task_spec.loss),
             f"; colour branch for {', '.join(label_groups[task_spec.colour_group])}, grey shape branch for the rest"
-            if task_spec.colour_group is not None else "",
+            if task_spec.colour_group is not None
+            else "",
             f"; recolouring {', '.join(classes[i] for i in recipe.recolour_labels)}" if recipe.recolour_labels else "",
         )
         backgrounds = build_background_replacement(data.inputs, seed=seed) if replaces_backgrounds else None
         if backgrounds is not None:
-            logger.info("backgrounds: %s; %d%% of those replaced in each epoch by colour fields, gradients or clutter, reframed",
-                        "segmented batch by batch (images streamed)" if backgrounds.masks is None else
-                        f"{backgrounds.plain_count} of {len(backgrounds.masks)} images have a plain one",
-                        round(100 * backgrounds.probability))
+            logger.info(
+                "backgrounds: %s; %d%% of those replaced in each epoch by colour fields, gradients or clutter, reframed",
+                "segmented batch by batch (images streamed)"
+                if backgrounds.masks is None
+                else f"{backgrounds.plain_count} of {len(backgrounds.masks)} images have a plain one",
+                round(100 * backgrounds.probability),
+            )
         groups = None
         if split == "grouped" and data.images is None:
             groups = identical_row_groups(data.inputs)
-            logger.info("identical rows: %d groups holding %d rows; each group stays on one side",
-                        groups.duplicate_groups, groups.images_in_duplicate_groups)
+            logger.info(
+                "identical rows: %d groups holding %d rows; each group stays on one side",
+                groups.duplicate_groups,
+                groups.images_in_duplicate_groups,
+            )
         elif split == "grouped" and is_manifest(dataset_dir):
             # Hashing needs every image decoded before training: a pass over a bucket of millions.
             logger.info("near-duplicates: not looked for in a manifest (that needs every image decoded first); split stratified by labels")
@@ -928,7 +1023,9 @@ def train(
             groups = near_duplicate_groups(data.images, duplicate_radius)
             logger.info(
                 "near-duplicates: %d groups holding %d images (hashes within %d bits); each group stays on one side",
-                groups.duplicate_groups, groups.images_in_duplicate_groups, duplicate_radius,
+                groups.duplicate_groups,
+                groups.images_in_duplicate_groups,
+                duplicate_radius,
             )
 
         targets = task_spec.encode(binarizer, data.label_sets)
@@ -949,7 +1046,16 @@ def train(
         train_index, val_index = split_indices(data.label_sets, val_split, seed, groups)
         logger.info("split (%s): %d training, %d validation images", split, len(train_index), len(val_index))
         model, history, probabilities, diagnosis = _fit(
-            data.inputs, targets, train_index, val_index, task_spec, classes, recipe, metrics_csv_path(model_path), verbose, run,
+            data.inputs,
+            targets,
+            train_index,
+            val_index,
+            task_spec,
+            classes,
+            recipe,
+            metrics_csv_path(model_path),
+            verbose,
+            run,
             backgrounds,
         )
 
@@ -990,8 +1096,17 @@ def train(
             "label_groups": label_groups,
             # Calibrated on the validation images, like the thresholds (see pyimagesearch/unknown.py).
             "unknown": fit_unknown_detector(
-                model, data.inputs, targets, train_index, val_index, task_spec.name, classes, label_groups,
-                colour_group=task_spec.colour_group, pretrained=recipe.weights is not None, seed=seed,
+                model,
+                data.inputs,
+                targets,
+                train_index,
+                val_index,
+                task_spec.name,
+                classes,
+                label_groups,
+                colour_group=task_spec.colour_group,
+                pretrained=recipe.weights is not None,
+                seed=seed,
             ),
             "head": head,
             "recolour": [classes[index] for index in recipe.recolour_labels],
@@ -1001,9 +1116,12 @@ def train(
             "alpha": recipe.alpha,
             "weights": weights,
             "fine_tune": {
-                "layers": fine_tune_layers, "lr": fine_tune_lr,
+                "layers": fine_tune_layers,
+                "lr": fine_tune_lr,
                 "epochs_trained": history["phase"].count(2),
-            } if recipe.fine_tunes else None,
+            }
+            if recipe.fine_tunes
+            else None,
             "split": {"kind": split, "duplicate_groups": None if groups is None else groups.duplicate_groups},
             "validation": {"images": len(val_index), **{name: reports[stored][name] for name in SUMMARY_METRICS}},
         }
@@ -1057,13 +1175,18 @@ def check_overfit(
         raise ValueError(f"--overfit-check needs at least 1 image (e.g. 10). Received: {images}")
     _check_arguments(Recipe(1, learning_rate, 1, image_size, config.SCHEDULE, seed, normalize, init, arch=arch), config.SPLIT, None)
     if is_feature_table(dataset_dir):
-        raise ValueError(f"--overfit-check samples images from a folder; --dataset {dataset_dir} is a feature table: train on it without --overfit-check.")
+        raise ValueError(
+            f"--overfit-check samples images from a folder; --dataset {dataset_dir} is a feature table: "
+            "train on it without --overfit-check."
+        )
     weights = resolve_weights(arch, weights, alpha)
     alpha = resolve_alpha(arch, alpha, weights)
     paths, label_sets, _ = find_labelled_images(dataset_dir, label_sep)
     binarizer = fit_binarizer(label_sets)
     label_groups = infer_label_groups([path.parent.name for path in paths], label_sep)
-    task_spec, head = task_with_head(_dataset_task(dataset_dir, label_sets, task), head, list(binarizer.classes_), label_groups, colour_branch, arch)
+    task_spec, head = task_with_head(
+        _dataset_task(dataset_dir, label_sets, task), head, list(binarizer.classes_), label_groups, colour_branch, arch
+    )
     chosen = _one_of_each_first(label_sets, images, seed)
     pixels, kept, _ = load_images([paths[i] for i in chosen], image_size)
     inputs = extract_features(pixels) if arch == MLP else pixels
@@ -1071,14 +1194,30 @@ def check_overfit(
         raise ValueError(f"--dataset {dataset_dir}: none of the {len(chosen)} images chosen could be decoded.")
     labels_of = {paths[i]: label_sets[i] for i in chosen}
     targets = task_spec.encode(binarizer, [labels_of[path] for path in kept])
-    logger.info("overfit check: %d images, %s task, %s head, --normalize %s, --init %s, --lr %g, no dropout, no augmentation",
-                len(kept), task_spec.name, head, normalize, init, learning_rate)
+    logger.info(
+        "overfit check: %d images, %s task, %s head, --normalize %s, --init %s, --lr %g, no dropout, no augmentation",
+        len(kept),
+        task_spec.name,
+        head,
+        normalize,
+        init,
+        learning_rate,
+    )
     keras.utils.set_random_seed(seed)
 
     def build() -> keras.Model:
         return build_classifier(
-            task_spec, len(binarizer.classes_), image_size, keras.optimizers.Adam(learning_rate),
-            train_images=inputs, normalize=normalize, init=init, dropout=False, arch=arch, alpha=alpha, weights=weights,
+            task_spec,
+            len(binarizer.classes_),
+            image_size,
+            keras.optimizers.Adam(learning_rate),
+            train_images=inputs,
+            normalize=normalize,
+            init=init,
+            dropout=False,
+            arch=arch,
+            alpha=alpha,
+            weights=weights,
         )
 
     return overfit_check(build, inputs, targets)

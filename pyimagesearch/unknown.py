@@ -87,9 +87,7 @@ def group_confidences(probabilities: np.ndarray, groups: Sequence[Sequence[int]]
     return np.stack([probabilities[:, list(group)].max(axis=1) for group in groups], axis=1)
 
 
-def fit_feature_statistics(
-    features: np.ndarray, combinations: np.ndarray, components: int | None = COMPONENTS
-) -> dict[str, np.ndarray]:
+def fit_feature_statistics(features: np.ndarray, combinations: np.ndarray, components: int | None = COMPONENTS) -> dict[str, np.ndarray]:
     """Statistics of `mahalanobis_distances`: the mean of each label combination and their shared covariance.
 
     The within-combination covariance is kept as probabilistic PCA: its ``components`` largest
@@ -292,7 +290,7 @@ class UnknownDetector:
 def _run(network: "keras.Model", images: Any, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     outputs, features = [], []
     for start in range(0, len(indices), _CHUNK):
-        batch = np.asarray(images[indices[start:start + _CHUNK]], dtype="float32")
+        batch = np.asarray(images[indices[start : start + _CHUNK]], dtype="float32")
         output, feature = network.predict(batch, verbose=0)
         outputs.append(output)
         features.append(feature)
@@ -365,9 +363,7 @@ def fit_unknown_detector(
         return statistics, -feature_distances(val_features, score, statistics)
 
     image = distance(None) if colour_group is None else None
-    group_distances = [
-        distance(group) if colour_group is not None and g != colour_group else None for g, group in enumerate(groups)
-    ]
+    group_distances = [distance(group) if colour_group is not None and g != colour_group else None for g, group in enumerate(groups)]
     confidences = group_confidences(decoding.label_probabilities(task, val_outputs), groups) if groups else None
     # Every score, its calibration table and its validation typicalities, in one list for the threshold.
     familiarities = [image[1]] if image else []
@@ -384,7 +380,9 @@ def fit_unknown_detector(
     threshold = retention_threshold(typicalities)
     logger.info(
         "unknown detection: typicality threshold %.4f leaves %.1f%% of the %d validation images without an unknown flag",
-        threshold, 100 * float((typicalities.min(axis=1) >= threshold).mean()), len(typicalities),
+        threshold,
+        100 * float((typicalities.min(axis=1) >= threshold).mean()),
+        len(typicalities),
     )
     tables = iter(tables)
 
@@ -395,8 +393,7 @@ def fit_unknown_detector(
 
     image_entry = None if image is None else {**stored_distance(image), "calibration": encode_array(next(tables))}
     group_entries = [
-        {"labels": list(labels), "score": "max_probability", "calibration": encode_array(next(tables))}
-        for labels in label_groups or []
+        {"labels": list(labels), "score": "max_probability", "calibration": encode_array(next(tables))} for labels in label_groups or []
     ]
     for entry, found in zip(group_entries, group_distances):
         if found is not None:

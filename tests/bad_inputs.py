@@ -122,67 +122,90 @@ class ImageKind:
 BAD_IMAGES: tuple[ImageKind, ...] = (
     ImageKind("zero_byte", "zero_byte.jpg", lambda seed: b"", "an empty file"),
     ImageKind("truncated_jpeg", "truncated.jpg", lambda seed: encode(good_image(seed), ".jpg")[:-200], "a JPEG cut short"),
-    ImageKind("truncated_png", "truncated.png", lambda seed: (data := encode(good_image(seed), ".png"))[: len(data) // 2],
-              "a PNG cut in half"),
-    ImageKind("truncated_gif", "truncated.gif", lambda seed: (data := pillow_bytes(_rgb(seed), "GIF"))[: len(data) // 2],
-              "a GIF cut in half"),
-    ImageKind("truncated_webp", "truncated.webp", lambda seed: (data := encode(good_image(seed), ".webp"))[: len(data) // 2],
-              "a WebP cut in half"),
-    ImageKind("truncated_bmp", "truncated.bmp", lambda seed: (data := encode(good_image(seed), ".bmp"))[:200],
-              "a BMP cut after its header"),
-    ImageKind("truncated_tiff", "truncated.tif", lambda seed: (data := encode(good_image(seed), ".tiff"))[:100],
-              "a TIFF cut after its header"),
-    ImageKind("html_as_jpeg", "page.jpg", lambda seed: b"<!DOCTYPE html><html><head><title>403 Forbidden</title></head>"
-              b"<body><h1>Forbidden</h1></body></html>\n", "an HTML error page saved as .jpg"),
+    ImageKind(
+        "truncated_png", "truncated.png", lambda seed: (data := encode(good_image(seed), ".png"))[: len(data) // 2], "a PNG cut in half"
+    ),
+    ImageKind(
+        "truncated_gif", "truncated.gif", lambda seed: (data := pillow_bytes(_rgb(seed), "GIF"))[: len(data) // 2], "a GIF cut in half"
+    ),
+    ImageKind(
+        "truncated_webp", "truncated.webp", lambda seed: (data := encode(good_image(seed), ".webp"))[: len(data) // 2], "a WebP cut in half"
+    ),
+    ImageKind("truncated_bmp", "truncated.bmp", lambda seed: encode(good_image(seed), ".bmp")[:200], "a BMP cut after its header"),
+    ImageKind("truncated_tiff", "truncated.tif", lambda seed: encode(good_image(seed), ".tiff")[:100], "a TIFF cut after its header"),
+    ImageKind(
+        "html_as_jpeg",
+        "page.jpg",
+        lambda seed: b"<!DOCTYPE html><html><head><title>403 Forbidden</title></head><body><h1>Forbidden</h1></body></html>\n",
+        "an HTML error page saved as .jpg",
+    ),
     ImageKind("text_as_png", "notes.png", lambda seed: b"these are not pixels\n" * 10, "a text file named .png"),
-    ImageKind("pdf_as_jpeg", "document.jpg", lambda seed: b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n",
-              "a PDF named .jpg"),
-    ImageKind("zip_as_png", "archive.png", lambda seed: b"PK\x03\x04" + bytes(26) + b"PK\x05\x06" + bytes(18),
-              "a zip file named .png"),
+    ImageKind("pdf_as_jpeg", "document.jpg", lambda seed: b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n", "a PDF named .jpg"),
+    ImageKind("zip_as_png", "archive.png", lambda seed: b"PK\x03\x04" + bytes(26) + b"PK\x05\x06" + bytes(18), "a zip file named .png"),
     ImageKind("random_bytes", "noise.jpg", lambda seed: np.random.default_rng(seed).bytes(4096), "4 KB of random bytes"),
-    ImageKind("jpeg_header_only", "header_only.jpg", lambda seed: encode(good_image(seed), ".jpg")[:20],
-              "a JPEG's first 20 bytes"),
+    ImageKind("jpeg_header_only", "header_only.jpg", lambda seed: encode(good_image(seed), ".jpg")[:20], "a JPEG's first 20 bytes"),
     ImageKind("png_signature_only", "signature_only.png", lambda seed: b"\x89PNG\r\n\x1a\n", "a PNG signature alone"),
-    ImageKind("header_20000_png", "header_20000.png", lambda seed: png_with_header(20000, 20000, rows=2),
-              "a PNG header saying 20000x20000 over two rows of data"),
-    ImageKind("header_1x1_garbage", "header_1x1.png",
-              lambda seed: png_with_header(1, 1)[:33] + _png_chunk(b"IDAT", b"not zlib") + _png_chunk(b"IEND", b""),
-              "a 1x1 PNG header over corrupt data"),
-    ImageKind("decompression_bomb", "bomb.png", lambda seed: png_with_header(20000, 20000),
-              "a real 20000x20000 PNG (400 megapixels) in 400 KB"),
-    ImageKind("svg_as_png", "drawing.png", lambda seed: b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
-              b'<rect width="10" height="10"/></svg>', "an SVG named .png"),
+    ImageKind(
+        "header_20000_png",
+        "header_20000.png",
+        lambda seed: png_with_header(20000, 20000, rows=2),
+        "a PNG header saying 20000x20000 over two rows of data",
+    ),
+    ImageKind(
+        "header_1x1_garbage",
+        "header_1x1.png",
+        lambda seed: png_with_header(1, 1)[:33] + _png_chunk(b"IDAT", b"not zlib") + _png_chunk(b"IEND", b""),
+        "a 1x1 PNG header over corrupt data",
+    ),
+    ImageKind(
+        "decompression_bomb", "bomb.png", lambda seed: png_with_header(20000, 20000), "a real 20000x20000 PNG (400 megapixels) in 400 KB"
+    ),
+    ImageKind(
+        "svg_as_png",
+        "drawing.png",
+        lambda seed: b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>',
+        "an SVG named .png",
+    ),
 )
 
 ODD_IMAGES: tuple[ImageKind, ...] = (
     ImageKind("one_pixel_png", "one_pixel.png", lambda seed: encode(good_image(seed)[:1, :1], ".png"), "a 1x1 PNG"),
     ImageKind("one_pixel_jpeg", "one_pixel.jpg", lambda seed: encode(good_image(seed)[:1, :1], ".jpg"), "a 1x1 JPEG"),
     ImageKind("cmyk_jpeg", "cmyk.jpg", lambda seed: pillow_bytes(_rgb(seed).convert("CMYK"), "JPEG"), "a CMYK JPEG"),
-    ImageKind("sixteen_bit_png", "sixteen_bit.png", lambda seed: encode(good_image(seed).astype(np.uint16) * 257, ".png"),
-              "a 16-bit PNG"),
+    ImageKind("sixteen_bit_png", "sixteen_bit.png", lambda seed: encode(good_image(seed).astype(np.uint16) * 257, ".png"), "a 16-bit PNG"),
     ImageKind("palette_png", "palette.png", lambda seed: pillow_bytes(_rgb(seed).convert("P"), "PNG"), "a palette PNG"),
     ImageKind("grey_jpeg", "grey.jpg", lambda seed: pillow_bytes(_rgb(seed).convert("L"), "JPEG"), "a greyscale JPEG"),
     ImageKind("grey_png", "grey.png", lambda seed: pillow_bytes(_rgb(seed).convert("L"), "PNG"), "a greyscale PNG"),
     ImageKind("alpha_png", "alpha.png", lambda seed: pillow_bytes(_rgb(seed).convert("RGBA"), "PNG"), "an RGBA PNG"),
-    ImageKind("grey_alpha_png", "grey_alpha.png", lambda seed: pillow_bytes(_rgb(seed).convert("LA"), "PNG"),
-              "a greyscale PNG with alpha"),
+    ImageKind("grey_alpha_png", "grey_alpha.png", lambda seed: pillow_bytes(_rgb(seed).convert("LA"), "PNG"), "a greyscale PNG with alpha"),
     ImageKind("exif_rotated", "rotated.jpg", _exif_rotated, "a JPEG with EXIF orientation 6"),
     ImageKind("animated_gif", "animated.gif", _animated_gif, "a 3-frame animated GIF"),
-    ImageKind("progressive_jpeg", "progressive.jpg", lambda seed: encode(good_image(seed), ".jpg", cv2.IMWRITE_JPEG_PROGRESSIVE, 1),
-              "a progressive JPEG"),
+    ImageKind(
+        "progressive_jpeg",
+        "progressive.jpg",
+        lambda seed: encode(good_image(seed), ".jpg", cv2.IMWRITE_JPEG_PROGRESSIVE, 1),
+        "a progressive JPEG",
+    ),
     ImageKind("png_named_jpeg", "really_a_png.jpg", lambda seed: encode(good_image(seed), ".png"), "a PNG named .jpg"),
     ImageKind("upper_case_extension", "SHOUT.JPG", lambda seed: encode(good_image(seed), ".jpg"), "a .JPG extension"),
     ImageKind("unicode_name", "robe_été_日本.jpg", lambda seed: encode(good_image(seed), ".jpg"), "a unicode file name"),
-    ImageKind("spaces_in_name", "  a photo  with spaces .jpg", lambda seed: encode(good_image(seed), ".jpg"),
-              "a name with spaces around and inside"),
-    ImageKind("one_by_two_thousand", "tall.png", lambda seed: encode(cv2.resize(good_image(seed), (1, 2000)), ".png"),
-              "a 1x2000 PNG"),
-    ImageKind("webp", "lossless.webp", lambda seed: encode(good_image(seed), ".webp", cv2.IMWRITE_WEBP_QUALITY, 101),
-              "a lossless WebP"),
+    ImageKind(
+        "spaces_in_name",
+        "  a photo  with spaces .jpg",
+        lambda seed: encode(good_image(seed), ".jpg"),
+        "a name with spaces around and inside",
+    ),
+    ImageKind("one_by_two_thousand", "tall.png", lambda seed: encode(cv2.resize(good_image(seed), (1, 2000)), ".png"), "a 1x2000 PNG"),
+    ImageKind("webp", "lossless.webp", lambda seed: encode(good_image(seed), ".webp", cv2.IMWRITE_WEBP_QUALITY, 101), "a lossless WebP"),
     ImageKind("bmp", "plain.bmp", lambda seed: encode(good_image(seed), ".bmp"), "a BMP"),
     ImageKind("tiff", "plain.tiff", lambda seed: encode(good_image(seed), ".tiff"), "a TIFF"),
-    ImageKind("damaged_jpeg_body", "damaged_body.jpg", lambda seed: _corrupt_middle(encode(good_image(seed), ".jpg"), seed),
-              "a JPEG with 20 bytes changed in its scan data (read with artefacts, or skipped)", maybe_readable=True),
+    ImageKind(
+        "damaged_jpeg_body",
+        "damaged_body.jpg",
+        lambda seed: _corrupt_middle(encode(good_image(seed), ".jpg"), seed),
+        "a JPEG with 20 bytes changed in its scan data (read with artefacts, or skipped)",
+        maybe_readable=True,
+    ),
 )
 
 
@@ -306,8 +329,13 @@ def _one_folder(dataset: Path) -> None:
 
 LAYOUTS: tuple[Layout, ...] = (
     Layout("empty_label_folder", _empty_label_folder, TRAINS, what="an empty label folder (green_hat/)"),
-    Layout("folder_of_only_bad_images", _folder_of_bad_images, {**TRAINS, "classify.py": (1,)}, "green_hat",
-           "a label folder holding only unreadable files"),
+    Layout(
+        "folder_of_only_bad_images",
+        _folder_of_bad_images,
+        {**TRAINS, "classify.py": (1,)},
+        "green_hat",
+        "a label folder holding only unreadable files",
+    ),
     Layout("folder_named_x_jpg", _folder_named_like_an_image, TRAINS, what="a folder named x.jpg"),
     Layout("symlink_loop", _symlink_loop, TRAINS, what="a symbolic link to its own parent folder"),
     Layout("dangling_symlink", _dangling_symlink, TRAINS, what="a symbolic link .jpg to nothing"),
@@ -332,10 +360,14 @@ def write_manifests(folder: Path, images: Path) -> dict[str, tuple[Path, str]]:
         "manifest_row_without_labels": ("path,labels\n" + "\n".join(rows[:-1] + [f"{good[-1]},"]) + "\n", "row"),
         "manifest_without_labels_column": ("path,colour\n" + "\n".join(rows) + "\n", "labels"),
         "manifest_header_only": ("path,labels\n", "manifest"),
-        "manifest_with_an_unreadable_image": ("path,labels\n" + "\n".join(rows + [f"{images / 'red_dress' / 'broken.jpg'},red_dress"]) + "\n",
-                                              "broken.jpg"),
-        "manifest_jsonl_bad_line": ("\n".join([f'{{"path": "{path}", "labels": ["{path.parent.name}"]}}' for path in good]
-                                              + ["{path: not json"]) + "\n", "line"),
+        "manifest_with_an_unreadable_image": (
+            "path,labels\n" + "\n".join(rows + [f"{images / 'red_dress' / 'broken.jpg'},red_dress"]) + "\n",
+            "broken.jpg",
+        ),
+        "manifest_jsonl_bad_line": (
+            "\n".join([f'{{"path": "{path}", "labels": ["{path.parent.name}"]}}' for path in good] + ["{path: not json"]) + "\n",
+            "line",
+        ),
         "manifest_jsonl_labels_not_a_list": (f'{{"path": "{good[0]}", "labels": 3}}\n', "labels"),
         "manifest_binary_garbage": (None, "manifest"),
     }
@@ -356,8 +388,9 @@ def write_feature_tables(folder: Path, seed: int = 0) -> dict[str, tuple[Path, s
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     header = "f0,f1,f2,labels"
-    rows = [f"{a:.3f},{b:.3f},{c:.3f},{'red_dress' if index % 2 else 'blue_jeans'}"
-            for index, (a, b, c) in enumerate(rng.normal(size=(40, 3)))]
+    rows = [
+        f"{a:.3f},{b:.3f},{c:.3f},{'red_dress' if index % 2 else 'blue_jeans'}" for index, (a, b, c) in enumerate(rng.normal(size=(40, 3)))
+    ]
 
     def table(*replacements: tuple[int, str]) -> str:
         lines = list(rows)
@@ -411,14 +444,16 @@ def write_model_files(folder: Path, model: Path, seed: int = 0, cuts: int = 3) -
     beside.mkdir(exist_ok=True)
     (beside / "fashion.model").write_bytes(data)
     (beside / "fashion.onnx").write_bytes(b"this is not ONNX\n" * 64)
-    written.update({
-        "model_empty": (folder / "empty.model", "empty.model"),
-        "model_is_a_jpeg": (folder / "photo.model", "photo.model"),
-        "model_is_a_folder": (folder / "folder.model", "folder.model"),
-        "model_missing": (folder / "missing.model", "missing.model"),
-        "onnx_not_onnx": (folder / "garbage.onnx", "garbage.onnx"),
-        "model_beside_a_broken_export": (beside / "fashion.model", "fashion.onnx"),
-    })
+    written.update(
+        {
+            "model_empty": (folder / "empty.model", "empty.model"),
+            "model_is_a_jpeg": (folder / "photo.model", "photo.model"),
+            "model_is_a_folder": (folder / "folder.model", "folder.model"),
+            "model_missing": (folder / "missing.model", "missing.model"),
+            "onnx_not_onnx": (folder / "garbage.onnx", "garbage.onnx"),
+            "model_beside_a_broken_export": (beside / "fashion.model", "fashion.onnx"),
+        }
+    )
     return written
 
 
@@ -450,20 +485,42 @@ def write_labelbins(folder: Path, marker: Path, labelbin: Path) -> dict[str, tup
 
 # Values out of range, per CLI: (script, flag, value). Each must be refused naming the flag.
 FLAGS: tuple[tuple[str, str, str], ...] = (
-    ("train.py", "--epochs", "0"), ("train.py", "--epochs", "-3"), ("train.py", "--image-size", "0"),
-    ("train.py", "--image-size", "4"), ("train.py", "--val-split", "0"), ("train.py", "--val-split", "1"),
-    ("train.py", "--val-split", "1.5"), ("train.py", "--lr", "0"), ("train.py", "--lr", "nan"),
-    ("train.py", "--batch-size", "0"), ("train.py", "--batch-size", "many"), ("train.py", "--patience", "-1"),
-    ("train.py", "--folds", "1"), ("train.py", "--duplicate-radius", "-1"), ("train.py", "--fine-tune-epochs", "-1"),
-    ("train.py", "--alpha", "0"), ("train.py", "--arch", "resnet9000"),
-    ("classify.py", "--threshold", "1.5"), ("classify.py", "--threshold", "-0.1"), ("classify.py", "--threshold", "nan"),
-    ("classify.py", "--top-k", "0"), ("classify.py", "--top-k", "99"), ("classify.py", "--unknown-threshold", "1.5"),
+    ("train.py", "--epochs", "0"),
+    ("train.py", "--epochs", "-3"),
+    ("train.py", "--image-size", "0"),
+    ("train.py", "--image-size", "4"),
+    ("train.py", "--val-split", "0"),
+    ("train.py", "--val-split", "1"),
+    ("train.py", "--val-split", "1.5"),
+    ("train.py", "--lr", "0"),
+    ("train.py", "--lr", "nan"),
+    ("train.py", "--batch-size", "0"),
+    ("train.py", "--batch-size", "many"),
+    ("train.py", "--patience", "-1"),
+    ("train.py", "--folds", "1"),
+    ("train.py", "--duplicate-radius", "-1"),
+    ("train.py", "--fine-tune-epochs", "-1"),
+    ("train.py", "--alpha", "0"),
+    ("train.py", "--arch", "resnet9000"),
+    ("classify.py", "--threshold", "1.5"),
+    ("classify.py", "--threshold", "-0.1"),
+    ("classify.py", "--threshold", "nan"),
+    ("classify.py", "--top-k", "0"),
+    ("classify.py", "--top-k", "99"),
+    ("classify.py", "--unknown-threshold", "1.5"),
     ("classify.py", "--unknown-threshold", "-1"),
-    ("evaluate.py", "--threshold", "2"), ("evaluate.py", "--top-k", "0"), ("evaluate.py", "--gallery", "-1"),
-    ("export.py", "--tolerance", "-0.1"), ("export.py", "--tolerance", "1.5"), ("export.py", "--quantize", "int4"),
-    ("search_bing_api.py", "--max-results", "0"), ("search_bing_api.py", "--timeout", "0"),
-    ("search_bing_api.py", "--timeout", "-1"), ("search_bing_api.py", "--workers", "0"),
-    ("search_bing_api.py", "--max-bytes", "0"), ("search_bing_api.py", "--retries", "-1"),
+    ("evaluate.py", "--threshold", "2"),
+    ("evaluate.py", "--top-k", "0"),
+    ("evaluate.py", "--gallery", "-1"),
+    ("export.py", "--tolerance", "-0.1"),
+    ("export.py", "--tolerance", "1.5"),
+    ("export.py", "--quantize", "int4"),
+    ("search_bing_api.py", "--max-results", "0"),
+    ("search_bing_api.py", "--timeout", "0"),
+    ("search_bing_api.py", "--timeout", "-1"),
+    ("search_bing_api.py", "--workers", "0"),
+    ("search_bing_api.py", "--max-bytes", "0"),
+    ("search_bing_api.py", "--retries", "-1"),
 )
 
 
@@ -545,8 +602,7 @@ def _complete(path: Path) -> bool:
     return True
 
 
-def judge(run: Run, completed, seconds: float, before_inputs: dict, after_inputs: dict,
-          before_outputs: dict, cwd: Path) -> Verdict:
+def judge(run: Run, completed, seconds: float, before_inputs: dict, after_inputs: dict, before_outputs: dict, cwd: Path) -> Verdict:
     """Check a finished run against its promises (see the module docstring)."""
     stderr = completed.stderr
     lines = [line for line in stderr.replace("\r", "\n").splitlines() if line.strip()]
@@ -586,9 +642,20 @@ def judge(run: Run, completed, seconds: float, before_inputs: dict, after_inputs
     damaged += [f"{name}: temporary file left" for name in after_outputs if TEMPORARY_MARK in Path(name).name]
     if damaged:
         problems.append(f"outputs damaged: {', '.join(damaged[:5])}")
-    return Verdict(run.case, run.script, [str(arg) for arg in run.args], completed.returncode, round(seconds, 2), traceback,
-                   damaged, changed, foreign, problems, error_lines[-1] if error_lines else "",
-                   [line for line in lines if line.startswith("warning: ")])
+    return Verdict(
+        run.case,
+        run.script,
+        [str(arg) for arg in run.args],
+        completed.returncode,
+        round(seconds, 2),
+        traceback,
+        damaged,
+        changed,
+        foreign,
+        problems,
+        error_lines[-1] if error_lines else "",
+        [line for line in lines if line.startswith("warning: ")],
+    )
 
 
 def hash_inputs(paths: list[Path]) -> dict[str, str]:
@@ -615,8 +682,9 @@ def seed_outputs(cwd: Path, trained: Path) -> None:
     (cwd / "evaluation" / "report.json").write_text('{"images": 0}\n')
 
 
-def run_and_judge(run: Run, cwd: Path, trained: Path, command: Callable[[str, list[str]], list[str]],
-                  env: dict[str, str], timeout: float) -> Verdict:
+def run_and_judge(
+    run: Run, cwd: Path, trained: Path, command: Callable[[str, list[str]], list[str]], env: dict[str, str], timeout: float
+) -> Verdict:
     """Run ``run`` as a real subprocess in a fresh ``cwd`` seeded with earlier outputs, and judge it.
 
     Args:
@@ -629,8 +697,9 @@ def run_and_judge(run: Run, cwd: Path, trained: Path, command: Callable[[str, li
     before_outputs = hash_tree(cwd)
     before_inputs = hash_inputs(run.inputs)
     start = time.perf_counter()
-    completed = subprocess.run(command(run.script, [str(arg) for arg in run.args]), cwd=cwd, capture_output=True,
-                               text=True, timeout=timeout, env=env)
+    completed = subprocess.run(
+        command(run.script, [str(arg) for arg in run.args]), cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
     seconds = time.perf_counter() - start
     return judge(run, completed, seconds, before_inputs, hash_inputs(run.inputs), before_outputs, cwd)
 
@@ -640,9 +709,12 @@ def run_and_judge(run: Run, cwd: Path, trained: Path, command: Callable[[str, li
 TRAINING_FLAGS = ("--arch", "smallervggnet", "--epochs", "1", "--image-size", str(IMAGE_SIZE), "--no-export", "--seed", "0")
 
 
-def campaign_runs(root: Path, trained: Path, groups: tuple[str, ...] = ("images", "layouts", "models", "labelbins",
-                                                                         "manifests", "tables", "flags"),
-                  training: bool = True) -> list[Run]:
+def campaign_runs(
+    root: Path,
+    trained: Path,
+    groups: tuple[str, ...] = ("images", "layouts", "models", "labelbins", "manifests", "tables", "flags"),
+    training: bool = True,
+) -> list[Run]:
     """Build every case under ``root`` and list its runs through each CLI it reaches.
 
     Args:
@@ -664,40 +736,106 @@ def campaign_runs(root: Path, trained: Path, groups: tuple[str, ...] = ("images"
                 path = write_image(dataset / "red_dress", kind, seed=number)
                 names = kind.filename if bad else ""
                 if training:
-                    runs.append(Run(kind.name, "train.py", ["--dataset", dataset, *TRAINING_FLAGS], (0,), names, [dataset],
-                                    "loaded, " if kind.maybe_readable else f"loaded, {int(bad)} skipped"))
-                runs.append(Run(kind.name, "evaluate.py", [*classifier, "--dataset", dataset], (0,), names, [dataset, trained],
-                                "unreadable: 1 files" if bad else ""))
-                runs.append(Run(kind.name, "classify.py", [*classifier, "--image", path],
-                                (2,) if bad else (0, 2) if kind.maybe_readable else (0,), names, [dataset, trained]))
+                    runs.append(
+                        Run(
+                            kind.name,
+                            "train.py",
+                            ["--dataset", dataset, *TRAINING_FLAGS],
+                            (0,),
+                            names,
+                            [dataset],
+                            "loaded, " if kind.maybe_readable else f"loaded, {int(bad)} skipped",
+                        )
+                    )
+                runs.append(
+                    Run(
+                        kind.name,
+                        "evaluate.py",
+                        [*classifier, "--dataset", dataset],
+                        (0,),
+                        names,
+                        [dataset, trained],
+                        "unreadable: 1 files" if bad else "",
+                    )
+                )
+                runs.append(
+                    Run(
+                        kind.name,
+                        "classify.py",
+                        [*classifier, "--image", path],
+                        (2,) if bad else (0, 2) if kind.maybe_readable else (0,),
+                        names,
+                        [dataset, trained],
+                    )
+                )
     if "layouts" in groups:
         for number, layout in enumerate(LAYOUTS):
             dataset = make_dataset(root / layout.name / "dataset", per_combination=3, seed=100 + number)
             layout.build(dataset)
             names = layout.names
             if training:
-                runs.append(Run(layout.name, "train.py", ["--dataset", dataset, *TRAINING_FLAGS], layout.expect["train.py"],
-                                names, [dataset]))
-            runs.append(Run(layout.name, "evaluate.py", [*classifier, "--dataset", dataset], layout.expect["evaluate.py"],
-                            names if layout.expect["evaluate.py"] != (0,) else "", [dataset, trained]))
-            runs.append(Run(layout.name, "classify.py", [*classifier, "--image", dataset, "--no-annotate"],
-                            layout.expect["classify.py"], names if layout.expect["classify.py"] != (0,) else "", [dataset, trained]))
+                runs.append(
+                    Run(layout.name, "train.py", ["--dataset", dataset, *TRAINING_FLAGS], layout.expect["train.py"], names, [dataset])
+                )
+            runs.append(
+                Run(
+                    layout.name,
+                    "evaluate.py",
+                    [*classifier, "--dataset", dataset],
+                    layout.expect["evaluate.py"],
+                    names if layout.expect["evaluate.py"] != (0,) else "",
+                    [dataset, trained],
+                )
+            )
+            runs.append(
+                Run(
+                    layout.name,
+                    "classify.py",
+                    [*classifier, "--image", dataset, "--no-annotate"],
+                    layout.expect["classify.py"],
+                    names if layout.expect["classify.py"] != (0,) else "",
+                    [dataset, trained],
+                )
+            )
     if "models" in groups:
         for name, (path, names) in write_model_files(root / "models", model).items():
             inputs = [path.parent, good.parent]
             beside = name == "model_beside_a_broken_export"
-            runs.append(Run(name, "classify.py", ["--model", path, "--labelbin", labelbin, "--image", good],
-                            (0, 2) if beside else (2,), names, [*inputs, labelbin]))
-            runs.append(Run(name, "evaluate.py", ["--model", path, "--labelbin", labelbin, "--dataset", base],
-                            (0, 2) if beside else (2,), names, [*inputs, labelbin, base]))
-            runs.append(Run(name, "export.py", ["--model", path, "--output", "exported.onnx"],
-                            (0,) if beside else (2,), "" if beside else names, inputs))
+            runs.append(
+                Run(
+                    name,
+                    "classify.py",
+                    ["--model", path, "--labelbin", labelbin, "--image", good],
+                    (0, 2) if beside else (2,),
+                    names,
+                    [*inputs, labelbin],
+                )
+            )
+            runs.append(
+                Run(
+                    name,
+                    "evaluate.py",
+                    ["--model", path, "--labelbin", labelbin, "--dataset", base],
+                    (0, 2) if beside else (2,),
+                    names,
+                    [*inputs, labelbin, base],
+                )
+            )
+            runs.append(
+                Run(
+                    name,
+                    "export.py",
+                    ["--model", path, "--output", "exported.onnx"],
+                    (0,) if beside else (2,),
+                    "" if beside else names,
+                    inputs,
+                )
+            )
     if "labelbins" in groups:
         for name, (path, names) in write_labelbins(root / "labelbins", root / "labelbins" / "PWNED", labelbin).items():
             inputs = [path.parent, trained, good.parent]
             runs.append(Run(name, "classify.py", ["--model", model, "--labelbin", path, "--image", good], (2,), names, inputs))
-            runs.append(Run(name, "evaluate.py", ["--model", model, "--labelbin", path, "--dataset", base], (2,), names,
-                            [*inputs, base]))
+            runs.append(Run(name, "evaluate.py", ["--model", model, "--labelbin", path, "--dataset", base], (2,), names, [*inputs, base]))
     if "manifests" in groups:
         images = make_dataset(root / "manifest_images", per_combination=3)
         for name, (path, names) in write_manifests(root / "manifests", images).items():
@@ -705,8 +843,9 @@ def campaign_runs(root: Path, trained: Path, groups: tuple[str, ...] = ("images"
             runs.append(Run(name, "train.py", ["--dataset", path, *TRAINING_FLAGS], expect, names, [path.parent, images]))
     if "tables" in groups:
         for name, (path, names) in write_feature_tables(root / "tables").items():
-            runs.append(Run(name, "train.py", ["--dataset", path, "--arch", "mlp", "--epochs", "1", "--seed", "0"], (2,),
-                            names, [path.parent]))
+            runs.append(
+                Run(name, "train.py", ["--dataset", path, "--arch", "mlp", "--epochs", "1", "--seed", "0"], (2,), names, [path.parent])
+            )
     if "flags" in groups:
         urls = root / "urls.txt"
         urls.write_text("http://127.0.0.1:9/never-fetched.jpg\n")
@@ -722,6 +861,5 @@ def campaign_runs(root: Path, trained: Path, groups: tuple[str, ...] = ("images"
             if flag in args:  # the flag under test replaces the common one
                 index = args.index(flag)
                 del args[index : index + 2]
-            runs.append(Run(f"flag {script} {flag} {value}", script, [*args, flag, value], (2,), flag,
-                            [base, trained, good.parent, urls]))
+            runs.append(Run(f"flag {script} {flag} {value}", script, [*args, flag, value], (2,), flag, [base, trained, good.parent, urls]))
     return runs

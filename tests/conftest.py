@@ -33,9 +33,11 @@ PROCESS_TIMEOUT = 900
 # KeyboardInterrupt. A background job of a non-interactive shell (as CI may run the suite) inherits
 # SIGINT ignored; this restores the default in the child itself (a preexec_fn would run in the test
 # process, after TensorFlow has started its threads).
-_WITH_CTRL_C = ("import os, runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-                "sys.argv = sys.argv[1:]; sys.path.insert(0, os.path.dirname(sys.argv[0])); "
-                "runpy.run_path(sys.argv[0], run_name='__main__')")
+_WITH_CTRL_C = (
+    "import os, runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv = sys.argv[1:]; sys.path.insert(0, os.path.dirname(sys.argv[0])); "
+    "runpy.run_path(sys.argv[0], run_name='__main__')"
+)
 
 
 def interruptible(script: str, *args: str) -> list[str]:
@@ -61,8 +63,16 @@ def exported_model(demo_data, tmp_path_factory) -> Path:
     from pyimagesearch.training import train
 
     work = tmp_path_factory.mktemp("exported")
-    train(demo_data[0], model_path=work / "fashion.model", labelbin_path=work / "mlb.pickle", plot_path=work / "plot.png",
-          epochs=1, image_size=32, verbose=0, **TRAINING)
+    train(
+        demo_data[0],
+        model_path=work / "fashion.model",
+        labelbin_path=work / "mlb.pickle",
+        plot_path=work / "plot.png",
+        epochs=1,
+        image_size=32,
+        verbose=0,
+        **TRAINING,
+    )
     export_onnx(work / "fashion.model")
     return work
 
@@ -78,7 +88,10 @@ def run_script(script: str, *args: str, cwd: Path) -> subprocess.CompletedProces
         args = (*TRAINING_FLAGS, *args)
     return subprocess.run(
         [sys.executable, str(PROJECT_ROOT / script), *map(str, args)],
-        cwd=cwd, capture_output=True, text=True, timeout=PROCESS_TIMEOUT,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_TIMEOUT,
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
     )
 

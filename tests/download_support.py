@@ -127,6 +127,10 @@ def hidden_files(folder: Path) -> list[str]:
 def run_process(arguments: list[str], cwd: Path, timeout: float = PROCESS_TIMEOUT) -> subprocess.CompletedProcess:
     """Run a command with the project importable; ``subprocess.run`` kills it and waits if the timeout runs out."""
     return subprocess.run(
-        [sys.executable, *arguments], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        [sys.executable, *arguments],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
     )

@@ -90,8 +90,9 @@ def test_a_backup_interrupted_while_it_is_written_stays_whole_and_resumable(tmp_
 
     model.save_weights = interrupted_save
     with pytest.raises(KeyboardInterrupt):
-        model.fit(np.ones((8, 3), "float32"), np.zeros((8, 2), "float32"), epochs=5, verbose=0,
-                  callbacks=[AtomicBackupAndRestore(str(tmp_path))])
+        model.fit(
+            np.ones((8, 3), "float32"), np.zeros((8, 2), "float32"), epochs=5, verbose=0, callbacks=[AtomicBackupAndRestore(str(tmp_path))]
+        )
     # The write completed, then the interrupt landed: the backup is the second epoch's, whole.
     assert sorted(path.name for path in tmp_path.iterdir()) == ["latest.weights.h5", "training_metadata.json"]
     assert json.loads((tmp_path / "training_metadata.json").read_text())["epoch"] == 2

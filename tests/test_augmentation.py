@@ -25,8 +25,9 @@ def test_warp_samples_each_output_pixel_at_the_transformed_input_point_as_opencv
     transforms_ = np.concatenate([matrices, np.zeros((2, 2), "float32")], axis=1)
     warped = warp(tf.constant(images), tf.constant(transforms_)).numpy()
     for image, matrix, result in zip(images, matrices, warped):
-        expected = cv2.warpAffine(image, matrix.reshape(2, 3), (24, 24), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                  borderMode=cv2.BORDER_REPLICATE)
+        expected = cv2.warpAffine(
+            image, matrix.reshape(2, 3), (24, 24), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+        )
         # Away from the edges, where the fill rules differ; OpenCV rounds the weights to 1/32 of a pixel,
         # a few grey levels on noise (a wrong convention would be off by about 80 on average).
         difference = np.abs(result[3:-3, 3:-3] - expected[3:-3, 3:-3])

@@ -9,8 +9,8 @@ import h5py
 import keras
 import numpy as np
 import pytest
-
 from conftest import MOBILENETV2_035, MOBILENETV2_050, MODELS_DIR, TRAINING, run_script
+
 from pyimagesearch import backbones, config
 from pyimagesearch.backbones import (
     BACKBONES,
@@ -32,8 +32,9 @@ from pyimagesearch.tasks import get_task, grouped_task
 from pyimagesearch.training import build_classifier, train
 
 needs_weights = pytest.mark.skipif(not MOBILENETV2_035.is_file(), reason=f"no shared weights at {MODELS_DIR}")
-needs_both_weights = pytest.mark.skipif(not (MOBILENETV2_035.is_file() and MOBILENETV2_050.is_file()),
-                                        reason=f"the alpha 0.35 and 0.5 weights are not both at {MODELS_DIR}")
+needs_both_weights = pytest.mark.skipif(
+    not (MOBILENETV2_035.is_file() and MOBILENETV2_050.is_file()), reason=f"the alpha 0.35 and 0.5 weights are not both at {MODELS_DIR}"
+)
 
 
 def file_weights(path, layer_index: int) -> list[np.ndarray]:
@@ -67,9 +68,16 @@ def test_each_architecture_builds_and_trains_a_step_without_pretrained_weights(a
     assert not np.allclose(keras.ops.convert_to_numpy(first.trainable_weights[0]), kernel)
 
 
-@pytest.mark.parametrize("task", [
-    get_task("multilabel"), get_task("multiclass"), get_task("binary"), grouped_task([[0, 2], [1, 3]]),
-], ids=["flat sigmoid", "softmax", "binary", "grouped"])
+@pytest.mark.parametrize(
+    "task",
+    [
+        get_task("multilabel"),
+        get_task("multiclass"),
+        get_task("binary"),
+        grouped_task([[0, 2], [1, 3]]),
+    ],
+    ids=["flat sigmoid", "softmax", "binary", "grouped"],
+)
 def test_every_head_and_task_sits_on_a_backbone(task):
     model = build_classifier(task, 4, 32, keras.optimizers.Adam(1e-3), arch="mobilenetv2", alpha=0.35, weights=None)
     probabilities = model.predict(np.full((2, 32, 32, 3), 128.0, dtype="float32"), verbose=0)
@@ -80,7 +88,13 @@ def test_every_head_and_task_sits_on_a_backbone(task):
 @needs_weights
 def test_loading_the_shared_file_gives_the_backbone_its_values_and_freezes_it():
     model = build_classifier(
-        get_task("multilabel"), 6, 96, keras.optimizers.Adam(1e-3), arch="mobilenetv2", alpha=0.35, weights=str(MOBILENETV2_035),
+        get_task("multilabel"),
+        6,
+        96,
+        keras.optimizers.Adam(1e-3),
+        arch="mobilenetv2",
+        alpha=0.35,
+        weights=str(MOBILENETV2_035),
     )
     layers = weighted_backbone_layers(model)
     for index in (0, 1, len(layers) - 1):  # the first convolution, its batch normalisation, the last layer
@@ -113,8 +127,11 @@ def test_a_weights_file_is_recognised_and_a_misfit_refused_naming_what_fits():
     assert identify_weights_file(MOBILENETV2_050) == ("mobilenetv2", 0.5)
     # Without --alpha, the file's is taken.
     assert resolve_alpha("mobilenetv2", None, str(MOBILENETV2_050)) == 0.5
-    with pytest.raises(ValueError, match=r"0\.35_224_no_top\.h5 does not fit --arch mobilenetv2 --alpha 0\.5: it holds "
-                                         r"the weights of --arch mobilenetv2 --alpha 0\.35"):
+    with pytest.raises(
+        ValueError,
+        match=r"0\.35_224_no_top\.h5 does not fit --arch mobilenetv2 --alpha 0\.5: it holds "
+        r"the weights of --arch mobilenetv2 --alpha 0\.35",
+    ):
         resolve_alpha("mobilenetv2", 0.5, str(MOBILENETV2_035))
     with pytest.raises(ValueError, match=r"does not fit --arch resnet50: it holds the weights of --arch mobilenetv2 --alpha 0\.35"):
         resolve_alpha("resnet50", None, str(MOBILENETV2_035))
@@ -158,8 +175,22 @@ def test_mobilenetv2_defaults_to_the_shipped_weights_checked_against_their_check
 @needs_weights
 def test_train_cli_refuses_a_mismatched_weights_file_in_one_line(demo_data, tmp_path):
     completed = run_script(
-        "train.py", "--dataset", demo_data[0], "--model", tmp_path / "m.model", "--labelbin", tmp_path / "l.pickle",
-        "--plot", tmp_path / "p.png", "--arch", "mobilenetv2", "--alpha", "0.5", "--weights", MOBILENETV2_035, cwd=tmp_path,
+        "train.py",
+        "--dataset",
+        demo_data[0],
+        "--model",
+        tmp_path / "m.model",
+        "--labelbin",
+        tmp_path / "l.pickle",
+        "--plot",
+        tmp_path / "p.png",
+        "--arch",
+        "mobilenetv2",
+        "--alpha",
+        "0.5",
+        "--weights",
+        MOBILENETV2_035,
+        cwd=tmp_path,
     )
     assert completed.returncode == 2
     lines = completed.stderr.strip().splitlines()
@@ -178,9 +209,18 @@ def fine_tuned(demo_data, tmp_path_factory) -> dict:
         pytest.skip(f"no shared weights at {MODELS_DIR}")
     work = tmp_path_factory.mktemp("fine_tuned")
     result = train(
-        demo_data[0], model_path=work / "fashion.model", labelbin_path=work / "mlb.pickle", plot_path=work / "plot.png",
-        image_size=64, epochs=3, patience=None, weights=str(MOBILENETV2_035),
-        fine_tune_layers=20, fine_tune_epochs=2, verbose=0, **(TRAINING | {"arch": "mobilenetv2"}),
+        demo_data[0],
+        model_path=work / "fashion.model",
+        labelbin_path=work / "mlb.pickle",
+        plot_path=work / "plot.png",
+        image_size=64,
+        epochs=3,
+        patience=None,
+        weights=str(MOBILENETV2_035),
+        fine_tune_layers=20,
+        fine_tune_epochs=2,
+        verbose=0,
+        **(TRAINING | {"arch": "mobilenetv2"}),
     )
     return {"work": work, "result": result}
 

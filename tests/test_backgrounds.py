@@ -6,8 +6,8 @@ import logging
 import cv2
 import numpy as np
 import pytest
-
 from conftest import FASHION_DIR
+
 from pyimagesearch.backgrounds import (
     BackgroundReplacement,
     composite,
@@ -119,8 +119,9 @@ def test_framings_cut_or_shrink_the_garment_and_fill_the_rest_with_scene():
     masks = segment_backgrounds(image[None])
     scene = random_scenes(np.random.default_rng(0), SIZE, ["colour"], colours=np.array([[20, 160, 40]]))
     rng = np.random.default_rng(1)
-    small, upper, lower = (composite(image[None], masks, scene, framing_transforms(rng, SIZE, [framing]))[0]
-                           for framing in ("small", "upper", "lower"))
+    small, upper, lower = (
+        composite(image[None], masks, scene, framing_transforms(rng, SIZE, [framing]))[0] for framing in ("small", "upper", "lower")
+    )
     red = (small[..., 0] > 100) & (small[..., 1] < 80)
     assert 0 < red.sum() < 0.7 * garment_mask().sum()
     # The dress touches no edge; zoomed about the top, its shoulders stay near the top and the bottom edge
@@ -200,8 +201,17 @@ def test_training_with_background_replacement(demo_data, tmp_path, caplog):
     from pyimagesearch.training import train
 
     with caplog.at_level(logging.INFO, logger="pyimagesearch"):
-        result = train(demo_data[0], model_path=tmp_path / "m.model", labelbin_path=tmp_path / "m.pickle",
-                       plot_path=tmp_path / "m.png", epochs=1, image_size=32, background="on", arch="smallervggnet", verbose=0)
+        result = train(
+            demo_data[0],
+            model_path=tmp_path / "m.model",
+            labelbin_path=tmp_path / "m.pickle",
+            plot_path=tmp_path / "m.png",
+            epochs=1,
+            image_size=32,
+            background="on",
+            arch="smallervggnet",
+            verbose=0,
+        )
     assert result.metadata["background"] is True
     line = next(record.getMessage() for record in caplog.records if record.getMessage().startswith("backgrounds:"))
     plain_count, images = int(line.split()[1]), int(line.split()[3])

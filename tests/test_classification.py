@@ -8,10 +8,15 @@ import cv2
 import numpy as np
 import onnx
 import pytest
-
 from conftest import PROCESS_TIMEOUT, PROJECT_ROOT, run_script
+
 from pyimagesearch.classification import (
-    Classifier, Prediction, annotate, annotated_paths, expand_image_arguments, labelbin_to_check,
+    Classifier,
+    Prediction,
+    annotate,
+    annotated_paths,
+    expand_image_arguments,
+    labelbin_to_check,
 )
 from pyimagesearch.data import load_labelled_images
 from pyimagesearch.images import decode_image, list_images, resize_image
@@ -115,13 +120,34 @@ def imported_modules(stderr: str) -> set[str]:
 def test_onnx_model_labels_like_the_keras_model_without_importing_tensorflow(exported_model, demo_data, tmp_path):
     _, examples = demo_data
     common = ["--image", str(examples), "--json", "--top-k", "2"]
-    keras_run = run_script("classify.py", "--model", exported_model / "fashion.model", "--labelbin",
-                           exported_model / "mlb.pickle", "--output", tmp_path / "keras", *common, cwd=tmp_path)
+    keras_run = run_script(
+        "classify.py",
+        "--model",
+        exported_model / "fashion.model",
+        "--labelbin",
+        exported_model / "mlb.pickle",
+        "--output",
+        tmp_path / "keras",
+        *common,
+        cwd=tmp_path,
+    )
     assert keras_run.returncode == 0, keras_run.stderr
     onnx_run = subprocess.run(
-        [sys.executable, "-X", "importtime", str(PROJECT_ROOT / "classify.py"), "--model", str(exported_model / "fashion.onnx"),
-         "--output", str(tmp_path / "onnx"), *common],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            str(PROJECT_ROOT / "classify.py"),
+            "--model",
+            str(exported_model / "fashion.onnx"),
+            "--output",
+            str(tmp_path / "onnx"),
+            *common,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
     )
     assert onnx_run.returncode == 0, onnx_run.stderr
     modules = imported_modules(onnx_run.stderr)
@@ -138,8 +164,9 @@ def test_onnx_model_labels_like_the_keras_model_without_importing_tensorflow(exp
 
 
 def test_explain_with_an_onnx_model_is_a_one_line_error(exported_model, demo_data, tmp_path):
-    result = run_script("classify.py", "--model", exported_model / "fashion.onnx", "--image",
-                        demo_data[1] / "example_01.jpg", "--explain", cwd=tmp_path)
+    result = run_script(
+        "classify.py", "--model", exported_model / "fashion.onnx", "--image", demo_data[1] / "example_01.jpg", "--explain", cwd=tmp_path
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [
         f"classify.py: error: --explain needs the Keras model file: Grad-CAM takes gradients, which the ONNX export "
@@ -151,8 +178,7 @@ def test_explain_with_an_onnx_model_is_a_one_line_error(exported_model, demo_dat
 
 def test_onnx_model_refuses_a_labelbin_from_another_run(exported_model, demo_data, tmp_path):
     save_labelbin(fit_binarizer([("cat",), ("dog",)]), tmp_path / "mlb.pickle")  # found by default
-    result = run_script("classify.py", "--model", exported_model / "fashion.onnx", "--image",
-                        demo_data[1] / "example_01.jpg", cwd=tmp_path)
+    result = run_script("classify.py", "--model", exported_model / "fashion.onnx", "--image", demo_data[1] / "example_01.jpg", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1].startswith("classify.py: error: --labelbin mlb.pickle does not match the model")
 
@@ -171,12 +197,18 @@ def test_no_annotate_prints_the_same_labels_and_writes_nothing(exported_model, d
 
 
 def test_no_annotate_with_show_is_a_one_line_error(exported_model, demo_data, tmp_path):
-    result = run_script("classify.py", "--model", exported_model / "fashion.onnx", "--image",
-                        demo_data[1] / "example_01.jpg", "--no-annotate", "--show", cwd=tmp_path)
+    result = run_script(
+        "classify.py",
+        "--model",
+        exported_model / "fashion.onnx",
+        "--image",
+        demo_data[1] / "example_01.jpg",
+        "--no-annotate",
+        "--show",
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
-    assert result.stderr.splitlines() == [
-        "classify.py: error: --show draws on the annotated copies: drop --no-annotate."
-    ]
+    assert result.stderr.splitlines() == ["classify.py: error: --show draws on the annotated copies: drop --no-annotate."]
 
 
 def copy_of(exported_model: Path, folder: Path, export_run_id: str | None = "same") -> Path:
@@ -197,9 +229,23 @@ def test_the_tutorial_command_runs_the_export_of_the_same_run_without_tensorflow
     work = copy_of(exported_model, tmp_path / "model")
     image = demo_data[1] / "example_07.jpg"
     tutorial = subprocess.run(
-        [sys.executable, "-X", "importtime", str(PROJECT_ROOT / "classify.py"), "--model", "fashion.model", "--labelbin",
-         "mlb.pickle", "--image", str(image), "--json"],
-        capture_output=True, text=True, cwd=work, timeout=PROCESS_TIMEOUT,
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            str(PROJECT_ROOT / "classify.py"),
+            "--model",
+            "fashion.model",
+            "--labelbin",
+            "mlb.pickle",
+            "--image",
+            str(image),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        timeout=PROCESS_TIMEOUT,
     )
     assert tutorial.returncode == 0, tutorial.stderr
     modules = imported_modules(tutorial.stderr)
@@ -211,14 +257,19 @@ def test_the_tutorial_command_runs_the_export_of_the_same_run_without_tensorflow
 
 @pytest.mark.parametrize(
     "export_run_id, explain, reason",
-    [(None, False, "no {work}/fashion.onnx beside it (train.py writes it unless --no-export"),
-     ("0" * 32, False, "{work}/fashion.onnx is the export of another training run (run id 00000000000000000000000000000000"),
-     ("same", True, "--explain takes Grad-CAM's gradients through the Keras model")],
+    [
+        (None, False, "no {work}/fashion.onnx beside it (train.py writes it unless --no-export"),
+        ("0" * 32, False, "{work}/fashion.onnx is the export of another training run (run id 00000000000000000000000000000000"),
+        ("same", True, "--explain takes Grad-CAM's gradients through the Keras model"),
+    ],
 )
 def test_the_keras_model_runs_only_when_it_must_and_the_reason_is_given(exported_model, tmp_path, export_run_id, explain, reason):
     work = copy_of(exported_model, tmp_path / "model", export_run_id)
-    classifier = Classifier.load(work / "fashion.model", prefer_export=True,
-                                 keras_reason="--explain takes Grad-CAM's gradients through the Keras model" if explain else None)
+    classifier = Classifier.load(
+        work / "fashion.model",
+        prefer_export=True,
+        keras_reason="--explain takes Grad-CAM's gradients through the Keras model" if explain else None,
+    )
     assert isinstance(classifier.predictor, KerasPredictor)
     assert classifier.note.startswith(f"running {work}/fashion.model with TensorFlow (seconds to start): {reason.format(work=work)}")
     # The export of the same run, by the same call without --explain:
@@ -228,8 +279,17 @@ def test_the_keras_model_runs_only_when_it_must_and_the_reason_is_given(exported
 
 def test_classify_says_in_one_line_why_the_keras_model_runs(exported_model, demo_data, tmp_path):
     work = copy_of(exported_model, tmp_path / "model", export_run_id=None)
-    result = run_script("classify.py", "--model", "fashion.model", "--labelbin", "mlb.pickle", "--image",
-                        demo_data[1] / "example_01.jpg", "--no-annotate", cwd=work)
+    result = run_script(
+        "classify.py",
+        "--model",
+        "fashion.model",
+        "--labelbin",
+        "mlb.pickle",
+        "--image",
+        demo_data[1] / "example_01.jpg",
+        "--no-annotate",
+        cwd=work,
+    )
     assert result.returncode == 0, result.stderr
     # TensorFlow logs its own lines on importing; ours is one.
     assert [line for line in result.stderr.splitlines() if line.startswith("classify.py")] == [

@@ -7,11 +7,15 @@ from functools import partial
 import keras
 import numpy as np
 import pytest
-
 from conftest import MOBILENETV2_035
+
 from pyimagesearch.backbones import build_backbone
 from pyimagesearch.colour_and_shape import (
-    COLOUR_ATTENTION, SHAPE_FEATURES, AttentionPooling, RandomTone, build_colour_and_shape,
+    COLOUR_ATTENTION,
+    SHAPE_FEATURES,
+    AttentionPooling,
+    RandomTone,
+    build_colour_and_shape,
 )
 from pyimagesearch.gradcam import GradCam, find_last_conv_layer
 from pyimagesearch.normalization import input_normalization
@@ -32,9 +36,7 @@ def network(request) -> keras.Model:
         if not MOBILENETV2_035.is_file():
             pytest.skip(f"no shared weights at {MOBILENETV2_035}")
         shape_backbone = partial(build_backbone, request.param, 32, 0.35, str(MOBILENETV2_035))
-    return build_colour_and_shape(
-        32, 32, GROUPS, colour_group=0, preprocessing=input_normalization("unit"), shape_backbone=shape_backbone
-    )
+    return build_colour_and_shape(32, 32, GROUPS, colour_group=0, preprocessing=input_normalization("unit"), shape_backbone=shape_backbone)
 
 
 def garments(seed: int) -> np.ndarray:
@@ -43,7 +45,7 @@ def garments(seed: int) -> np.ndarray:
     images = np.full((4, 32, 32, 3), 255.0, dtype="float32")
     for image in images:
         top, left = rng.integers(0, 12, 2)
-        image[top:top + rng.integers(8, 20), left:left + rng.integers(8, 20)] = rng.integers(0, 256, 3)
+        image[top : top + rng.integers(8, 20), left : left + rng.integers(8, 20)] = rng.integers(0, 256, 3)
     return images
 
 
@@ -54,7 +56,12 @@ def test_colour_branch_reads_each_pixel_alone(network):
     convolutions = [layer for layer in colour_features.layers if isinstance(layer, keras.layers.Conv2D)]
     assert convolutions and all(layer.kernel_size == (1, 1) for layer in convolutions)
     assert {type(layer).__name__ for layer in colour_features.layers} <= {
-        "InputLayer", "Rescaling", "AveragePooling2D", "Conv2D", "FusedBatchNormalization", "Normalization",
+        "InputLayer",
+        "Rescaling",
+        "AveragePooling2D",
+        "Conv2D",
+        "FusedBatchNormalization",
+        "Normalization",
     }
 
 
@@ -76,9 +83,7 @@ def test_attention_pooling_weighs_places_by_a_softmax_of_their_logits():
     focused = keras.ops.convert_to_numpy(pool([features, logits]))
     np.testing.assert_allclose(focused, features[:, :2, :2].mean(axis=(1, 2)), atol=1e-3)
     # Moving features and logits together moves nothing.
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(pool([features[:, ::-1], logits[:, ::-1]])), focused, atol=1e-5
-    )
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(pool([features[:, ::-1], logits[:, ::-1]])), focused, atol=1e-5)
 
 
 def test_shape_branch_sees_the_image_in_grey(network):
@@ -128,7 +133,9 @@ def test_colour_branch_choices():
     assert task_with_head("multilabel", "auto", CLASSES, LABEL_GROUPS, "auto", arch="mlp")[0].colour_group is None
     with pytest.raises(ValueError, match="--colour-branch on splits an image network; --arch mlp reads feature vectors"):
         task_with_head("multilabel", "auto", CLASSES, LABEL_GROUPS, "on", arch="mlp")
-    with pytest.raises(ValueError, match="--colour-branch on needs the grouped head and a label group of colours .* Use --colour-branch off."):
+    with pytest.raises(
+        ValueError, match="--colour-branch on needs the grouped head and a label group of colours .* Use --colour-branch off."
+    ):
         task_with_head("multilabel", "flat", CLASSES, LABEL_GROUPS, "on")
     with pytest.raises(ValueError, match="--colour-branch must be one of auto, on, off. Received: --colour-branch yes"):
         task_with_head("multilabel", "auto", CLASSES, LABEL_GROUPS, "yes")

@@ -4,8 +4,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import PROJECT_ROOT
+
 from pyimagesearch.decoding import decode, label_probabilities, named_decodings, output_units
 
 
@@ -58,8 +58,9 @@ def test_keras_tasks_decode_through_this_module():
         task = get_task(name)
         np.testing.assert_array_equal(task.decode(probabilities, threshold=0.3), decode(name, probabilities, threshold=0.3))
         np.testing.assert_array_equal(task.decode(probabilities, top_k=2), decode(name, probabilities, top_k=2))
-    np.testing.assert_array_equal(get_task("binary").label_probabilities(probabilities[:, :1]),
-                                  label_probabilities("binary", probabilities[:, :1]))
+    np.testing.assert_array_equal(
+        get_task("binary").label_probabilities(probabilities[:, :1]), label_probabilities("binary", probabilities[:, :1])
+    )
 
 
 def test_decoding_imports_numpy_only():

@@ -6,8 +6,7 @@ from pyimagesearch.demo_data import COMBINATIONS, generate, main
 
 
 def digest(folder):
-    return {path.relative_to(folder).as_posix(): hashlib.sha1(path.read_bytes()).hexdigest()
-            for path in sorted(folder.rglob("*.jpg"))}
+    return {path.relative_to(folder).as_posix(): hashlib.sha1(path.read_bytes()).hexdigest() for path in sorted(folder.rglob("*.jpg"))}
 
 
 def test_layout_leaves_out_black_dress_and_examples_include_it(demo_data):

@@ -10,15 +10,14 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import PROCESS_TIMEOUT, PROJECT_ROOT, SEED, interruptible
 
 from pyimagesearch.distribution import is_chief, loopback_cluster, read_tf_config, resolve_strategy
 from pyimagesearch.manifest import read_manifest
-from conftest import PROCESS_TIMEOUT, PROJECT_ROOT, SEED, interruptible
 
 # SmallerVGGNet: one quick phase. The default network's two phases have a test of their own.
 SCRATCH_FLAGS = ("--arch", "smallervggnet")
-TRAIN_FLAGS = (*SCRATCH_FLAGS, "--image-size", "32", "--patience", "0", "--precision", "float32", "--batch-size", "8",
-               "--seed", str(SEED))
+TRAIN_FLAGS = (*SCRATCH_FLAGS, "--image-size", "32", "--patience", "0", "--precision", "float32", "--batch-size", "8", "--seed", str(SEED))
 # Interrupted runs are stopped once the first epoch is backed up, with this many epochs to go: however
 # late the signal lands on a busy machine, it lands while training still runs.
 LONG_RUN_EPOCHS = 30
@@ -56,7 +55,10 @@ def start_train(processes: list, log: Path, *args: str, tf_config: dict | None =
         process = subprocess.Popen(
             # --no-export: these runs test distribution; exporting would add its seconds to each.
             interruptible("train.py", "--no-export", *args),
-            stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=log.parent,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=log.parent,
         )
     processes.append(process)
     return process
@@ -134,10 +136,32 @@ def test_resume_without_a_work_folder_is_refused_before_any_work(tmp_path, manif
         train(manifest, model_path=tmp_path / "m.model", labelbin_path=tmp_path / "m.pickle", plot_path=tmp_path / "p.png", resume=True)
 
 
+@pytest.mark.parametrize("left_over", ["backup", "phase1"])
+def test_a_work_folder_holding_an_interrupted_run_is_refused_without_resume(tmp_path, manifest, left_over):
+    """Without --resume, an older run's backup would be resumed silently by Keras, and its phase 1
+    would be picked up by a later --resume: the new run is refused before any work, nothing removed."""
+    from pyimagesearch.training import train
+
+    (tmp_path / "work" / left_over).mkdir(parents=True)
+    with pytest.raises(ValueError, match=rf"--work-dir \S+work holds an interrupted run \({left_over}\): add --resume to continue it"):
+        train(
+            manifest,
+            model_path=tmp_path / "m.model",
+            labelbin_path=tmp_path / "m.pickle",
+            plot_path=tmp_path / "p.png",
+            work_dir=tmp_path / "work",
+        )
+    assert (tmp_path / "work" / left_over).is_dir() and not (tmp_path / "m.model").exists()
+
+
 def test_a_malformed_tf_config_gets_a_one_line_error(tmp_path, manifest):
     completed = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "train.py"), "--dataset", str(manifest)], capture_output=True, text=True,
-        timeout=PROCESS_TIMEOUT, env={**os.environ, "TF_CONFIG": "{not json", "PYTHONPATH": str(PROJECT_ROOT)}, cwd=tmp_path,
+        [sys.executable, str(PROJECT_ROOT / "train.py"), "--dataset", str(manifest)],
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_TIMEOUT,
+        env={**os.environ, "TF_CONFIG": "{not json", "PYTHONPATH": str(PROJECT_ROOT)},
+        cwd=tmp_path,
     )
     assert completed.returncode == 2
     assert "Traceback" not in completed.stderr
@@ -165,8 +189,11 @@ print(json.dumps({"replicas": 2, "mirrored": mirrored.history["loss"], "single":
 
 def test_mirrored_over_two_cpu_devices_trains_as_one_device_with_the_same_global_batch(tmp_path, manifest, record_score):
     completed = subprocess.run(
-        [sys.executable, "-c", MIRRORED_SCRIPT, str(manifest), str(tmp_path), str(SEED)], capture_output=True, text=True,
-        timeout=PROCESS_TIMEOUT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"},
+        [sys.executable, "-c", MIRRORED_SCRIPT, str(manifest), str(tmp_path), str(SEED)],
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_TIMEOUT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     result = json.loads(completed.stdout.strip().splitlines()[-1])
@@ -186,8 +213,13 @@ def test_multiworker_trains_from_a_manifest_stops_when_a_worker_dies_and_resumes
 
     def start_workers(*extra: str, run: str) -> list[subprocess.Popen]:
         return [
-            start_train(processes, tmp_path / f"{run}-{index}.log", *args, *extra,
-                        tf_config={"cluster": cluster, "task": {"type": "worker", "index": index}})
+            start_train(
+                processes,
+                tmp_path / f"{run}-{index}.log",
+                *args,
+                *extra,
+                tf_config={"cluster": cluster, "task": {"type": "worker", "index": index}},
+            )
             for index in range(2)
         ]
 
@@ -197,7 +229,9 @@ def test_multiworker_trains_from_a_manifest_stops_when_a_worker_dies_and_resumes
     assert chief.wait(timeout=PROCESS_TIMEOUT) == 2
     last_line = (tmp_path / "first-0.log").read_text().strip().splitlines()[-1]
     assert last_line.startswith("train.py: error: a worker of the cluster stopped")
-    assert last_line.endswith("Start every worker again with the same command and --resume: training continues from the last finished epoch.")
+    assert last_line.endswith(
+        "Start every worker again with the same command and --resume: training continues from the last finished epoch."
+    )
     assert not (tmp_path / "fashion.model").exists()
     done = finished_epochs(tmp_path / "work" / "backup")
     assert 1 <= done < LONG_RUN_EPOCHS
@@ -245,8 +279,19 @@ def test_an_interrupted_fine_tuning_resumes_in_its_phase(tmp_path, manifest, pro
     """The default network trains in two phases: stopped while fine-tuning, --resume goes on with
     fine-tuning from the phase-1 head it kept, training neither phase's finished epochs again."""
     head_epochs = 2
-    args = ("--dataset", str(manifest), "--epochs", str(head_epochs), "--fine-tune-epochs", str(LONG_RUN_EPOCHS),
-            "--fine-tune-layers", "10", "--work-dir", "work", *TRAIN_FLAGS[len(SCRATCH_FLAGS):])
+    args = (
+        "--dataset",
+        str(manifest),
+        "--epochs",
+        str(head_epochs),
+        "--fine-tune-epochs",
+        str(LONG_RUN_EPOCHS),
+        "--fine-tune-layers",
+        "10",
+        "--work-dir",
+        "work",
+        *TRAIN_FLAGS[len(SCRATCH_FLAGS) :],
+    )
     first = start_train(processes, tmp_path / "first.log", *args)
     # The backup's epoch counts both phases: past head_epochs, fine-tuning has finished an epoch.
     wait_for(lambda: finished_epochs(tmp_path / "work" / "backup") > head_epochs, first, "a fine-tuning epoch's backup")

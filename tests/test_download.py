@@ -13,16 +13,11 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 
 import pytest
 import urllib3
-from PIL import Image
-from werkzeug import Response
-
-import search_bing_api
 from conftest import interruptible
 from download_support import (  # noqa: F401 (fixtures)
     KEY,
@@ -44,6 +39,10 @@ from download_support import (  # noqa: F401 (fixtures)
     session,
     visible_files,
 )
+from PIL import Image
+from werkzeug import Response
+
+import search_bing_api
 from pyimagesearch.atomic import atomic_path
 from pyimagesearch.download.builder import download_images
 from pyimagesearch.download.folder import DatasetFolder
@@ -245,8 +244,13 @@ def test_download_skips_the_same_image_at_two_urls(httpserver, session, label_fo
     assert (summary.saved, summary.duplicates) == (1, 1)
     assert visible_files(label_folder) == ["00000000.png"]
     saved, duplicate = manifest(label_folder)
-    assert duplicate == {"url": second, "status": "duplicate", "file": "00000000.png", "sha256": saved["sha256"],
-                         "picture_hash": saved["picture_hash"]}
+    assert duplicate == {
+        "url": second,
+        "status": "duplicate",
+        "file": "00000000.png",
+        "sha256": saved["sha256"],
+        "picture_hash": saved["picture_hash"],
+    }
 
 
 def test_download_skips_an_image_already_in_the_folder_and_numbers_after_it(httpserver, session, label_folder):
@@ -389,10 +393,14 @@ def test_cli_downloads_a_url_list_and_prints_a_summary(httpserver, tmp_path, cap
     [
         (["--provider", "brave"], "--api-key: brave needs a subscription token: pass one or set BRAVE_SEARCH_API_KEY"),
         (["--provider", "google"], "--api-key: google needs an API key: pass one or set GOOGLE_SEARCH_API_KEY"),
-        (["--provider", "google", "--api-key", KEY],
-         "--engine-id: google needs a search engine id (cx): pass one or set GOOGLE_SEARCH_ENGINE_ID"),
-        (["--provider", "bing", "--endpoint", "http://127.0.0.1:9"],
-         "--api-key: bing needs a subscription key: pass one or set BING_SEARCH_V7_SUBSCRIPTION_KEY"),
+        (
+            ["--provider", "google", "--api-key", KEY],
+            "--engine-id: google needs a search engine id (cx): pass one or set GOOGLE_SEARCH_ENGINE_ID",
+        ),
+        (
+            ["--provider", "bing", "--endpoint", "http://127.0.0.1:9"],
+            "--api-key: bing needs a subscription key: pass one or set BING_SEARCH_V7_SUBSCRIPTION_KEY",
+        ),
     ],
     ids=["brave", "google-key", "google-engine", "bing"],
 )
@@ -441,8 +449,10 @@ def test_cli_reports_a_malformed_search_answer_in_one_line(httpserver, tmp_path,
         (["--urls", "urls.txt", "--output", "urls.txt"], "--output: output urls.txt is a file"),
         (["--query", "x", "--endpoint", "nowhere", "--output", "out"], "--endpoint: endpoint must be an http"),
         (["--query", "x", "--page-size", "21", "--output", "out"], "--page-size: page_size must be at most 20 for openverse"),
-        (["--query", "x", "--provider", "brave", "--api-key", KEY, "--license", "commercial", "--output", "out"],
-         "--license: brave cannot filter by licence"),
+        (
+            ["--query", "x", "--provider", "brave", "--api-key", KEY, "--license", "commercial", "--output", "out"],
+            "--license: brave cannot filter by licence",
+        ),
         (["--query", "x", "--manifest", "data.txt", "--output", "out"], "--manifest: expected a .csv file"),
     ],
     ids=["missing-url-list", "output-is-a-file", "bad-endpoint", "page-size", "licence-filter", "manifest-name"],
@@ -459,8 +469,7 @@ def test_cli_rejects_bad_input_in_one_line_before_any_request(tmp_path, monkeypa
 
 @pytest.mark.parametrize(
     ("flag_name", "value"),
-    [("--max-results", "0"), ("--page-size", "0"), ("--timeout", "-1"), ("--workers", "many"), ("--retries", "-1"),
-     ("--max-wait", "soon")],
+    [("--max-results", "0"), ("--page-size", "0"), ("--timeout", "-1"), ("--workers", "many"), ("--retries", "-1"), ("--max-wait", "soon")],
 )
 def test_cli_rejects_out_of_range_numbers(tmp_path, capsys, flag_name, value):
     with pytest.raises(SystemExit) as exit_info:
@@ -474,8 +483,18 @@ def test_cli_downloads_without_importing_tensorflow_or_keras(httpserver, tmp_pat
     listing = tmp_path / "urls.txt"
     listing.write_text("\n".join(serve_pictures(httpserver, 2)) + "\n")
 
-    result = run_process(["-X", "importtime", str(REPOSITORY / "search_bing_api.py"), "--urls", str(listing),
-                          "--output", str(tmp_path / "dataset" / "red_dress")], cwd=tmp_path)
+    result = run_process(
+        [
+            "-X",
+            "importtime",
+            str(REPOSITORY / "search_bing_api.py"),
+            "--urls",
+            str(listing),
+            "--output",
+            str(tmp_path / "dataset" / "red_dress"),
+        ],
+        cwd=tmp_path,
+    )
 
     assert result.returncode == 0, result.stderr
     modules = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines() if line.startswith("import time:")}
@@ -485,15 +504,17 @@ def test_cli_downloads_without_importing_tensorflow_or_keras(httpserver, tmp_pat
 
 def test_readme_flag_table_lists_exactly_the_parsers_flags_with_their_defaults():
     readme = (REPOSITORY / "README.md").read_text()
-    section = readme[readme.index("## Building a data set"):]
-    table = section[section.index("| option |"):]
+    section = readme[readme.index("## Building a data set") :]
+    table = section[section.index("| option |") :]
     table = table[: table.index("\n\n")]
     rows = {}
     for line in table.splitlines()[2:]:
         cells = [cell.strip() for cell in line.strip("|").split("|")]
         rows[re.findall(r"`(--[a-z-]+)", cells[0])[0]] = cells[-1]
     parser_flags = {
-        option for action in search_bing_api.build_parser()._actions for option in action.option_strings
+        option
+        for action in search_bing_api.build_parser()._actions
+        for option in action.option_strings
         if option.startswith("--") and option != "--help"
     }
 

@@ -7,9 +7,6 @@ import io
 
 import cv2
 import numpy as np
-from PIL import Image
-
-import search_bing_api
 from download_support import (  # noqa: F401 (fixtures)
     REPOSITORY,
     httpserver,
@@ -23,6 +20,9 @@ from download_support import (  # noqa: F401 (fixtures)
     serve,
     serve_pictures,
 )
+from PIL import Image
+
+import search_bing_api
 from pyimagesearch.download.conflicts import SiblingPictures, picture_hash
 
 
@@ -50,8 +50,11 @@ def test_a_picture_already_in_a_sibling_folder_is_a_conflict_not_saved_again(htt
     shared = picture(4)
     blue = [serve(httpserver, "/blue0.png", shared), *serve_pictures(httpserver, 2, first_seed=100)]
     assert build(url_list(tmp_path, "blue.txt", blue), dataset / "blue_dress") == 0
-    red = [serve(httpserver, "/red-exact.png", shared), serve(httpserver, "/red-near.jpg", recompressed(shared), "image/jpeg"),
-           *serve_pictures(httpserver, 2, first_seed=200)]
+    red = [
+        serve(httpserver, "/red-exact.png", shared),
+        serve(httpserver, "/red-near.jpg", recompressed(shared), "image/jpeg"),
+        *serve_pictures(httpserver, 2, first_seed=200),
+    ]
     capsys.readouterr()
 
     assert build(url_list(tmp_path, "red.txt", red), dataset / "red_dress") == 0
@@ -108,8 +111,19 @@ def test_attribution_csv_lists_each_saved_image_with_its_source_and_licence(http
 
     rows = list(csv.DictReader(io.StringIO((output / "ATTRIBUTION.csv").read_text())))
     assert [(row["file"], row["image_url"]) for row in rows] == [("00000001.png", urls[1])]
-    assert list(rows[0]) == ["file", "title", "creator", "license", "license_version", "license_url", "attribution",
-                             "page_url", "image_url", "provider", "license_filter"]
+    assert list(rows[0]) == [
+        "file",
+        "title",
+        "creator",
+        "license",
+        "license_version",
+        "license_url",
+        "attribution",
+        "page_url",
+        "image_url",
+        "provider",
+        "license_filter",
+    ]
 
 
 def test_manifest_lists_every_label_folder_and_train_reads_it_as_it_is(httpserver, tmp_path):
@@ -128,9 +142,26 @@ def test_manifest_lists_every_label_folder_and_train_reads_it_as_it_is(httpserve
     assert rows[0]["path"] == "../dataset/blue_dress/00000000.png"
     work = tmp_path / "work"
     work.mkdir()
-    trained = run_process([str(REPOSITORY / "train.py"), "--dataset", str(data_manifest), "--epochs", "1", "--image-size", "16", "--arch", "smallervggnet",
-                           "--model", str(work / "fashion.model"), "--labelbin", str(work / "mlb.pickle"),
-                           "--plot", str(work / "plot.png")], cwd=work)
+    trained = run_process(
+        [
+            str(REPOSITORY / "train.py"),
+            "--dataset",
+            str(data_manifest),
+            "--epochs",
+            "1",
+            "--image-size",
+            "16",
+            "--arch",
+            "smallervggnet",
+            "--model",
+            str(work / "fashion.model"),
+            "--labelbin",
+            str(work / "mlb.pickle"),
+            "--plot",
+            str(work / "plot.png"),
+        ],
+        cwd=work,
+    )
     assert trained.returncode == 0, trained.stderr
     assert (work / "fashion.model").is_file() and (work / "mlb.pickle").is_file() and (work / "plot.png").is_file()
     assert "images: 16 loaded, 0 skipped" in trained.stdout

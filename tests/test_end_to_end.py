@@ -4,10 +4,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 import pytest
-
 from conftest import run_script
+
 from pyimagesearch.model_files import RUN_ID
 from pyimagesearch.model_io import read_model_metadata
 from pyimagesearch.predictors import OnnxPredictor
@@ -18,8 +17,18 @@ def trained(demo_data, tmp_path_factory):
     dataset, examples = demo_data
     work = tmp_path_factory.mktemp("e2e")
     result = run_script(
-        "train.py", "--dataset", dataset, "--model", "fashion.model", "--labelbin", "mlb.pickle",
-        "--epochs", "20", "--image-size", "64", cwd=work,
+        "train.py",
+        "--dataset",
+        dataset,
+        "--model",
+        "fashion.model",
+        "--labelbin",
+        "mlb.pickle",
+        "--epochs",
+        "20",
+        "--image-size",
+        "64",
+        cwd=work,
     )
     assert result.returncode == 0, result.stderr
     return work, examples, result
@@ -28,7 +37,12 @@ def trained(demo_data, tmp_path_factory):
 def test_training_writes_model_labelbin_and_plot(trained):
     work, _, _ = trained
     assert sorted(path.name for path in work.iterdir()) == [
-        "fashion.metrics.csv", "fashion.model", "fashion.onnx", "mlb.pickle", "plot.png"]
+        "fashion.metrics.csv",
+        "fashion.model",
+        "fashion.onnx",
+        "mlb.pickle",
+        "plot.png",
+    ]
     assert (work / "plot.png").read_bytes().startswith(b"\x89PNG")
     metadata = read_model_metadata(work / "fashion.model")
     # The export, written by default, is stamped with the model's run id: classify.py runs it for fashion.model.
@@ -66,8 +80,19 @@ def test_metrics_csv_has_every_metric_for_every_epoch(trained):
     phases = [row["phase"] for row in rows]
     assert phases == sorted(phases) and phases[0] == "1" and "2" in phases and phases.count("1") <= 20
     assert len(rows) == read_model_metadata(work / "fashion.model")["epochs_trained"]
-    for column in ("loss", "learning_rate", "val_loss", "val_exact_match", "val_hamming_loss", "val_micro_f1",
-                   "val_macro_f1", "val_map", "val_precision/red", "val_recall/dress", "val_f1/jeans"):
+    for column in (
+        "loss",
+        "learning_rate",
+        "val_loss",
+        "val_exact_match",
+        "val_hamming_loss",
+        "val_micro_f1",
+        "val_macro_f1",
+        "val_map",
+        "val_precision/red",
+        "val_recall/dress",
+        "val_f1/jeans",
+    ):
         assert 0.0 <= float(rows[-1][column]) < 10.0, column
 
 
@@ -103,8 +128,18 @@ def test_explain_writes_a_grad_cam_overlay_per_label_beside_the_annotated_copy(t
     import cv2
 
     work, examples, _ = trained
-    result = run_script("classify.py", "--image", examples / "example_01.jpg", "--decode", "groups", "--explain",
-                        "--json", "--output", "explained", cwd=work)
+    result = run_script(
+        "classify.py",
+        "--image",
+        examples / "example_01.jpg",
+        "--decode",
+        "groups",
+        "--explain",
+        "--json",
+        "--output",
+        "explained",
+        cwd=work,
+    )
     assert result.returncode == 0, result.stderr
     [item] = json.loads(result.stdout)
     assert set(item["explanations"]) == set(item["labels"])
@@ -142,8 +177,19 @@ def test_evaluate_scores_a_folder_and_reports_unknown_labels_apart(trained, test
     import csv
 
     work, _, _ = trained
-    result = run_script("evaluate.py", "--model", work / "fashion.model", "--labelbin", work / "mlb.pickle",
-                        "--dataset", test_set, "--output", tmp_path / "evaluation", "--json", cwd=tmp_path)
+    result = run_script(
+        "evaluate.py",
+        "--model",
+        work / "fashion.model",
+        "--labelbin",
+        work / "mlb.pickle",
+        "--dataset",
+        test_set,
+        "--output",
+        tmp_path / "evaluation",
+        "--json",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["images"] == 120
@@ -164,8 +210,18 @@ def test_evaluate_scores_a_folder_and_reports_unknown_labels_apart(trained, test
 
 def test_evaluate_prints_a_readable_report(trained, test_set, tmp_path):
     work, _, _ = trained
-    result = run_script("evaluate.py", "--model", work / "fashion.model", "--labelbin", work / "mlb.pickle",
-                        "--dataset", test_set, "--output", tmp_path / "out", cwd=tmp_path)
+    result = run_script(
+        "evaluate.py",
+        "--model",
+        work / "fashion.model",
+        "--labelbin",
+        work / "mlb.pickle",
+        "--dataset",
+        test_set,
+        "--output",
+        tmp_path / "out",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("120 images scored")
     assert "confusion per label (TP FP FN TN):" in result.stdout
@@ -176,8 +232,18 @@ def test_evaluate_refuses_a_folder_of_only_unknown_labels(trained, tmp_path):
     work, _, _ = trained
     (tmp_path / "green_hat").mkdir()
     (tmp_path / "green_hat" / "x.png").write_bytes((work / "plot.png").read_bytes())
-    result = run_script("evaluate.py", "--model", work / "fashion.model", "--labelbin", work / "mlb.pickle",
-                        "--dataset", tmp_path, "--output", tmp_path / "out", cwd=tmp_path)
+    result = run_script(
+        "evaluate.py",
+        "--model",
+        work / "fashion.model",
+        "--labelbin",
+        work / "mlb.pickle",
+        "--dataset",
+        tmp_path,
+        "--output",
+        tmp_path / "out",
+        cwd=tmp_path,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "no image carries only labels the model knows" in result.stderr
 
@@ -191,8 +257,19 @@ def test_model_learns_well_above_chance(trained, record_score):
 
 def test_classify_prints_json_and_writes_annotated_copies(trained, record_score):
     work, examples, _ = trained
-    result = run_script("classify.py", "--model", "fashion.model", "--labelbin", "mlb.pickle",
-                        "--image", examples, "--json", "--output", "annotated", cwd=work)
+    result = run_script(
+        "classify.py",
+        "--model",
+        "fashion.model",
+        "--labelbin",
+        "mlb.pickle",
+        "--image",
+        examples,
+        "--json",
+        "--output",
+        "annotated",
+        cwd=work,
+    )
     assert result.returncode == 0, result.stderr
     results = json.loads(result.stdout)
     label_groups = read_model_metadata(work / "fashion.model")["label_groups"]
@@ -219,8 +296,18 @@ def test_classify_prints_json_and_writes_annotated_copies(trained, record_score)
 
 def test_tutorial_command_labels_one_image(trained, record_score):
     work, examples, _ = trained
-    result = run_script("classify.py", "--model", "fashion.model", "--labelbin", "mlb.pickle",
-                        "--image", examples / "example_05.jpg", "--top-k", "2", cwd=work)
+    result = run_script(
+        "classify.py",
+        "--model",
+        "fashion.model",
+        "--labelbin",
+        "mlb.pickle",
+        "--image",
+        examples / "example_05.jpg",
+        "--top-k",
+        "2",
+        cwd=work,
+    )
     assert result.returncode == 0, result.stderr
     first_line = result.stdout.splitlines()[0]
     record_score("example_05", first_line.split(": ")[1].split("  ->")[0])
@@ -228,9 +315,7 @@ def test_tutorial_command_labels_one_image(trained, record_score):
     # Blue jeans, unless unknown detection flags the type (it keeps 95 % of familiar images: example_05's
     # type was flagged in 8 of 10 runs of the default network over seeds and CPUs, at this test's 360
     # images and 20 + 10 epochs; bench/test_spread.py).
-    assert set(first_line.split(": ")[1].split("  ->")[0].split(", ")) in (
-        {"blue", "jeans"}, {"blue", "unknown (not dress/jeans/shirt)"}
-    )
+    assert set(first_line.split(": ")[1].split("  ->")[0].split(", ")) in ({"blue", "jeans"}, {"blue", "unknown (not dress/jeans/shirt)"})
     assert (work / "output" / "example_05.jpg").exists()
 
 
@@ -240,8 +325,16 @@ def test_mismatched_labelbin_is_a_one_line_error(trained, tmp_path):
     from pyimagesearch.model_io import save_labelbin
 
     save_labelbin(fit_binarizer([("cat",), ("dog",)]), tmp_path / "other.pickle")
-    result = run_script("classify.py", "--model", work / "fashion.model", "--labelbin", tmp_path / "other.pickle",
-                        "--image", examples / "example_01.jpg", cwd=tmp_path)
+    result = run_script(
+        "classify.py",
+        "--model",
+        work / "fashion.model",
+        "--labelbin",
+        tmp_path / "other.pickle",
+        "--image",
+        examples / "example_01.jpg",
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("classify.py: error: --labelbin")
     assert "does not match the model" in result.stderr and "Traceback" not in result.stderr
@@ -249,9 +342,11 @@ def test_mismatched_labelbin_is_a_one_line_error(trained, tmp_path):
 
 @pytest.mark.parametrize(
     "args, message",
-    [(["--image", "missing.jpg"], "--image missing.jpg: no such file"),
-     (["--model", "nope.model", "--image", "{examples}"], "--model nope.model: no such file"),
-     (["--labelbin", "nope.pickle", "--image", "{examples}"], "--labelbin nope.pickle: no such file")],
+    [
+        (["--image", "missing.jpg"], "--image missing.jpg: no such file"),
+        (["--model", "nope.model", "--image", "{examples}"], "--model nope.model: no such file"),
+        (["--labelbin", "nope.pickle", "--image", "{examples}"], "--labelbin nope.pickle: no such file"),
+    ],
 )
 def test_classify_bad_input_is_a_one_line_error(trained, args, message):
     work, examples, _ = trained
@@ -265,8 +360,18 @@ def test_classify_bad_input_is_a_one_line_error(trained, args, message):
 def test_unreadable_image_among_good_ones_is_skipped_with_exit_code_1(trained, tmp_path):
     work, examples, _ = trained
     (tmp_path / "broken.jpg").write_bytes(b"not really a jpeg")
-    result = run_script("classify.py", "--model", work / "fashion.model", "--labelbin", work / "mlb.pickle",
-                        "--image", examples / "example_01.jpg", tmp_path / "broken.jpg", "--json", cwd=tmp_path)
+    result = run_script(
+        "classify.py",
+        "--model",
+        work / "fashion.model",
+        "--labelbin",
+        work / "mlb.pickle",
+        "--image",
+        examples / "example_01.jpg",
+        tmp_path / "broken.jpg",
+        "--json",
+        cwd=tmp_path,
+    )
     assert result.returncode == 1
     assert len(json.loads(result.stdout)) == 1
     assert "broken.jpg" in result.stderr and "Traceback" not in result.stderr
@@ -274,11 +379,13 @@ def test_unreadable_image_among_good_ones_is_skipped_with_exit_code_1(trained, t
 
 @pytest.mark.parametrize(
     "args, message",
-    [(["--dataset", "nowhere"], "--dataset nowhere"),
-     (["--dataset", "{dataset}", "--task", "multiclass"], "--task multiclass needs one label per image"),
-     (["--dataset", "{dataset}", "--epochs", "0"], "--epochs must be at least 1"),
-     (["--dataset", "{dataset}", "--folds", "1"], "--folds must be at least 2"),
-     (["--dataset", "{dataset}", "--duplicate-radius", "-1"], "--duplicate-radius must be 0 or more")],
+    [
+        (["--dataset", "nowhere"], "--dataset nowhere"),
+        (["--dataset", "{dataset}", "--task", "multiclass"], "--task multiclass needs one label per image"),
+        (["--dataset", "{dataset}", "--epochs", "0"], "--epochs must be at least 1"),
+        (["--dataset", "{dataset}", "--folds", "1"], "--folds must be at least 2"),
+        (["--dataset", "{dataset}", "--duplicate-radius", "-1"], "--duplicate-radius must be 0 or more"),
+    ],
 )
 def test_train_bad_input_is_a_one_line_error_and_writes_nothing(demo_data, tmp_path, args, message):
     args = [arg.format(dataset=demo_data[0]) for arg in args]

@@ -11,8 +11,8 @@ import keras
 import numpy as np
 import onnx
 import pytest
-
 from conftest import PROCESS_TIMEOUT, PROJECT_ROOT, TRAINING
+
 from export import main
 from pyimagesearch import quantization as quantization_module
 from pyimagesearch.classification import Classifier
@@ -28,13 +28,15 @@ TINY_METADATA = {"task": "multilabel", "classes": ["a", "b"], "image_size": 8, "
 
 def tiny_model() -> keras.Model:
     """A small image model that exports in a few seconds."""
-    return keras.Sequential([
-        keras.Input((8, 8, 3)),
-        keras.layers.Rescaling(1.0 / 255),
-        keras.layers.Conv2D(2, 3),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(2, activation="sigmoid"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Rescaling(1.0 / 255),
+            keras.layers.Conv2D(2, 3),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(2, activation="sigmoid"),
+        ]
+    )
 
 
 @pytest.fixture(scope="module", params=["unit", "center", "standardize"])
@@ -45,8 +47,17 @@ def exported(request, exported_model, demo_data, tmp_path_factory) -> Path:
     from pyimagesearch.training import train
 
     work = tmp_path_factory.mktemp(f"exported-{request.param}")
-    train(demo_data[0], model_path=work / "fashion.model", labelbin_path=work / "mlb.pickle", plot_path=work / "plot.png",
-          epochs=1, image_size=32, normalize=request.param, verbose=0, **TRAINING)
+    train(
+        demo_data[0],
+        model_path=work / "fashion.model",
+        labelbin_path=work / "mlb.pickle",
+        plot_path=work / "plot.png",
+        epochs=1,
+        image_size=32,
+        normalize=request.param,
+        verbose=0,
+        **TRAINING,
+    )
     export_onnx(work / "fashion.model")
     return work
 
@@ -97,11 +108,16 @@ def test_export_command_writes_the_onnx_file(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "make, args, message",
-    [(None, ["--model", "{tmp}/missing.model"], "--model {tmp}/missing.model: no such file. Train one with train.py"),
-     ("text", ["--model", "{tmp}/notes.model"], "--model {tmp}/notes.model is not a Keras 3 model archive"),
-     ("onnx", ["--model", "{tmp}/fashion.onnx"], "--model {tmp}/fashion.onnx is already an ONNX model: pass the model file"),
-     ("model", ["--model", "{tmp}/fashion.model", "--output", "{tmp}/fashion.model"],
-      "--output {tmp}/fashion.model would replace the model itself")],
+    [
+        (None, ["--model", "{tmp}/missing.model"], "--model {tmp}/missing.model: no such file. Train one with train.py"),
+        ("text", ["--model", "{tmp}/notes.model"], "--model {tmp}/notes.model is not a Keras 3 model archive"),
+        ("onnx", ["--model", "{tmp}/fashion.onnx"], "--model {tmp}/fashion.onnx is already an ONNX model: pass the model file"),
+        (
+            "model",
+            ["--model", "{tmp}/fashion.model", "--output", "{tmp}/fashion.model"],
+            "--output {tmp}/fashion.model would replace the model itself",
+        ),
+    ],
 )
 def test_export_command_errors_are_one_line(exported_model, tmp_path, capsys, make, args, message):
     if make == "text":
@@ -119,9 +135,18 @@ def test_a_successful_export_prints_no_traceback_and_keeps_no_transpose_pair(exp
     # made tf2onnx's transpose optimiser fail with a traceback and keep a transpose pair per convolution.
     assert read_model_metadata(exported_model / "fashion.model")["colour_branch"]
     result = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "export.py"), "--model", str(exported_model / "fashion.model"),
-         "--output", str(tmp_path / "fashion.onnx")],
-        capture_output=True, text=True, cwd=tmp_path, timeout=PROCESS_TIMEOUT,
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "export.py"),
+            "--model",
+            str(exported_model / "fashion.model"),
+            "--output",
+            str(tmp_path / "fashion.onnx"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=PROCESS_TIMEOUT,
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "Failed to apply" not in result.stderr
@@ -129,8 +154,11 @@ def test_a_successful_export_prints_no_traceback_and_keeps_no_transpose_pair(exp
     graph = onnx.load(str(tmp_path / "fashion.onnx")).graph
     convolutions = sum(node.op_type == "Conv" for node in graph.node)
     producers = {output: node for node in graph.node for output in node.output}
-    transposes = [f"{producers[node.input[0]].op_type if node.input[0] in producers else 'input'} -> {node.name}"
-                  for node in graph.node if node.op_type == "Transpose"]
+    transposes = [
+        f"{producers[node.input[0]].op_type if node.input[0] in producers else 'input'} -> {node.name}"
+        for node in graph.node
+        if node.op_type == "Transpose"
+    ]
     # Left: one from the NHWC input into each branch's first NCHW convolution, one back to NHWC
     # before the shape branch's flattening, whose Dense weights are in NHWC order, and one back to
     # NHWC for the colour branch's attention pooling (a softmax over places, in NHWC).
@@ -163,8 +191,9 @@ def test_a_quantized_export_replaces_the_float32_one_only_when_the_labels_stay(
     float32 = Classifier.load(exported_model / "fashion.onnx")
     paths = [path for path in list_images(dataset)[::6] if path not in check.changed]
     # One by one, as the check also compared them (in a batch, int8's answers depend on the batch).
-    assert ([sorted(p.labels) for p in quantized.classify(paths, batch_size=1)[0]]
-            == [sorted(p.labels) for p in float32.classify(paths, batch_size=1)[0]])
+    assert [sorted(p.labels) for p in quantized.classify(paths, batch_size=1)[0]] == [
+        sorted(p.labels) for p in float32.classify(paths, batch_size=1)[0]
+    ]
 
 
 def test_a_quantization_that_changes_labels_is_refused_and_the_float32_export_stays(exported_model, demo_data, tmp_path, monkeypatch):
@@ -173,16 +202,20 @@ def test_a_quantization_that_changes_labels_is_refused_and_the_float32_export_st
     before = onnx_path.read_bytes()
     # A quantization whose copy labels every image differently: another model's, with the same metadata.
     monkeypatch.setattr(quantization_module, "quantize_onnx", lambda path, kind, output: _reversed_outputs(path, output))
-    with pytest.raises(ValueError, match=r"--quantize int8 refused: int8: labels changed on (\d+) of 360 images \(tolerance 0: at most 0\)"):
+    with pytest.raises(
+        ValueError, match=r"--quantize int8 refused: int8: labels changed on (\d+) of 360 images \(tolerance 0: at most 0\)"
+    ):
         quantize_export(onnx_path, "int8", dataset)
     assert onnx_path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["fashion.onnx"]
 
 
 @pytest.mark.parametrize(
     "args, message",
-    [(["--quantize", "int8"], "--quantize and --dataset go together"),
-     (["--dataset", "{tmp}"], "--quantize and --dataset go together"),
-     (["--quantize", "int8", "--dataset", "{tmp}", "--tolerance", "2"], r"--tolerance is the largest share .* Received: 2.0")],
+    [
+        (["--quantize", "int8"], "--quantize and --dataset go together"),
+        (["--dataset", "{tmp}"], "--quantize and --dataset go together"),
+        (["--quantize", "int8", "--dataset", "{tmp}", "--tolerance", "2"], r"--tolerance is the largest share .* Received: 2.0"),
+    ],
 )
 def test_quantize_arguments_are_checked_before_exporting(tmp_path, capsys, args, message):
     assert main(["--model", str(tmp_path / "missing.model"), *[arg.format(tmp=tmp_path) for arg in args]]) == 2

@@ -6,8 +6,8 @@ import json
 import cv2
 import numpy as np
 import pytest
-
 from conftest import TRAINING, run_script
+
 from pyimagesearch import config, hardware
 from pyimagesearch.classification import Classifier
 from pyimagesearch.data import ImageFiles, load_labelled_images, make_dataset, resolve_cache
@@ -90,9 +90,18 @@ def test_auto_precision_is_float32_when_onednn_is_limited_below_bfloat16(monkeyp
 )
 def test_each_fast_path_combination_trains_and_saves_a_float32_model(demo_data, tmp_path, cache, precision, jit_compile):
     result = train(
-        demo_data[0], model_path=tmp_path / "m.model", labelbin_path=tmp_path / "mlb.pickle", plot_path=tmp_path / "p.png",
-        epochs=1, image_size=32, cache=cache, cache_dir=tmp_path / "cache", precision=precision, jit_compile=jit_compile,
-        arch="smallervggnet", verbose=0,
+        demo_data[0],
+        model_path=tmp_path / "m.model",
+        labelbin_path=tmp_path / "mlb.pickle",
+        plot_path=tmp_path / "p.png",
+        epochs=1,
+        image_size=32,
+        cache=cache,
+        cache_dir=tmp_path / "cache",
+        precision=precision,
+        jit_compile=jit_compile,
+        arch="smallervggnet",
+        verbose=0,
     )
     assert result.metadata["precision"] == resolve_precision(precision)
     model, _ = load_model(tmp_path / "m.model")
@@ -112,8 +121,16 @@ def test_patience_stops_once_validation_stops_improving_and_keeps_the_best_epoch
         for index in range(30):
             cv2.imwrite(str(tmp_path / "data" / name / f"{index}.png"), rng.integers(low, low + 100, (16, 16, 3), dtype=np.uint8))
     result = train(
-        tmp_path / "data", model_path=tmp_path / "m.model", labelbin_path=tmp_path / "mlb.pickle",
-        plot_path=tmp_path / "p.png", epochs=40, image_size=16, batch_size=8, patience=2, verbose=0, **TRAINING,
+        tmp_path / "data",
+        model_path=tmp_path / "m.model",
+        labelbin_path=tmp_path / "mlb.pickle",
+        plot_path=tmp_path / "p.png",
+        epochs=40,
+        image_size=16,
+        batch_size=8,
+        patience=2,
+        verbose=0,
+        **TRAINING,
     )
     with open(metrics_csv_path(tmp_path / "m.model")) as handle:
         rows = list(csv.DictReader(handle))
@@ -176,8 +193,22 @@ def test_bad_batch_size_is_a_one_line_error(demo_data, tmp_path, value, message)
 def test_train_export_writes_an_onnx_model_that_classify_runs(demo_data, tmp_path):
     # Trained in mixed bfloat16: the saved model and its export are float32 all the same.
     trained = run_script(
-        "train.py", "--dataset", demo_data[0], "--model", tmp_path / "fashion.model", "--labelbin", tmp_path / "mlb.pickle",
-        "--plot", tmp_path / "plot.png", "--epochs", "1", "--image-size", "32", "--precision", "bfloat16", "--export",
+        "train.py",
+        "--dataset",
+        demo_data[0],
+        "--model",
+        tmp_path / "fashion.model",
+        "--labelbin",
+        tmp_path / "mlb.pickle",
+        "--plot",
+        tmp_path / "plot.png",
+        "--epochs",
+        "1",
+        "--image-size",
+        "32",
+        "--precision",
+        "bfloat16",
+        "--export",
         cwd=tmp_path,
     )
     assert trained.returncode == 0, trained.stderr
@@ -185,8 +216,19 @@ def test_train_export_writes_an_onnx_model_that_classify_runs(demo_data, tmp_pat
     image = next((demo_data[0] / "red_dress").iterdir())
     outputs = {}
     for model in ("fashion.model", "fashion.onnx"):
-        result = run_script("classify.py", "--model", tmp_path / model, "--labelbin", tmp_path / "mlb.pickle",
-                            "--image", image, "--output", tmp_path / f"{model}.jpg", "--json", cwd=tmp_path)
+        result = run_script(
+            "classify.py",
+            "--model",
+            tmp_path / model,
+            "--labelbin",
+            tmp_path / "mlb.pickle",
+            "--image",
+            image,
+            "--output",
+            tmp_path / f"{model}.jpg",
+            "--json",
+            cwd=tmp_path,
+        )
         assert result.returncode == 0, result.stderr
         outputs[model] = json.loads(result.stdout)[0]
     assert outputs["fashion.onnx"]["labels"] == outputs["fashion.model"]["labels"]

@@ -31,14 +31,17 @@ def test_label_column_is_chosen_by_name(tmp_path):
     assert load_feature_table(path, label_column="species").label_sets == [("setosa",)]
 
 
-@pytest.mark.parametrize("text, message", [
-    ("x,labels\n1,a\nfoo,b\n", r"line 3, column 'x': 'foo' is not a number"),
-    ("x,labels\n1,a\n2\n", r"line 3: 1 cells where the header has 2"),
-    ("x,labels\n1,a\nnan,b\n", r"row 2 has nan in column 'x'; fill or drop it"),
-    ("x,labels\n1,a\n2,_\n", r"row 2 has no label in column 'labels' \('_'\)"),
-    ("labels\na\n", r"1 rows and 0 feature columns"),
-    ("", r"is empty: expected a header row"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("x,labels\n1,a\nfoo,b\n", r"line 3, column 'x': 'foo' is not a number"),
+        ("x,labels\n1,a\n2\n", r"line 3: 1 cells where the header has 2"),
+        ("x,labels\n1,a\nnan,b\n", r"row 2 has nan in column 'x'; fill or drop it"),
+        ("x,labels\n1,a\n2,_\n", r"row 2 has no label in column 'labels' \('_'\)"),
+        ("labels\na\n", r"1 rows and 0 feature columns"),
+        ("", r"is empty: expected a header row"),
+    ],
+)
 def test_bad_csv_tables_are_refused_naming_the_place(tmp_path, text, message):
     path = _write_csv(tmp_path / "bad.csv", text)
     with pytest.raises(ValueError, match=rf"--dataset .*bad\.csv.*{message}"):
@@ -47,7 +50,9 @@ def test_bad_csv_tables_are_refused_naming_the_place(tmp_path, text, message):
 
 def test_bad_npy_tables_and_missing_files_are_refused_with_the_fix(tmp_path):
     np.save(tmp_path / "plain.npy", np.zeros((3, 2)))
-    with pytest.raises(ValueError, match=r"not a structured array with a 'labels' field \(found a plain array of shape \(3, 2\)\).*np\.save"):
+    with pytest.raises(
+        ValueError, match=r"not a structured array with a 'labels' field \(found a plain array of shape \(3, 2\)\).*np\.save"
+    ):
         load_feature_table(tmp_path / "plain.npy")
     with pytest.raises(ValueError, match=r"missing\.csv: no such file"):
         load_feature_table(tmp_path / "missing.csv")

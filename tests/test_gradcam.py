@@ -1,8 +1,8 @@
 import keras
 import numpy as np
 import pytest
-
 from conftest import SEED
+
 from pyimagesearch.gradcam import GradCam, find_last_conv_layer, overlay_heatmap
 from pyimagesearch.model_io import load_model, save_model
 from pyimagesearch.smallervggnet import SmallerVGGNet
@@ -19,11 +19,11 @@ def scene(rng: np.random.Generator, height: int, width: int, red_at: tuple[int, 
     image = rng.uniform(60, 190, size=(height, width, 3)).astype(np.uint8)
     side = int(0.2 * min(height, width))
     top, left = rng.integers(0, height - side), rng.integers(0, width - side)
-    image[top:top + side, left:left + side] = BLUE
+    image[top : top + side, left : left + side] = BLUE
     if not red:
         return image, None
     top, left = red_at if red_at is not None else (rng.integers(0, height - side), rng.integers(0, width - side))
-    image[top:top + side, left:left + side] = RED
+    image[top : top + side, left : left + side] = RED
     return image, (top, left, top + side, left + side)
 
 

@@ -8,6 +8,7 @@ import cv2
 import keras
 import numpy as np
 import pytest
+from conftest import TRAINING, TRAINING_FLAGS
 
 from pyimagesearch.classification import Classifier
 from pyimagesearch.export import export_onnx
@@ -16,7 +17,6 @@ from pyimagesearch.images import list_images, load_images
 from pyimagesearch.model_io import load_model, read_model_metadata
 from pyimagesearch.tasks import get_task, grouped_task
 from pyimagesearch.training import train
-from conftest import TRAINING, TRAINING_FLAGS
 from train import main as train_main
 
 COLOURS, TYPES = ["black", "blue", "red"], ["dress", "jeans", "shirt"]
@@ -46,19 +46,21 @@ def test_grouped_loss_is_the_sum_of_each_groups_categorical_cross_entropy():
     probabilities = keras.ops.convert_to_numpy(GroupSoftmax(GROUPS)(np.array([[1.0, -2.0, 0.5, 3.0, 0.0, 2.0]], "float32")))
     truth = np.array([[0, 0, 1, 0, 1, 0]], dtype="float32")  # red dress
     expected = sum(
-        keras.ops.convert_to_numpy(keras.losses.categorical_crossentropy(truth[:, group], probabilities[:, group]))
-        for group in GROUPS
+        keras.ops.convert_to_numpy(keras.losses.categorical_crossentropy(truth[:, group], probabilities[:, group])) for group in GROUPS
     )
     np.testing.assert_allclose(keras.ops.convert_to_numpy(grouped_crossentropy(truth, probabilities)), expected, rtol=1e-5)
 
 
 def test_group_exact_match_needs_the_most_probable_label_of_every_group_right():
     truth = np.array([[0, 0, 1, 0, 1, 0]] * 3, dtype="float32")  # red dress
-    predicted = np.array([
-        [0.1, 0.2, 0.5, 0.3, 0.7, 0.2],   # red, dress: right
-        [0.1, 0.6, 0.5, 0.3, 0.3, 0.2],   # blue, dress: colour wrong
-        [0.1, 0.2, 0.3, 0.4, 0.7, 0.3],   # red, jeans: type wrong
-    ], dtype="float32")
+    predicted = np.array(
+        [
+            [0.1, 0.2, 0.5, 0.3, 0.7, 0.2],  # red, dress: right
+            [0.1, 0.6, 0.5, 0.3, 0.3, 0.2],  # blue, dress: colour wrong
+            [0.1, 0.2, 0.3, 0.4, 0.7, 0.3],  # red, jeans: type wrong
+        ],
+        dtype="float32",
+    )
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(group_exact_match(truth, predicted, groups=GROUPS)), [1, 0, 0])
 
 
@@ -86,8 +88,17 @@ def test_grouped_task_decodes_one_label_per_group_unless_told_otherwise():
 def grouped_model(demo_data, tmp_path_factory) -> Path:
     """A grouped-head model trained for 2 epochs at 32 pixels on the demo data, and its ONNX export."""
     work = tmp_path_factory.mktemp("grouped")
-    train(demo_data[0], model_path=work / "fashion.model", labelbin_path=work / "mlb.pickle", plot_path=work / "plot.png",
-          epochs=2, image_size=32, head="grouped", verbose=0, **TRAINING)
+    train(
+        demo_data[0],
+        model_path=work / "fashion.model",
+        labelbin_path=work / "mlb.pickle",
+        plot_path=work / "plot.png",
+        epochs=2,
+        image_size=32,
+        head="grouped",
+        verbose=0,
+        **TRAINING,
+    )
     export_onnx(work / "fashion.model")
     return work
 
@@ -126,13 +137,29 @@ def test_head_grouped_on_data_without_groups_is_a_one_line_error(tmp_path, capsy
         (tmp_path / "data" / name).mkdir(parents=True)
         for index in range(3):
             cv2.imwrite(str(tmp_path / "data" / name / f"{index}.png"), rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
-    code = train_main(["--dataset", str(tmp_path / "data"), "--model", str(tmp_path / "m.model"), "--head", "grouped",
-                       "--labelbin", str(tmp_path / "m.pickle"), "--plot", str(tmp_path / "p.png"), "--image-size", "32",
-                       *TRAINING_FLAGS])
+    code = train_main(
+        [
+            "--dataset",
+            str(tmp_path / "data"),
+            "--model",
+            str(tmp_path / "m.model"),
+            "--head",
+            "grouped",
+            "--labelbin",
+            str(tmp_path / "m.pickle"),
+            "--plot",
+            str(tmp_path / "p.png"),
+            "--image-size",
+            "32",
+            *TRAINING_FLAGS,
+        ]
+    )
     lines = capsys.readouterr().err.strip().splitlines()
     assert code == 2
-    assert lines[-1] == ("train.py: error: --head grouped needs label groups: every folder named with one label per "
-                         "position, e.g. <colour>_<type> (this multiclass data set has none); use --head flat or --head auto.")
+    assert lines[-1] == (
+        "train.py: error: --head grouped needs label groups: every folder named with one label per "
+        "position, e.g. <colour>_<type> (this multiclass data set has none); use --head flat or --head auto."
+    )
     assert not (tmp_path / "m.model").exists()
 
 
@@ -144,8 +171,16 @@ def test_a_combination_never_seen_in_training_is_labelled_right(demo_data, tmp_p
         (tmp_path / "data" / folder).mkdir(parents=True)
         for path in list_images(dataset / folder):
             os.symlink(path, tmp_path / "data" / folder / path.name)
-    train(tmp_path / "data", model_path=tmp_path / "m.model", labelbin_path=tmp_path / "m.pickle",
-          plot_path=tmp_path / "p.png", epochs=12, image_size=32, verbose=0, **TRAINING)
+    train(
+        tmp_path / "data",
+        model_path=tmp_path / "m.model",
+        labelbin_path=tmp_path / "m.pickle",
+        plot_path=tmp_path / "p.png",
+        epochs=12,
+        image_size=32,
+        verbose=0,
+        **TRAINING,
+    )
     # Unknown detection on, as classify.py runs: a new combination of known labels is no unknown.
     predictions, _ = Classifier.load(tmp_path / "m.model").classify(list_images(dataset / "red_shirt"))
     right = np.mean([set(prediction.labels) == {"red", "shirt"} for prediction in predictions])

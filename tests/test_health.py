@@ -3,8 +3,8 @@ import logging
 import keras
 import numpy as np
 import pytest
-
 from conftest import SEED
+
 from pyimagesearch.health import Cause, TrainingHealth, head_loss_mismatch, likely_causes
 from pyimagesearch.normalization import input_normalization
 from pyimagesearch.overfit import OVERFIT_TARGET_LOSS, overfit_check
@@ -22,7 +22,7 @@ def squares(count: int = 96, size: int = SIZE, seed: int = 0) -> tuple[np.ndarra
     for image, label in zip(images, labels):
         side = rng.integers(size // 4, size // 2)
         top, left = rng.integers(0, size - side, size=2)
-        image[top:top + side, left:left + side] = COLOURS[label]
+        image[top : top + side, left : left + side] = COLOURS[label]
     return images.astype(np.uint8), np.eye(3, dtype="float32")[labels]
 
 
@@ -138,26 +138,32 @@ def test_training_health_refuses_too_few_probe_images_or_too_little_patience():
         TrainingHealth(np.zeros((4, 8, 8, 3)), patience=1)
 
 
-@pytest.mark.parametrize("units, activation, loss, expected", [
-    (2, None, "categorical_crossentropy", "no activation but categorical_crossentropy expects probabilities"),
-    (3, "softmax", "binary_crossentropy", "softmax over 3 units under binary_crossentropy"),
-    (1, "sigmoid", "categorical_crossentropy", "over a single unit is always zero"),
-    (1, "softmax", "binary_crossentropy", "a softmax over a single unit always outputs 1"),
-    (3, "sigmoid", "categorical_crossentropy", "sigmoid under categorical_crossentropy"),
-    (3, "softmax", keras.losses.CategoricalCrossentropy(from_logits=True), "expects logits"),
-])
+@pytest.mark.parametrize(
+    "units, activation, loss, expected",
+    [
+        (2, None, "categorical_crossentropy", "no activation but categorical_crossentropy expects probabilities"),
+        (3, "softmax", "binary_crossentropy", "softmax over 3 units under binary_crossentropy"),
+        (1, "sigmoid", "categorical_crossentropy", "over a single unit is always zero"),
+        (1, "softmax", "binary_crossentropy", "a softmax over a single unit always outputs 1"),
+        (3, "sigmoid", "categorical_crossentropy", "sigmoid under categorical_crossentropy"),
+        (3, "softmax", keras.losses.CategoricalCrossentropy(from_logits=True), "expects logits"),
+    ],
+)
 def test_head_loss_mismatch_is_found(units, activation, loss, expected):
     assert expected in head_loss_mismatch(head(units, activation, loss))
 
 
-@pytest.mark.parametrize("units, activation, loss", [
-    (3, "sigmoid", "binary_crossentropy"),
-    (1, "sigmoid", "binary_crossentropy"),
-    (3, "softmax", "categorical_crossentropy"),
-    (3, "softmax", keras.losses.SparseCategoricalCrossentropy()),
-    (3, None, keras.losses.BinaryCrossentropy(from_logits=True)),
-    (3, None, "mean_squared_error"),
-])
+@pytest.mark.parametrize(
+    "units, activation, loss",
+    [
+        (3, "sigmoid", "binary_crossentropy"),
+        (1, "sigmoid", "binary_crossentropy"),
+        (3, "softmax", "categorical_crossentropy"),
+        (3, "softmax", keras.losses.SparseCategoricalCrossentropy()),
+        (3, None, keras.losses.BinaryCrossentropy(from_logits=True)),
+        (3, None, "mean_squared_error"),
+    ],
+)
 def test_matching_head_and_loss_pass(units, activation, loss):
     assert head_loss_mismatch(head(units, activation, loss)) is None
 
@@ -167,9 +173,7 @@ def test_targets_that_do_not_fit_the_head_are_found():
     assert "the targets have 2 columns but the model has 1 outputs" in head_loss_mismatch(
         head(1, "sigmoid", "binary_crossentropy"), one_hot
     )
-    assert "expects class indices" in head_loss_mismatch(
-        head(2, "softmax", "sparse_categorical_crossentropy"), one_hot
-    )
+    assert "expects class indices" in head_loss_mismatch(head(2, "softmax", "sparse_categorical_crossentropy"), one_hot)
     assert head_loss_mismatch(head(2, "softmax", "categorical_crossentropy"), one_hot) is None
 
 

@@ -4,9 +4,9 @@ import os
 import cv2
 import numpy as np
 import pytest
+from conftest import FASHION_DIR
 from PIL import Image
 
-from conftest import FASHION_DIR
 from pyimagesearch import image_cache
 from pyimagesearch.image_cache import cache_file, default_cache_dir, load_images_cached
 from pyimagesearch.images import list_images, load_images

@@ -4,12 +4,20 @@ import logging
 import cv2
 import numpy as np
 import pytest
+from conftest import FASHION_DIR
 from PIL import Image
 
-from conftest import FASHION_DIR
 from pyimagesearch.images import (
-    UnreadableImageError, decode_image, decode_image_bytes, jpeg_dimensions, list_images, load_image,
-    load_image_batch, load_images, reduction_factor, resize_image,
+    UnreadableImageError,
+    decode_image,
+    decode_image_bytes,
+    jpeg_dimensions,
+    list_images,
+    load_image,
+    load_image_batch,
+    load_images,
+    reduction_factor,
+    resize_image,
 )
 
 
@@ -24,7 +32,10 @@ def test_listing_is_recursive_and_case_insensitive(tmp_path):
     for name in ("a.JPG", "b.jpeg", "nested/c.Png", "d.txt", ".hidden.jpg"):
         (tmp_path / "red_dress" / name).write_bytes(b"x")
     assert [path.relative_to(tmp_path).as_posix() for path in list_images(tmp_path)] == [
-        "red_dress/a.JPG", "red_dress/b.jpeg", "red_dress/nested/c.Png"]
+        "red_dress/a.JPG",
+        "red_dress/b.jpeg",
+        "red_dress/nested/c.Png",
+    ]
 
 
 def test_missing_folder_is_a_clear_error(tmp_path):
@@ -70,7 +81,6 @@ def test_unreadable_error_names_the_file(tmp_path):
         decode_image(tmp_path / "missing.jpg")
 
 
-
 def write_photo(path, width=1200, height=1000, seed=0, quality=90):
     """A photo-like JPEG: gradients, filled circles with hard edges, and sensor-like noise."""
     rng = np.random.default_rng(seed)
@@ -85,10 +95,22 @@ def write_photo(path, width=1200, height=1000, seed=0, quality=90):
     return path
 
 
-@pytest.mark.parametrize(("height", "width", "size", "factor"), [
-    (1000, 1200, 96, 8), (768, 768, 96, 8), (767, 1200, 96, 4), (384, 5000, 96, 4), (383, 400, 96, 2),
-    (320, 250, 96, 2), (192, 192, 96, 2), (191, 4000, 96, 1), (96, 96, 96, 1), (50, 50, 96, 1), (4000, 3000, 32, 8),
-])
+@pytest.mark.parametrize(
+    ("height", "width", "size", "factor"),
+    [
+        (1000, 1200, 96, 8),
+        (768, 768, 96, 8),
+        (767, 1200, 96, 4),
+        (384, 5000, 96, 4),
+        (383, 400, 96, 2),
+        (320, 250, 96, 2),
+        (192, 192, 96, 2),
+        (191, 4000, 96, 1),
+        (96, 96, 96, 1),
+        (50, 50, 96, 1),
+        (4000, 3000, 32, 8),
+    ],
+)
 def test_reduction_factor_is_the_largest_keeping_both_sides_at_least_the_size(height, width, size, factor):
     assert reduction_factor(height, width, size) == factor
 
@@ -140,8 +162,7 @@ def test_reduced_decoding_matches_full_decoding_plus_resize(tmp_path, size):
 @pytest.mark.skipif(not FASHION_DIR.is_dir(), reason=f"real photos not found at {FASHION_DIR}")
 def test_reduced_decoding_matches_full_decoding_on_real_photos():
     differences = [
-        np.abs(load_image(path, 96).astype(int) - resize_image(decode_image(path), 96)).mean()
-        for path in list_images(FASHION_DIR)[::9]
+        np.abs(load_image(path, 96).astype(int) - resize_image(decode_image(path), 96)).mean() for path in list_images(FASHION_DIR)[::9]
     ]
     assert np.mean(differences) < 2.0 and max(differences) < 10.0
 
@@ -218,10 +239,13 @@ def test_batch_rows_stay_aligned_with_paths(tmp_path):
     np.testing.assert_array_equal(images[1], load_image(tmp_path / "good.jpg", 8))
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"size": 0}, "size must be a positive number of pixels.*Received: 0"),
-    ({"size": 8, "workers": 0}, "workers must be a positive number of threads.*Received: 0"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"size": 0}, "size must be a positive number of pixels.*Received: 0"),
+        ({"size": 8, "workers": 0}, "workers must be a positive number of threads.*Received: 0"),
+    ],
+)
 def test_load_images_refuses_bad_arguments(tmp_path, options, message):
     with pytest.raises(ValueError, match=message):
         load_images([tmp_path / "a.jpg"], **options)

@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import PROJECT_ROOT
+
 from pyimagesearch.labelbin import BinarizerState, check_binarizer_classes, unpickle_labelbin
 from pyimagesearch.labels import fit_binarizer
 from pyimagesearch.model_io import save_labelbin

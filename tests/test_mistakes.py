@@ -4,8 +4,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import PROJECT_ROOT
+
 from pyimagesearch.mistakes import confused_combinations, confused_labels, group_confusion, per_image_loss
 
 CLASSES = ["black", "blue", "red", "dress", "jeans"]

@@ -20,11 +20,14 @@ def test_mlp_has_the_tutorials_layers_500_and_100_relu_then_a_sigmoid_per_label(
     assert ((outputs > 0) & (outputs < 1)).all() and not np.allclose(outputs.sum(axis=1), 1.0)
 
 
-@pytest.mark.parametrize("task, units", [
-    (get_task("multiclass"), 4),
-    (get_task("binary"), 1),
-    (grouped_task([[0, 1], [2, 3]]), 4),
-])
+@pytest.mark.parametrize(
+    "task, units",
+    [
+        (get_task("multiclass"), 4),
+        (get_task("binary"), 1),
+        (grouped_task([[0, 1], [2, 3]]), 4),
+    ],
+)
 def test_mlp_head_is_the_tasks_final_layer(task, units):
     model = build_mlp(8, task.output_units(4), task.final_layer())
     outputs = model.predict(np.random.default_rng(1).normal(size=(5, 8)).astype("float32"), verbose=0)

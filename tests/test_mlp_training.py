@@ -6,8 +6,8 @@ import re
 
 import numpy as np
 import pytest
-
 from conftest import TRAINING_FLAGS, run_script
+
 from evaluate import main as evaluate_main
 from pyimagesearch.classification import Classifier
 from pyimagesearch.features import FeatureSettings, extract_features
@@ -21,8 +21,20 @@ def mlp_model(demo_data, tmp_path_factory):
     dataset, examples = demo_data
     work = tmp_path_factory.mktemp("mlp")
     result = run_script(
-        "train.py", "--dataset", dataset, "--model", "fashion.model", "--labelbin", "mlb.pickle", "--arch", "mlp",
-        "--epochs", "3", "--image-size", "32", cwd=work,
+        "train.py",
+        "--dataset",
+        dataset,
+        "--model",
+        "fashion.model",
+        "--labelbin",
+        "mlb.pickle",
+        "--arch",
+        "mlp",
+        "--epochs",
+        "3",
+        "--image-size",
+        "32",
+        cwd=work,
     )
     assert result.returncode == 0, result.stderr
     return work, dataset, examples, result
@@ -40,8 +52,9 @@ def test_train_mlp_writes_the_usual_outputs_and_records_its_features(mlp_model):
 
 def test_classify_labels_images_with_the_mlp_as_training_computed_them(mlp_model):
     work, dataset, examples, _ = mlp_model
-    result = run_script("classify.py", "--model", "fashion.model", "--labelbin", "mlb.pickle",
-                        "--image", examples / "example_01.jpg", cwd=work)
+    result = run_script(
+        "classify.py", "--model", "fashion.model", "--labelbin", "mlb.pickle", "--image", examples / "example_01.jpg", cwd=work
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"{examples / 'example_01.jpg'}: ") and "typicality:" in result.stdout
     assert (work / "output" / "example_01.jpg").is_file()
@@ -56,8 +69,22 @@ def test_classify_labels_images_with_the_mlp_as_training_computed_them(mlp_model
 
 def test_evaluate_scores_the_mlp_without_new_flags(mlp_model, capsys):
     work, dataset, _, _ = mlp_model
-    assert evaluate_main(["--model", str(work / "fashion.model"), "--labelbin", str(work / "mlb.pickle"),
-                          "--dataset", str(dataset), "--output", str(work / "evaluation"), "--json"]) == 0
+    assert (
+        evaluate_main(
+            [
+                "--model",
+                str(work / "fashion.model"),
+                "--labelbin",
+                str(work / "mlb.pickle"),
+                "--dataset",
+                str(dataset),
+                "--output",
+                str(work / "evaluation"),
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["images"] == 360 and 0.0 <= report["exact_match"] <= 1.0
     # Grad-CAM has no convolution to read in the MLP: report.html says so instead of drawing overlays.
@@ -80,9 +107,30 @@ def _separable_table(path, rows: int = 240) -> None:
 
 def test_a_feature_table_trains_the_mlp(tmp_path, capsys, record_score):
     _separable_table(tmp_path / "table.csv")
-    assert train_main(["--dataset", str(tmp_path / "table.csv"), "--arch", "mlp", "--label-column", "category",
-                       "--model", str(tmp_path / "t.model"), "--labelbin", str(tmp_path / "t.pickle"),
-                       "--plot", str(tmp_path / "t.png"), "--epochs", "10", "--patience", "0", *TRAINING_FLAGS]) == 0
+    assert (
+        train_main(
+            [
+                "--dataset",
+                str(tmp_path / "table.csv"),
+                "--arch",
+                "mlp",
+                "--label-column",
+                "category",
+                "--model",
+                str(tmp_path / "t.model"),
+                "--labelbin",
+                str(tmp_path / "t.pickle"),
+                "--plot",
+                str(tmp_path / "t.png"),
+                "--epochs",
+                "10",
+                "--patience",
+                "0",
+                *TRAINING_FLAGS,
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "rows: 240, each 4 feature columns" in out and "identical rows: 0 groups" in out
     metadata = read_model_metadata(tmp_path / "t.model")
@@ -95,13 +143,16 @@ def test_a_feature_table_trains_the_mlp(tmp_path, capsys, record_score):
         Classifier.load(tmp_path / "t.model")
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["--dataset", "{table}"], "is a feature table: only --arch mlp trains on feature vectors. Add --arch mlp"),
-    (["--dataset", "{table}", "--arch", "mlp", "--export"], "--export writes networks over images as ONNX.*drop --export"),
-    (["--dataset", "{table}", "--arch", "mlp", "--normalize", "standardize"], "--arch mlp standardises its features itself"),
-    (["--dataset", "{table}", "--arch", "mlp", "--recolour", "on"], "--recolour on paints training images"),
-    (["--dataset", "{table}", "--arch", "mlp", "--overfit-check"], "is a feature table: train on it without --overfit-check"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--dataset", "{table}"], "is a feature table: only --arch mlp trains on feature vectors. Add --arch mlp"),
+        (["--dataset", "{table}", "--arch", "mlp", "--export"], "--export writes networks over images as ONNX.*drop --export"),
+        (["--dataset", "{table}", "--arch", "mlp", "--normalize", "standardize"], "--arch mlp standardises its features itself"),
+        (["--dataset", "{table}", "--arch", "mlp", "--recolour", "on"], "--recolour on paints training images"),
+        (["--dataset", "{table}", "--arch", "mlp", "--overfit-check"], "is a feature table: train on it without --overfit-check"),
+    ],
+)
 def test_mlp_misuse_is_one_line_with_the_fix(tmp_path, capsys, arguments, message):
     _separable_table(tmp_path / "table.csv", rows=20)
     arguments = [argument.format(table=tmp_path / "table.csv") for argument in arguments]

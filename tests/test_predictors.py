@@ -17,8 +17,10 @@ METADATA = {"task": "multilabel", "classes": ["a", "b", "c"], "image_size": 4, "
 def write_onnx(path: Path, metadata: dict | None = METADATA, size: int = 4) -> Path:
     """A small ONNX model: the mean of each colour channel of (N, size, size, 3) images, over 255."""
     graph = helper.make_graph(
-        [helper.make_node("ReduceMean", ["images"], ["mean"], axes=[1, 2], keepdims=0),
-         helper.make_node("Div", ["mean", "scale"], ["outputs"])],
+        [
+            helper.make_node("ReduceMean", ["images"], ["mean"], axes=[1, 2], keepdims=0),
+            helper.make_node("Div", ["mean", "scale"], ["outputs"]),
+        ],
         "channel_means",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", size, size, 3])],
         [helper.make_tensor_value_info("outputs", TensorProto.FLOAT, ["batch", 3])],
@@ -50,11 +52,13 @@ def test_onnx_model_runs_in_batches_with_its_metadata(tmp_path):
 
 @pytest.mark.parametrize(
     "make, message",
-    [(None, "no such file. Export one with export.py"),
-     (lambda path: path.write_bytes(b"\x08not a protobuf"), "onnxruntime cannot load it"),
-     (lambda path: write_onnx(path, metadata=None), "an ONNX model without this toolkit's labels"),
-     (lambda path: write_onnx(path, metadata={"task": "multilabel"}), "its metadata lacks classes, image_size"),
-     (lambda path: write_onnx(path, size=8), r"expected one input of shape \(batch, 4, 4, 3\)")],
+    [
+        (None, "no such file. Export one with export.py"),
+        (lambda path: path.write_bytes(b"\x08not a protobuf"), "onnxruntime cannot load it"),
+        (lambda path: write_onnx(path, metadata=None), "an ONNX model without this toolkit's labels"),
+        (lambda path: write_onnx(path, metadata={"task": "multilabel"}), "its metadata lacks classes, image_size"),
+        (lambda path: write_onnx(path, size=8), r"expected one input of shape \(batch, 4, 4, 3\)"),
+    ],
 )
 def test_onnx_models_not_from_export_py_are_refused(tmp_path, make, message):
     path = tmp_path / "model.onnx"
@@ -70,7 +74,7 @@ def test_grad_cam_and_the_keras_model_are_refused_for_an_onnx_model(tmp_path):
     with pytest.raises(ValueError, match=r"--explain needs the Keras model file: Grad-CAM takes gradients"):
         classifier.check_explain()
     with pytest.raises(ValueError, match="is an ONNX export: it holds no Keras model"):
-        classifier.model
+        _ = classifier.model
 
 
 def test_an_export_loaded_without_prepacking_answers_the_same(exported_model):

@@ -3,8 +3,8 @@
 import cv2
 import numpy as np
 import pytest
-
 from conftest import EXAMPLES_DIR, FASHION_DIR, TRAINING
+
 from pyimagesearch.classification import Classifier
 from pyimagesearch.recolouring import COLOUR_HUES, DARK_COLOURS
 from pyimagesearch.training import train
@@ -19,8 +19,16 @@ pytestmark = pytest.mark.skipif(not FASHION_DIR.is_dir(), reason=f"real photos n
 def trained_on_photos(tmp_path_factory):
     work = tmp_path_factory.mktemp("photos")
     before = sorted((path, path.stat().st_mtime_ns) for path in FASHION_DIR.rglob("*"))
-    result = train(FASHION_DIR, model_path=work / "fashion.model", labelbin_path=work / "mlb.pickle",
-                   plot_path=work / "plot.png", epochs=10, image_size=48, verbose=0, **TRAINING)
+    result = train(
+        FASHION_DIR,
+        model_path=work / "fashion.model",
+        labelbin_path=work / "mlb.pickle",
+        plot_path=work / "plot.png",
+        epochs=10,
+        image_size=48,
+        verbose=0,
+        **TRAINING,
+    )
     assert sorted((path, path.stat().st_mtime_ns) for path in FASHION_DIR.rglob("*")) == before
     return work, result
 
@@ -47,8 +55,7 @@ def test_real_example_photos_get_their_labels(trained_on_photos, record_score):
     classifier = Classifier.load(work / "fashion.model", work / "mlb.pickle")
     predictions, skipped = classifier.classify(sorted(EXAMPLES_DIR.glob("example_0[1-6].jpg")), top_k=2)
     assert not skipped
-    expected = [{"red", "dress"}, {"blue", "dress"}, {"red", "shirt"}, {"blue", "shirt"}, {"blue", "jeans"},
-                {"black", "jeans"}]
+    expected = [{"red", "dress"}, {"blue", "dress"}, {"red", "shirt"}, {"blue", "shirt"}, {"blue", "jeans"}, {"black", "jeans"}]
     right = sum(set(prediction.labels) == labels for prediction, labels in zip(predictions, expected))
     record_score("examples_right", right)
     record_score("labels", [sorted(prediction.labels) for prediction in predictions])
@@ -100,8 +107,11 @@ def test_the_colour_is_read_from_the_garment_not_from_the_background(trained_on_
     work, _ = trained_on_photos
     classifier = Classifier.load(work / "fashion.model", work / "mlb.pickle")
     rng = np.random.default_rng(0)
-    paths = [path for folder in ("red_dress", "red_shirt", "blue_dress", "blue_shirt")
-             for path in rng.permutation(list_images(FASHION_DIR / folder))[:60]]
+    paths = [
+        path
+        for folder in ("red_dress", "red_shirt", "blue_dress", "blue_shirt")
+        for path in rng.permutation(list_images(FASHION_DIR / folder))[:60]
+    ]
     images, kept, _ = load_images(paths, classifier.image_size)
     masks = segment_backgrounds(images)
     plain = masks.reshape(len(masks), -1).max(axis=1) > 0  # a white background the segmentation found

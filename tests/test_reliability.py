@@ -7,10 +7,22 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from bad_inputs import (BAD_IMAGES, FLAGS, LAYOUTS, ODD_IMAGES, TRAINING_FLAGS, Run, Verdict, campaign_runs, make_dataset,
-                        png_with_header, run_and_judge, write_image)
+from bad_inputs import (
+    BAD_IMAGES,
+    FLAGS,
+    LAYOUTS,
+    ODD_IMAGES,
+    TRAINING_FLAGS,
+    Run,
+    Verdict,
+    campaign_runs,
+    make_dataset,
+    png_with_header,
+    run_and_judge,
+    write_image,
+)
 from conftest import PROCESS_TIMEOUT, PROJECT_ROOT
+
 from pyimagesearch import config
 from pyimagesearch.images import UnreadableImageError, decode_image_bytes, image_dimensions
 
@@ -38,11 +50,15 @@ def _gif_claiming(height: int, width: int) -> bytes:
     return bytes(data)
 
 
-@pytest.mark.parametrize("data, size", [
-    (png_with_header(20000, 20000), (20000, 20000)),  # a real 400-megapixel PNG in 400 KB
-    (_jpeg_claiming(12000, 9000), (12000, 9000)),
-    (_gif_claiming(60000, 2000), (60000, 2000)),
-], ids=["png", "jpeg", "gif"])
+@pytest.mark.parametrize(
+    "data, size",
+    [
+        (png_with_header(20000, 20000), (20000, 20000)),  # a real 400-megapixel PNG in 400 KB
+        (_jpeg_claiming(12000, 9000), (12000, 9000)),
+        (_gif_claiming(60000, 2000), (60000, 2000)),
+    ],
+    ids=["png", "jpeg", "gif"],
+)
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # pytest resets the filter images.py sets
 def test_a_decompression_bomb_is_refused_before_it_is_decoded(data, size):
     # Found by the campaign: training, classification and evaluation decoded a 400 KB PNG into 1.2 GB
@@ -54,6 +70,7 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded(data, size):
 
 
 # ---- The corpus through the real CLIs --------------------------------------------------------------
+
 
 def command(script: str, args: list[str]) -> list[str]:
     return [sys.executable, str(PROJECT_ROOT / script), *args]
@@ -78,15 +95,40 @@ def corpus(exported_model, tmp_path_factory) -> dict[str, Run]:
 
 
 # The cases cheap enough for the suite (a second or two each); bench/reliability.py runs every case through every CLI.
-CHEAP = [f"{kind.name} classify.py" for kind in BAD_IMAGES + ODD_IMAGES] + [
-    f"{layout.name} classify.py" for layout in LAYOUTS  # evaluate.py and train.py on each layout: bench/reliability.py
-] + [f"{name} {script}" for name in ("model_truncated_1", "model_empty", "model_is_a_jpeg", "model_is_a_folder",
-                                     "onnx_not_onnx", "onnx_truncated", "model_beside_a_broken_export")
-     for script in ("classify.py", "evaluate.py")] + [
-    f"{name} {script}" for name in ("labelbin_from_another_run", "labelbin_hostile_pickle", "labelbin_truncated",
-                                    "labelbin_empty", "labelbin_a_pickled_dict", "labelbin_is_a_folder", "labelbin_is_a_jpeg")
-    for script in ("classify.py", "evaluate.py")
-] + [f"flag {script} {flag} {value} {script}" for script, flag, value in FLAGS if script != "train.py"]
+CHEAP = (
+    [f"{kind.name} classify.py" for kind in BAD_IMAGES + ODD_IMAGES]
+    + [
+        f"{layout.name} classify.py"
+        for layout in LAYOUTS  # evaluate.py and train.py on each layout: bench/reliability.py
+    ]
+    + [
+        f"{name} {script}"
+        for name in (
+            "model_truncated_1",
+            "model_empty",
+            "model_is_a_jpeg",
+            "model_is_a_folder",
+            "onnx_not_onnx",
+            "onnx_truncated",
+            "model_beside_a_broken_export",
+        )
+        for script in ("classify.py", "evaluate.py")
+    ]
+    + [
+        f"{name} {script}"
+        for name in (
+            "labelbin_from_another_run",
+            "labelbin_hostile_pickle",
+            "labelbin_truncated",
+            "labelbin_empty",
+            "labelbin_a_pickled_dict",
+            "labelbin_is_a_folder",
+            "labelbin_is_a_jpeg",
+        )
+        for script in ("classify.py", "evaluate.py")
+    ]
+    + [f"flag {script} {flag} {value} {script}" for script, flag, value in FLAGS if script != "train.py"]
+)
 
 
 @pytest.mark.parametrize("case", CHEAP)
@@ -105,8 +147,10 @@ def test_a_bad_manifest_is_a_one_line_error(case, tmp_path, exported_model):
     verdict = check(run, tmp_path, exported_model)
     assert verdict.error_line.startswith("train.py: error: ")
     if case == "manifest_with_an_unreadable_image":
-        assert verdict.error_line.endswith("broken.jpg: not an image, or a format neither OpenCV nor Pillow reads. "
-                                           "A manifest's images are read as training needs them: fix the file or remove its row.")
+        assert verdict.error_line.endswith(
+            "broken.jpg: not an image, or a format neither OpenCV nor Pillow reads. "
+            "A manifest's images are read as training needs them: fix the file or remove its row."
+        )
     else:
         assert "manifest_binary_garbage.csv: not a text file" in verdict.error_line
 
@@ -119,8 +163,15 @@ def test_train_skips_names_and_counts_every_bad_image_and_reads_every_odd_one(tm
         write_image(dataset / "red_dress", kind, seed=number)
     refused = [kind for kind in ODD_IMAGES if kind.maybe_readable and _unreadable(dataset / "red_dress" / kind.filename)]
     skipped = len(BAD_IMAGES) + len(refused)
-    run = Run("every image kind", "train.py", ["--dataset", dataset, *TRAINING_FLAGS], (0,), "", [dataset],
-              f"images: {6 * 3 + len(ODD_IMAGES) - len(refused)} loaded, {skipped} skipped")
+    run = Run(
+        "every image kind",
+        "train.py",
+        ["--dataset", dataset, *TRAINING_FLAGS],
+        (0,),
+        "",
+        [dataset],
+        f"images: {6 * 3 + len(ODD_IMAGES) - len(refused)} loaded, {skipped} skipped",
+    )
     verdict = check(run, tmp_path, exported_model)  # exit 0, no traceback, data set and outputs intact
     for kind in BAD_IMAGES + tuple(refused):
         assert any(line.startswith("warning: skipped ") and kind.filename in line for line in verdict.warning_lines), kind.name

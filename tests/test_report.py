@@ -14,15 +14,15 @@ from urllib.parse import unquote
 import cv2
 import numpy as np
 import pytest
-
 from conftest import PROCESS_TIMEOUT, PROJECT_ROOT, run_script
+from test_classification import imported_modules
+
 from pyimagesearch import config
 from pyimagesearch.classification import Classifier, Prediction
 from pyimagesearch.evaluation import SUMMARY_METRICS
 from pyimagesearch.evaluation_report import explained_label
 from pyimagesearch.html_report import check_report_path, relative_link, thumbnail_uri, write_contact_sheet
 from pyimagesearch.unknown import is_flagged
-from test_classification import imported_modules
 
 SECTIONS = ["headline", "per-label", "groups", "confused", "mistakes", "unknown", "never-learnt", "pr-curves"]
 GALLERY = 5
@@ -113,16 +113,32 @@ def evaluation_set(demo_data, tmp_path_factory):
         (root / folder).mkdir()
         for path in sorted((dataset / folder).iterdir())[:8]:
             shutil.copy(path, root / folder / path.name)
-    for folder, source in (("black_dress", examples / "example_07.jpg"), ("red_jeans", sorted((dataset / "blue_shirt").iterdir())[-1]),
-                           ("green_dress", sorted((dataset / "blue_dress").iterdir())[0])):
+    for folder, source in (
+        ("black_dress", examples / "example_07.jpg"),
+        ("red_jeans", sorted((dataset / "blue_shirt").iterdir())[-1]),
+        ("green_dress", sorted((dataset / "blue_dress").iterdir())[0]),
+    ):
         (root / folder).mkdir()
         shutil.copy(source, root / folder / source.name)
     return root
 
 
 def evaluate(model: Path, dataset: Path, output: Path, *flags: str) -> tuple[dict, str]:
-    result = run_script("evaluate.py", "--model", model, "--labelbin", model.parent / "mlb.pickle", "--dataset", dataset,
-                        "--output", output, "--gallery", str(GALLERY), *flags, cwd=output.parent)
+    result = run_script(
+        "evaluate.py",
+        "--model",
+        model,
+        "--labelbin",
+        model.parent / "mlb.pickle",
+        "--dataset",
+        dataset,
+        "--output",
+        output,
+        "--gallery",
+        str(GALLERY),
+        *flags,
+        cwd=output.parent,
+    )
     assert result.returncode == 0, result.stderr
     assert f"{output / 'report.html'}" in result.stdout.splitlines()[-1]
     return json.loads((output / "report.json").read_text()), (output / "report.html").read_text()
@@ -146,7 +162,9 @@ def test_the_report_has_every_section_with_its_content(keras_report):
     # A heat map per label group (colours, types), the PR curves.
     figures = [image for image in page.images if "figure" in image.get("class", "")]
     assert [image["alt"] for image in figures] == [
-        "confusion matrix of black, blue, red", "confusion matrix of dress, jeans, shirt", "precision-recall curve of each label"
+        "confusion matrix of black, blue, red",
+        "confusion matrix of dress, jeans, shirt",
+        "precision-recall curve of each label",
     ]
     # The worst mistakes, highest loss first, each with its photo and the Grad-CAM overlay of the wrong label.
     mistakes = page.cards["mistakes"]
@@ -189,12 +207,19 @@ def test_every_number_in_the_report_is_report_jsons(keras_report):
     assert not wrong
     # Every headline and per-label number, every threshold and confusion count is shown.
     expected = {f"decodings/{name}/{metric}" for name in report["decodings"] for metric in SUMMARY_METRICS}
-    expected |= {f"per_label/{label}/{metric}" for label in report["per_label"]
-                 for metric in ("precision", "recall", "f1", "average_precision", "support")}
+    expected |= {
+        f"per_label/{label}/{metric}"
+        for label in report["per_label"]
+        for metric in ("precision", "recall", "f1", "average_precision", "support")
+    }
     expected |= {f"thresholds/{label}" for label in report["thresholds"]}
     expected |= {f"confusion_matrices/{label}/{count}" for label, counts in report["confusion_matrices"].items() for count in counts}
-    expected |= {f"group_confusion/{g}/counts/{r}/{c}" for g, group in enumerate(report["group_confusion"])
-                 for r, row in enumerate(group["counts"]) for c in range(len(row))}
+    expected |= {
+        f"group_confusion/{g}/counts/{r}/{c}"
+        for g, group in enumerate(report["group_confusion"])
+        for r, row in enumerate(group["counts"])
+        for c in range(len(row))
+    }
     expected |= {f"most_confused/labels/{index}/images" for index in range(min(10, len(report["most_confused"]["labels"])))}
     for index, item in enumerate(report["misclassified"][:GALLERY]):
         expected |= {f"misclassified/{index}/loss", *(f"misclassified/{index}/probabilities/{label}" for label in item["probabilities"])}
@@ -213,9 +238,25 @@ def test_a_model_grad_cam_cannot_explain_gets_no_overlay_and_the_page_says_why(e
 def test_evaluating_the_model_file_runs_its_export_without_tensorflow(exported_model, evaluation_set, keras_report, tmp_path):
     output = tmp_path / "evaluation"
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", str(PROJECT_ROOT / "evaluate.py"), "--model", str(exported_model / "fashion.model"),
-         "--labelbin", str(exported_model / "mlb.pickle"), "--dataset", str(evaluation_set), "--output", str(output), "--json"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=PROCESS_TIMEOUT,
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            str(PROJECT_ROOT / "evaluate.py"),
+            "--model",
+            str(exported_model / "fashion.model"),
+            "--labelbin",
+            str(exported_model / "mlb.pickle"),
+            "--dataset",
+            str(evaluation_set),
+            "--output",
+            str(output),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=PROCESS_TIMEOUT,
     )
     assert result.returncode == 0, result.stderr
     modules = imported_modules(result.stderr)
@@ -223,14 +264,18 @@ def test_evaluating_the_model_file_runs_its_export_without_tensorflow(exported_m
     report, keras_run = json.loads(result.stdout), keras_report[1]
     # The same answers as the Keras model file's (export.py checks the outputs agree within 1e-4).
     assert report["misclassified"] and {item["image"] for item in report["misclassified"]} == {
-        item["image"] for item in keras_run["misclassified"]}
+        item["image"] for item in keras_run["misclassified"]
+    }
     for name in SUMMARY_METRICS:
         assert report[name] == pytest.approx(keras_run[name], abs=1e-3), name
 
 
 def test_explained_label_is_the_wrong_label_else_the_missed_one():
-    mistake = {"true": ["red", "dress"], "predicted": ["blue", "black", "dress"],
-               "probabilities": {"red": 0.3, "dress": 0.9, "blue": 0.6, "black": 0.7}}
+    mistake = {
+        "true": ["red", "dress"],
+        "predicted": ["blue", "black", "dress"],
+        "probabilities": {"red": 0.3, "dress": 0.9, "blue": 0.6, "black": 0.7},
+    }
     assert explained_label(mistake) == ("black", "predicted, wrong")
     assert explained_label({**mistake, "predicted": ["dress"]}) == ("red", "missed")
 
@@ -238,10 +283,25 @@ def test_explained_label_is_the_wrong_label_else_the_missed_one():
 def test_classify_report_is_a_contact_sheet_filterable_by_predicted_label_without_tensorflow(exported_model, demo_data, tmp_path):
     _, examples = demo_data
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", str(PROJECT_ROOT / "classify.py"), "--model", str(exported_model / "fashion.onnx"),
-         "--image", str(examples), "--output", str(tmp_path / "annotated"), "--report", str(tmp_path / "sheet" / "report.html"),
-         "--json"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            str(PROJECT_ROOT / "classify.py"),
+            "--model",
+            str(exported_model / "fashion.onnx"),
+            "--image",
+            str(examples),
+            "--output",
+            str(tmp_path / "annotated"),
+            "--report",
+            str(tmp_path / "sheet" / "report.html"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert not {"tensorflow", "keras", "sklearn"} & imported_modules(result.stderr)
@@ -253,7 +313,9 @@ def test_classify_report_is_a_contact_sheet_filterable_by_predicted_label_withou
     classes = Classifier.load(exported_model / "fashion.onnx").classes
     for card, item in zip(cards, predictions):
         assert ("unknown" in card["classes"]) == is_flagged(item["unknown"]) == ("flagged" in card["classes"])
-        assert {name for name in card["classes"] if name.startswith("label-")} == {f"label-{classes.index(label)}" for label in item["labels"]}
+        assert {name for name in card["classes"] if name.startswith("label-")} == {
+            f"label-{classes.index(label)}" for label in item["labels"]
+        }
         assert ("no-label" in card["classes"]) == (not item["labels"])
         decoded_image(card["images"][0]["src"])
     # Each card links to its annotated copy, relative to the page.
@@ -266,9 +328,14 @@ def test_contact_sheet_marks_unknowns_and_files_each_card_under_its_filters(demo
     examples = sorted(demo_data[1].iterdir())
 
     def verdict(image: bool, groups: tuple[bool, bool]) -> dict:
-        return {"threshold": 0.03, "image": {"typicality": 0.01 if image else 0.5, "unknown": image},
-                "groups": [{"labels": labels, "typicality": 0.01 if flag else 0.5, "unknown": flag}
-                           for labels, flag in ((["blue", "red"], groups[0]), (["dress", "shirt"], groups[1]))]}
+        return {
+            "threshold": 0.03,
+            "image": {"typicality": 0.01 if image else 0.5, "unknown": image},
+            "groups": [
+                {"labels": labels, "typicality": 0.01 if flag else 0.5, "unknown": flag}
+                for labels, flag in ((["blue", "red"], groups[0]), (["dress", "shirt"], groups[1]))
+            ],
+        }
 
     probabilities = {"dress": 0.9, "red": 0.8, "blue": 0.1, "shirt": 0.05}
     predictions = [
@@ -280,7 +347,9 @@ def test_contact_sheet_marks_unknowns_and_files_each_card_under_its_filters(demo
     text = (tmp_path / "sheet.html").read_text()
     cards = Page(text).cards["sheet"]
     assert [card["classes"] for card in cards] == [
-        ["card", "label-1", "label-2"], ["card", "label-2", "unknown", "flagged"], ["card", "unknown", "no-label", "flagged"],
+        ["card", "label-1", "label-2"],
+        ["card", "label-2", "unknown", "flagged"],
+        ["card", "unknown", "no-label", "flagged"],
     ]
     assert "unknown (not dress/shirt)</span>" in text  # the group it flagged, as classify.py prints it
     for name, count in (("all", 3), ("label-0", 0), ("label-1", 1), ("label-2", 2), ("unknown", 2), ("no-label", 1)):
@@ -288,12 +357,14 @@ def test_contact_sheet_marks_unknowns_and_files_each_card_under_its_filters(demo
 
 
 def test_bad_report_arguments_are_one_line_errors_that_write_nothing(exported_model, demo_data, evaluation_set, tmp_path):
-    result = run_script("classify.py", "--model", exported_model / "fashion.onnx", "--image", demo_data[1],
-                        "--report", "sheet.txt", cwd=tmp_path)
+    result = run_script(
+        "classify.py", "--model", exported_model / "fashion.onnx", "--image", demo_data[1], "--report", "sheet.txt", cwd=tmp_path
+    )
     assert result.returncode == 2
     assert result.stderr.splitlines() == ["classify.py: error: --report sheet.txt: the page's name must end in .html (e.g. report.html)."]
-    result = run_script("evaluate.py", "--model", exported_model / "fashion.onnx", "--dataset", evaluation_set,
-                        "--gallery", "-1", cwd=tmp_path)
+    result = run_script(
+        "evaluate.py", "--model", exported_model / "fashion.onnx", "--dataset", evaluation_set, "--gallery", "-1", cwd=tmp_path
+    )
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1] == "evaluate.py: error: --gallery must be 0 or more (0 shows no image). Received: -1"
     assert list(tmp_path.iterdir()) == []
@@ -312,8 +383,10 @@ def test_report_paths_and_thumbnails(tmp_path):
 
 
 def test_report_modules_import_neither_tensorflow_nor_keras():
-    code = ("import json, sys, pyimagesearch.html_report, pyimagesearch.evaluation_report; "
-            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    code = (
+        "import json, sys, pyimagesearch.html_report, pyimagesearch.evaluation_report; "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT)
     assert not {"tensorflow", "keras"} & set(json.loads(result.stdout))
 
@@ -324,15 +397,22 @@ def readme_flags(heading: str) -> set[str]:
     start = next(index for index, line in enumerate(lines) if line.startswith(heading))
     first = next(index for index in range(start, len(lines)) if lines[index].startswith("|"))
     rows = []
-    for line in lines[first + 2:]:  # past the header and its rule
+    for line in lines[first + 2 :]:  # past the header and its rule
         if not line.startswith("|"):
             break
         rows.append(line)
     return {flag for row in rows for flag in re.findall(r"`(--?[\w-]+)", row.split("|")[1])}
 
 
-@pytest.mark.parametrize("script, heading", [("classify.py", "### classify.py"), ("evaluate.py", "**evaluate.py** scores"),
-                                             ("train.py", "### train.py"), ("export.py", "### export.py")])
+@pytest.mark.parametrize(
+    "script, heading",
+    [
+        ("classify.py", "### classify.py"),
+        ("evaluate.py", "**evaluate.py** scores"),
+        ("train.py", "### train.py"),
+        ("export.py", "### export.py"),
+    ],
+)
 def test_readme_flag_tables_list_every_flag(script, heading):
     module = __import__(script.removesuffix(".py"))
     parser_flags = {flag for action in module.build_parser()._actions for flag in action.option_strings} - {"-h", "--help"}
@@ -353,8 +433,18 @@ def test_headless_chromium_renders_the_report_and_the_sheet_filters(keras_report
 
     # The contact sheet's filters, CSS alone: a script added to a copy here (the page has none)
     # checks each filter in turn and records which images stay visible.
-    result = run_script("classify.py", "--model", exported_model / "fashion.onnx", "--image", demo_data[1],
-                        "--no-annotate", "--report", tmp_path / "sheet.html", "--json", cwd=tmp_path)
+    result = run_script(
+        "classify.py",
+        "--model",
+        exported_model / "fashion.onnx",
+        "--image",
+        demo_data[1],
+        "--no-annotate",
+        "--report",
+        tmp_path / "sheet.html",
+        "--json",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     predictions = json.loads(result.stdout)
     probe = """<script>
@@ -379,10 +469,23 @@ document.body.dataset.visible = JSON.stringify(visible);
 def run_chromium(*arguments: str, profile: Path) -> str:
     """Headless Chromium as this machine needs it (no sandbox as root, no GPU, no network of its own); its stdout."""
     result = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-         f"--user-data-dir={profile}", *arguments],
-        capture_output=True, text=True, timeout=120,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            *arguments,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout

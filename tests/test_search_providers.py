@@ -7,9 +7,6 @@ import json
 import urllib.parse
 
 import pytest
-from werkzeug import Response
-
-import search_bing_api
 from download_support import (  # noqa: F401 (fixtures)
     KEY,
     httpserver,
@@ -20,6 +17,9 @@ from download_support import (  # noqa: F401 (fixtures)
     serve_pictures,
     session,
 )
+from werkzeug import Response
+
+import search_bing_api
 from pyimagesearch.download.providers import PROVIDERS
 from pyimagesearch.download.search import Credentials, SearchError, SearchResponseError, search_images
 from pyimagesearch.download.web import build_session
@@ -154,7 +154,17 @@ def test_bing_skips_items_without_a_content_url(httpserver, session):
         (search_answer([], nextOffset=2.5), "'nextOffset' is a number"),
         ({"_type": "ErrorResponse", "errors": [{"message": "quota exceeded"}]}, "the endpoint says: quota exceeded"),
     ],
-    ids=["not-json", "array", "no-value", "value-not-list", "negative-total", "string-total", "bool-offset", "float-offset", "error-response"],
+    ids=[
+        "not-json",
+        "array",
+        "no-value",
+        "value-not-list",
+        "negative-total",
+        "string-total",
+        "bool-offset",
+        "float-offset",
+        "error-response",
+    ],
 )
 def test_bing_rejects_malformed_answers_clearly(httpserver, session, answer, message):
     expect_search(httpserver, answer)
@@ -202,19 +212,26 @@ def test_bing_rejects_bad_arguments_before_any_request(httpserver, session, opti
     assert httpserver.log == []
 
 
-
-
 # --- Openverse ---------------------------------------------------------------------------------------
 
 
 def openverse_result(url: str, number: int) -> dict:
     return {
-        "id": f"id-{number}", "title": f"Red dress {number}", "url": url,
-        "foreign_landing_url": f"https://www.flickr.com/photos/someone/{number}", "creator": f"Photographer {number}",
-        "creator_url": "https://www.flickr.com/photos/someone", "license": "by-sa", "license_version": "2.0",
-        "license_url": "https://creativecommons.org/licenses/by-sa/2.0/", "provider": "flickr", "source": "flickr",
+        "id": f"id-{number}",
+        "title": f"Red dress {number}",
+        "url": url,
+        "foreign_landing_url": f"https://www.flickr.com/photos/someone/{number}",
+        "creator": f"Photographer {number}",
+        "creator_url": "https://www.flickr.com/photos/someone",
+        "license": "by-sa",
+        "license_version": "2.0",
+        "license_url": "https://creativecommons.org/licenses/by-sa/2.0/",
+        "provider": "flickr",
+        "source": "flickr",
         "attribution": f'"Red dress {number}" by Photographer {number} is licensed under CC BY-SA 2.0.',
-        "filetype": "png", "tags": [], "mature": False,
+        "filetype": "png",
+        "tags": [],
+        "mature": False,
     }
 
 
@@ -236,7 +253,7 @@ def openverse_server(server, pictures: list[str], *, depth: int = 20, max_anonym
         if page > depth:
             body = {"detail": {"page": [f"Ensure this value is less than or equal to {depth}."]}}
             return Response(json.dumps(body), status=400, content_type="application/json")
-        chunk = pictures[(page - 1) * page_size: page * page_size]
+        chunk = pictures[(page - 1) * page_size : page * page_size]
         return Response(json.dumps(openverse_page(chunk, page, page_size, len(pictures))), content_type="application/json")
 
     server.expect_request(OPENVERSE_PATH).respond_with_handler(answer)
@@ -259,7 +276,11 @@ def test_openverse_pages_anonymously_with_its_page_size_and_keeps_licences(https
     assert result.stop_reason == "no further page" and result.total == 45
     first = result.hits[0]
     assert (first.page_url, first.creator, first.license, first.license_version) == (
-        "https://www.flickr.com/photos/someone/0", "Photographer 0", "by-sa", "2.0")
+        "https://www.flickr.com/photos/someone/0",
+        "Photographer 0",
+        "by-sa",
+        "2.0",
+    )
     assert first.license_url == "https://creativecommons.org/licenses/by-sa/2.0/"
     assert first.attribution.startswith('"Red dress 0" by Photographer 0')
 
@@ -305,7 +326,9 @@ def test_openverse_page_beyond_a_servers_depth_ends_the_search_keeping_what_was_
 def test_openverse_refused_token_is_reported(httpserver, session):
     httpserver.expect_request(OPENVERSE_PATH).respond_with_json({"detail": "Invalid token."}, status=401)
 
-    with pytest.raises(SearchError, match=r"openverse refused the access token \(HTTP 401: Invalid token.\); check the key \(or OPENVERSE_API_TOKEN\)"):
+    with pytest.raises(
+        SearchError, match=r"openverse refused the access token \(HTTP 401: Invalid token.\); check the key \(or OPENVERSE_API_TOKEN\)"
+    ):
         search(httpserver, session, "openverse", credentials=Credentials(api_key="expired"))
 
 
@@ -323,8 +346,7 @@ def test_openverse_rate_limit_longer_than_max_wait_is_not_retried_and_says_what_
 
 
 def test_openverse_short_retry_after_is_waited_for_and_retried(httpserver, session):
-    httpserver.expect_oneshot_request(OPENVERSE_PATH).respond_with_json({"detail": "throttled"}, status=429,
-                                                                        headers={"Retry-After": "1"})
+    httpserver.expect_oneshot_request(OPENVERSE_PATH).respond_with_json({"detail": "throttled"}, status=429, headers={"Retry-After": "1"})
     openverse_server(httpserver, ["http://127.0.0.1/a.jpg"])
 
     result = search(httpserver, session, "openverse")
@@ -336,7 +358,8 @@ def test_openverse_short_retry_after_is_waited_for_and_retried(httpserver, sessi
 def test_openverse_rate_limit_on_a_later_page_keeps_what_was_found(httpserver):
     pictures = [f"http://127.0.0.1/{index}.jpg" for index in range(40)]
     httpserver.expect_request(OPENVERSE_PATH, query_string={"q": "red dress", "page": "1", "page_size": "20"}).respond_with_json(
-        openverse_page(pictures[:20], 1, 20, 40))
+        openverse_page(pictures[:20], 1, 20, 40)
+    )
     httpserver.expect_request(OPENVERSE_PATH).respond_with_json({"detail": "throttled"}, status=429, headers={"Retry-After": "3600"})
 
     with build_session(retries=1, max_wait=1) as polite:
@@ -348,8 +371,12 @@ def test_openverse_rate_limit_on_a_later_page_keeps_what_was_found(httpserver):
 
 @pytest.mark.parametrize(
     ("answer", "message"),
-    [("{\"results\": [", "is not JSON"), ({"result_count": 3}, "has no 'results' field"),
-     ({"results": {"url": "x"}}, "'results' is an object, expected a list"), ({"results": [], "page_count": -1}, "'page_count' is a number")],
+    [
+        ('{"results": [', "is not JSON"),
+        ({"result_count": 3}, "has no 'results' field"),
+        ({"results": {"url": "x"}}, "'results' is an object, expected a list"),
+        ({"results": [], "page_count": -1}, "'page_count' is a number"),
+    ],
     ids=["truncated-json", "no-results", "results-not-list", "negative-page-count"],
 )
 def test_openverse_malformed_answer_is_a_clear_error(httpserver, session, answer, message):
@@ -372,8 +399,11 @@ def test_openverse_empty_results_end_the_search(httpserver, session):
 
 @pytest.mark.parametrize(
     ("license_filter", "parameters"),
-    [("public-domain", {"license": "cc0,pdm"}), ("commercial", {"license_type": "commercial"}),
-     ("commercial-modification", {"license_type": "commercial,modification"})],
+    [
+        ("public-domain", {"license": "cc0,pdm"}),
+        ("commercial", {"license_type": "commercial"}),
+        ("commercial-modification", {"license_type": "commercial,modification"}),
+    ],
 )
 def test_openverse_licence_filter_is_its_license_parameters(httpserver, session, license_filter, parameters):
     openverse_server(httpserver, ["http://127.0.0.1/a.jpg"])
@@ -400,7 +430,11 @@ def test_tutorial_command_needs_no_key_and_records_licences(httpserver, tmp_path
     entry = manifest(output)[0]
     assert entry["url"] == pictures[0] and entry["provider"] == "openverse"
     assert (entry["page_url"], entry["license"], entry["license_version"], entry["creator"]) == (
-        "https://www.flickr.com/photos/someone/0", "by-sa", "2.0", "Photographer 0")
+        "https://www.flickr.com/photos/someone/0",
+        "by-sa",
+        "2.0",
+        "Photographer 0",
+    )
 
 
 # --- Brave ------------------------------------------------------------------------------------------------
@@ -409,16 +443,25 @@ def test_tutorial_command_needs_no_key_and_records_licences(httpserver, tmp_path
 def brave_answer(pictures: list[str]) -> dict:
     """An answer as documented: ImageSearchApiResponse with ImageResult items."""
     results = [
-        {"type": "image_result", "title": f"Red dress {index}", "url": f"https://shop.example/dress/{index}",
-         "source": "shop.example", "page_fetched": "2025-09-15T10:30:00Z",
-         "thumbnail": {"src": f"https://imgs.search.brave.com/{index}"},
-         "properties": {"url": url, "placeholder": f"https://imgs.search.brave.com/p/{index}"},
-         "meta_url": {"scheme": "https", "netloc": "shop.example", "hostname": "shop.example", "path": "/dress"},
-         "confidence": "high"}
+        {
+            "type": "image_result",
+            "title": f"Red dress {index}",
+            "url": f"https://shop.example/dress/{index}",
+            "source": "shop.example",
+            "page_fetched": "2025-09-15T10:30:00Z",
+            "thumbnail": {"src": f"https://imgs.search.brave.com/{index}"},
+            "properties": {"url": url, "placeholder": f"https://imgs.search.brave.com/p/{index}"},
+            "meta_url": {"scheme": "https", "netloc": "shop.example", "hostname": "shop.example", "path": "/dress"},
+            "confidence": "high",
+        }
         for index, url in enumerate(pictures)
     ]
-    return {"type": "images", "query": {"original": "red dress", "spellcheck_off": False}, "results": results,
-            "extra": {"might_be_offensive": False}}
+    return {
+        "type": "images",
+        "query": {"original": "red dress", "spellcheck_off": False},
+        "results": results,
+        "extra": {"might_be_offensive": False},
+    }
 
 
 def test_brave_asks_once_with_the_token_header_and_reads_image_and_page_urls(httpserver, session):
@@ -437,25 +480,44 @@ def test_brave_asks_once_with_the_token_header_and_reads_image_and_page_urls(htt
 
 @pytest.mark.parametrize(
     ("status", "body"),
-    [(422, {"type": "ErrorResponse", "error": {"id": "x", "status": 422, "code": "SUBSCRIPTION_TOKEN_INVALID",
-                                                "detail": "The provided subscription token is invalid.",
-                                                "meta": {"component": "authentication"}}}),
-     (401, {"type": "ErrorResponse", "error": {"status": 401, "code": "UNAUTHORIZED", "detail": "Unauthorized"}}),
-     (403, {"type": "ErrorResponse", "error": {"status": 403, "code": "FORBIDDEN", "detail": "Plan does not include images"}})],
+    [
+        (
+            422,
+            {
+                "type": "ErrorResponse",
+                "error": {
+                    "id": "x",
+                    "status": 422,
+                    "code": "SUBSCRIPTION_TOKEN_INVALID",
+                    "detail": "The provided subscription token is invalid.",
+                    "meta": {"component": "authentication"},
+                },
+            },
+        ),
+        (401, {"type": "ErrorResponse", "error": {"status": 401, "code": "UNAUTHORIZED", "detail": "Unauthorized"}}),
+        (403, {"type": "ErrorResponse", "error": {"status": 403, "code": "FORBIDDEN", "detail": "Plan does not include images"}}),
+    ],
     ids=["invalid-token", "401", "403"],
 )
 def test_brave_refused_token_is_reported(httpserver, session, status, body):
     httpserver.expect_request(BRAVE_PATH).respond_with_json(body, status=status)
 
-    with pytest.raises(SearchError, match=r"brave refused the subscription token \(HTTP \d+: .+\); check the key \(or BRAVE_SEARCH_API_KEY\)"):
+    with pytest.raises(
+        SearchError, match=r"brave refused the subscription token \(HTTP \d+: .+\); check the key \(or BRAVE_SEARCH_API_KEY\)"
+    ):
         search(httpserver, session, "brave")
 
 
 def test_brave_rate_limit_reports_the_wait(httpserver):
     body = {"type": "ErrorResponse", "error": {"status": 429, "code": "RATE_LIMITED", "detail": "Request rate limit exceeded"}}
-    httpserver.expect_request(BRAVE_PATH).respond_with_json(body, status=429, headers={"Retry-After": "120", "X-RateLimit-Reset": "1, 2000"})
+    httpserver.expect_request(BRAVE_PATH).respond_with_json(
+        body, status=429, headers={"Retry-After": "120", "X-RateLimit-Reset": "1, 2000"}
+    )
 
-    with build_session(retries=2, max_wait=5) as polite, pytest.raises(SearchError, match="brave's rate limit was reached .*it asks to wait 120 s"):
+    with (
+        build_session(retries=2, max_wait=5) as polite,
+        pytest.raises(SearchError, match="brave's rate limit was reached .*it asks to wait 120 s"),
+    ):
         search(httpserver, polite, "brave")
     assert len(httpserver.log) == 1
 
@@ -480,14 +542,24 @@ def google_server(server, pictures: list[str]):
         if request.args.get("searchType") != "image" or num > 10 or start + num > 100:
             body = {"error": {"code": 400, "message": "Request contains an invalid argument.", "status": "INVALID_ARGUMENT"}}
             return Response(json.dumps(body), status=400, content_type="application/json")
-        chunk = pictures[start - 1: start - 1 + num]
-        body = {"kind": "customsearch#search", "searchInformation": {"totalResults": str(len(pictures))},
-                "queries": {"request": [{"startIndex": start, "count": num}]}}
+        chunk = pictures[start - 1 : start - 1 + num]
+        body = {
+            "kind": "customsearch#search",
+            "searchInformation": {"totalResults": str(len(pictures))},
+            "queries": {"request": [{"startIndex": start, "count": num}]},
+        }
         if chunk:
-            body["items"] = [{"kind": "customsearch#result", "title": f"Dress {start + index}", "link": url,
-                              "displayLink": "shop.example", "mime": "image/jpeg",
-                              "image": {"contextLink": f"https://shop.example/{start + index}", "height": 600, "width": 400}}
-                             for index, url in enumerate(chunk)]
+            body["items"] = [
+                {
+                    "kind": "customsearch#result",
+                    "title": f"Dress {start + index}",
+                    "link": url,
+                    "displayLink": "shop.example",
+                    "mime": "image/jpeg",
+                    "image": {"contextLink": f"https://shop.example/{start + index}", "height": 600, "width": 400},
+                }
+                for index, url in enumerate(chunk)
+            ]
         if start + num <= len(pictures):
             body["queries"]["nextPage"] = [{"startIndex": start + num, "count": num}]
         return Response(json.dumps(body), content_type="application/json")
@@ -504,8 +576,9 @@ def test_google_pages_by_start_and_never_passes_start_plus_num_100(httpserver, s
 
     requests = search_requests(httpserver, GOOGLE_PATH)
     assert [(request.args["start"], request.args["num"]) for request in requests][-2:] == [("81", "10"), ("91", "9")]
-    assert all(request.args["key"] == KEY and request.args["cx"] == "engine" and request.args["searchType"] == "image"
-               for request in requests)
+    assert all(
+        request.args["key"] == KEY and request.args["cx"] == "engine" and request.args["searchType"] == "image" for request in requests
+    )
     assert urls(result) == pictures[:99]
     assert result.hits[0].page_url == "https://shop.example/1"
 
@@ -518,10 +591,29 @@ def test_google_without_items_is_an_empty_search(httpserver, session):
 
 @pytest.mark.parametrize(
     ("status", "body"),
-    [(400, {"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT",
-                      "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]}}),
-     (403, {"error": {"code": 403, "message": "This project does not have the access to Custom Search JSON API.",
-                      "status": "PERMISSION_DENIED"}})],
+    [
+        (
+            400,
+            {
+                "error": {
+                    "code": 400,
+                    "message": "API key not valid. Please pass a valid API key.",
+                    "status": "INVALID_ARGUMENT",
+                    "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}],
+                }
+            },
+        ),
+        (
+            403,
+            {
+                "error": {
+                    "code": 403,
+                    "message": "This project does not have the access to Custom Search JSON API.",
+                    "status": "PERMISSION_DENIED",
+                }
+            },
+        ),
+    ],
     ids=["invalid-key", "no-access"],
 )
 def test_google_refused_key_is_reported(httpserver, session, status, body):
@@ -532,8 +624,13 @@ def test_google_refused_key_is_reported(httpserver, session, status, body):
 
 
 def test_google_daily_quota_is_a_rate_limit(httpserver, session):
-    body = {"error": {"code": 429, "message": "Quota exceeded for quota metric 'Queries' and limit 'Queries per day'",
-                      "status": "RESOURCE_EXHAUSTED"}}
+    body = {
+        "error": {
+            "code": 429,
+            "message": "Quota exceeded for quota metric 'Queries' and limit 'Queries per day'",
+            "status": "RESOURCE_EXHAUSTED",
+        }
+    }
     httpserver.expect_request(GOOGLE_PATH).respond_with_json(body, status=429)
 
     with build_session(retries=0) as no_retries, pytest.raises(SearchError, match="google's rate limit was reached .*Queries per day"):
@@ -555,8 +652,9 @@ def test_cli_bing_uses_the_key_from_the_environment(httpserver, tmp_path, monkey
     expect_search(httpserver, search_answer(pictures, totalEstimatedMatches=3))
     output = tmp_path / "dataset" / "red_dress"
 
-    code = search_bing_api.main(["--query", "red dress", "--output", str(output), "--provider", "bing",
-                                 "--endpoint", httpserver.url_for("/")])
+    code = search_bing_api.main(
+        ["--query", "red dress", "--output", str(output), "--provider", "bing", "--endpoint", httpserver.url_for("/")]
+    )
 
     assert code == 0
     assert image_files(output) == ["00000000.png", "00000001.png", "00000002.png"]

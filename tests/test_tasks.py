@@ -9,14 +9,15 @@ from pyimagesearch.training import build_classifier
 
 @pytest.mark.parametrize(
     "name, activation, loss, units",
-    [("multilabel", "sigmoid", "binary_crossentropy", 4),
-     ("multiclass", "softmax", "categorical_crossentropy", 4),
-     ("binary", "sigmoid", "binary_crossentropy", 1)],
+    [
+        ("multilabel", "sigmoid", "binary_crossentropy", 4),
+        ("multiclass", "softmax", "categorical_crossentropy", 4),
+        ("binary", "sigmoid", "binary_crossentropy", 1),
+    ],
 )
 def test_task_builds_matching_head_and_loss(name, activation, loss, units):
     task = get_task(name)
-    model = build_classifier(task, num_labels=4 if name != "binary" else 2, image_size=32,
-                             optimizer=keras.optimizers.Adam())
+    model = build_classifier(task, num_labels=4 if name != "binary" else 2, image_size=32, optimizer=keras.optimizers.Adam())
     assert model.output_shape == (None, units)
     assert model.layers[-1].get_config()["activation"] == activation
     assert model.loss == loss
@@ -68,7 +69,6 @@ def test_multilabel_metrics_are_per_label_binary_accuracy_and_exact_match():
 def test_multilabel_decoding_takes_a_threshold_per_label_or_one_label_per_group():
     task = get_task("multilabel")
     probabilities = np.array([[0.3, 0.6, 0.2, 0.7], [0.1, 0.2, 0.9, 0.4]])
-    np.testing.assert_array_equal(task.decode(probabilities, threshold=np.array([0.25, 0.5, 0.5, 0.8])),
-                                  [[1, 1, 0, 0], [0, 0, 1, 0]])
+    np.testing.assert_array_equal(task.decode(probabilities, threshold=np.array([0.25, 0.5, 0.5, 0.8])), [[1, 1, 0, 0], [0, 0, 1, 0]])
     # Groups {0, 1} and {2, 3}: exactly one label of each, even when all are below 0.5.
     np.testing.assert_array_equal(task.decode(probabilities, groups=[[0, 1], [2, 3]]), [[0, 1, 0, 1], [0, 1, 1, 0]])

@@ -2,8 +2,8 @@
 
 import keras
 import numpy as np
-
 from conftest import SEED, TRAINING, run_script
+
 from pyimagesearch.classification import Classifier
 from pyimagesearch.colour_and_shape import COLOUR_ATTENTION
 from pyimagesearch.model_io import read_model_metadata
@@ -26,8 +26,9 @@ def test_overfit_check_with_a_far_too_low_learning_rate_fails_and_names_it(demo_
 
 def test_stop_on_stall_stops_a_diverging_run_and_keeps_the_old_model(demo_data, tmp_path):
     (tmp_path / "fashion.model").write_bytes(b"the user's previous model")
-    result = run_script("train.py", "--dataset", demo_data[0], "--epochs", "3", "--image-size", "32",
-                        "--lr", "10", "--stop-on-stall", cwd=tmp_path)
+    result = run_script(
+        "train.py", "--dataset", demo_data[0], "--epochs", "3", "--image-size", "32", "--lr", "10", "--stop-on-stall", cwd=tmp_path
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "training is not learning at epoch 1" in result.stderr
     assert "learning rate too high" in result.stderr
@@ -37,9 +38,18 @@ def test_stop_on_stall_stops_a_diverging_run_and_keeps_the_old_model(demo_data, 
 
 
 def test_standardized_he_initialised_model_carries_its_statistics(demo_data, tmp_path):
-    result = train(demo_data[0], model_path=tmp_path / "m.model", labelbin_path=tmp_path / "mlb.pickle",
-                   plot_path=tmp_path / "plot.png", epochs=2, image_size=32, normalize="standardize", init="he",
-                   verbose=0, **TRAINING)
+    result = train(
+        demo_data[0],
+        model_path=tmp_path / "m.model",
+        labelbin_path=tmp_path / "mlb.pickle",
+        plot_path=tmp_path / "plot.png",
+        epochs=2,
+        image_size=32,
+        normalize="standardize",
+        init="he",
+        verbose=0,
+        **TRAINING,
+    )
     assert result.diagnosis is None
     metadata = read_model_metadata(tmp_path / "m.model")
     assert (metadata["normalize"], metadata["init"]) == ("standardize", "he")
@@ -48,9 +58,13 @@ def test_standardized_he_initialised_model_carries_its_statistics(demo_data, tmp
     assert np.asarray(normalization.offset).max() < 0.0  # -mean / std, learnt from the training images
     # Every kernel training learns (the colour-and-shape network's fixed grey conversion is none;
     # its attention logits start at zero, so that every place weighs alike at first).
-    kernels = [layer.kernel_initializer for layer in result.model.layers
-               if hasattr(layer, "kernel_initializer") and layer.trainable and layer.name != COLOUR_ATTENTION]
+    kernels = [
+        layer.kernel_initializer
+        for layer in result.model.layers
+        if hasattr(layer, "kernel_initializer") and layer.trainable and layer.name != COLOUR_ATTENTION
+    ]
     assert kernels and all(isinstance(kernel, keras.initializers.HeNormal) for kernel in kernels)
     images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
-    np.testing.assert_allclose(classifier.predict_probabilities(images),
-                               result.model.predict(images.astype("float32"), verbose=0), atol=1e-5)
+    np.testing.assert_allclose(
+        classifier.predict_probabilities(images), result.model.predict(images.astype("float32"), verbose=0), atol=1e-5
+    )

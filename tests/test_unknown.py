@@ -7,10 +7,10 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import TRAINING
 from sklearn.metrics import roc_auc_score
 
 from classify import main as classify_main
-from conftest import TRAINING
 from pyimagesearch.classification import Classifier
 from pyimagesearch.demo_data import generate
 from pyimagesearch.images import list_images, load_images
@@ -18,8 +18,16 @@ from pyimagesearch.model_io import METADATA_MEMBER, read_model_metadata
 from pyimagesearch.predictors import OnnxPredictor, feature_layer_name
 from pyimagesearch.smallervggnet import SmallerVGGNet
 from pyimagesearch.unknown import (
-    UnknownDetector, decode_array, distance_rule, encode_array, fit_feature_statistics, fit_neighbour_statistics,
-    mahalanobis_distances, neighbour_distances, retention_threshold, typicality,
+    UnknownDetector,
+    decode_array,
+    distance_rule,
+    encode_array,
+    fit_feature_statistics,
+    fit_neighbour_statistics,
+    mahalanobis_distances,
+    neighbour_distances,
+    retention_threshold,
+    typicality,
 )
 
 # The demo generator's dresses are left out of training: the shape the model never sees.
@@ -50,12 +58,23 @@ def without_dresses(request, tmp_path_factory) -> dict:
     generate(root / "fresh", images_per_combination=40, size=48, seed=12)
     work = root / "work"
     work.mkdir()
-    result = train(root / "dataset", model_path=work / "fashion.model", labelbin_path=work / "mlb.pickle",
-                   plot_path=work / "plot.png", epochs=12, image_size=32, patience=None, verbose=0,
-                   colour_branch=request.param, **TRAINING)
+    result = train(
+        root / "dataset",
+        model_path=work / "fashion.model",
+        labelbin_path=work / "mlb.pickle",
+        plot_path=work / "plot.png",
+        epochs=12,
+        image_size=32,
+        patience=None,
+        verbose=0,
+        colour_branch=request.param,
+        **TRAINING,
+    )
     fresh = list_images(root / "fresh")
     return {
-        "root": root, "work": work, "result": result,
+        "root": root,
+        "work": work,
+        "result": result,
         "seen": [path for path in fresh if path.parent.name not in UNSEEN],
         "unseen": [path for path in fresh if path.parent.name in UNSEEN],
     }
@@ -165,8 +184,22 @@ def test_unknown_threshold_flag_overrides_the_stored_threshold(without_dresses, 
 def test_unknown_is_printed_in_place_of_the_labels(without_dresses, capsys):
     work = without_dresses["work"]
     dress = without_dresses["unseen"][0]
-    assert classify_main(["--model", str(work / "fashion.model"), "--labelbin", str(work / "mlb.pickle"),
-                          "--image", str(dress), "--no-annotate", "--unknown-threshold", "1"]) == 0
+    assert (
+        classify_main(
+            [
+                "--model",
+                str(work / "fashion.model"),
+                "--labelbin",
+                str(work / "mlb.pickle"),
+                "--image",
+                str(dress),
+                "--no-annotate",
+                "--unknown-threshold",
+                "1",
+            ]
+        )
+        == 0
+    )
     first, second = capsys.readouterr().out.splitlines()[:2]
     # At threshold 1 everything less typical than every validation image is unknown.
     assert first == f"{dress}: unknown"
@@ -176,8 +209,19 @@ def test_unknown_is_printed_in_place_of_the_labels(without_dresses, capsys):
 @pytest.mark.parametrize("value", ["1.5", "-0.1", "nan"])
 def test_bad_unknown_threshold_is_a_one_line_error(without_dresses, capsys, value):
     work = without_dresses["work"]
-    code = classify_main(["--model", str(work / "fashion.model"), "--labelbin", str(work / "mlb.pickle"),
-                          "--image", str(without_dresses["seen"][0]), "--no-annotate", "--unknown-threshold", value])
+    code = classify_main(
+        [
+            "--model",
+            str(work / "fashion.model"),
+            "--labelbin",
+            str(work / "mlb.pickle"),
+            "--image",
+            str(without_dresses["seen"][0]),
+            "--no-annotate",
+            "--unknown-threshold",
+            value,
+        ]
+    )
     assert code == 2
     assert capsys.readouterr().err.splitlines() == [
         f"classify.py: error: --unknown-threshold must be between 0 and 1 (a typicality, e.g. 0.05; 0 turns unknown "
@@ -199,8 +243,19 @@ def test_models_without_unknown_detection_still_classify(without_dresses, tmp_pa
     image = without_dresses["unseen"][0]
     [item] = classify_json(capsys, "--model", old, "--labelbin", without_dresses["work"] / "mlb.pickle", "--image", image)
     assert "unknown" not in item and item["labels"]
-    code = classify_main(["--model", str(old), "--labelbin", str(without_dresses["work"] / "mlb.pickle"),
-                          "--image", str(image), "--no-annotate", "--unknown-threshold", "0.1"])
+    code = classify_main(
+        [
+            "--model",
+            str(old),
+            "--labelbin",
+            str(without_dresses["work"] / "mlb.pickle"),
+            "--image",
+            str(image),
+            "--no-annotate",
+            "--unknown-threshold",
+            "0.1",
+        ]
+    )
     assert code == 2
     # The error is one line; before it, classify.py says why TensorFlow runs (no ONNX export beside this copy).
     note, error = capsys.readouterr().err.splitlines()
@@ -241,8 +296,7 @@ def test_mahalanobis_distance_separates_points_off_the_training_clusters():
     # Off the clusters only where they hardly vary: a plain Euclidean distance barely sees it.
     strange = centres[rng.integers(0, 4, 100)] + rng.normal(size=(100, 64)) * spread[::-1]
     assert mahalanobis_distances(strange, statistics).min() > mahalanobis_distances(known, statistics).max()
-    euclidean = {"means": statistics["means"], "components": np.zeros((0, 64)), "variances": np.zeros(0),
-                 "residual_variance": np.ones(1)}
+    euclidean = {"means": statistics["means"], "components": np.zeros((0, 64)), "variances": np.zeros(0), "residual_variance": np.ones(1)}
     assert mahalanobis_distances(strange, euclidean).min() < mahalanobis_distances(known, euclidean).max()
 
 
@@ -280,13 +334,25 @@ def test_a_pretrained_backbones_distance_alone_decides_its_group():
     calibration = -neighbour_distances(training + 0.05 * rng.normal(size=training.shape), neighbours)
 
     def metadata(alone):
-        distance = {"score": "nearest_neighbour", "statistics": {"reference": encode_array(neighbours["reference"])},
-                    "calibration": encode_array(np.sort(calibration))}
+        distance = {
+            "score": "nearest_neighbour",
+            "statistics": {"reference": encode_array(neighbours["reference"])},
+            "calibration": encode_array(np.sort(calibration)),
+        }
         if alone is not None:
             distance["alone"] = alone
-        return {"threshold": 0.05, "image": None, "groups": [
-            {"labels": ["a", "b"], "score": "max_probability", "calibration": encode_array(np.linspace(0.5, 1.0, 50)), "distance": distance},
-        ]}
+        return {
+            "threshold": 0.05,
+            "image": None,
+            "groups": [
+                {
+                    "labels": ["a", "b"],
+                    "score": "max_probability",
+                    "calibration": encode_array(np.linspace(0.5, 1.0, 50)),
+                    "distance": distance,
+                },
+            ],
+        }
 
     # A training image (familiar features) that the network gives no confident label.
     probabilities, features = np.array([[0.5, 0.5]]), training[:1]

@@ -31,8 +31,7 @@ class Bing(SearchProvider):
     def max_page_size(self, credentials: Credentials) -> int:
         return MAX_COUNT
 
-    def page_request(self, url: str, query: str, offset: int, count: int, credentials: Credentials,
-                     license_filter: str) -> PageRequest:
+    def page_request(self, url: str, query: str, offset: int, count: int, credentials: Credentials, license_filter: str) -> PageRequest:
         return PageRequest(url, {"q": query, "offset": offset, "count": count}, {"Ocp-Apim-Subscription-Key": credentials.api_key})
 
     def parse_page(self, payload: object, offset: int, count: int, where: str) -> SearchPage:
@@ -40,9 +39,9 @@ class Bing(SearchProvider):
             raise SearchResponseError(f"{where} has no 'value' field (the endpoint says: {self.error_detail(payload)})")
         value = required_list(payload, "value", where)
         hits = [
-            ImageHit(url=text(item, "contentUrl"), page_url=text(item, "hostPageUrl"), title=text(item, "name"),
-                     provider=self.name)
-            for item in value if isinstance(item, dict)
+            ImageHit(url=text(item, "contentUrl"), page_url=text(item, "hostPageUrl"), title=text(item, "name"), provider=self.name)
+            for item in value
+            if isinstance(item, dict)
         ]
         next_offset = optional_count(payload, "nextOffset", where)
         return SearchPage(

@@ -29,17 +29,16 @@ class Brave(SearchProvider):
     def max_depth(self, page_size: int, credentials: Credentials) -> int | None:
         return MAX_COUNT
 
-    def page_request(self, url: str, query: str, offset: int, count: int, credentials: Credentials,
-                     license_filter: str) -> PageRequest:
+    def page_request(self, url: str, query: str, offset: int, count: int, credentials: Credentials, license_filter: str) -> PageRequest:
         headers = {"X-Subscription-Token": credentials.api_key, "Accept": "application/json"}
         return PageRequest(url, {"q": query, "count": count, "safesearch": "strict"}, headers)
 
     def parse_page(self, payload: object, offset: int, count: int, where: str) -> SearchPage:
         results = required_list(payload, "results", where)
         hits = [
-            ImageHit(url=text(item, "properties", "url"), page_url=text(item, "url"), title=text(item, "title"),
-                     provider=self.name)
-            for item in results if isinstance(item, dict)
+            ImageHit(url=text(item, "properties", "url"), page_url=text(item, "url"), title=text(item, "title"), provider=self.name)
+            for item in results
+            if isinstance(item, dict)
         ]
         return SearchPage(hits=web_hits(hits, where), next_offset=None)
 

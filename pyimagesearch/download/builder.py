@@ -123,9 +123,7 @@ def download_images(
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="download")
 
     def submit(url: str) -> Future[FetchResult]:
-        return executor.submit(
-            fetch_image, session, url, timeout=timeout, max_bytes=max_bytes, max_pixels=max_pixels, cancel=cancel
-        )
+        return executor.submit(fetch_image, session, url, timeout=timeout, max_bytes=max_bytes, max_pixels=max_pixels, cancel=cancel)
 
     queue = iter(pending)
     # A bounded window keeps every worker busy without holding every image in memory.
@@ -208,16 +206,27 @@ def build_dataset(
     with build_session(retries=transfer.retries, max_wait=transfer.max_wait, pool_size=transfer.workers) as session:
         if provider is not None:
             result = search_images(
-                session, provider, query=search.query, credentials=credentials, endpoint=search.endpoint,
-                max_results=search.max_results, page_size=search.page_size, license_filter=search.license,
+                session,
+                provider,
+                query=search.query,
+                credentials=credentials,
+                endpoint=search.endpoint,
+                max_results=search.max_results,
+                page_size=search.page_size,
+                license_filter=search.license,
                 timeout=transfer.timeout,
             )
             logger.info("%s found %d images in %d request(s): %s", provider.name, len(result.hits), result.pages, result.stop_reason)
             hits = result.hits
         try:
             summary = download_images(
-                hits, folder, session=session, timeout=transfer.timeout, max_bytes=transfer.max_bytes,
-                workers=transfer.workers, license_filter=search.license if provider is not None else "any",
+                hits,
+                folder,
+                session=session,
+                timeout=transfer.timeout,
+                max_bytes=transfer.max_bytes,
+                workers=transfer.workers,
+                license_filter=search.license if provider is not None else "any",
                 progress=progress(len(hits)) if progress is not None else None,
             )
         finally:

@@ -69,8 +69,11 @@ class SiblingPictures:
         for path in siblings:
             if path.parent not in recorded:
                 entries, _ = read_manifest(path.parent)
-                recorded[path.parent] = {entry["sha256"]: entry["picture_hash"] for entry in entries
-                                         if entry["status"] == SAVED and "picture_hash" in entry and "sha256" in entry}
+                recorded[path.parent] = {
+                    entry["sha256"]: entry["picture_hash"]
+                    for entry in entries
+                    if entry["status"] == SAVED and "picture_hash" in entry and "sha256" in entry
+                }
             content = path.read_bytes()
             sha256 = hashlib.sha256(content).hexdigest()
             try:

@@ -36,8 +36,7 @@ UNREADABLE_BY_TRAINER = "unreadable by the trainer"
 # Failures that another run would meet again; anything else (timeouts, 5xx, rate limits,
 # limits the user may raise) is left out of the manifest so a re-run retries.
 LASTING_FAILURES = frozenset(
-    {*LASTING_TRANSFER_FAILURES, NOT_AN_IMAGE, CORRUPT_IMAGE, UNSUPPORTED_FORMAT, DECOMPRESSION_BOMB}
-    | {UNREADABLE_BY_TRAINER}
+    {*LASTING_TRANSFER_FAILURES, NOT_AN_IMAGE, CORRUPT_IMAGE, UNSUPPORTED_FORMAT, DECOMPRESSION_BOMB} | {UNREADABLE_BY_TRAINER}
 )
 TRANSIENT_HTTP_STATUSES = frozenset({408, 429})
 
@@ -164,5 +163,3 @@ def is_lasting_failure(reason: str) -> bool:
         status = int(reason.split()[1])
         return 400 <= status < 500 and status not in TRANSIENT_HTTP_STATUSES
     return reason in LASTING_FAILURES
-
-

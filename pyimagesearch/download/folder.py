@@ -109,7 +109,8 @@ class DatasetFolder:
         # A conflict stays settled while the sibling picture is there: once the user moves or
         # deletes it, the next run fetches the URL again.
         self._settled_urls = {
-            entry["url"] for entry in self.entries
+            entry["url"]
+            for entry in self.entries
             if entry["status"] != CONFLICT or self.siblings is None or self.siblings.holds(entry.get("file", ""))
         }
 

@@ -36,25 +36,29 @@ class Google(SearchProvider):
     def max_depth(self, page_size: int, credentials: Credentials) -> int | None:
         return MAX_START_PLUS_NUM - 1  # start is 1-based: results 1..99 keep start + num <= 100
 
-    def page_request(self, url: str, query: str, offset: int, count: int, credentials: Credentials,
-                     license_filter: str) -> PageRequest:
-        params = {"key": credentials.api_key, "cx": credentials.engine_id, "q": query, "searchType": "image",
-                  "start": offset + 1, "num": count}
+    def page_request(self, url: str, query: str, offset: int, count: int, credentials: Credentials, license_filter: str) -> PageRequest:
+        params = {
+            "key": credentials.api_key,
+            "cx": credentials.engine_id,
+            "q": query,
+            "searchType": "image",
+            "start": offset + 1,
+            "num": count,
+        }
         return PageRequest(url, params)
 
     def parse_page(self, payload: object, offset: int, count: int, where: str) -> SearchPage:
         items = required_list(payload, "items", where, missing_ok=True)  # absent when nothing matched
         hits = [
-            ImageHit(url=text(item, "link"), page_url=text(item, "image", "contextLink"), title=text(item, "title"),
-                     provider=self.name)
-            for item in items if isinstance(item, dict)
+            ImageHit(url=text(item, "link"), page_url=text(item, "image", "contextLink"), title=text(item, "title"), provider=self.name)
+            for item in items
+            if isinstance(item, dict)
         ]
         information = payload.get("searchInformation")
         total = optional_count(information, "totalResults", where) if isinstance(information, dict) else None
         next_pages = payload.get("queries", {}).get("nextPage") if isinstance(payload.get("queries"), dict) else None
         next_start = optional_count(next_pages[0], "startIndex", where) if next_pages and isinstance(next_pages[0], dict) else None
-        return SearchPage(hits=web_hits(hits, where), total=total,
-                          next_offset=next_start - 1 if next_start else None)
+        return SearchPage(hits=web_hits(hits, where), total=total, next_offset=next_start - 1 if next_start else None)
 
     def error_detail(self, payload: object) -> str:
         error = payload.get("error") if isinstance(payload, dict) else None

@@ -43,8 +43,7 @@ class Openverse(SearchProvider):
     def max_depth(self, page_size: int, credentials: Credentials) -> int | None:
         return MAX_PAGE * page_size
 
-    def page_request(self, url: str, query: str, offset: int, count: int, credentials: Credentials,
-                     license_filter: str) -> PageRequest:
+    def page_request(self, url: str, query: str, offset: int, count: int, credentials: Credentials, license_filter: str) -> PageRequest:
         headers = {"Authorization": f"Bearer {credentials.api_key}"} if credentials.api_key else {}
         return PageRequest(url, {"q": query, "page": offset // count + 1, "page_size": count}, headers)
 
@@ -62,7 +61,8 @@ class Openverse(SearchProvider):
                 attribution=text(item, "attribution"),
                 provider=self.name,
             )
-            for item in results if isinstance(item, dict)
+            for item in results
+            if isinstance(item, dict)
         ]
         page = offset // count + 1
         page_count = optional_count(payload, "page_count", where)
@@ -76,8 +76,9 @@ class Openverse(SearchProvider):
     def error_detail(self, payload: object) -> str:
         detail = payload.get("detail") if isinstance(payload, dict) else None
         if isinstance(detail, dict):  # validation errors: {"detail": {"page": ["Ensure ..."]}}
-            return "; ".join(f"{name}: {' '.join(map(str, problems if isinstance(problems, list) else [problems]))}"
-                             for name, problems in detail.items())
+            return "; ".join(
+                f"{name}: {' '.join(map(str, problems if isinstance(problems, list) else [problems]))}" for name, problems in detail.items()
+            )
         return str(detail) if detail else ""
 
     def refused_key(self, status: int, payload: object) -> bool:

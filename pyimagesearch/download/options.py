@@ -44,8 +44,17 @@ def seconds(value: str) -> float:
     return number
 
 
-def option(default=None, help: str = "", *, short: str = "", metavar: str = "", choices: tuple = (),
-           parse: Callable[[str], object] | None = None, required: bool = False, exclusive: str = ""):
+def option(
+    default=None,
+    help: str = "",
+    *,
+    short: str = "",
+    metavar: str = "",
+    choices: tuple = (),
+    parse: Callable[[str], object] | None = None,
+    required: bool = False,
+    exclusive: str = "",
+):
     """A settings field that is also a command-line option.
 
     Args:
@@ -58,8 +67,15 @@ def option(default=None, help: str = "", *, short: str = "", metavar: str = "", 
         required: The option must be given.
         exclusive: Options sharing this name exclude one another, and one of them is required.
     """
-    metadata = {"help": help, "short": short, "metavar": metavar, "choices": choices, "parse": parse,
-                "required": required, "exclusive": exclusive}
+    metadata = {
+        "help": help,
+        "short": short,
+        "metavar": metavar,
+        "choices": choices,
+        "parse": parse,
+        "required": required,
+        "exclusive": exclusive,
+    }
     return field(default=default, metadata=metadata)
 
 
@@ -68,17 +84,16 @@ class SearchSettings:
     """Where the images come from: a search, or a list of URLs."""
 
     query: str | None = option(None, 'search terms, e.g. "red dress"', short="-q", exclusive="source")
-    urls: str | None = option(None, "download the image URLs in FILE (one a line) instead of searching",
-                              metavar="FILE", exclusive="source")
+    urls: str | None = option(None, "download the image URLs in FILE (one a line) instead of searching", metavar="FILE", exclusive="source")
     provider: str = option(DEFAULT_PROVIDER, "image search to ask", choices=PROVIDER_NAMES)
     api_key: str | None = option(None, "the provider's key or token (default: its environment variable, see README)")
     engine_id: str | None = option(None, "google: the Programmable Search Engine id, cx (default: $GOOGLE_SEARCH_ENGINE_ID)")
     endpoint: str | None = option(None, "the API's base URL (default: the provider's own; required for bing)")
     license: str = option("any", "only images whose licence allows this (openverse, google, bing)", choices=LICENSE_FILTERS)
-    max_results: int = option(DEFAULT_MAX_RESULTS, "the most search results to fetch (capped at the provider's limit)",
-                              parse=whole_number(1))
-    page_size: int | None = option(None, "search results per request (default: the most the provider allows)",
-                                   parse=whole_number(1))
+    max_results: int = option(
+        DEFAULT_MAX_RESULTS, "the most search results to fetch (capped at the provider's limit)", parse=whole_number(1)
+    )
+    page_size: int | None = option(None, "search results per request (default: the most the provider allows)", parse=whole_number(1))
 
 
 @dataclass(frozen=True)
@@ -87,8 +102,7 @@ class TransferSettings:
 
     timeout: float = option(DEFAULT_TIMEOUT, "seconds to wait to connect or between bytes", parse=seconds)
     retries: int = option(DEFAULT_RETRIES, "retries per request after a 429, 5xx or network error", parse=whole_number(0))
-    max_wait: float = option(DEFAULT_MAX_WAIT, "longest Retry-After waited for, in seconds; a longer one is not retried",
-                             parse=seconds)
+    max_wait: float = option(DEFAULT_MAX_WAIT, "longest Retry-After waited for, in seconds; a longer one is not retried", parse=seconds)
     workers: int = option(DEFAULT_WORKERS, "parallel downloads", parse=whole_number(1))
     max_bytes: int = option(DEFAULT_MAX_BYTES, "largest image accepted, in bytes", parse=whole_number(1))
 
@@ -98,8 +112,9 @@ class OutputSettings:
     """Where the images and the records go."""
 
     output: str = option("", "label folder for the images, e.g. dataset/red_dress", short="-o", required=True)
-    manifest: str | None = option(None, "also write a path,labels CSV of the data set's label folders for train.py --dataset",
-                                  metavar="CSV")
+    manifest: str | None = option(
+        None, "also write a path,labels CSV of the data set's label folders for train.py --dataset", metavar="CSV"
+    )
 
 
 SETTINGS = (SearchSettings, TransferSettings, OutputSettings)

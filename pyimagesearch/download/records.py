@@ -25,8 +25,17 @@ MANIFEST_NAME = ".download_manifest.jsonl"
 ATTRIBUTION_NAME = "ATTRIBUTION.csv"
 # ATTRIBUTION.csv's columns: the file, then what the provider said of it (empty where it said nothing).
 ATTRIBUTION_COLUMNS = (
-    "file", "title", "creator", "license", "license_version", "license_url", "attribution", "page_url", "image_url",
-    "provider", "license_filter",
+    "file",
+    "title",
+    "creator",
+    "license",
+    "license_version",
+    "license_url",
+    "attribution",
+    "page_url",
+    "image_url",
+    "provider",
+    "license_filter",
 )
 
 SAVED = "saved"
@@ -78,8 +87,7 @@ def write_attribution(folder: Path, entries: Iterable[dict]) -> int:
     rows = {}
     for entry in entries:
         if entry["status"] == SAVED and (folder / entry.get("file", "")).is_file():
-            rows[entry["file"]] = {**{column: entry.get(column, "") for column in ATTRIBUTION_COLUMNS},
-                                   "image_url": entry["url"]}
+            rows[entry["file"]] = {**{column: entry.get(column, "") for column in ATTRIBUTION_COLUMNS}, "image_url": entry["url"]}
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=ATTRIBUTION_COLUMNS, lineterminator="\n")
     writer.writeheader()

@@ -137,8 +137,7 @@ class SearchProvider:
         """The most results one query can reach, or None when only the results run out."""
         return None
 
-    def page_request(self, url: str, query: str, offset: int, count: int, credentials: Credentials,
-                     license_filter: str) -> PageRequest:
+    def page_request(self, url: str, query: str, offset: int, count: int, credentials: Credentials, license_filter: str) -> PageRequest:
         """The request for ``count`` results from ``offset`` on."""
         raise NotImplementedError
 
@@ -196,13 +195,20 @@ def _decoded(body: bytes) -> object:
         return None
 
 
-def _request_page(session: requests.Session, provider: SearchProvider, request: PageRequest, *,
-                  credentials: Credentials, offset: int, count: int, timeout: float) -> SearchPage:
+def _request_page(
+    session: requests.Session,
+    provider: SearchProvider,
+    request: PageRequest,
+    *,
+    credentials: Credentials,
+    offset: int,
+    count: int,
+    timeout: float,
+) -> SearchPage:
     """Ask for one page and check the answer; every failure is a `SearchError` that says what happened."""
     where = f"the {provider.name} answer for results {offset + 1}-{offset + count}"
     try:
-        with session.get(request.url, params=request.params, headers=request.headers, timeout=timeout,
-                         stream=True) as response:
+        with session.get(request.url, params=request.params, headers=request.headers, timeout=timeout, stream=True) as response:
             body = read_body(response, max_bytes=MAX_SEARCH_ANSWER_BYTES, timeout=timeout)
     except requests.RequestException as error:
         raise SearchError(f"could not reach {provider.name} at {request.url}: {error}") from error
@@ -308,8 +314,7 @@ def search_images(
         request = provider.page_request(url, query, offset, count, credentials, license_filter)
         request.params.update(license_parameters)
         try:
-            page = _request_page(session, provider, request, credentials=credentials, offset=offset, count=count,
-                                 timeout=timeout)
+            page = _request_page(session, provider, request, credentials=credentials, offset=offset, count=count, timeout=timeout)
         except SearchError as error:
             if pages == 1:
                 raise
@@ -395,4 +400,3 @@ def read_url_list(path: Path | str) -> list[ImageHit]:
     if not urls:
         raise ValueError(f"URL list {path} holds no http(s) URL; put one image URL per line")
     return [ImageHit(url=url) for url in dict.fromkeys(urls)]
-
