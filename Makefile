@@ -19,7 +19,7 @@ $(VENV)/.installed: requirements.txt
 
 # dataset/ and examples/ are generated only if absent: a user's files are never touched.
 demo: venv
-	$(PY) -m pyimagesearch.demo_data --dataset dataset --examples examples
+	$(PY) -m pyimagesearch.data.demo --dataset dataset --examples examples
 	$(PY) train.py --dataset dataset --model fashion.model --labelbin mlb.pickle \
 		--epochs $(DEMO_EPOCHS) --image-size $(DEMO_IMAGE_SIZE)
 	$(PY) classify.py --model fashion.model --labelbin mlb.pickle --image examples

@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     def classify() -> int:
         from PIL import Image
 
-        from pyimagesearch.classification import (
+        from pyimagesearch.inference.classification import (
             EXPLAIN_NEEDS_KERAS,
             Classifier,
             annotated_paths,
@@ -103,12 +103,12 @@ def main(argv: list[str] | None = None) -> int:
             labelbin_to_check,
             write_all_annotations,
         )
-        from pyimagesearch.unknown import format_typicality
+        from pyimagesearch.inference.unknown import format_typicality
 
         report = None
         if args.report is not None:
             # Jinja2 only when a page is asked for: classifying one image stays as quick as it was.
-            from pyimagesearch.html_report import check_report_path, write_contact_sheet
+            from pyimagesearch.evaluation.html_report import check_report_path, write_contact_sheet
 
             report = check_report_path(args.report)
         if not args.annotate and (args.explain or args.show):

@@ -73,11 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         from tqdm import tqdm
 
         from pyimagesearch.atomic import write_bytes_atomic, write_csv
-        from pyimagesearch.classification import EXPLAIN_NEEDS_KERAS, Classifier
-        from pyimagesearch.evaluation import format_report, summary_line
-        from pyimagesearch.evaluation_report import check_gallery, write_evaluation_report
-        from pyimagesearch.plotting import plot_precision_recall
-        from pyimagesearch.scoring import evaluate_folder
+        from pyimagesearch.evaluation.metrics import format_report, summary_line
+        from pyimagesearch.evaluation.plotting import plot_precision_recall
+        from pyimagesearch.evaluation.report import check_gallery, write_evaluation_report
+        from pyimagesearch.evaluation.scoring import evaluate_folder
+        from pyimagesearch.inference.classification import EXPLAIN_NEEDS_KERAS, Classifier
 
         output = Path(args.output)
         if output.exists() and not output.is_dir():

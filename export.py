@@ -53,13 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
 
     def export() -> int:
-        from pyimagesearch.quantization import check_tolerance
+        from pyimagesearch.inference.quantization import check_tolerance
 
         if (args.quantize is None) != (args.dataset is None):
             raise ValueError("--quantize and --dataset go together: the quantized export is checked on the --dataset images.")
         check_tolerance(args.tolerance)
-        from pyimagesearch.export import export_onnx
-        from pyimagesearch.quantization import quantize_export
+        from pyimagesearch.inference.onnx_export import export_onnx
+        from pyimagesearch.inference.quantization import quantize_export
 
         written = export_onnx(args.model, args.output)
         if args.quantize is not None:

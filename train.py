@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     def train() -> int:
         strategy = None
         if args.overfit_check is None:
-            from pyimagesearch.distribution import create_strategy
+            from pyimagesearch.training.distribution import create_strategy
 
             # Before any other TensorFlow work: MultiWorkerMirroredStrategy sets up the process's collectives.
             strategy = create_strategy(args.strategy)
@@ -255,8 +255,8 @@ def main(argv: list[str] | None = None) -> int:
 
         from tqdm import tqdm
 
-        from pyimagesearch.training import check_overfit
-        from pyimagesearch.training import train as train_classifier
+        from pyimagesearch.training.pipeline import check_overfit
+        from pyimagesearch.training.pipeline import train as train_classifier
 
         if args.export and args.arch == "mlp":
             raise ValueError(
@@ -326,12 +326,12 @@ def main(argv: list[str] | None = None) -> int:
             progress=lambda items, total: tqdm(items, total=total, desc="loading images", unit="img", file=sys.stderr),
             verbose=1 if sys.stdout.isatty() else 2,
         )
-        from pyimagesearch.distribution import is_chief
+        from pyimagesearch.training.distribution import is_chief
 
         # Only the process that wrote the model writes its export (see `distribution.is_chief`).
         if export and is_chief(strategy):
-            from pyimagesearch.export import export_model_onnx
-            from pyimagesearch.model_files import default_onnx_path
+            from pyimagesearch.inference.model_files import default_onnx_path
+            from pyimagesearch.inference.onnx_export import export_model_onnx
 
             print(f"wrote {export_model_onnx(result.model, result.metadata, default_onnx_path(args.model))}")
         return 0

@@ -38,12 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import keras
 
-    from pyimagesearch.augmentation import build_augmentation
-    from pyimagesearch.backgrounds import build_background_replacement
-    from pyimagesearch.data import load_labelled_images, make_dataset
-    from pyimagesearch.labels import fit_binarizer, infer_label_groups, resolve_task
-    from pyimagesearch.splitting import near_duplicate_groups, split_indices
-    from pyimagesearch.training import build_classifier, pipeline_threads, resolve_batch_size, resolve_precision, task_with_head
+    from pyimagesearch.data.augmentation import build_augmentation
+    from pyimagesearch.data.backgrounds import build_background_replacement
+    from pyimagesearch.data.dataset import load_labelled_images, make_dataset
+    from pyimagesearch.data.labels import fit_binarizer, infer_label_groups, resolve_task
+    from pyimagesearch.data.splitting import near_duplicate_groups, split_indices
+    from pyimagesearch.training.pipeline import build_classifier, pipeline_threads, resolve_batch_size, resolve_precision, task_with_head
 
     data = load_labelled_images(args.dataset, args.image_size)
     binarizer = fit_binarizer(data.label_sets)

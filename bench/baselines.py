@@ -52,10 +52,10 @@ MLP_HEADS = ("flat", "grouped")
 def load_split(dataset: Path, image_size: int, seed: int) -> dict:
     """The photos, their features (timed), labels, label groups and train.py's grouped split."""
     from pyimagesearch import config
-    from pyimagesearch.data import load_labelled_images
-    from pyimagesearch.features import extract_features
-    from pyimagesearch.labels import fit_binarizer, infer_label_groups
-    from pyimagesearch.splitting import near_duplicate_groups, split_indices
+    from pyimagesearch.data.dataset import load_labelled_images
+    from pyimagesearch.data.features import extract_features
+    from pyimagesearch.data.labels import fit_binarizer, infer_label_groups
+    from pyimagesearch.data.splitting import near_duplicate_groups, split_indices
 
     data = load_labelled_images(dataset, image_size, cache="disk")
     started = time.perf_counter()
@@ -78,7 +78,7 @@ def load_split(dataset: Path, image_size: int, seed: int) -> dict:
 
 
 def _scores(true, predicted, classes, probabilities) -> dict:
-    from pyimagesearch.evaluation import evaluate_predictions
+    from pyimagesearch.evaluation.metrics import evaluate_predictions
 
     report = evaluate_predictions(true, predicted, classes, probabilities)
     return {"exact_match": report["exact_match"], "macro_f1": report["macro_f1"]}
@@ -89,7 +89,7 @@ def _predicted_sets(rows, classes) -> list[set[str]]:
 
 
 def child_classic(args: argparse.Namespace) -> list[dict]:
-    from pyimagesearch.baselines import BASELINES, build_baseline
+    from pyimagesearch.evaluation.baselines import BASELINES, build_baseline
 
     data = load_split(Path(args.dataset), args.image_size, args.seed)
     features, labels, classes = data["features"], data["labels"], data["classes"]
@@ -130,7 +130,7 @@ def child_classic(args: argparse.Namespace) -> list[dict]:
 
 
 def _train(dataset: Path, work: Path, **options):
-    from pyimagesearch.training import train
+    from pyimagesearch.training.pipeline import train
 
     return train(dataset, model_path=work / "m.model", labelbin_path=work / "m.pickle", plot_path=work / "m.png", verbose=0, **options)
 
@@ -154,8 +154,8 @@ def _prediction_seconds(model, inputs, repeats: int) -> dict:
 
 def child_network(args: argparse.Namespace, method: str) -> list[dict]:
     """``mlp``: the MLP with each head on the split (and leave-one-out); ``smallervggnet``: on the split."""
-    from pyimagesearch.classification import Classifier
-    from pyimagesearch.images import list_images, load_images
+    from pyimagesearch.data.images import list_images, load_images
+    from pyimagesearch.inference.classification import Classifier
 
     dataset = Path(args.dataset)
     data = load_split(dataset, args.image_size, args.seed)

@@ -47,7 +47,7 @@ from common import (  # noqa: E402
 
 setup_paths()
 
-from pyimagesearch.distribution import loopback_cluster  # noqa: E402
+from pyimagesearch.training.distribution import loopback_cluster  # noqa: E402
 
 VARIANTS = ("workers_1", "workers_2", "decode")
 
@@ -116,8 +116,8 @@ def run_workers(workers: int, manifest: Path, args: argparse.Namespace) -> dict:
 def decode_rate(manifest: Path, image_size: int) -> dict:
     """Images per second that one thread on one core reads and decodes from the manifest."""
     os.sched_setaffinity(0, {0})
-    from pyimagesearch.images import load_image_batch
-    from pyimagesearch.manifest import read_manifest
+    from pyimagesearch.data.images import load_image_batch
+    from pyimagesearch.data.manifest import read_manifest
 
     paths, _ = read_manifest(manifest)
     for path in paths:  # The files from the page cache, as on a warm machine.

@@ -87,7 +87,7 @@ def run_command(arguments: Sequence[str], timeout: float = 1800) -> float:
 
 def folder_paths(dataset: Path, count: int) -> list[Path]:
     """The first ``count`` photos of the folder, spread over every label folder (every k-th of the sorted list)."""
-    from pyimagesearch.images import list_images
+    from pyimagesearch.data.images import list_images
 
     paths = list_images(dataset)
     step = max(1, len(paths) // count)
@@ -96,7 +96,7 @@ def folder_paths(dataset: Path, count: int) -> list[Path]:
 
 def run_library(model: Path, dataset: Path, count: int) -> dict:
     """One timed `Classifier.classify` over the photos in this process; what the child prints."""
-    from pyimagesearch.classification import Classifier
+    from pyimagesearch.inference.classification import Classifier
 
     paths = folder_paths(dataset, count)
     classifier = Classifier.load(model)
@@ -112,8 +112,8 @@ def run_parity(keras_model: Path, onnx_model: Path, dataset: Path, count: int) -
     """The ONNX and the Keras model's probabilities and labels on the same decoded photos."""
     import numpy as np
 
-    from pyimagesearch.classification import Classifier
-    from pyimagesearch.images import load_images
+    from pyimagesearch.data.images import load_images
+    from pyimagesearch.inference.classification import Classifier
 
     images, kept, _ = load_images(folder_paths(dataset, count), IMAGE_SIZE)
     keras_classifier, onnx_classifier = Classifier.load(keras_model), Classifier.load(onnx_model)
@@ -164,7 +164,7 @@ def prepare_models(work: Path, dataset: Path, keras_model: Path | None) -> dict:
     models["keras_alone"].parent.mkdir()
     for name in ("keras", "labelbin"):
         shutil.copy(models[name], models["keras_alone"].parent / models[name].name)
-    from pyimagesearch.labelbin import unpickle_labelbin
+    from pyimagesearch.inference.labelbin import unpickle_labelbin
 
     classes = len(unpickle_labelbin(models["labelbin"]).classes_)
     run_child(script, ["--child", "save-reference", "--model", str(models["reference"]), "--classes", str(classes)])
@@ -218,7 +218,7 @@ def bench_single(models: dict, image: Path, repeats: int, work: Path) -> dict:
 
 def bench_quantization(models: dict, dataset: Path, count: int, work: Path) -> dict:
     """``export.py --quantize``'s copies of the export: size, labels changed, exact-match and library speed."""
-    from pyimagesearch.quantization import quantize_export
+    from pyimagesearch.inference.quantization import quantize_export
 
     script = Path(__file__).resolve()
     results = {

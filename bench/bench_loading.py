@@ -4,9 +4,9 @@ Variants, each run in a fresh process, interleaved, several times:
 
 - ``reference``: `reference_tutorial.load`, the tutorial's serial ``cv2.imread`` + ``cv2.resize``
   into a list, then one float64 array;
-- ``parallel``: `pyimagesearch.images.load_images`: threads on every core, reduced-scale JPEG
+- ``parallel``: `pyimagesearch.data.images.load_images`: threads on every core, reduced-scale JPEG
   decoding, one uint8 array;
-- ``cache_cold``: `pyimagesearch.image_cache.load_images_cached` with an empty cache folder: the
+- ``cache_cold``: `pyimagesearch.data.cache.load_images_cached` with an empty cache folder: the
   same decoding plus writing the cache (a first training run);
 - ``cache_warm``: the same with the cache written and the folder unchanged (a second run).
 
@@ -66,7 +66,7 @@ def touch_pages(array: np.ndarray) -> int:
 
 def run_variant(variant: str, dataset: Path, size: int, cache_dir: Path) -> dict:
     """One timed load in this process; what the child prints."""
-    from pyimagesearch.images import list_images
+    from pyimagesearch.data.images import list_images
 
     paths = list_images(dataset)
     if variant == "reference":
@@ -75,12 +75,12 @@ def run_variant(variant: str, dataset: Path, size: int, cache_dir: Path) -> dict
         def load():
             return reference_tutorial.load(paths, size)[0]
     elif variant == "parallel":
-        from pyimagesearch.images import load_images
+        from pyimagesearch.data.images import load_images
 
         def load():
             return load_images(paths, size)[0]
     elif variant in ("cache_cold", "cache_warm"):
-        from pyimagesearch.image_cache import load_images_cached
+        from pyimagesearch.data.cache import load_images_cached
 
         def load():
             return load_images_cached(paths, size, cache_dir=cache_dir)[0]
@@ -118,7 +118,7 @@ def generate_large_photos(source: Path, target: Path, count: int, seed: int = 0)
     """
     import cv2
 
-    from pyimagesearch.images import list_images
+    from pyimagesearch.data.images import list_images
 
     rng = np.random.default_rng(seed)
     width, height = LARGE_SIZE

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(child(*args.child)))
         return 0
-    from pyimagesearch.demo_data import generate
+    from pyimagesearch.data.demo import generate
 
     root = Path(tempfile.mkdtemp(prefix="bench_memory_"))
     try:

@@ -79,7 +79,7 @@ def toolkit_run(dataset: str, epochs: int, extra: list[str]) -> dict:
 
     from common import child_environment
 
-    from pyimagesearch.model_io import read_model_metadata
+    from pyimagesearch.inference.model_io import read_model_metadata
 
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
@@ -140,7 +140,7 @@ def training_flops_per_image(image_size: int) -> float:
     """
     import keras
 
-    from pyimagesearch.smallervggnet import SmallerVGGNet
+    from pyimagesearch.models.smallervggnet import SmallerVGGNet
 
     model = SmallerVGGNet.build(image_size, image_size, 3, classes=6, finalAct="sigmoid")
     forward = 0

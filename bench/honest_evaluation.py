@@ -21,11 +21,11 @@ from common import FASHION_DIR, RESULTS_DIR, setup_paths
 
 setup_paths()
 
-from pyimagesearch.data import load_labelled_images  # noqa: E402
-from pyimagesearch.evaluation import evaluate_predictions  # noqa: E402
-from pyimagesearch.splitting import near_duplicate_groups, split_indices  # noqa: E402
-from pyimagesearch.thresholds import tune_thresholds  # noqa: E402
-from pyimagesearch.training import train  # noqa: E402
+from pyimagesearch.data.dataset import load_labelled_images  # noqa: E402
+from pyimagesearch.data.splitting import near_duplicate_groups, split_indices  # noqa: E402
+from pyimagesearch.evaluation.metrics import evaluate_predictions  # noqa: E402
+from pyimagesearch.training.pipeline import train  # noqa: E402
+from pyimagesearch.training.thresholds import tune_thresholds  # noqa: E402
 
 
 def exact_match(true: np.ndarray, predicted: np.ndarray) -> float:

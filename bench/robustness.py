@@ -52,9 +52,9 @@ setup_paths()
 
 from unseen_combos import MOBILENETV2_WEIGHTS  # noqa: E402
 
-from pyimagesearch.backgrounds import composite, framing_transforms, segment_backgrounds  # noqa: E402
-from pyimagesearch.images import load_images, resize_image  # noqa: E402
-from pyimagesearch.scenes import PALETTE, SCENES, random_scenes  # noqa: E402
+from pyimagesearch.data.backgrounds import composite, framing_transforms, segment_backgrounds  # noqa: E402
+from pyimagesearch.data.images import load_images, resize_image  # noqa: E402
+from pyimagesearch.data.scenes import PALETTE, SCENES, random_scenes  # noqa: E402
 
 # The pretrained shape branch with background replacement: 10 epochs on the frozen backbone
 # (--epochs), then 10 of fine-tuning.
@@ -96,8 +96,8 @@ COMPOSITE_SIZE = 256
 def validation_split(dataset: Path, image_size: int, seed: int):
     """The labelled images and the validation indices train() uses for ``seed`` (grouped split, 0.2)."""
     from pyimagesearch import config
-    from pyimagesearch.data import load_labelled_images
-    from pyimagesearch.splitting import near_duplicate_groups, split_indices
+    from pyimagesearch.data.dataset import load_labelled_images
+    from pyimagesearch.data.splitting import near_duplicate_groups, split_indices
 
     data = load_labelled_images(dataset, image_size)
     _, val_index = split_indices(data.label_sets, config.VAL_SPLIT, seed, near_duplicate_groups(data.images, config.DUPLICATE_RADIUS))
@@ -144,7 +144,7 @@ def composites(paths: list[Path], image_size: int, composite_size: int, per_phot
 
 def evaluate(model_path: Path, dataset: Path, image_size: int, seed: int, composite_size: int, per_photo: int, scene_seed: int) -> dict:
     """Scores of the model at ``model_path`` on the untouched and composited validation photos of ``seed``'s split."""
-    from pyimagesearch.classification import Classifier
+    from pyimagesearch.inference.classification import Classifier
 
     classifier = Classifier.load(model_path)
     colours, types = classifier.label_groups
@@ -193,7 +193,7 @@ def evaluate(model_path: Path, dataset: Path, image_size: int, seed: int, compos
 
 def child_run(args: argparse.Namespace, setup: str, seed: int) -> dict:
     """Train ``setup`` with ``seed`` (train()'s defaults otherwise), then `evaluate` it."""
-    from pyimagesearch.training import train
+    from pyimagesearch.training.pipeline import train
 
     arguments, constants = SETUPS[setup]
     set_library_constants(constants)

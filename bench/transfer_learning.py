@@ -56,8 +56,8 @@ def weights_file(alpha: float) -> Path:
 
 
 def child_run(args: argparse.Namespace, variant: str) -> dict:
-    from pyimagesearch.classification import Classifier
-    from pyimagesearch.training import train
+    from pyimagesearch.inference.classification import Classifier
+    from pyimagesearch.training.pipeline import train
 
     if variant == "smallervggnet":
         options = {"arch": "smallervggnet", "epochs": args.scratch_epochs}

@@ -29,18 +29,18 @@ setup_paths()
 
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from pyimagesearch.classification import Classifier  # noqa: E402
-from pyimagesearch.data import load_labelled_images  # noqa: E402
-from pyimagesearch.images import list_images, load_images  # noqa: E402
-from pyimagesearch.splitting import near_duplicate_groups, split_indices  # noqa: E402
-from pyimagesearch.training import train  # noqa: E402
-from pyimagesearch.unknown import (  # noqa: E402
+from pyimagesearch.data.dataset import load_labelled_images  # noqa: E402
+from pyimagesearch.data.images import list_images, load_images  # noqa: E402
+from pyimagesearch.data.splitting import near_duplicate_groups, split_indices  # noqa: E402
+from pyimagesearch.inference.classification import Classifier  # noqa: E402
+from pyimagesearch.inference.unknown import (  # noqa: E402
     FIT_IMAGES,
     feature_distances,
     fit_feature_statistics,
     group_confidences,
     mahalanobis_distances,
 )
+from pyimagesearch.training.pipeline import train  # noqa: E402
 
 EXAMPLES_DIR = PROJECT_ROOT.parent / "shared" / "data" / "examples"
 EXAMPLES = ("example_07.jpg", "example_01.jpg")
@@ -75,7 +75,7 @@ def pooled_maps(model, images, sample: np.ndarray, val_index: np.ndarray, unseen
     (training sample's, validation's, unseen's)}``; empty for SmallerVGGNet."""
     import keras
 
-    from pyimagesearch.backbones import BACKBONE_INPUT, BACKBONE_OUTPUT, _layers_between
+    from pyimagesearch.models.backbones import BACKBONE_INPUT, BACKBONE_OUTPUT, _layers_between
 
     names = [layer.name for layer in model.layers]
     if BACKBONE_INPUT not in names:

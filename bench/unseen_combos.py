@@ -92,12 +92,12 @@ def child_run(dataset: Path, left_out: str, setup: str, epochs: int, image_size:
     import numpy as np
 
     from pyimagesearch import config
-    from pyimagesearch.classification import Classifier
-    from pyimagesearch.data import load_labelled_images
-    from pyimagesearch.images import list_images
-    from pyimagesearch.splitting import near_duplicate_groups, split_indices
-    from pyimagesearch.training import train
-    from pyimagesearch.unknown import is_flagged
+    from pyimagesearch.data.dataset import load_labelled_images
+    from pyimagesearch.data.images import list_images
+    from pyimagesearch.data.splitting import near_duplicate_groups, split_indices
+    from pyimagesearch.inference.classification import Classifier
+    from pyimagesearch.inference.unknown import is_flagged
+    from pyimagesearch.training.pipeline import train
 
     training, decoding, *constants = SETUPS[setup]
     set_library_constants(constants[0] if constants else {})

@@ -30,18 +30,18 @@ PLOT_PATH = "plot.png"
 
 TASKS = ("auto", "multilabel", "multiclass", "binary")
 # --head: "flat", one sigmoid per label (the tutorial's); "grouped", one softmax per label group
-# (one colour, one type; pyimagesearch/grouped_head.py); "auto", grouped for multi-label data
+# (one colour, one type; pyimagesearch/models/grouped_head.py); "auto", grouped for multi-label data
 # whose folder names give the groups, else flat.
 HEADS = ("auto", "flat", "grouped")
 HEAD = "auto"
-# --recolour: label-aware recolouring of training images (pyimagesearch/recolouring.py): "on",
+# --recolour: label-aware recolouring of training images (pyimagesearch/data/recolouring.py): "on",
 # "off", or "auto", on with the grouped head when a label group holds two colours it can paint.
 # RECOLOUR_PROBABILITY is the share of eligible training images recoloured.
 RECOLOURS = ("auto", "on", "off")
 RECOLOUR = "auto"
 RECOLOUR_PROBABILITY = 0.5
 # --background: replace the plain backgrounds of training images by colour fields, gradients and
-# cluttered scenes, the garment reframed as photos of people frame it (pyimagesearch/backgrounds.py):
+# cluttered scenes, the garment reframed as photos of people frame it (pyimagesearch/data/backgrounds.py):
 # "on", "off", or "auto", on for networks over images. BACKGROUND_PROBABILITY is the share of the
 # images with a plain background that get a new scene in each epoch: at 64 px (3 seeds) a quarter
 # kept validation exact-match (0.952 against 0.958 without) and got both labels of composited
@@ -58,7 +58,7 @@ COLOUR_BRANCHES = ("auto", "on", "off")
 COLOUR_BRANCH = "auto"
 # --arch: the network; "mobilenetv2" (alpha 0.35 from the ImageNet weights shipped in
 # pyimagesearch/weights, so no download), "smallervggnet" (the tutorial's, from scratch) or another
-# keras.applications backbone (pyimagesearch/backbones.py), pretrained by --weights. With pretrained
+# keras.applications backbone (pyimagesearch/models/backbones.py), pretrained by --weights. With pretrained
 # weights, training fits the head on the frozen backbone for --epochs, then fine-tunes the
 # backbone's top FINE_TUNE_LAYERS layers for FINE_TUNE_EPOCHS more at FINE_TUNE_LR (chosen in
 # bench/README.md, "Transfer learning"). MobileNetV2 is the default: it beat SmallerVGGNet on every
@@ -70,11 +70,11 @@ ARCHITECTURES = ("smallervggnet", "mlp", "mobilenetv2", "mobilenetv3small", "eff
 FINE_TUNE_LAYERS = 80
 FINE_TUNE_EPOCHS = 10
 FINE_TUNE_LR = 3e-4
-# --arch mlp: the tutorial's fully connected network over image features (pyimagesearch/mlp.py),
+# --arch mlp: the tutorial's fully connected network over image features (pyimagesearch/models/mlp.py),
 # hidden layers of MLP_HIDDEN ReLU units, each followed by dropout at MLP_DROPOUT in training.
 MLP_HIDDEN = (500, 100)
 MLP_DROPOUT = 0.5
-# Its image features (pyimagesearch/features.py): a hue x saturation x value histogram with the
+# Its image features (pyimagesearch/data/features.py): a hue x saturation x value histogram with the
 # bins of PyImageSearch's colour descriptor, and OpenCV's HOG of a 64-pixel grey copy in 8-pixel
 # cells, 9 orientations: 288 + 1,764 = 2,052 values per image.
 FEATURE_HSV_BINS = (8, 12, 3)
@@ -97,7 +97,7 @@ SPLIT = "grouped"
 DUPLICATE_HASH_SIZE = 16
 DUPLICATE_RADIUS = 6
 
-# Training health: --normalize and --init choices (pyimagesearch/normalization.py), epochs of
+# Training health: --normalize and --init choices (pyimagesearch/models/normalization.py), epochs of
 # flat loss and metrics from the start that count as a stall, and the overfit check's images.
 NORMALIZE = "unit"
 INIT = "glorot"
@@ -123,7 +123,7 @@ CACHES = ("auto", "memory", "disk", "none")
 CACHE = "auto"
 CACHE_MEMORY_SHARE = 0.25
 
-# Distribution (--strategy, pyimagesearch/distribution.py): "none", TensorFlow's default strategy
+# Distribution (--strategy, pyimagesearch/training/distribution.py): "none", TensorFlow's default strategy
 # (one device); "mirrored", MirroredStrategy over this machine's GPUs; "multiworker",
 # MultiWorkerMirroredStrategy over the machines of TF_CONFIG; "auto", multiworker when TF_CONFIG
 # is set, mirrored with more than one GPU, else none. --batch-size is per replica.
@@ -152,7 +152,7 @@ AUGMENT_ZOOM = 0.2
 THRESHOLD = 0.5
 DECODINGS = ("threshold", "groups")
 # export.py --quantize: int8 (onnxruntime's dynamic quantization of the dense layers' weights) or
-# float16 weights; see pyimagesearch/quantization.py.
+# float16 weights; see pyimagesearch/inference/quantization.py.
 QUANTIZATIONS = ("int8", "float16")
 OUTPUT_DIR = "output"
 EVALUATION_DIR = "evaluation"

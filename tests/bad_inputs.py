@@ -4,7 +4,7 @@ damaged and nothing in the data set changed (hashed before and after).
 
 It lives beside the tests, as download_support.py does, because its cheap cases are tests
 (tests/test_reliability.py); bench/reliability.py runs every case through every CLI it reaches and
-counts. Each kind is built from pixels made here (OpenCV, Pillow, numpy, `pyimagesearch.demo_data`).
+counts. Each kind is built from pixels made here (OpenCV, Pillow, numpy, `pyimagesearch.data.demo`).
 
 Kinds:
     `BAD_IMAGES`: files a folder may hold that no decoder can read: skipped, named and counted by
@@ -32,14 +32,14 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pyimagesearch.demo_data import COMBINATIONS, render
+from pyimagesearch.data.demo import COMBINATIONS, render
 
 # The good images of a corpus data set: small, so that a training on it takes seconds.
 IMAGE_SIZE = 32
 
 
 def good_image(seed: int, combination: str = "red_dress", size: int = IMAGE_SIZE) -> np.ndarray:
-    """A BGR uint8 demo photo of ``combination`` (see `pyimagesearch.demo_data.render`)."""
+    """A BGR uint8 demo photo of ``combination`` (see `pyimagesearch.data.demo.render`)."""
     return render(*combination.split("_"), np.random.default_rng(seed), size)
 
 
@@ -460,8 +460,8 @@ def write_model_files(folder: Path, model: Path, seed: int = 0, cuts: int = 3) -
 def write_labelbins(folder: Path, marker: Path, labelbin: Path) -> dict[str, tuple[Path, str]]:
     """Bad files given as --labelbin, from a good ``labelbin``; the hostile pickle would create
     ``marker`` if it were ever unpickled. name -> (path, what the error must name)."""
-    from pyimagesearch.labels import fit_binarizer
-    from pyimagesearch.model_io import save_labelbin
+    from pyimagesearch.data.labels import fit_binarizer
+    from pyimagesearch.inference.model_io import save_labelbin
 
     folder.mkdir(parents=True, exist_ok=True)
     save_labelbin(fit_binarizer([("cat",), ("dog",), ("cat", "small")]), folder / "other_run.pickle")
@@ -593,7 +593,7 @@ def _complete(path: Path) -> bool:
     if suffix in (".model", ".keras"):
         return zipfile.is_zipfile(path)
     if suffix == ".pickle":
-        from pyimagesearch.labelbin import unpickle_labelbin
+        from pyimagesearch.inference.labelbin import unpickle_labelbin
 
         try:
             unpickle_labelbin(path)

@@ -48,7 +48,7 @@ def interruptible(script: str, *args: str) -> list[str]:
 @pytest.fixture(scope="session")
 def demo_data(tmp_path_factory) -> tuple[Path, Path]:
     """A small generated demo data set and its example photos: ``(dataset_dir, examples_dir)``."""
-    from pyimagesearch.demo_data import generate
+    from pyimagesearch.data.demo import generate
 
     root = tmp_path_factory.mktemp("demo")
     generate(root / "dataset", root / "examples", images_per_combination=60, size=64, seed=7)
@@ -59,8 +59,8 @@ def demo_data(tmp_path_factory) -> tuple[Path, Path]:
 def exported_model(demo_data, tmp_path_factory) -> Path:
     """A folder with a model trained for one epoch at 32 pixels on the demo data, its labelbin and
     its ONNX export: ``fashion.model``, ``mlb.pickle``, ``fashion.onnx``."""
-    from pyimagesearch.export import export_onnx
-    from pyimagesearch.training import train
+    from pyimagesearch.inference.onnx_export import export_onnx
+    from pyimagesearch.training.pipeline import train
 
     work = tmp_path_factory.mktemp("exported")
     train(

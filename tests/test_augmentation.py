@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pyimagesearch.augmentation import build_augmentation, random_affine_transforms, warp
+from pyimagesearch.data.augmentation import build_augmentation, random_affine_transforms, warp
 
 
 def image_batch(count: int, size: int = 24) -> np.ndarray:

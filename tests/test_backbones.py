@@ -11,8 +11,13 @@ import numpy as np
 import pytest
 from conftest import MOBILENETV2_035, MOBILENETV2_050, MODELS_DIR, TRAINING, run_script
 
-from pyimagesearch import backbones, config
-from pyimagesearch.backbones import (
+from pyimagesearch import config
+from pyimagesearch.inference.classification import Classifier
+from pyimagesearch.inference.model_io import load_model, read_model_metadata
+from pyimagesearch.inference.onnx_export import export_model_onnx
+from pyimagesearch.inference.predictors import OnnxPredictor
+from pyimagesearch.models import backbones
+from pyimagesearch.models.backbones import (
     BACKBONES,
     FROM_SCRATCH,
     SMALLERVGGNET,
@@ -23,13 +28,9 @@ from pyimagesearch.backbones import (
     set_backbone_trainable,
     shipped_weights,
 )
-from pyimagesearch.classification import Classifier
-from pyimagesearch.colour_and_shape import COLOUR_FEATURES, SHAPE_FEATURES
-from pyimagesearch.export import export_model_onnx
-from pyimagesearch.model_io import load_model, read_model_metadata
-from pyimagesearch.predictors import OnnxPredictor
-from pyimagesearch.tasks import get_task, grouped_task
-from pyimagesearch.training import build_classifier, train
+from pyimagesearch.models.colour_and_shape import COLOUR_FEATURES, SHAPE_FEATURES
+from pyimagesearch.models.tasks import get_task, grouped_task
+from pyimagesearch.training.pipeline import build_classifier, train
 
 needs_weights = pytest.mark.skipif(not MOBILENETV2_035.is_file(), reason=f"no shared weights at {MODELS_DIR}")
 needs_both_weights = pytest.mark.skipif(
@@ -278,8 +279,8 @@ def test_a_fine_tuned_model_reloads_and_exports_with_the_same_predictions(fine_t
 
 
 def test_auto_precision_and_recolouring_follow_what_was_measured_for_backbones():
-    from pyimagesearch.recolouring import resolve_recolour
-    from pyimagesearch.training import resolve_precision
+    from pyimagesearch.data.recolouring import resolve_recolour
+    from pyimagesearch.training.pipeline import resolve_precision
 
     # Depthwise convolutions run slower in bfloat16 on the CPU; ResNet50's dense ones faster.
     assert resolve_precision("auto", "mobilenetv2") == "float32"

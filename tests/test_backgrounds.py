@@ -1,4 +1,4 @@
-"""Plain backgrounds found and replaced (pyimagesearch/backgrounds.py, on scenes of pyimagesearch/scenes.py):
+"""Plain backgrounds found and replaced (pyimagesearch/data/backgrounds.py, on scenes of pyimagesearch/data/scenes.py):
 on generated images, in the training pipeline, in a real training, and on the real photos."""
 
 import logging
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import FASHION_DIR
 
-from pyimagesearch.backgrounds import (
+from pyimagesearch.data.backgrounds import (
     BackgroundReplacement,
     composite,
     framing_transforms,
@@ -17,7 +17,7 @@ from pyimagesearch.backgrounds import (
     segment_background,
     segment_backgrounds,
 )
-from pyimagesearch.scenes import random_scenes
+from pyimagesearch.data.scenes import random_scenes
 
 SIZE = 64
 # A dress: shoulders, a waist, a flared skirt (x, y in pixels of a 64-pixel image).
@@ -165,7 +165,7 @@ def test_streamed_images_are_segmented_batch_by_batch_alike():
 
 
 def test_the_pipeline_replaces_backgrounds_and_keeps_every_label():
-    from pyimagesearch.data import make_dataset
+    from pyimagesearch.data.dataset import make_dataset
 
     images = np.stack([dress_on(plain()) for _ in range(6)] + [dress_on(noise(seed)) for seed in range(2)])
     targets = np.eye(8, dtype=np.float32)
@@ -198,7 +198,7 @@ def test_background_choices():
 
 
 def test_training_with_background_replacement(demo_data, tmp_path, caplog):
-    from pyimagesearch.training import train
+    from pyimagesearch.training.pipeline import train
 
     with caplog.at_level(logging.INFO, logger="pyimagesearch"):
         result = train(
@@ -232,7 +232,7 @@ def test_train_cli_refuses_background_on_with_the_mlp(demo_data, tmp_path, capsy
 
 @pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="the real photos are not beside the project")
 def test_most_real_product_photos_have_a_plain_background():
-    from pyimagesearch.images import list_images, load_images
+    from pyimagesearch.data.images import list_images, load_images
 
     images, _, _ = load_images(list_images(FASHION_DIR)[::10], 64)
     masks = segment_backgrounds(images)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pyimagesearch.baselines import BASELINES, MLkNN, build_baseline
+from pyimagesearch.evaluation.baselines import BASELINES, MLkNN, build_baseline
 
 
 def _separable(combinations: list[tuple[int, ...]], per_combination: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pyimagesearch.batch_norm import FusedBatchNormalization
-from pyimagesearch.model_io import load_model, save_model
+from pyimagesearch.inference.model_io import load_model, save_model
+from pyimagesearch.models.batch_norm import FusedBatchNormalization
 
 
 def _pair(shape, **kwargs):

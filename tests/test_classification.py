@@ -10,7 +10,10 @@ import onnx
 import pytest
 from conftest import PROCESS_TIMEOUT, PROJECT_ROOT, run_script
 
-from pyimagesearch.classification import (
+from pyimagesearch.data.dataset import load_labelled_images
+from pyimagesearch.data.images import decode_image, list_images, resize_image
+from pyimagesearch.data.labels import fit_binarizer
+from pyimagesearch.inference.classification import (
     Classifier,
     Prediction,
     annotate,
@@ -18,12 +21,9 @@ from pyimagesearch.classification import (
     expand_image_arguments,
     labelbin_to_check,
 )
-from pyimagesearch.data import load_labelled_images
-from pyimagesearch.images import decode_image, list_images, resize_image
-from pyimagesearch.labels import fit_binarizer
-from pyimagesearch.model_files import RUN_ID
-from pyimagesearch.model_io import save_labelbin
-from pyimagesearch.predictors import ONNX_METADATA_KEY, KerasPredictor, OnnxPredictor
+from pyimagesearch.inference.model_files import RUN_ID
+from pyimagesearch.inference.model_io import save_labelbin
+from pyimagesearch.inference.predictors import ONNX_METADATA_KEY, KerasPredictor, OnnxPredictor
 
 
 def test_images_are_found_from_files_folders_and_globs(demo_data):

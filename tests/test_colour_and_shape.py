@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 from conftest import MOBILENETV2_035
 
-from pyimagesearch.backbones import build_backbone
-from pyimagesearch.colour_and_shape import (
+from pyimagesearch.inference.gradcam import GradCam, find_last_conv_layer
+from pyimagesearch.models.backbones import build_backbone
+from pyimagesearch.models.colour_and_shape import (
     COLOUR_ATTENTION,
     SHAPE_FEATURES,
     AttentionPooling,
     RandomTone,
     build_colour_and_shape,
 )
-from pyimagesearch.gradcam import GradCam, find_last_conv_layer
-from pyimagesearch.normalization import input_normalization
-from pyimagesearch.training import task_with_head
+from pyimagesearch.models.normalization import input_normalization
+from pyimagesearch.training.pipeline import task_with_head
 
 CLASSES = ["black", "blue", "dress", "jeans", "red", "shirt"]
 LABEL_GROUPS = [["black", "blue", "red"], ["dress", "jeans", "shirt"]]

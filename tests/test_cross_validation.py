@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import TRAINING
 
-from pyimagesearch.training import train
+from pyimagesearch.training.pipeline import train
 
 
 def test_cross_validation_scores_every_image_once_and_writes_fold_metrics(demo_data, tmp_path):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pyimagesearch.data import load_labelled_images, make_dataset
+from pyimagesearch.data.dataset import load_labelled_images, make_dataset
 
 
 def test_validation_batches_are_never_augmented():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import PROJECT_ROOT
 
-from pyimagesearch.decoding import decode, label_probabilities, named_decodings, output_units
+from pyimagesearch.inference.decoding import decode, label_probabilities, named_decodings, output_units
 
 
 def test_binary_outputs_become_both_labels_probabilities():
@@ -51,7 +51,7 @@ def test_unknown_task_is_refused():
 
 
 def test_keras_tasks_decode_through_this_module():
-    from pyimagesearch.tasks import get_task
+    from pyimagesearch.models.tasks import get_task
 
     probabilities = np.random.default_rng(0).random((20, 4))
     for name in ("multilabel", "multiclass"):
@@ -64,7 +64,7 @@ def test_keras_tasks_decode_through_this_module():
 
 
 def test_decoding_imports_numpy_only():
-    code = "import json, sys, pyimagesearch.decoding; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    code = "import json, sys, pyimagesearch.inference.decoding; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT)
     modules = set(json.loads(result.stdout))
     assert "numpy" in modules

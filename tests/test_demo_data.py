@@ -2,7 +2,7 @@ import hashlib
 
 import pytest
 
-from pyimagesearch.demo_data import COMBINATIONS, generate, main
+from pyimagesearch.data.demo import COMBINATIONS, generate, main
 
 
 def digest(folder):

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import PROCESS_TIMEOUT, PROJECT_ROOT, SEED, interruptible
 
-from pyimagesearch.distribution import is_chief, loopback_cluster, read_tf_config, resolve_strategy
-from pyimagesearch.manifest import read_manifest
+from pyimagesearch.data.manifest import read_manifest
+from pyimagesearch.training.distribution import is_chief, loopback_cluster, read_tf_config, resolve_strategy
 
 # SmallerVGGNet: one quick phase. The default network's two phases have a test of their own.
 SCRATCH_FLAGS = ("--arch", "smallervggnet")
@@ -130,7 +130,7 @@ def test_manifest_errors_name_the_file_and_the_fix(tmp_path):
 
 
 def test_resume_without_a_work_folder_is_refused_before_any_work(tmp_path, manifest):
-    from pyimagesearch.training import train
+    from pyimagesearch.training.pipeline import train
 
     with pytest.raises(ValueError, match=r"--resume needs --work-dir: the folder the interrupted run backed up to"):
         train(manifest, model_path=tmp_path / "m.model", labelbin_path=tmp_path / "m.pickle", plot_path=tmp_path / "p.png", resume=True)
@@ -140,7 +140,7 @@ def test_resume_without_a_work_folder_is_refused_before_any_work(tmp_path, manif
 def test_a_work_folder_holding_an_interrupted_run_is_refused_without_resume(tmp_path, manifest, left_over):
     """Without --resume, an older run's backup would be resumed silently by Keras, and its phase 1
     would be picked up by a later --resume: the new run is refused before any work, nothing removed."""
-    from pyimagesearch.training import train
+    from pyimagesearch.training.pipeline import train
 
     (tmp_path / "work" / left_over).mkdir(parents=True)
     with pytest.raises(ValueError, match=rf"--work-dir \S+work holds an interrupted run \({left_over}\): add --resume to continue it"):
@@ -174,7 +174,7 @@ import tensorflow as tf
 
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from pyimagesearch.training import train
+from pyimagesearch.training.pipeline import train
 
 manifest, work, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
 common = dict(epochs=2, image_size=32, patience=None, precision="float32", arch="smallervggnet", seed=seed, verbose=0)
@@ -266,7 +266,7 @@ def test_sigint_after_an_epoch_then_resume_trains_only_the_remaining_epochs(tmp_
     assert [f"Epoch {epoch}/{LONG_RUN_EPOCHS}" in log for epoch in epochs] == [epoch > done for epoch in epochs], log[-3000:]
     rows = (tmp_path / "fashion.metrics.csv").read_text().strip().splitlines()
     assert [row.split(",")[0] for row in rows[1:]] == [str(epoch) for epoch in epochs]
-    from pyimagesearch.model_io import read_model_metadata
+    from pyimagesearch.inference.model_io import read_model_metadata
 
     assert read_model_metadata(tmp_path / "fashion.model")["epochs_trained"] == LONG_RUN_EPOCHS
     assert (tmp_path / "mlb.pickle").stat().st_size > 0 and (tmp_path / "plot.png").stat().st_size > 0
@@ -310,7 +310,7 @@ def test_an_interrupted_fine_tuning_resumes_in_its_phase(tmp_path, manifest, pro
     with open(tmp_path / "fashion.metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [(int(row["epoch"]), int(row["phase"])) for row in rows] == [(epoch, 1 if epoch <= head_epochs else 2) for epoch in epochs]
-    from pyimagesearch.model_io import read_model_metadata
+    from pyimagesearch.inference.model_io import read_model_metadata
 
     assert read_model_metadata(tmp_path / "fashion.model")["epochs_trained"] == total
     assert not (tmp_path / "work" / "backup").exists() and not (tmp_path / "work" / "phase1").exists()

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from conftest import run_script
 
-from pyimagesearch.model_files import RUN_ID
-from pyimagesearch.model_io import read_model_metadata
-from pyimagesearch.predictors import OnnxPredictor
+from pyimagesearch.inference.model_files import RUN_ID
+from pyimagesearch.inference.model_io import read_model_metadata
+from pyimagesearch.inference.predictors import OnnxPredictor
 
 
 @pytest.fixture(scope="module")
@@ -321,8 +321,8 @@ def test_tutorial_command_labels_one_image(trained, record_score):
 
 def test_mismatched_labelbin_is_a_one_line_error(trained, tmp_path):
     work, examples, _ = trained
-    from pyimagesearch.labels import fit_binarizer
-    from pyimagesearch.model_io import save_labelbin
+    from pyimagesearch.data.labels import fit_binarizer
+    from pyimagesearch.inference.model_io import save_labelbin
 
     save_labelbin(fit_binarizer([("cat",), ("dog",)]), tmp_path / "other.pickle")
     result = run_script(

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pyimagesearch.evaluation import confusion_matrices, evaluate_predictions, format_report, summary_line
+from pyimagesearch.evaluation.metrics import confusion_matrices, evaluate_predictions, format_report, summary_line
 
 CLASSES = ["a", "b", "c"]
 TRUE = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1]])

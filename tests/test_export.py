@@ -14,14 +14,14 @@ import pytest
 from conftest import PROCESS_TIMEOUT, PROJECT_ROOT, TRAINING
 
 from export import main
-from pyimagesearch import quantization as quantization_module
-from pyimagesearch.classification import Classifier
-from pyimagesearch.export import default_onnx_path, export_model_onnx, export_onnx
-from pyimagesearch.images import list_images, load_images
-from pyimagesearch.model_files import RUN_ID
-from pyimagesearch.model_io import read_model_metadata, save_model
-from pyimagesearch.predictors import ONNX_METADATA_KEY, OnnxPredictor
-from pyimagesearch.quantization import quantize_export
+from pyimagesearch.data.images import list_images, load_images
+from pyimagesearch.inference import quantization as quantization_module
+from pyimagesearch.inference.classification import Classifier
+from pyimagesearch.inference.model_files import RUN_ID
+from pyimagesearch.inference.model_io import read_model_metadata, save_model
+from pyimagesearch.inference.onnx_export import default_onnx_path, export_model_onnx, export_onnx
+from pyimagesearch.inference.predictors import ONNX_METADATA_KEY, OnnxPredictor
+from pyimagesearch.inference.quantization import quantize_export
 
 TINY_METADATA = {"task": "multilabel", "classes": ["a", "b"], "image_size": 8, "threshold": 0.5, "thresholds": None}
 
@@ -44,7 +44,7 @@ def exported(request, exported_model, demo_data, tmp_path_factory) -> Path:
     """A folder with a model trained with each --normalize (1 epoch, 32 px) and its export."""
     if request.param == "unit":
         return exported_model
-    from pyimagesearch.training import train
+    from pyimagesearch.training.pipeline import train
 
     work = tmp_path_factory.mktemp(f"exported-{request.param}")
     train(

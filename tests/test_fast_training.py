@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 from conftest import TRAINING, run_script
 
-from pyimagesearch import config, hardware
-from pyimagesearch.classification import Classifier
-from pyimagesearch.data import ImageFiles, load_labelled_images, make_dataset, resolve_cache
-from pyimagesearch.images import list_images, load_images
-from pyimagesearch.model_io import load_model
-from pyimagesearch.monitoring import metrics_csv_path
-from pyimagesearch.training import resolve_batch_size, resolve_precision, train
+from pyimagesearch import config
+from pyimagesearch.data.dataset import ImageFiles, load_labelled_images, make_dataset, resolve_cache
+from pyimagesearch.data.images import list_images, load_images
+from pyimagesearch.inference.classification import Classifier
+from pyimagesearch.inference.model_io import load_model
+from pyimagesearch.training import hardware
+from pyimagesearch.training.monitoring import metrics_csv_path
+from pyimagesearch.training.pipeline import resolve_batch_size, resolve_precision, train
 
 
 def all_rows(images) -> np.ndarray:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pyimagesearch.feature_table import is_feature_table, load_feature_table
+from pyimagesearch.data.feature_table import is_feature_table, load_feature_table
 
 
 def _write_csv(path, text: str):
@@ -60,6 +60,6 @@ def test_bad_npy_tables_and_missing_files_are_refused_with_the_fix(tmp_path):
     _write_csv(tmp_path / "T.CSV", "a,labels\n1,x\n")
     _write_csv(tmp_path / "manifest.csv", "path,labels\nimages/1.jpg,red_dress\n")
     assert is_feature_table(tmp_path / "t.npy") and is_feature_table(tmp_path / "T.CSV")
-    # A CSV with a path column lists images: a manifest (pyimagesearch/manifest.py).
+    # A CSV with a path column lists images: a manifest (pyimagesearch/data/manifest.py).
     assert not is_feature_table(tmp_path / "manifest.csv")
     assert not is_feature_table(tmp_path / "folder.csv") and not is_feature_table(tmp_path)

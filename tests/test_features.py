@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pyimagesearch.features import FeatureSettings, extract_features
+from pyimagesearch.data.features import FeatureSettings, extract_features
 
 
 def _images(seed: int = 0, count: int = 5, size: int = 48) -> np.ndarray:

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from conftest import SEED
 
-from pyimagesearch.gradcam import GradCam, find_last_conv_layer, overlay_heatmap
-from pyimagesearch.model_io import load_model, save_model
-from pyimagesearch.smallervggnet import SmallerVGGNet
+from pyimagesearch.inference.gradcam import GradCam, find_last_conv_layer, overlay_heatmap
+from pyimagesearch.inference.model_io import load_model, save_model
+from pyimagesearch.models.smallervggnet import SmallerVGGNet
 
 SIZE = 32
 RED, BLUE = (230, 30, 30), (30, 30, 230)

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from conftest import TRAINING, TRAINING_FLAGS
 
-from pyimagesearch.classification import Classifier
-from pyimagesearch.export import export_onnx
-from pyimagesearch.grouped_head import GroupSoftmax, group_exact_match, grouped_crossentropy, resolve_head
-from pyimagesearch.images import list_images, load_images
-from pyimagesearch.model_io import load_model, read_model_metadata
-from pyimagesearch.tasks import get_task, grouped_task
-from pyimagesearch.training import train
+from pyimagesearch.data.images import list_images, load_images
+from pyimagesearch.inference.classification import Classifier
+from pyimagesearch.inference.model_io import load_model, read_model_metadata
+from pyimagesearch.inference.onnx_export import export_onnx
+from pyimagesearch.models.grouped_head import GroupSoftmax, group_exact_match, grouped_crossentropy, resolve_head
+from pyimagesearch.models.tasks import get_task, grouped_task
+from pyimagesearch.training.pipeline import train
 from train import main as train_main
 
 COLOURS, TYPES = ["black", "blue", "red"], ["dress", "jeans", "shirt"]

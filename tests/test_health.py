@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from conftest import SEED
 
-from pyimagesearch.health import Cause, TrainingHealth, head_loss_mismatch, likely_causes
-from pyimagesearch.normalization import input_normalization
-from pyimagesearch.overfit import OVERFIT_TARGET_LOSS, overfit_check
-from pyimagesearch.smallervggnet import SmallerVGGNet
+from pyimagesearch.models.normalization import input_normalization
+from pyimagesearch.models.smallervggnet import SmallerVGGNet
+from pyimagesearch.training.health import Cause, TrainingHealth, head_loss_mismatch, likely_causes
+from pyimagesearch.training.overfit import OVERFIT_TARGET_LOSS, overfit_check
 
 SIZE = 24
 COLOURS = np.array([[220, 30, 30], [30, 30, 220], [30, 200, 30]], dtype=np.float32)

@@ -7,9 +7,9 @@ import pytest
 from conftest import FASHION_DIR
 from PIL import Image
 
-from pyimagesearch import image_cache
-from pyimagesearch.image_cache import cache_file, default_cache_dir, load_images_cached
-from pyimagesearch.images import list_images, load_images
+from pyimagesearch.data import cache as image_cache
+from pyimagesearch.data.cache import cache_file, default_cache_dir, load_images_cached
+from pyimagesearch.data.images import list_images, load_images
 
 SIZE = 32
 

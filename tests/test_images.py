@@ -7,7 +7,7 @@ import pytest
 from conftest import FASHION_DIR
 from PIL import Image
 
-from pyimagesearch.images import (
+from pyimagesearch.data.images import (
     UnreadableImageError,
     decode_image,
     decode_image_bytes,

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from conftest import PROJECT_ROOT
 
-from pyimagesearch.labelbin import BinarizerState, check_binarizer_classes, unpickle_labelbin
-from pyimagesearch.labels import fit_binarizer
-from pyimagesearch.model_io import save_labelbin
+from pyimagesearch.data.labels import fit_binarizer
+from pyimagesearch.inference.labelbin import BinarizerState, check_binarizer_classes, unpickle_labelbin
+from pyimagesearch.inference.model_io import save_labelbin
 
 
 class RunsACommand:
@@ -26,7 +26,7 @@ class RunsACommand:
 def test_labelbin_classes_are_read_without_importing_scikit_learn(tmp_path):
     save_labelbin(fit_binarizer([("red", "dress"), ("blue", "jeans")]), tmp_path / "mlb.pickle")
     code = (
-        "import json, sys; from pyimagesearch.labelbin import unpickle_labelbin; "
+        "import json, sys; from pyimagesearch.inference.labelbin import unpickle_labelbin; "
         f"binarizer = unpickle_labelbin({str(tmp_path / 'mlb.pickle')!r}); "
         "print(json.dumps([list(map(str, binarizer.classes_)), 'sklearn' in sys.modules]))"
     )

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pyimagesearch.labels import (
+from pyimagesearch.data.labels import (
     detect_task,
     fit_binarizer,
     label_counts,
@@ -77,7 +77,7 @@ def test_label_and_combination_counts():
 
 
 def test_label_groups_come_from_folder_name_positions():
-    from pyimagesearch.labels import infer_label_groups
+    from pyimagesearch.data.labels import infer_label_groups
 
     names = ["red_dress", "blue_dress", "blue_jeans", "black_jeans", "red_shirt"]
     assert infer_label_groups(names) == [["black", "blue", "red"], ["dress", "jeans", "shirt"]]

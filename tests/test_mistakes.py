@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import PROJECT_ROOT
 
-from pyimagesearch.mistakes import confused_combinations, confused_labels, group_confusion, per_image_loss
+from pyimagesearch.evaluation.mistakes import confused_combinations, confused_labels, group_confusion, per_image_loss
 
 CLASSES = ["black", "blue", "red", "dress", "jeans"]
 # red dress -> blue dress; blue jeans -> right; black jeans -> jeans alone; red dress -> red, dress, jeans.
@@ -18,8 +18,8 @@ PREDICTED = np.array([[0, 1, 0, 1, 0], [0, 1, 0, 0, 1], [0, 0, 0, 0, 1], [0, 0, 
 def test_per_image_loss_is_the_training_loss_keras_computes(task, head):
     import keras
 
-    from pyimagesearch.grouped_head import grouped_crossentropy
-    from pyimagesearch.tasks import get_task
+    from pyimagesearch.models.grouped_head import grouped_crossentropy
+    from pyimagesearch.models.tasks import get_task
 
     rng = np.random.default_rng(0)
     probabilities = rng.uniform(0.0, 1.0, (16, 4)).astype("float32")
@@ -80,6 +80,6 @@ def test_confused_combinations_count_the_wrong_images_by_truth_and_prediction():
 
 
 def test_mistakes_import_numpy_only():
-    code = "import json, sys, pyimagesearch.mistakes; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    code = "import json, sys, pyimagesearch.evaluation.mistakes; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT)
     assert not {"keras", "tensorflow", "sklearn"} & set(json.loads(result.stdout))

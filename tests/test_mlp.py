@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from pyimagesearch.mlp import LOGITS, STANDARDIZE, build_mlp, feature_standardization
-from pyimagesearch.tasks import get_task, grouped_task
+from pyimagesearch.models.mlp import LOGITS, STANDARDIZE, build_mlp, feature_standardization
+from pyimagesearch.models.tasks import get_task, grouped_task
 
 
 def test_mlp_has_the_tutorials_layers_500_and_100_relu_then_a_sigmoid_per_label():

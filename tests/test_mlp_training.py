@@ -9,10 +9,10 @@ import pytest
 from conftest import TRAINING_FLAGS, run_script
 
 from evaluate import main as evaluate_main
-from pyimagesearch.classification import Classifier
-from pyimagesearch.features import FeatureSettings, extract_features
-from pyimagesearch.images import list_images, load_images
-from pyimagesearch.model_io import read_model_metadata
+from pyimagesearch.data.features import FeatureSettings, extract_features
+from pyimagesearch.data.images import list_images, load_images
+from pyimagesearch.inference.classification import Classifier
+from pyimagesearch.inference.model_io import read_model_metadata
 from train import main as train_main
 
 

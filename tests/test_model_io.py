@@ -9,9 +9,9 @@ import keras
 import numpy as np
 import pytest
 
-from pyimagesearch.labels import fit_binarizer
-from pyimagesearch.model_io import load_labelbin, load_model, read_model_metadata, save_labelbin, save_model
-from pyimagesearch.smallervggnet import SmallerVGGNet
+from pyimagesearch.data.labels import fit_binarizer
+from pyimagesearch.inference.model_io import load_labelbin, load_model, read_model_metadata, save_labelbin, save_model
+from pyimagesearch.models.smallervggnet import SmallerVGGNet
 
 
 def tiny_model() -> keras.Model:

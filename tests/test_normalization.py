@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from pyimagesearch.model_io import load_model, save_model
-from pyimagesearch.normalization import channel_statistics, input_normalization, kernel_initializer
-from pyimagesearch.smallervggnet import SmallerVGGNet
+from pyimagesearch.inference.model_io import load_model, save_model
+from pyimagesearch.models.normalization import channel_statistics, input_normalization, kernel_initializer
+from pyimagesearch.models.smallervggnet import SmallerVGGNet
 
 
 def coloured_images(count: int = 40, size: int = 16, seed: int = 0) -> np.ndarray:

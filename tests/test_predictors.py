@@ -8,8 +8,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from pyimagesearch.classification import Classifier
-from pyimagesearch.predictors import ONNX_METADATA_KEY, OnnxPredictor, is_onnx_file, load_predictor
+from pyimagesearch.inference.classification import Classifier
+from pyimagesearch.inference.predictors import ONNX_METADATA_KEY, OnnxPredictor, is_onnx_file, load_predictor
 
 METADATA = {"task": "multilabel", "classes": ["a", "b", "c"], "image_size": 4, "threshold": 0.5}
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from conftest import EXAMPLES_DIR, FASHION_DIR, TRAINING
 
-from pyimagesearch.classification import Classifier
-from pyimagesearch.recolouring import COLOUR_HUES, DARK_COLOURS
-from pyimagesearch.training import train
+from pyimagesearch.data.recolouring import COLOUR_HUES, DARK_COLOURS
+from pyimagesearch.inference.classification import Classifier
+from pyimagesearch.training.pipeline import train
 
 # The colour labels the colour tests look for.
 COLOURS = (*COLOUR_HUES, *DARK_COLOURS)
@@ -43,7 +43,7 @@ def test_real_photos_train_to_a_sensible_exact_match(trained_on_photos, record_s
 
 
 def test_every_format_of_the_real_photos_is_read(trained_on_photos):
-    from pyimagesearch.images import list_images
+    from pyimagesearch.data.images import list_images
 
     suffixes = {path.suffix.lower() for path in list_images(FASHION_DIR)}
     assert {".jpg", ".jpeg", ".png", ".gif"} <= suffixes
@@ -65,8 +65,8 @@ def test_real_example_photos_get_their_labels(trained_on_photos, record_score):
 def test_real_photos_have_near_duplicates_that_the_split_keeps_together():
     import numpy as np
 
-    from pyimagesearch.data import load_labelled_images
-    from pyimagesearch.splitting import near_duplicate_groups, split_indices
+    from pyimagesearch.data.dataset import load_labelled_images
+    from pyimagesearch.data.splitting import near_duplicate_groups, split_indices
 
     data = load_labelled_images(FASHION_DIR, 48)
     groups = near_duplicate_groups(data.images)
@@ -101,8 +101,8 @@ def _painted(images: np.ndarray, masks: np.ndarray, hue: int) -> np.ndarray:
 def test_the_colour_is_read_from_the_garment_not_from_the_background(trained_on_photos, record_score):
     """A product photo's white background replaced by a saturated red or blue field keeps its colour;
     the garment painted the other colour takes it (issue #20)."""
-    from pyimagesearch.backgrounds import composite, segment_backgrounds
-    from pyimagesearch.images import list_images, load_images
+    from pyimagesearch.data.backgrounds import composite, segment_backgrounds
+    from pyimagesearch.data.images import list_images, load_images
 
     work, _ = trained_on_photos
     classifier = Classifier.load(work / "fashion.model", work / "mlb.pickle")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pyimagesearch.recolouring import build_recolouring, recolourable_labels, resolve_recolour
+from pyimagesearch.data.recolouring import build_recolouring, recolourable_labels, resolve_recolour
 
 
 def garment_on_white(rgb: tuple[int, int, int], size: int = 16) -> np.ndarray:

@@ -24,7 +24,7 @@ from bad_inputs import (
 from conftest import PROCESS_TIMEOUT, PROJECT_ROOT
 
 from pyimagesearch import config
-from pyimagesearch.images import UnreadableImageError, decode_image_bytes, image_dimensions
+from pyimagesearch.data.images import UnreadableImageError, decode_image_bytes, image_dimensions
 
 
 def _jpeg_claiming(height: int, width: int) -> bytes:
@@ -206,7 +206,7 @@ def test_a_download_killed_or_interrupted_resumes_to_the_same_images(tmp_path):
 def test_a_data_set_whose_images_all_carry_the_same_labels_is_refused(tmp_path, exported_model):
     # Found by the campaign: a single folder red_dress/ trained for its epochs a model that answers "red, dress"
     # whatever it sees (two labels, so the single-label refusal did not apply), writing over the earlier model.
-    from pyimagesearch.labels import detect_task
+    from pyimagesearch.data.labels import detect_task
 
     with pytest.raises(ValueError, match=r"^Every image carries the same labels \(dress, red\): a classifier needs images that differ"):
         detect_task([("red", "dress"), ("dress", "red")])

@@ -18,11 +18,11 @@ from conftest import PROCESS_TIMEOUT, PROJECT_ROOT, run_script
 from test_classification import imported_modules
 
 from pyimagesearch import config
-from pyimagesearch.classification import Classifier, Prediction
-from pyimagesearch.evaluation import SUMMARY_METRICS
-from pyimagesearch.evaluation_report import explained_label
-from pyimagesearch.html_report import check_report_path, relative_link, thumbnail_uri, write_contact_sheet
-from pyimagesearch.unknown import is_flagged
+from pyimagesearch.evaluation.html_report import check_report_path, relative_link, thumbnail_uri, write_contact_sheet
+from pyimagesearch.evaluation.metrics import SUMMARY_METRICS
+from pyimagesearch.evaluation.report import explained_label
+from pyimagesearch.inference.classification import Classifier, Prediction
+from pyimagesearch.inference.unknown import is_flagged
 
 SECTIONS = ["headline", "per-label", "groups", "confused", "mistakes", "unknown", "never-learnt", "pr-curves"]
 GALLERY = 5
@@ -384,7 +384,7 @@ def test_report_paths_and_thumbnails(tmp_path):
 
 def test_report_modules_import_neither_tensorflow_nor_keras():
     code = (
-        "import json, sys, pyimagesearch.html_report, pyimagesearch.evaluation_report; "
+        "import json, sys, pyimagesearch.evaluation.html_report, pyimagesearch.evaluation.report; "
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT)

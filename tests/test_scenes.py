@@ -1,9 +1,9 @@
-"""Procedural scenes (pyimagesearch/scenes.py): their kinds, their colours, their determinism."""
+"""Procedural scenes (pyimagesearch/data/scenes.py): their kinds, their colours, their determinism."""
 
 import numpy as np
 import pytest
 
-from pyimagesearch.scenes import PALETTE, SCENES, random_scenes
+from pyimagesearch.data.scenes import PALETTE, SCENES, random_scenes
 
 
 def test_scenes_of_each_kind_are_uint8_images_of_the_size_asked():

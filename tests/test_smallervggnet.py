@@ -1,7 +1,7 @@
 import keras
 import pytest
 
-from pyimagesearch.smallervggnet import SmallerVGGNet
+from pyimagesearch.models.smallervggnet import SmallerVGGNet
 
 
 @pytest.mark.parametrize("final_activation", ["sigmoid", "softmax"])

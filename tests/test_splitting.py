@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-from pyimagesearch.images import resize_image
-from pyimagesearch.splitting import DuplicateGroups, fold_indices, near_duplicate_groups, split_indices
+from pyimagesearch.data.images import resize_image
+from pyimagesearch.data.splitting import DuplicateGroups, fold_indices, near_duplicate_groups, split_indices
 
 
 def _scene(rng: np.random.Generator) -> np.ndarray:

@@ -2,9 +2,9 @@ import keras
 import numpy as np
 import pytest
 
-from pyimagesearch.labels import fit_binarizer
-from pyimagesearch.tasks import TASKS, exact_match, get_task
-from pyimagesearch.training import build_classifier
+from pyimagesearch.data.labels import fit_binarizer
+from pyimagesearch.models.tasks import TASKS, exact_match, get_task
+from pyimagesearch.training.pipeline import build_classifier
 
 
 @pytest.mark.parametrize(

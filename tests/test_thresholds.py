@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from pyimagesearch.thresholds import best_f1_threshold, tune_thresholds
+from pyimagesearch.training.thresholds import best_f1_threshold, tune_thresholds
 
 
 def test_tuning_rescues_a_label_whose_probabilities_run_low():

@@ -11,13 +11,12 @@ from conftest import TRAINING
 from sklearn.metrics import roc_auc_score
 
 from classify import main as classify_main
-from pyimagesearch.classification import Classifier
-from pyimagesearch.demo_data import generate
-from pyimagesearch.images import list_images, load_images
-from pyimagesearch.model_io import METADATA_MEMBER, read_model_metadata
-from pyimagesearch.predictors import OnnxPredictor, feature_layer_name
-from pyimagesearch.smallervggnet import SmallerVGGNet
-from pyimagesearch.unknown import (
+from pyimagesearch.data.demo import generate
+from pyimagesearch.data.images import list_images, load_images
+from pyimagesearch.inference.classification import Classifier
+from pyimagesearch.inference.model_io import METADATA_MEMBER, read_model_metadata
+from pyimagesearch.inference.predictors import OnnxPredictor, feature_layer_name
+from pyimagesearch.inference.unknown import (
     UnknownDetector,
     decode_array,
     distance_rule,
@@ -29,6 +28,7 @@ from pyimagesearch.unknown import (
     retention_threshold,
     typicality,
 )
+from pyimagesearch.models.smallervggnet import SmallerVGGNet
 
 # The demo generator's dresses are left out of training: the shape the model never sees.
 UNSEEN = ("blue_dress", "red_dress")
@@ -49,7 +49,7 @@ def without_dresses(request, tmp_path_factory) -> dict:
     """A model trained for 12 epochs at 32 pixels on generated jeans and shirts only, and fresh
     generated images of every garment (dresses included) that neither training nor calibration saw;
     with the colour-and-shape network (``--colour-branch on``, the default) and with one network."""
-    from pyimagesearch.training import train
+    from pyimagesearch.training.pipeline import train
 
     root = tmp_path_factory.mktemp("unknown")
     generate(root / "dataset", images_per_combination=100, size=48, seed=11)
@@ -130,7 +130,7 @@ def test_calibrated_threshold_keeps_about_95_percent_of_images_of_known_garments
 
 
 def test_stored_threshold_and_scores_round_trip_through_the_model_file_and_onnx_export(without_dresses):
-    from pyimagesearch.export import export_onnx
+    from pyimagesearch.inference.onnx_export import export_onnx
 
     work = without_dresses["work"]
     stored = without_dresses["result"].metadata["unknown"]

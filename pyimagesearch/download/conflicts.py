@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from pyimagesearch import config
+from pyimagesearch.data.images import UnreadableImageError, decode_image_bytes, resize_image
+from pyimagesearch.data.splitting import difference_hashes, hash_distances
 from pyimagesearch.download.records import SAVED, labelled_images, read_manifest
-from pyimagesearch.images import UnreadableImageError, decode_image_bytes, resize_image
-from pyimagesearch.splitting import difference_hashes, hash_distances
 
 logger = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ import requests
 from PIL import Image
 
 from pyimagesearch import config
+from pyimagesearch.data.images import UnreadableImageError
 from pyimagesearch.download.conflicts import picture_hash
 from pyimagesearch.download.web import DEFAULT_TIMEOUT, LASTING_TRANSFER_FAILURES, failure_reason, read_body
-from pyimagesearch.images import UnreadableImageError
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_PIXELS = config.MAX_IMAGE_PIXELS

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pyimagesearch.atomic import write_bytes_atomic
-from pyimagesearch.images import is_image_file
-from pyimagesearch.manifest import COLUMNS as TRAINING_MANIFEST_COLUMNS
+from pyimagesearch.data.images import is_image_file
+from pyimagesearch.data.manifest import COLUMNS as TRAINING_MANIFEST_COLUMNS
 
 logger = logging.getLogger(__name__)
 

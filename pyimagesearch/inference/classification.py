@@ -1,0 +1,539 @@
+"""Labelling new images with a trained model: probabilities, decisions and annotated copies.
+
+Imports neither TensorFlow nor Keras: with an ONNX export as the model, classification runs on
+onnxruntime alone (see `predictors`); a Keras model file brings them in when it is loaded, and
+Grad-CAM when it is asked for.
+"""
+
+import glob
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import imutils
+import numpy as np
+
+from pyimagesearch import config
+from pyimagesearch.atomic import atomic_path
+from pyimagesearch.data.images import decode_image, default_workers, is_image_file, list_images, load_images
+from pyimagesearch.inference import decoding
+from pyimagesearch.inference.labelbin import check_binarizer_classes, unpickle_labelbin
+from pyimagesearch.inference.predictors import Predictor, is_onnx_file, load_fastest_predictor, load_predictor
+from pyimagesearch.inference.unknown import UnknownDetector, UnknownScores
+
+if TYPE_CHECKING:
+    import keras
+
+    from pyimagesearch.inference.gradcam import GradCam
+
+# Why --explain runs the Keras model file rather than its ONNX export.
+EXPLAIN_NEEDS_KERAS = "--explain takes Grad-CAM's gradients through the Keras model"
+
+
+@dataclass
+class Prediction:
+    """The result for one image.
+
+    Attributes:
+        path: The image file.
+        labels: Predicted labels, most probable first.
+        probabilities: Every label's probability, most probable first.
+        annotated: Where the annotated copy was written, if it was.
+        explanations: Where each label's Grad-CAM overlay was written, if asked for.
+        unknown: For a model with unknown detection, the typicalities and flags of the image and
+            of each label group (see `UnknownDetector.assess`); an unknown image has no labels,
+            an unknown group none of its labels.
+    """
+
+    path: Path
+    labels: list[str]
+    probabilities: dict[str, float]
+    annotated: Path | None = field(default=None)
+    explanations: dict[str, Path] = field(default_factory=dict)
+    unknown: dict | None = field(default=None)
+
+    def display_labels(self) -> list[str]:
+        """The labels as shown: ``["unknown"]`` for an unknown image, else the labels and
+        ``"unknown (not jeans/shirt)"`` for each unknown label group."""
+        if self.unknown is None:
+            return list(self.labels)
+        if self.unknown["image"]["unknown"]:
+            return ["unknown"]
+        groups = [f"unknown (not {'/'.join(group['labels'])})" for group in self.unknown["groups"] if group["unknown"]]
+        return [*self.labels, *groups]
+
+    def to_json(self) -> dict:
+        """A JSON-ready dict of this result."""
+        return {
+            "image": str(self.path),
+            "labels": self.labels,
+            "probabilities": self.probabilities,
+            "annotated": None if self.annotated is None else str(self.annotated),
+            **({"explanations": {label: str(path) for label, path in self.explanations.items()}} if self.explanations else {}),
+            **({"unknown": self.unknown} if self.unknown is not None else {}),
+        }
+
+
+class Classifier:
+    """A trained network with its labels, task, input size and decoding, ready to label images.
+
+    Args:
+        predictor: The network: a Keras model file's or an ONNX export's (see `predictors`).
+        classes: The labels, in the order of the network's outputs.
+        task: ``"multilabel"``, ``"multiclass"`` or ``"binary"``.
+        image_size: Side of the square network input, in pixels.
+        thresholds: Per-label decision thresholds, tuned on validation data by train.py (a
+            model from before tuning existed has its single threshold for every label).
+        label_groups: Mutually exclusive label groups (e.g. colours, types), or None.
+        label_sep: The separator of labels in the training folder names.
+        head: ``"grouped"`` for a softmax per label group (decoded to one label per group by
+            default), else ``"flat"``.
+        unknown: The model's unknown detection (see `unknown`), or None for a model without it.
+        thresholds_tuned: Whether ``thresholds`` were tuned by train.py (named so in reports).
+            Defaults to False.
+        note: Why a Keras model file runs though its ONNX export was preferred (see
+            `predictors.load_fastest_predictor`), for the command to say; None otherwise.
+    """
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        classes: Sequence[str],
+        task: str,
+        image_size: int,
+        thresholds: np.ndarray,
+        label_groups: list[list[str]] | None = None,
+        label_sep: str = config.LABEL_SEP,
+        head: str = "flat",
+        unknown: UnknownDetector | None = None,
+        thresholds_tuned: bool = False,
+        note: str | None = None,
+    ):
+        self.predictor = predictor
+        self.classes = list(classes)
+        self.task = task
+        self.image_size = image_size
+        self.thresholds = np.asarray(thresholds, dtype="float64")
+        self.label_groups = label_groups
+        self.label_sep = label_sep
+        self.head = head
+        self.unknown = unknown
+        self.thresholds_tuned = thresholds_tuned
+        self.note = note
+        self._grad_cam: GradCam | None = None
+
+    @classmethod
+    def load(
+        cls,
+        model_path: str | os.PathLike,
+        labelbin_path: str | os.PathLike | None = None,
+        prefer_export: bool = False,
+        keras_reason: str | None = None,
+        prepack: bool = True,
+    ) -> "Classifier":
+        """Load a model file written by train.py, or its ONNX export, and check it against a labelbin.
+
+        Everything the classifier needs (labels, task, input size, thresholds, label groups)
+        comes from the model file; an ONNX model runs on onnxruntime without TensorFlow.
+
+        Args:
+            model_path: A Keras model file written by train.py or an ONNX file written by export.py.
+            labelbin_path: The label binarizer written by the same train.py run, whose labels
+                must be the model's. Defaults to None: no check.
+            prefer_export: Run a Keras model file's ONNX export of the same training run instead,
+                when there is one (see `predictors.load_fastest_predictor`; ``note`` then says
+                why the Keras file runs when it does). Defaults to False.
+            keras_reason: With ``prefer_export``, why the Keras model itself is needed (e.g.
+                ``--explain``), or None. Defaults to None.
+            prepack: For an ONNX model, let onnxruntime repack the weights when it starts, which
+                pays off from the second batch on (see `predictors.OnnxPredictor.load`). Defaults to True.
+
+        Raises:
+            ValueError: For a missing or invalid file, or a model and labelbin that don't match.
+        """
+        binarizer = None if labelbin_path is None else unpickle_labelbin(labelbin_path)
+        if prefer_export:
+            predictor, note = load_fastest_predictor(model_path, keras_reason, prepack)
+        else:
+            predictor, note = load_predictor(model_path, prepack), None
+        metadata = predictor.metadata
+        task = metadata["task"]
+        classes = metadata["classes"]
+        if binarizer is not None:
+            check_binarizer_classes(binarizer, classes, f"--labelbin {labelbin_path}")
+        if predictor.output_units != decoding.output_units(task, len(classes)):
+            raise ValueError(f"--model {model_path} has {predictor.output_units} outputs for {len(classes)} labels: retrain it.")
+        tuned = metadata.get("thresholds")
+        thresholds = [tuned[label] for label in classes] if tuned else [float(metadata["threshold"])] * len(classes)
+        return cls(
+            predictor,
+            classes,
+            task,
+            int(metadata["image_size"]),
+            thresholds,
+            label_groups=metadata.get("label_groups"),
+            label_sep=metadata.get("label_sep", config.LABEL_SEP),
+            head=metadata.get("head", "flat"),
+            # Models trained before unknown detection existed classify without it.
+            unknown=UnknownDetector(metadata["unknown"], classes) if metadata.get("unknown") else None,
+            thresholds_tuned=bool(tuned),
+            note=note,
+        )
+
+    @property
+    def model(self) -> "keras.Model":
+        """The Keras model, for a classifier loaded from a Keras model file.
+
+        Raises:
+            ValueError: For a classifier running an ONNX export.
+        """
+        model = getattr(self.predictor, "model", None)
+        if model is None:
+            raise ValueError(f"--model {self.predictor.path} is an ONNX export: it holds no Keras model.")
+        return model
+
+    @property
+    def group_indices(self) -> list[list[int]] | None:
+        """The label indices of each label group, or None for a model without label groups."""
+        return None if self.label_groups is None else [[self.classes.index(label) for label in group] for group in self.label_groups]
+
+    def predict_probabilities(self, images: np.ndarray, batch_size: int = config.BATCH_SIZE) -> np.ndarray:
+        """Per-label probabilities of shape (N, num_labels) for RGB uint8 images of the model's size."""
+        return decoding.label_probabilities(self.task, self.predictor.predict(images, batch_size=batch_size))
+
+    def predict_with_unknown(self, images: np.ndarray, batch_size: int = config.BATCH_SIZE) -> tuple[np.ndarray, UnknownScores | None]:
+        """Per-label probabilities of shape (N, num_labels) and, for a model with unknown detection,
+        the images' typicalities (see `UnknownDetector.score`; None without it), in one pass."""
+        if self.unknown is None:
+            return self.predict_probabilities(images, batch_size), None
+        outputs, features = self.predictor.predict_with_features(images, batch_size)
+        probabilities = decoding.label_probabilities(self.task, outputs)
+        return probabilities, self.unknown.score(probabilities, features)
+
+    def decoding(self, threshold: float | None = None, top_k: int | None = None, decode: str | None = None) -> str:
+        """The decoding to apply: ``decode`` if given; else ``groups`` for a grouped head unless a
+        threshold or ``top_k`` asks otherwise, and ``threshold`` for a flat one."""
+        if decode is not None:
+            return decode
+        return "groups" if self.head == "grouped" and threshold is None and top_k is None else "threshold"
+
+    def decoding_name(self, threshold: float | None = None, top_k: int | None = None, decode: str | None = None) -> str:
+        """What `decide` does with these arguments, named as in `decoding.named_decodings`
+        (``tuned thresholds``, ``one label per group``, ...), or ``threshold 0.3``, ``top 2``."""
+        if top_k is not None:
+            return f"top {top_k}"
+        if self.task != "multilabel":
+            return decoding.MOST_PROBABLE
+        if self.decoding(threshold, top_k, decode) == "groups":
+            return decoding.GROUPS
+        if threshold is not None:
+            return f"threshold {threshold:g}"
+        return decoding.TUNED if self.thresholds_tuned else f"threshold {self.thresholds[0]:g}"
+
+    def named_decodings(self) -> dict[str, dict]:
+        """This model's standard decodings, name -> keyword arguments of `decoding.decode` (see
+        `decoding.named_decodings`): its tuned thresholds and label groups where it has them."""
+        return decoding.named_decodings(self.task, self.thresholds if self.thresholds_tuned else None, self.group_indices)
+
+    def check_decoding(self, threshold: float | None = None, top_k: int | None = None, decode: str | None = None) -> None:
+        """Refuse decoding arguments this model cannot honour, before any image is read.
+
+        Raises:
+            ValueError: For a threshold outside [0, 1], a ``top_k`` outside 1..number of labels,
+                or group decoding on a model without label groups or combined with ``top_k``.
+        """
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"--threshold must be between 0 and 1. Received: {threshold}")
+        if top_k is not None and not 1 <= top_k <= len(self.classes):
+            raise ValueError(f"--top-k must be between 1 and {len(self.classes)} (the number of labels). Received: {top_k}")
+        decode = self.decoding(threshold, top_k, decode)
+        if decode not in config.DECODINGS:
+            raise ValueError(f"Unknown decoding: expected one of {', '.join(config.DECODINGS)}. Received: --decode {decode}")
+        if decode == "groups":
+            if self.label_groups is None:
+                raise ValueError(
+                    "--decode groups: this model has no label groups (its folders are not all named "
+                    "<colour>_<type> with one label per position); use --decode threshold."
+                )
+            if top_k is not None:
+                raise ValueError("--decode groups picks one label per group: drop --top-k.")
+
+    def decide(
+        self,
+        probabilities: np.ndarray,
+        threshold: float | None = None,
+        top_k: int | None = None,
+        decode: str | None = None,
+    ) -> np.ndarray:
+        """Multi-hot decisions from probabilities.
+
+        Args:
+            probabilities: Shape (N, num_labels).
+            threshold: One threshold for every label, replacing the model's tuned ones.
+            top_k: Keep the ``top_k`` most probable labels instead (the tutorial's rule).
+            decode: ``"threshold"``, or ``"groups"`` for the most probable label of each
+                label group (when every image has exactly one colour and one type). Defaults
+                to the model's (see `decoding`).
+
+        Raises:
+            ValueError: For arguments `check_decoding` refuses.
+        """
+        self.check_decoding(threshold, top_k, decode)
+        if self.decoding(threshold, top_k, decode) == "groups":
+            return decoding.decode(self.task, probabilities, groups=self.group_indices)
+        threshold = self.thresholds if threshold is None else threshold
+        return decoding.decode(self.task, probabilities, threshold=threshold, top_k=top_k)
+
+    def check_unknown_threshold(self, unknown_threshold: float | None) -> None:
+        """Refuse an ``--unknown-threshold`` outside [0, 1], or one for a model without unknown detection.
+
+        The threshold is a typicality: the share of validation photos of known things that
+        looked as unfamiliar or more (see `unknown`). 0 turns unknown detection off.
+
+        Raises:
+            ValueError: Naming the flag and the fix.
+        """
+        if unknown_threshold is None:
+            return
+        if not 0.0 <= unknown_threshold <= 1.0:
+            raise ValueError(
+                "--unknown-threshold must be between 0 and 1 (a typicality, e.g. 0.05; 0 turns unknown detection "
+                f"off). Received: {unknown_threshold}"
+            )
+        if self.unknown is None:
+            raise ValueError(
+                f"--unknown-threshold: the model {self.predictor.path} has no unknown detection (trained before it "
+                "existed): retrain it with train.py, or drop --unknown-threshold."
+            )
+
+    def check_explain(self) -> None:
+        """Set up Grad-CAM, or refuse it before any image is read.
+
+        Raises:
+            ValueError: For an ONNX model: Grad-CAM needs the Keras model file.
+        """
+        if self._grad_cam is None:
+            self._grad_cam = self.predictor.grad_cam()
+
+    def explain(self, image: np.ndarray, label: str) -> np.ndarray:
+        """Grad-CAM heat-map of ``label`` for a full-size RGB image: where the model sees it.
+
+        Returns:
+            float32 array with the image's height and width, values in [0, 1].
+
+        Raises:
+            ValueError: For an ONNX model (see `check_explain`).
+        """
+        self.check_explain()
+        index = self.classes.index(label)
+        if self.task == "binary":
+            # One sigmoid unit scores the second class; the first is the opposite of that score.
+            return self._grad_cam(image, 0, invert=index == 0)
+        return self._grad_cam(image, index)
+
+    def classify(
+        self,
+        paths: Sequence[Path],
+        threshold: float | None = None,
+        top_k: int | None = None,
+        decode: str | None = None,
+        unknown_threshold: float | None = None,
+        batch_size: int = config.BATCH_SIZE,
+    ) -> tuple[list[Prediction], list[tuple[Path, str]]]:
+        """Label image files (see `decide` for the decoding arguments), ``batch_size`` images per
+        run of the network (an int8 export's answer for an image depends on the others of its batch:
+        onnxruntime quantizes each batch's activations on one scale).
+
+        Images are decoded and resized exactly as for training (`images.load_images`: in
+        parallel, large JPEGs at reduced scale), so the network sees the same pixels it would
+        have seen in training. Unreadable files are skipped with a warning. With unknown
+        detection, an image or label group whose typicality is below ``unknown_threshold``
+        (default: the model's; see `check_unknown_threshold`) is unknown (see `Prediction`).
+
+        Returns:
+            ``(predictions, skipped)``: a `Prediction` per readable file, in order, and
+            ``(path, reason)`` per unreadable one.
+
+        Raises:
+            ValueError: For bad decoding arguments (see `decide`) or a bad ``unknown_threshold``.
+        """
+        self.check_decoding(threshold, top_k, decode)
+        self.check_unknown_threshold(unknown_threshold)
+        images, kept, skipped = load_images(paths, self.image_size)
+        if not kept:
+            return [], skipped
+        probabilities, scores = self.predict_with_unknown(images, batch_size)
+        decisions = self.decide(probabilities, threshold, top_k, decode)
+        predictions = []
+        for index, (path, row, decided) in enumerate(zip(kept, probabilities, decisions)):
+            order = np.argsort(-row, kind="stable")
+            labels = [self.classes[i] for i in order if decided[i]]
+            assessment = None if scores is None else self.unknown.assess(scores, index, unknown_threshold)
+            if assessment is not None:
+                dropped = {label for group in assessment["groups"] if group["unknown"] for label in group["labels"]}
+                labels = [] if assessment["image"]["unknown"] else [label for label in labels if label not in dropped]
+            predictions.append(
+                Prediction(
+                    path=path,
+                    labels=labels,
+                    probabilities={self.classes[i]: round(float(row[i]), 6) for i in order},
+                    unknown=assessment,
+                )
+            )
+        return predictions, skipped
+
+
+def labelbin_to_check(model_path: str | os.PathLike, labelbin_path: str | os.PathLike | None) -> Path | None:
+    """The labelbin to check a model's labels against, for ``--labelbin`` given or not (None).
+
+    A labelbin given is always checked. Without one, the tutorial's ``mlb.pickle`` is: a Keras
+    model file needs it, as in the tutorial, while an ONNX export carries its own labels and is
+    checked against ``mlb.pickle`` only if that file exists.
+    """
+    if labelbin_path is not None:
+        return Path(labelbin_path)
+    default = Path(config.LABELBIN_PATH)
+    return None if is_onnx_file(model_path) and not default.is_file() else default
+
+
+def expand_image_arguments(arguments: Sequence[str]) -> list[Path]:
+    """Image files named by files, folders (searched recursively) or glob patterns, in order, once each.
+
+    Raises:
+        ValueError: For an argument that matches no file, or a file that is not an image.
+    """
+    found: dict[Path, None] = {}
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            matches = list_images(path)
+        elif path.is_file():
+            if path.suffix.lower() not in config.IMAGE_EXTENSIONS:
+                raise ValueError(f"--image {argument}: not an image file (extensions: {', '.join(config.IMAGE_EXTENSIONS)}).")
+            matches = [path]
+        else:
+            matches = sorted(Path(match) for match in glob.glob(argument, recursive=True) if is_image_file(Path(match)))
+        if not matches:
+            raise ValueError(f"--image {argument}: no such file, folder or matching image. Check the path.")
+        found.update(dict.fromkeys(matches))
+    return list(found)
+
+
+def annotate(image: np.ndarray, prediction: Prediction, width: int = config.ANNOTATION_WIDTH) -> np.ndarray:
+    """A BGR copy of an RGB image, ``width`` pixels wide, with the predicted labels written on it.
+
+    As in the tutorial: one ``label: probability%`` line per predicted label, green, top left;
+    an ``unknown`` line for an unknown image or label group (see `Prediction.display_labels`).
+    """
+    output = imutils.resize(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), width=width)
+    lines = [
+        f"{label}: {prediction.probabilities[label] * 100:.2f}%" if label in prediction.probabilities else label
+        for label in prediction.display_labels()
+    ] or ["no label"]
+    for row, text in enumerate(lines):
+        origin = (10, row * 30 + 25)
+        # A dark outline keeps the green text legible on light and busy backgrounds.
+        cv2.putText(output, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 4, cv2.LINE_AA)
+        cv2.putText(output, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 255, 0), 2, cv2.LINE_AA)
+    return output
+
+
+def annotated_paths(inputs: Sequence[Path], output: str | os.PathLike) -> list[Path]:
+    """Where each input's annotated copy goes: ``output`` itself for one input named like an image
+    file, else ``output/<name>`` (``_2``, ``_3``... on clashes; GIFs become PNGs).
+
+    Raises:
+        ValueError: If several inputs are given an output file, or an output would replace an input.
+    """
+    output = Path(output)
+    as_file = output.suffix.lower() in config.IMAGE_EXTENSIONS and not output.is_dir()
+    if as_file and len(inputs) > 1:
+        raise ValueError(f"--output {output} is a file name but {len(inputs)} images were given: pass a folder.")
+    if as_file:
+        targets = [output]
+    else:
+        targets, taken = [], set()
+        for path in inputs:
+            suffix = ".png" if path.suffix.lower() in (".gif", ".webp") else path.suffix
+            candidate, number = output / f"{path.stem}{suffix}", 1
+            while candidate in taken:
+                number += 1
+                candidate = output / f"{path.stem}_{number}{suffix}"
+            taken.add(candidate)
+            targets.append(candidate)
+    sources = {path.resolve() for path in inputs}
+    for target in targets:
+        if target.resolve() in sources:
+            raise ValueError(f"--output {output} would overwrite the input image {target}: choose another folder.")
+    return targets
+
+
+def explanation_path(annotated: Path, label: str) -> Path:
+    """Where a label's Grad-CAM overlay goes: beside the annotated copy, ``<name>_gradcam_<label>``."""
+    return annotated.with_name(f"{annotated.stem}_gradcam_{label}{annotated.suffix}")
+
+
+def _write_image(path: Path, bgr_image: np.ndarray) -> None:
+    with atomic_path(path) as temporary:
+        if not cv2.imwrite(str(temporary), bgr_image):
+            raise ValueError(f"--output {path}: OpenCV cannot write this format; use .jpg or .png.")
+
+
+def write_annotations(classifier: Classifier, prediction: Prediction, target: Path, explain: bool = False) -> None:
+    """Write the annotated copy of the prediction's image to ``target`` and, with ``explain``, a
+    Grad-CAM overlay per predicted label beside it; record the paths on ``prediction``. Atomic writes.
+
+    The annotated copy is drawn on the image decoded again from its file, large JPEGs at the
+    reduced scale that still covers the copy's width; Grad-CAM works on the full-size image.
+
+    Raises:
+        ValueError: For an output format OpenCV cannot write, an image that is no longer
+            readable, or ``explain`` with an ONNX model (see `Classifier.check_explain`).
+    """
+    image = decode_image(prediction.path, min_size=None if explain else config.ANNOTATION_WIDTH)
+    prediction.annotated = target
+    _write_image(target, annotate(image, prediction))
+    if not explain:
+        return
+    from pyimagesearch.inference.gradcam import overlay_heatmap  # Grad-CAM needs Keras and TensorFlow anyway.
+
+    for label in prediction.labels:
+        overlay = overlay_heatmap(image, classifier.explain(image, label))
+        prediction.explanations[label] = explanation_path(target, label)
+        _write_image(prediction.explanations[label], cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
+
+
+def write_all_annotations(
+    classifier: Classifier,
+    predictions: Sequence[Prediction],
+    targets: Sequence[Path],
+    explain: bool = False,
+    workers: int | None = None,
+) -> None:
+    """`write_annotations` for each prediction and its target.
+
+    Annotated copies are written by parallel threads (OpenCV releases the GIL while it decodes,
+    draws and encodes): for a folder, they cost as much as classifying. Grad-CAM runs one
+    image at a time.
+
+    Args:
+        classifier: The classifier that made the predictions.
+        predictions: As `Classifier.classify` returns them.
+        targets: Where each prediction's annotated copy goes (see `annotated_paths`).
+        explain: Also write Grad-CAM overlays. Defaults to False.
+        workers: Threads. Defaults to the CPUs this process may use.
+
+    Raises:
+        ValueError: As `write_annotations`.
+    """
+    if explain:
+        for prediction, target in zip(predictions, targets):
+            write_annotations(classifier, prediction, target, explain=True)
+        return
+    with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
+        for _ in pool.map(lambda prediction, target: write_annotations(classifier, prediction, target), predictions, targets):
+            pass

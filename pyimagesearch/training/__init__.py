@@ -1,0 +1,1 @@
+"""Training: the pipeline from a data set to the model files, its callbacks, health checks and hardware choices."""
