@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from tqdm import tqdm
 
-        from pyimagesearch.training.pipeline import check_overfit
+        from pyimagesearch.training.overfit import check_overfit
         from pyimagesearch.training.pipeline import train as train_classifier
 
         if args.export and args.arch == "mlp":

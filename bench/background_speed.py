@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     from pyimagesearch.data.dataset import load_labelled_images, make_dataset
     from pyimagesearch.data.labels import fit_binarizer, infer_label_groups, resolve_task
     from pyimagesearch.data.splitting import near_duplicate_groups, split_indices
-    from pyimagesearch.training.pipeline import build_classifier, pipeline_threads, resolve_batch_size, resolve_precision, task_with_head
+    from pyimagesearch.models.build import build_classifier, task_with_head
+    from pyimagesearch.training.resolve import pipeline_threads, resolve_batch_size, resolve_precision
 
     data = load_labelled_images(args.dataset, args.image_size)
     binarizer = fit_binarizer(data.label_sets)

@@ -51,10 +51,11 @@ CONFIGURATIONS = (
 def train_child(dataset: str, epochs: int, precision: str, batch_size: int, threads: int) -> dict:
     """One training in this process with the given choices; its steady-state images per second."""
     from pyimagesearch.data.dataset import find_labelled_images
+    from pyimagesearch.training import fit
     from pyimagesearch.training import pipeline as training
 
-    # The pipeline's threads are not a train.py flag: `training.pipeline_threads` decides them.
-    training.pipeline_threads = lambda: threads or None
+    # The pipeline's threads are not a train.py flag: `resolve.pipeline_threads` decides them, called by `fit`.
+    fit.pipeline_threads = lambda: threads or None
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         result = training.train(

@@ -76,7 +76,7 @@ def test_a_backup_interrupted_while_it_is_written_stays_whole_and_resumable(tmp_
     import keras
     import numpy as np
 
-    from pyimagesearch.training.pipeline import AtomicBackupAndRestore
+    from pyimagesearch.training.fit import AtomicBackupAndRestore
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model.compile(optimizer="adam", loss="mse")

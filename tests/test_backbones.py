@@ -28,9 +28,10 @@ from pyimagesearch.models.backbones import (
     set_backbone_trainable,
     shipped_weights,
 )
+from pyimagesearch.models.build import build_classifier
 from pyimagesearch.models.colour_and_shape import COLOUR_FEATURES, SHAPE_FEATURES
 from pyimagesearch.models.tasks import get_task, grouped_task
-from pyimagesearch.training.pipeline import build_classifier, train
+from pyimagesearch.training.pipeline import train
 
 needs_weights = pytest.mark.skipif(not MOBILENETV2_035.is_file(), reason=f"no shared weights at {MODELS_DIR}")
 needs_both_weights = pytest.mark.skipif(
@@ -280,7 +281,7 @@ def test_a_fine_tuned_model_reloads_and_exports_with_the_same_predictions(fine_t
 
 def test_auto_precision_and_recolouring_follow_what_was_measured_for_backbones():
     from pyimagesearch.data.recolouring import resolve_recolour
-    from pyimagesearch.training.pipeline import resolve_precision
+    from pyimagesearch.training.resolve import resolve_precision
 
     # Depthwise convolutions run slower in bfloat16 on the CPU; ResNet50's dense ones faster.
     assert resolve_precision("auto", "mobilenetv2") == "float32"

@@ -11,6 +11,7 @@ from conftest import MOBILENETV2_035
 
 from pyimagesearch.inference.gradcam import GradCam, find_last_conv_layer
 from pyimagesearch.models.backbones import build_backbone
+from pyimagesearch.models.build import task_with_head
 from pyimagesearch.models.colour_and_shape import (
     COLOUR_ATTENTION,
     SHAPE_FEATURES,
@@ -19,7 +20,6 @@ from pyimagesearch.models.colour_and_shape import (
     build_colour_and_shape,
 )
 from pyimagesearch.models.normalization import input_normalization
-from pyimagesearch.training.pipeline import task_with_head
 
 CLASSES = ["black", "blue", "dress", "jeans", "red", "shirt"]
 LABEL_GROUPS = [["black", "blue", "red"], ["dress", "jeans", "shirt"]]

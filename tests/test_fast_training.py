@@ -15,7 +15,8 @@ from pyimagesearch.inference.classification import Classifier
 from pyimagesearch.inference.model_io import load_model
 from pyimagesearch.training import hardware
 from pyimagesearch.training.monitoring import metrics_csv_path
-from pyimagesearch.training.pipeline import resolve_batch_size, resolve_precision, train
+from pyimagesearch.training.pipeline import train
+from pyimagesearch.training.resolve import resolve_batch_size, resolve_precision
 
 
 def all_rows(images) -> np.ndarray:

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from pyimagesearch.data.labels import fit_binarizer
+from pyimagesearch.models.build import build_classifier
 from pyimagesearch.models.tasks import TASKS, exact_match, get_task
-from pyimagesearch.training.pipeline import build_classifier
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ from conftest import SEED, TRAINING, run_script
 from pyimagesearch.inference.classification import Classifier
 from pyimagesearch.inference.model_io import read_model_metadata
 from pyimagesearch.models.colour_and_shape import COLOUR_ATTENTION
-from pyimagesearch.training.pipeline import check_overfit, train
+from pyimagesearch.training.overfit import check_overfit
+from pyimagesearch.training.pipeline import train
 
 
 def test_overfit_check_passes_on_the_demo_data(demo_data, tmp_path):

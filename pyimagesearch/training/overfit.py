@@ -6,14 +6,29 @@ the initialisation or the learning rate is wrong. This is the first thing to try
 does not learn (``train.py --overfit-check 10``).
 """
 
+import logging
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import keras
 import numpy as np
 
+from pyimagesearch import config
+from pyimagesearch.data.dataset import find_labelled_images
+from pyimagesearch.data.feature_table import is_feature_table
+from pyimagesearch.data.features import extract_features
+from pyimagesearch.data.images import load_images
+from pyimagesearch.data.labels import fit_binarizer, infer_label_groups
+from pyimagesearch.models.backbones import (
+    resolve_alpha,
+    resolve_weights,
+)
+from pyimagesearch.models.build import build_classifier, task_with_head
+from pyimagesearch.models.mlp import MLP
 from pyimagesearch.training.health import Diagnosis, inputs_alike, likely_causes
+from pyimagesearch.training.recipe import Recipe, check_recipe, dataset_task
 
 # A healthy SmallerVGGNet (no dropout) drives the full-batch loss on 10 images below 0.01 in
 # about 10 steps; 150 steps take ~9 s at 64 pixels on 2 CPU cores.
@@ -22,6 +37,8 @@ OVERFIT_TARGET_LOSS = 0.01
 # A far too high learning rate hits a loss of 0 now and then between explosions; success needs
 # the loss to stay at the target for this many consecutive steps.
 OVERFIT_HOLD_STEPS = 10
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -139,3 +156,94 @@ def _overfit_diagnosis(model: keras.Model, images: np.ndarray, targets: np.ndarr
     # This is the overfit check: don't suggest running it.
     causes = [cause for cause in causes if "--overfit-check" not in cause.remedy]
     return Diagnosis(symptoms, causes, title=f"the network cannot fit {len(images)} images")
+
+
+def _one_of_each_first(label_sets: list[tuple[str, ...]], count: int, seed: int) -> list[int]:
+    """``count`` indices taking each label combination in turn, so a few images cover them all."""
+    rng = np.random.default_rng(seed)
+    by_combination: dict[tuple[str, ...], list[int]] = {}
+    for index in rng.permutation(len(label_sets)):
+        by_combination.setdefault(tuple(sorted(label_sets[index])), []).append(int(index))
+    queues = [by_combination[key] for key in sorted(by_combination)]
+    chosen: list[int] = []
+    while len(chosen) < count and any(queues):
+        chosen.extend(queue.pop() for queue in queues if queue and len(chosen) < count)
+    return chosen
+
+
+def check_overfit(
+    dataset_dir: str | os.PathLike,
+    *,
+    images: int = config.OVERFIT_CHECK_IMAGES,
+    learning_rate: float = config.LEARNING_RATE,
+    image_size: int = config.IMAGE_SIZE,
+    seed: int = config.SEED,
+    label_sep: str = config.LABEL_SEP,
+    task: str = "auto",
+    normalize: str = config.NORMALIZE,
+    init: str = config.INIT,
+    head: str = config.HEAD,
+    colour_branch: str = config.COLOUR_BRANCH,
+    arch: str = config.ARCH,
+    alpha: float | None = None,
+    weights: str | None = None,
+) -> OverfitResult:
+    """The overfit check on ``images`` images of the data set: can this set-up memorise them?
+
+    Builds the network that training would (head, loss, normalisation, initialisation) without
+    dropout, and trains it on a few images, one of each label combination in turn, without
+    augmentation, at a constant learning rate (see `overfit.overfit_check`). Writes nothing.
+
+    Raises:
+        ValueError: For bad arguments or unusable data.
+    """
+    if images < 1:
+        raise ValueError(f"--overfit-check needs at least 1 image (e.g. 10). Received: {images}")
+    check_recipe(Recipe(1, learning_rate, 1, image_size, config.SCHEDULE, seed, normalize, init, arch=arch), config.SPLIT, None)
+    if is_feature_table(dataset_dir):
+        raise ValueError(
+            f"--overfit-check samples images from a folder; --dataset {dataset_dir} is a feature table: "
+            "train on it without --overfit-check."
+        )
+    weights = resolve_weights(arch, weights, alpha)
+    alpha = resolve_alpha(arch, alpha, weights)
+    paths, label_sets, _ = find_labelled_images(dataset_dir, label_sep)
+    binarizer = fit_binarizer(label_sets)
+    label_groups = infer_label_groups([path.parent.name for path in paths], label_sep)
+    task_spec, head = task_with_head(
+        dataset_task(dataset_dir, label_sets, task), head, list(binarizer.classes_), label_groups, colour_branch, arch
+    )
+    chosen = _one_of_each_first(label_sets, images, seed)
+    pixels, kept, _ = load_images([paths[i] for i in chosen], image_size)
+    inputs = extract_features(pixels) if arch == MLP else pixels
+    if len(kept) < 1:
+        raise ValueError(f"--dataset {dataset_dir}: none of the {len(chosen)} images chosen could be decoded.")
+    labels_of = {paths[i]: label_sets[i] for i in chosen}
+    targets = task_spec.encode(binarizer, [labels_of[path] for path in kept])
+    logger.info(
+        "overfit check: %d images, %s task, %s head, --normalize %s, --init %s, --lr %g, no dropout, no augmentation",
+        len(kept),
+        task_spec.name,
+        head,
+        normalize,
+        init,
+        learning_rate,
+    )
+    keras.utils.set_random_seed(seed)
+
+    def build() -> keras.Model:
+        return build_classifier(
+            task_spec,
+            len(binarizer.classes_),
+            image_size,
+            keras.optimizers.Adam(learning_rate),
+            train_images=inputs,
+            normalize=normalize,
+            init=init,
+            dropout=False,
+            arch=arch,
+            alpha=alpha,
+            weights=weights,
+        )
+
+    return overfit_check(build, inputs, targets)

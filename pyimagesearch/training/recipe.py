@@ -1,0 +1,176 @@
+"""What one training run is: its recipe (the hyperparameters), where it runs, and the checks
+of both before any work."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from pyimagesearch import config
+from pyimagesearch.data.labels import resolve_task
+from pyimagesearch.models.backbones import (
+    SMALLERVGGNET,
+)
+from pyimagesearch.models.mlp import MLP
+from pyimagesearch.models.normalization import NORMALIZATIONS, kernel_initializer
+from pyimagesearch.training.resolve import resolve_batch_size, resolve_jit_compile, resolve_precision
+
+# Three poolings (3, 2, 2) must leave at least one pixel.
+MIN_IMAGE_SIZE = 16
+
+# keras.applications' backbones take 32 pixels and more.
+BACKBONE_MIN_IMAGE_SIZE = 32
+
+# Inside --work-dir: Keras' BackupAndRestore folder, and phase 1's end while fine-tuning runs (`fit.PhaseOne`).
+BACKUP_FOLDER = "backup"
+PHASE_ONE_FOLDER = "phase1"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one model is fitted: the hyperparameters shared by every fold and the final run."""
+
+    epochs: int
+    learning_rate: float
+    batch_size: int | str  # "auto" until train() resolves it (resolve_batch_size)
+    image_size: int
+    schedule: str
+    seed: int
+    normalize: str = config.NORMALIZE
+    init: str = config.INIT
+    stop_on_stall: bool = False
+    patience: int | None = config.PATIENCE
+    precision: str = config.PRECISION
+    jit_compile: str = config.JIT_COMPILE
+    # Indices of the colour labels that recolouring swaps (see `recolouring`); empty for none.
+    recolour_labels: tuple[int, ...] = ()
+    # The network (see `backbones`): alpha and weights as resolved (None: no alpha, no pretrained weights).
+    arch: str = SMALLERVGGNET
+    alpha: float | None = None
+    weights: str | None = None
+    # Fine-tuning after the head's training, for pretrained weights only; 0 layers or epochs for none.
+    fine_tune_layers: int = config.FINE_TUNE_LAYERS
+    fine_tune_epochs: int = config.FINE_TUNE_EPOCHS
+    fine_tune_lr: float = config.FINE_TUNE_LR
+
+    @property
+    def fine_tunes(self) -> bool:
+        """Whether training has a second phase, fine-tuning a pretrained backbone's top."""
+        return self.weights is not None and self.fine_tune_layers > 0 and self.fine_tune_epochs > 0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where one training runs and what it keeps besides its outputs (see `distribution`).
+
+    Attributes:
+        strategy: The `tf.distribute.Strategy` to train under (`distribution.create_strategy`);
+            None for TensorFlow's default, one device.
+        work_dir: Folder of the run's backup (`keras.callbacks.BackupAndRestore`, written by the
+            chief, read by every worker on resuming: a folder they all see) and of the best model
+            by validation exact-match (``best.keras``); None for neither.
+        resume: Continue the interrupted run backed up in ``work_dir``.
+        logdir: TensorBoard folder (every metric, the learning rate, sample predictions); None for none.
+        scratch: A worker other than the chief writes its best model and logs here instead (see
+            `distribution.scratch_folder`); None for the chief.
+    """
+
+    strategy: Any = None
+    work_dir: str | os.PathLike | None = None
+    resume: bool = False
+    logdir: str | os.PathLike | None = None
+    scratch: Path | None = None
+
+    def check(self) -> None:
+        """Raise `ValueError` for ``--resume`` without ``--work-dir``, a ``--work-dir`` that is a file, or
+        one holding an interrupted run's state without ``--resume``."""
+        if self.resume and self.work_dir is None:
+            raise ValueError("--resume needs --work-dir: the folder the interrupted run backed up to (e.g. --work-dir run1).")
+        if self.work_dir is not None and Path(self.work_dir).is_file():
+            raise ValueError(f"--work-dir {self.work_dir} is a file: give a folder (created if missing).")
+        # Keras' backup would silently resume an older run, and its phase 1 would follow a later --resume.
+        left = [name for name in (BACKUP_FOLDER, PHASE_ONE_FOLDER) if self.work_dir is not None and (Path(self.work_dir) / name).exists()]
+        if left and not self.resume:
+            raise ValueError(
+                f"--work-dir {self.work_dir} holds an interrupted run ({', '.join(left)}): "
+                "add --resume to continue it, or give another folder."
+            )
+
+
+def check_recipe(recipe: Recipe, split: str, folds: int | None, duplicate_radius: int = config.DUPLICATE_RADIUS) -> None:
+    if recipe.epochs < 1:
+        raise ValueError(f"--epochs must be at least 1. Received: {recipe.epochs}")
+    if not recipe.learning_rate > 0:
+        raise ValueError(f"--lr must be positive, e.g. 1e-3. Received: {recipe.learning_rate}")
+    resolve_batch_size(recipe.batch_size, 0)
+    if recipe.image_size < MIN_IMAGE_SIZE:
+        raise ValueError(f"--image-size must be at least {MIN_IMAGE_SIZE} pixels. Received: {recipe.image_size}")
+    learning_rate_schedule(recipe.schedule, recipe.learning_rate, recipe.epochs, steps_per_epoch=1)
+    if recipe.normalize not in NORMALIZATIONS:
+        raise ValueError(f"--normalize must be one of {', '.join(NORMALIZATIONS)}. Received: --normalize {recipe.normalize}")
+    kernel_initializer(recipe.init)
+    if split not in config.SPLITS:
+        raise ValueError(f"Unknown split: expected one of {', '.join(config.SPLITS)}. Received: --split {split}")
+    if folds is not None and folds < 2:
+        raise ValueError(f"--folds must be at least 2 (e.g. 5). Received: {folds}")
+    if duplicate_radius < 0:
+        raise ValueError(f"--duplicate-radius must be 0 or more bits. Received: {duplicate_radius}")
+    if recipe.patience is not None and recipe.patience < 1:
+        raise ValueError(f"--patience must be at least 1 epoch, or 0 to train every epoch. Received: {recipe.patience}")
+    resolve_precision(recipe.precision)
+    resolve_jit_compile(recipe.jit_compile)
+    if recipe.arch not in config.ARCHITECTURES:
+        raise ValueError(f"--arch must be one of {', '.join(config.ARCHITECTURES)}. Received: --arch {recipe.arch}")
+    if recipe.arch == MLP and recipe.normalize != config.NORMALIZE:
+        raise ValueError(f"--normalize scales image pixels; --arch {MLP} standardises its features itself: drop --normalize.")
+    if recipe.arch not in (SMALLERVGGNET, MLP) and recipe.image_size < BACKBONE_MIN_IMAGE_SIZE:
+        raise ValueError(
+            f"--image-size must be at least {BACKBONE_MIN_IMAGE_SIZE} pixels for --arch {recipe.arch}. Received: {recipe.image_size}"
+        )
+    if recipe.fine_tune_layers < 0 or recipe.fine_tune_epochs < 0:
+        raise ValueError(
+            "--fine-tune-layers and --fine-tune-epochs must be 0 (no fine-tuning) or more. "
+            f"Received: {recipe.fine_tune_layers} and {recipe.fine_tune_epochs}"
+        )
+    if not recipe.fine_tune_lr > 0:
+        raise ValueError(f"--fine-tune-lr must be positive, e.g. 1e-4. Received: {recipe.fine_tune_lr}")
+
+
+def dataset_task(dataset: str | os.PathLike, label_sets: list[tuple[str, ...]], task: str) -> str:
+    """`labels.resolve_task`, its refusal of the labels naming the data set they came from."""
+    try:
+        return resolve_task(label_sets, task)
+    except ValueError as error:
+        if str(error).startswith("--task") or str(error).startswith("Unknown task"):
+            raise
+        raise ValueError(f"--dataset {dataset}: {error}") from None
+
+
+def check_outputs(**paths: str | os.PathLike) -> None:
+    # Fail before training, not after an hour of it.
+    for flag, path in paths.items():
+        path = Path(path)
+        if path.is_dir():
+            raise ValueError(f"--{flag} {path} is an existing folder: give a file name.")
+        if not path.parent.exists():
+            raise ValueError(f"--{flag} {path}: the folder {path.parent} does not exist; create it first.")
+    if len({Path(path).resolve() for path in paths.values()}) < len(paths):
+        raise ValueError(f"Output files must differ. Received: {', '.join(f'--{k} {v}' for k, v in paths.items())}")
+
+
+def learning_rate_schedule(name: str, learning_rate: float, epochs: int, steps_per_epoch: int):
+    """The learning rate over training steps.
+
+    ``"tutorial"`` reproduces Keras 2's ``Adam(decay=lr / epochs)``: lr / (1 + decay * step).
+    ``"cosine"`` decays from ``learning_rate`` to zero over all steps.
+
+    Raises:
+        ValueError: For an unknown name.
+    """
+    if name == "tutorial":
+        return keras.optimizers.schedules.InverseTimeDecay(learning_rate, decay_steps=1, decay_rate=learning_rate / epochs)
+    if name == "cosine":
+        return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, epochs * steps_per_epoch))
+    raise ValueError(f"Unknown schedule: expected one of {', '.join(config.SCHEDULES)}. Received: --schedule {name}")
