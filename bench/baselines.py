@@ -130,9 +130,13 @@ def child_classic(args: argparse.Namespace) -> list[dict]:
 
 
 def _train(dataset: Path, work: Path, **options):
+    from pyimagesearch.training.options import TrainOptions
     from pyimagesearch.training.pipeline import train
 
-    return train(dataset, model_path=work / "m.model", labelbin_path=work / "m.pickle", plot_path=work / "m.png", verbose=0, **options)
+    return train(
+        TrainOptions.of(export=False, dataset=dataset, model=work / "m.model", labelbin=work / "m.pickle", plot=work / "m.png", **options),
+        verbose=0,
+    )
 
 
 def _training_seconds(work: Path) -> float:

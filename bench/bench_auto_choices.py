@@ -1,6 +1,6 @@
 """The automatic training choices per machine: precision, batch size and input-pipeline threads.
 
-Each configuration trains the default network on the real photos (`training.train`, the path
+Each configuration trains the default network on the real photos (`pipeline.train`, the path
 train.py takes) for ``--epochs`` epochs in a fresh process, with oneDNN free to use every
 instruction set of this CPU (``native``) or limited to AVX2 (``ONEDNN_MAX_CPU_ISA=AVX2``, an
 AVX2-only CPU as oneDNN sees it); configurations alternate round after round. Throughput is
@@ -52,24 +52,26 @@ def train_child(dataset: str, epochs: int, precision: str, batch_size: int, thre
     """One training in this process with the given choices; its steady-state images per second."""
     from pyimagesearch.data.dataset import find_labelled_images
     from pyimagesearch.training import fit
-    from pyimagesearch.training import pipeline as training
+    from pyimagesearch.training.options import TrainOptions
+    from pyimagesearch.training.pipeline import train
 
     # The pipeline's threads are not a train.py flag: `resolve.pipeline_threads` decides them, called by `fit`.
     fit.pipeline_threads = lambda: threads or None
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
-        result = training.train(
-            dataset,
-            model_path=work / "m.model",
-            labelbin_path=work / "mlb.pickle",
-            plot_path=work / "plot.png",
+        options = TrainOptions.of(
+            dataset=dataset,
+            model=work / "m.model",
+            labelbin=work / "mlb.pickle",
+            plot=work / "plot.png",
             epochs=epochs,
             batch_size=batch_size,
             precision=precision,
-            patience=None,
+            patience=0,
             arch="smallervggnet",
-            verbose=0,
+            export=False,
         )
+        result = train(options, verbose=0)
         with open(work / "m.metrics.csv") as handle:
             elapsed = [float(row["elapsed_seconds"]) for row in csv.DictReader(handle)]
     epoch_seconds = [b - a for a, b in zip([0.0, *elapsed], elapsed)]

@@ -226,11 +226,11 @@ def group_scores(predicted: Sequence[set[str]], truth: Sequence[Iterable[str]], 
 
 def set_library_constants(constants: dict[str, object]) -> None:
     """Change library constants in this process, ``{"module.NAME": value}`` (e.g.
-    ``"colour_and_shape.ATTENTION_HIDDEN"``): how a benchmark's set-up tries what has no flag."""
+    ``"models.colour_and_shape.ATTENTION_HIDDEN"``): how a benchmark's set-up tries what has no flag."""
     import importlib
 
     for name, value in constants.items():
-        module, constant = name.split(".")
+        module, _, constant = name.rpartition(".")
         setattr(importlib.import_module(f"pyimagesearch.{module}"), constant, value)
 
 

@@ -24,6 +24,7 @@ setup_paths()
 from pyimagesearch.data.dataset import load_labelled_images  # noqa: E402
 from pyimagesearch.data.splitting import near_duplicate_groups, split_indices  # noqa: E402
 from pyimagesearch.evaluation.metrics import evaluate_predictions  # noqa: E402
+from pyimagesearch.training.options import TrainOptions  # noqa: E402
 from pyimagesearch.training.pipeline import train  # noqa: E402
 from pyimagesearch.training.thresholds import tune_thresholds  # noqa: E402
 
@@ -60,15 +61,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         for split in ("random", "grouped"):
             result = train(
-                args.dataset,
-                model_path=Path(work) / f"{split}.model",
-                labelbin_path=Path(work) / f"{split}.pickle",
-                plot_path=Path(work) / f"{split}.png",
-                epochs=args.epochs,
-                image_size=args.image_size,
-                seed=args.seed,
-                split=split,
-                arch="smallervggnet",
+                TrainOptions.of(
+                    export=False,
+                    dataset=args.dataset,
+                    model=Path(work) / f"{split}.model",
+                    labelbin=Path(work) / f"{split}.pickle",
+                    plot=Path(work) / f"{split}.png",
+                    epochs=args.epochs,
+                    image_size=args.image_size,
+                    seed=args.seed,
+                    split=split,
+                    arch="smallervggnet",
+                ),
                 verbose=0,
             )
             data = load_labelled_images(args.dataset, args.image_size)

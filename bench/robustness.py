@@ -70,12 +70,12 @@ SETUPS = {
     "background on, p 0.5": ({**SMALLERVGGNET, "background": "on"}, {"config.BACKGROUND_PROBABILITY": 0.5}),
     "background on, p 0.5, as framed": (
         {**SMALLERVGGNET, "background": "on"},
-        {"config.BACKGROUND_PROBABILITY": 0.5, "backgrounds.FRAMINGS": ("as-is",)},
+        {"config.BACKGROUND_PROBABILITY": 0.5, "data.backgrounds.FRAMINGS": ("as-is",)},
     ),
     "mobilenetv2, background off": ({**MOBILENETV2, "background": "off"}, {}),
     "mobilenetv2, background on": (MOBILENETV2, {}),
     # The colour branch's attention from one 1x1 layer on the shape branch's maps (before: a 3x3 layer of 64 first).
-    "mobilenetv2, background on, attention 1x1 only": (MOBILENETV2, {"colour_and_shape.ATTENTION_HIDDEN": 0}),
+    "mobilenetv2, background on, attention 1x1 only": (MOBILENETV2, {"models.colour_and_shape.ATTENTION_HIDDEN": 0}),
     # Longer: 20 epochs on the frozen backbone, then 20 of fine-tuning.
     "mobilenetv2, background on, 20 + 20 epochs": ({**MOBILENETV2, "epochs": 20, "fine_tune_epochs": 20}, {}),
     # Every layer of the backbone fine-tuned (MobileNetV2 has 154), not the top 80.
@@ -193,6 +193,7 @@ def evaluate(model_path: Path, dataset: Path, image_size: int, seed: int, compos
 
 def child_run(args: argparse.Namespace, setup: str, seed: int) -> dict:
     """Train ``setup`` with ``seed`` (train()'s defaults otherwise), then `evaluate` it."""
+    from pyimagesearch.training.options import TrainOptions
     from pyimagesearch.training.pipeline import train
 
     arguments, constants = SETUPS[setup]
@@ -201,14 +202,17 @@ def child_run(args: argparse.Namespace, setup: str, seed: int) -> dict:
         work = Path(work)
         started = time.perf_counter()
         result = train(
-            Path(args.dataset),
-            model_path=work / "m.model",
-            labelbin_path=work / "m.pickle",
-            plot_path=work / "m.png",
-            image_size=args.image_size,
-            seed=seed,
+            TrainOptions.of(
+                export=False,
+                dataset=Path(args.dataset),
+                model=work / "m.model",
+                labelbin=work / "m.pickle",
+                plot=work / "m.png",
+                image_size=args.image_size,
+                seed=seed,
+                **{"epochs": args.epochs, "patience": args.patience, **arguments},
+            ),
             verbose=0,
-            **{"epochs": args.epochs, "patience": args.patience, **arguments},
         )
         seconds = time.perf_counter() - started
         evaluation = evaluate(

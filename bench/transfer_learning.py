@@ -57,6 +57,7 @@ def weights_file(alpha: float) -> Path:
 
 def child_run(args: argparse.Namespace, variant: str) -> dict:
     from pyimagesearch.inference.classification import Classifier
+    from pyimagesearch.training.options import TrainOptions
     from pyimagesearch.training.pipeline import train
 
     if variant == "smallervggnet":
@@ -78,13 +79,16 @@ def child_run(args: argparse.Namespace, variant: str) -> dict:
         work = Path(work)
         started = time.perf_counter()
         result = train(
-            args.dataset,
-            model_path=work / "fashion.model",
-            labelbin_path=work / "mlb.pickle",
-            plot_path=work / "plot.png",
-            seed=args.seed,
+            TrainOptions.of(
+                export=False,
+                dataset=args.dataset,
+                model=work / "fashion.model",
+                labelbin=work / "mlb.pickle",
+                plot=work / "plot.png",
+                seed=args.seed,
+                **options,
+            ),
             verbose=0,
-            **options,
         )
         wall = time.perf_counter() - started
         with open(work / "fashion.metrics.csv") as handle:

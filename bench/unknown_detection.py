@@ -40,6 +40,7 @@ from pyimagesearch.inference.unknown import (  # noqa: E402
     group_confidences,
     mahalanobis_distances,
 )
+from pyimagesearch.training.options import TrainOptions  # noqa: E402
 from pyimagesearch.training.pipeline import train  # noqa: E402
 
 EXAMPLES_DIR = PROJECT_ROOT.parent / "shared" / "data" / "examples"
@@ -156,18 +157,21 @@ def main() -> None:
         known_dir, model_path = Path(work) / "known", Path(work) / "fashion.model"
         link_known_folders(dataset, known_dir, args.leave_out)
         result = train(
-            known_dir,
-            model_path=model_path,
-            labelbin_path=Path(work) / "mlb.pickle",
-            plot_path=Path(work) / "plot.png",
-            epochs=args.epochs,
-            image_size=args.image_size,
-            seed=args.seed,
-            patience=args.patience,
+            TrainOptions.of(
+                export=False,
+                dataset=known_dir,
+                model=model_path,
+                labelbin=Path(work) / "mlb.pickle",
+                plot=Path(work) / "plot.png",
+                epochs=args.epochs,
+                image_size=args.image_size,
+                seed=args.seed,
+                patience=args.patience,
+                arch=args.arch,
+                weights=args.weights,
+                colour_branch=args.colour_branch,
+            ),
             verbose=0,
-            arch=args.arch,
-            weights=args.weights,
-            colour_branch=args.colour_branch,
         )
         training_seconds = time.perf_counter() - started
         metadata = result.metadata

@@ -64,7 +64,7 @@ SETUPS = {
     "colour-and-shape+recolour": ({"arch": "smallervggnet", "head": "grouped", "recolour": "on", "colour_branch": "on"}, {}),
     "colour-and-shape+mobilenetv2": (MOBILENETV2, {}),
     # The colour attention from one 1x1 layer on the shape branch's maps, not a 3x3 layer of 64 first.
-    "colour-and-shape+mobilenetv2, attention 1x1 only": (MOBILENETV2, {}, {"colour_and_shape.ATTENTION_HIDDEN": 0}),
+    "colour-and-shape+mobilenetv2, attention 1x1 only": (MOBILENETV2, {}, {"models.colour_and_shape.ATTENTION_HIDDEN": 0}),
     # Before #25's automatic choices: batch 32 in float32.
     "colour-and-shape+mobilenetv2, batch 32 float32": ({**MOBILENETV2, "batch_size": 32, "precision": "float32"}, {}),
     "colour-and-shape+mobilenetv2+recolour": ({**MOBILENETV2, "recolour": "on"}, {}),
@@ -97,6 +97,7 @@ def child_run(dataset: Path, left_out: str, setup: str, epochs: int, image_size:
     from pyimagesearch.data.splitting import near_duplicate_groups, split_indices
     from pyimagesearch.inference.classification import Classifier
     from pyimagesearch.inference.unknown import is_flagged
+    from pyimagesearch.training.options import TrainOptions
     from pyimagesearch.training.pipeline import train
 
     training, decoding, *constants = SETUPS[setup]
@@ -106,16 +107,19 @@ def child_run(dataset: Path, left_out: str, setup: str, epochs: int, image_size:
         work = Path(work)
         link_folders(dataset, folders, work / "data")
         result = train(
-            work / "data",
-            model_path=work / "m.model",
-            labelbin_path=work / "m.pickle",
-            plot_path=work / "m.png",
-            epochs=epochs,
-            image_size=image_size,
-            patience=patience,
-            seed=seed,
+            TrainOptions.of(
+                export=False,
+                dataset=work / "data",
+                model=work / "m.model",
+                labelbin=work / "m.pickle",
+                plot=work / "m.png",
+                epochs=epochs,
+                image_size=image_size,
+                patience=patience,
+                seed=seed,
+                **training,
+            ),
             verbose=0,
-            **training,
         )
         classifier = Classifier.load(work / "m.model")
         # The validation photos of the split train() made, recomputed as it computes it: the share of

@@ -99,7 +99,9 @@ DUPLICATE_RADIUS = 6
 
 # Training health: --normalize and --init choices (pyimagesearch/models/normalization.py), epochs of
 # flat loss and metrics from the start that count as a stall, and the overfit check's images.
+NORMALIZATIONS = ("unit", "center", "standardize")
 NORMALIZE = "unit"
+INITS = ("glorot", "he")
 INIT = "glorot"
 STALL_PATIENCE = 3
 OVERFIT_CHECK_IMAGES = 10

@@ -31,6 +31,7 @@ from pyimagesearch.models.backbones import (
 from pyimagesearch.models.build import build_classifier
 from pyimagesearch.models.colour_and_shape import COLOUR_FEATURES, SHAPE_FEATURES
 from pyimagesearch.models.tasks import get_task, grouped_task
+from pyimagesearch.training.options import TrainOptions
 from pyimagesearch.training.pipeline import train
 
 needs_weights = pytest.mark.skipif(not MOBILENETV2_035.is_file(), reason=f"no shared weights at {MODELS_DIR}")
@@ -211,18 +212,20 @@ def fine_tuned(demo_data, tmp_path_factory) -> dict:
         pytest.skip(f"no shared weights at {MODELS_DIR}")
     work = tmp_path_factory.mktemp("fine_tuned")
     result = train(
-        demo_data[0],
-        model_path=work / "fashion.model",
-        labelbin_path=work / "mlb.pickle",
-        plot_path=work / "plot.png",
-        image_size=64,
-        epochs=3,
-        patience=None,
-        weights=str(MOBILENETV2_035),
-        fine_tune_layers=20,
-        fine_tune_epochs=2,
+        TrainOptions.of(
+            dataset=demo_data[0],
+            model=work / "fashion.model",
+            labelbin=work / "mlb.pickle",
+            plot=work / "plot.png",
+            image_size=64,
+            epochs=3,
+            patience=0,
+            weights=str(MOBILENETV2_035),
+            fine_tune_layers=20,
+            fine_tune_epochs=2,
+            **TRAINING | {"arch": "mobilenetv2"},
+        ),
         verbose=0,
-        **(TRAINING | {"arch": "mobilenetv2"}),
     )
     return {"work": work, "result": result}
 

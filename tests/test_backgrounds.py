@@ -198,18 +198,21 @@ def test_background_choices():
 
 
 def test_training_with_background_replacement(demo_data, tmp_path, caplog):
+    from pyimagesearch.training.options import TrainOptions
     from pyimagesearch.training.pipeline import train
 
     with caplog.at_level(logging.INFO, logger="pyimagesearch"):
         result = train(
-            demo_data[0],
-            model_path=tmp_path / "m.model",
-            labelbin_path=tmp_path / "m.pickle",
-            plot_path=tmp_path / "m.png",
-            epochs=1,
-            image_size=32,
-            background="on",
-            arch="smallervggnet",
+            TrainOptions.of(
+                dataset=demo_data[0],
+                model=tmp_path / "m.model",
+                labelbin=tmp_path / "m.pickle",
+                plot=tmp_path / "m.png",
+                epochs=1,
+                image_size=32,
+                background="on",
+                arch="smallervggnet",
+            ),
             verbose=0,
         )
     assert result.metadata["background"] is True

@@ -6,21 +6,24 @@ import numpy as np
 import pytest
 from conftest import TRAINING
 
+from pyimagesearch.training.options import TrainOptions
 from pyimagesearch.training.pipeline import train
 
 
 def test_cross_validation_scores_every_image_once_and_writes_fold_metrics(demo_data, tmp_path):
     dataset, _ = demo_data
     result = train(
-        dataset,
-        model_path=tmp_path / "cv.model",
-        labelbin_path=tmp_path / "mlb.pickle",
-        plot_path=tmp_path / "plot.png",
-        epochs=2,
-        image_size=32,
-        folds=3,
+        TrainOptions.of(
+            dataset=dataset,
+            model=tmp_path / "cv.model",
+            labelbin=tmp_path / "mlb.pickle",
+            plot=tmp_path / "plot.png",
+            epochs=2,
+            image_size=32,
+            folds=3,
+            **TRAINING,
+        ),
         verbose=0,
-        **TRAINING,
     )
     assert len(result.fold_reports) == 3
     assert sum(report["images"] for report in result.fold_reports) == 360

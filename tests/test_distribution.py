@@ -130,26 +130,34 @@ def test_manifest_errors_name_the_file_and_the_fix(tmp_path):
 
 
 def test_resume_without_a_work_folder_is_refused_before_any_work(tmp_path, manifest):
+    from pyimagesearch.training.options import TrainOptions
     from pyimagesearch.training.pipeline import train
 
     with pytest.raises(ValueError, match=r"--resume needs --work-dir: the folder the interrupted run backed up to"):
-        train(manifest, model_path=tmp_path / "m.model", labelbin_path=tmp_path / "m.pickle", plot_path=tmp_path / "p.png", resume=True)
+        train(
+            TrainOptions.of(
+                dataset=manifest, model=tmp_path / "m.model", labelbin=tmp_path / "m.pickle", plot=tmp_path / "p.png", resume=True
+            )
+        )
 
 
 @pytest.mark.parametrize("left_over", ["backup", "phase1"])
 def test_a_work_folder_holding_an_interrupted_run_is_refused_without_resume(tmp_path, manifest, left_over):
     """Without --resume, an older run's backup would be resumed silently by Keras, and its phase 1
     would be picked up by a later --resume: the new run is refused before any work, nothing removed."""
+    from pyimagesearch.training.options import TrainOptions
     from pyimagesearch.training.pipeline import train
 
     (tmp_path / "work" / left_over).mkdir(parents=True)
     with pytest.raises(ValueError, match=rf"--work-dir \S+work holds an interrupted run \({left_over}\): add --resume to continue it"):
         train(
-            manifest,
-            model_path=tmp_path / "m.model",
-            labelbin_path=tmp_path / "m.pickle",
-            plot_path=tmp_path / "p.png",
-            work_dir=tmp_path / "work",
+            TrainOptions.of(
+                dataset=manifest,
+                model=tmp_path / "m.model",
+                labelbin=tmp_path / "m.pickle",
+                plot=tmp_path / "p.png",
+                work_dir=tmp_path / "work",
+            )
         )
     assert (tmp_path / "work" / left_over).is_dir() and not (tmp_path / "m.model").exists()
 
@@ -174,14 +182,15 @@ import tensorflow as tf
 
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from pyimagesearch.training.options import TrainOptions
 from pyimagesearch.training.pipeline import train
 
 manifest, work, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
-common = dict(epochs=2, image_size=32, patience=None, precision="float32", arch="smallervggnet", seed=seed, verbose=0)
-mirrored = train(manifest, model_path=f"{work}/m.model", labelbin_path=f"{work}/m.pickle", plot_path=f"{work}/m.png",
-                 batch_size=8, strategy=tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), **common)
-single = train(manifest, model_path=f"{work}/s.model", labelbin_path=f"{work}/s.pickle", plot_path=f"{work}/s.png",
-               batch_size=16, **common)
+common = dict(dataset=manifest, epochs=2, image_size=32, patience=0, precision="float32", arch="smallervggnet", seed=seed, export=False)
+mirrored = train(TrainOptions.of(model=f"{work}/m.model", labelbin=f"{work}/m.pickle", plot=f"{work}/m.png", batch_size=8, **common),
+                 strategy=tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), verbose=0)
+single = train(TrainOptions.of(model=f"{work}/s.model", labelbin=f"{work}/s.pickle", plot=f"{work}/s.png", batch_size=16, **common),
+               verbose=0)
 print(json.dumps({"replicas": 2, "mirrored": mirrored.history["loss"], "single": single.history["loss"],
                   "mirrored_exact": mirrored.report["exact_match"], "single_exact": single.report["exact_match"]}))
 """

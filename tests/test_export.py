@@ -44,19 +44,22 @@ def exported(request, exported_model, demo_data, tmp_path_factory) -> Path:
     """A folder with a model trained with each --normalize (1 epoch, 32 px) and its export."""
     if request.param == "unit":
         return exported_model
+    from pyimagesearch.training.options import TrainOptions
     from pyimagesearch.training.pipeline import train
 
     work = tmp_path_factory.mktemp(f"exported-{request.param}")
     train(
-        demo_data[0],
-        model_path=work / "fashion.model",
-        labelbin_path=work / "mlb.pickle",
-        plot_path=work / "plot.png",
-        epochs=1,
-        image_size=32,
-        normalize=request.param,
+        TrainOptions.of(
+            dataset=demo_data[0],
+            model=work / "fashion.model",
+            labelbin=work / "mlb.pickle",
+            plot=work / "plot.png",
+            epochs=1,
+            image_size=32,
+            normalize=request.param,
+            **TRAINING,
+        ),
         verbose=0,
-        **TRAINING,
     )
     export_onnx(work / "fashion.model")
     return work

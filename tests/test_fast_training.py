@@ -15,6 +15,7 @@ from pyimagesearch.inference.classification import Classifier
 from pyimagesearch.inference.model_io import load_model
 from pyimagesearch.training import hardware
 from pyimagesearch.training.monitoring import metrics_csv_path
+from pyimagesearch.training.options import TrainOptions
 from pyimagesearch.training.pipeline import train
 from pyimagesearch.training.resolve import resolve_batch_size, resolve_precision
 
@@ -92,17 +93,19 @@ def test_auto_precision_is_float32_when_onednn_is_limited_below_bfloat16(monkeyp
 )
 def test_each_fast_path_combination_trains_and_saves_a_float32_model(demo_data, tmp_path, cache, precision, jit_compile):
     result = train(
-        demo_data[0],
-        model_path=tmp_path / "m.model",
-        labelbin_path=tmp_path / "mlb.pickle",
-        plot_path=tmp_path / "p.png",
-        epochs=1,
-        image_size=32,
-        cache=cache,
-        cache_dir=tmp_path / "cache",
-        precision=precision,
-        jit_compile=jit_compile,
-        arch="smallervggnet",
+        TrainOptions.of(
+            dataset=demo_data[0],
+            model=tmp_path / "m.model",
+            labelbin=tmp_path / "mlb.pickle",
+            plot=tmp_path / "p.png",
+            epochs=1,
+            image_size=32,
+            cache=cache,
+            cache_dir=tmp_path / "cache",
+            precision=precision,
+            jit_compile=jit_compile,
+            arch="smallervggnet",
+        ),
         verbose=0,
     )
     assert result.metadata["precision"] == resolve_precision(precision)
@@ -123,16 +126,18 @@ def test_patience_stops_once_validation_stops_improving_and_keeps_the_best_epoch
         for index in range(30):
             cv2.imwrite(str(tmp_path / "data" / name / f"{index}.png"), rng.integers(low, low + 100, (16, 16, 3), dtype=np.uint8))
     result = train(
-        tmp_path / "data",
-        model_path=tmp_path / "m.model",
-        labelbin_path=tmp_path / "mlb.pickle",
-        plot_path=tmp_path / "p.png",
-        epochs=40,
-        image_size=16,
-        batch_size=8,
-        patience=2,
+        TrainOptions.of(
+            dataset=tmp_path / "data",
+            model=tmp_path / "m.model",
+            labelbin=tmp_path / "mlb.pickle",
+            plot=tmp_path / "p.png",
+            epochs=40,
+            image_size=16,
+            batch_size=8,
+            patience=2,
+            **TRAINING,
+        ),
         verbose=0,
-        **TRAINING,
     )
     with open(metrics_csv_path(tmp_path / "m.model")) as handle:
         rows = list(csv.DictReader(handle))

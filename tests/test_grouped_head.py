@@ -16,6 +16,7 @@ from pyimagesearch.inference.model_io import load_model, read_model_metadata
 from pyimagesearch.inference.onnx_export import export_onnx
 from pyimagesearch.models.grouped_head import GroupSoftmax, group_exact_match, grouped_crossentropy, resolve_head
 from pyimagesearch.models.tasks import get_task, grouped_task
+from pyimagesearch.training.options import TrainOptions
 from pyimagesearch.training.pipeline import train
 from train import main as train_main
 
@@ -89,15 +90,17 @@ def grouped_model(demo_data, tmp_path_factory) -> Path:
     """A grouped-head model trained for 2 epochs at 32 pixels on the demo data, and its ONNX export."""
     work = tmp_path_factory.mktemp("grouped")
     train(
-        demo_data[0],
-        model_path=work / "fashion.model",
-        labelbin_path=work / "mlb.pickle",
-        plot_path=work / "plot.png",
-        epochs=2,
-        image_size=32,
-        head="grouped",
+        TrainOptions.of(
+            dataset=demo_data[0],
+            model=work / "fashion.model",
+            labelbin=work / "mlb.pickle",
+            plot=work / "plot.png",
+            epochs=2,
+            image_size=32,
+            head="grouped",
+            **TRAINING,
+        ),
         verbose=0,
-        **TRAINING,
     )
     export_onnx(work / "fashion.model")
     return work
@@ -172,14 +175,16 @@ def test_a_combination_never_seen_in_training_is_labelled_right(demo_data, tmp_p
         for path in list_images(dataset / folder):
             os.symlink(path, tmp_path / "data" / folder / path.name)
     train(
-        tmp_path / "data",
-        model_path=tmp_path / "m.model",
-        labelbin_path=tmp_path / "m.pickle",
-        plot_path=tmp_path / "p.png",
-        epochs=12,
-        image_size=32,
+        TrainOptions.of(
+            dataset=tmp_path / "data",
+            model=tmp_path / "m.model",
+            labelbin=tmp_path / "m.pickle",
+            plot=tmp_path / "p.png",
+            epochs=12,
+            image_size=32,
+            **TRAINING,
+        ),
         verbose=0,
-        **TRAINING,
     )
     # Unknown detection on, as classify.py runs: a new combination of known labels is no unknown.
     predictions, _ = Classifier.load(tmp_path / "m.model").classify(list_images(dataset / "red_shirt"))

@@ -7,6 +7,7 @@ from conftest import EXAMPLES_DIR, FASHION_DIR, TRAINING
 
 from pyimagesearch.data.recolouring import COLOUR_HUES, DARK_COLOURS
 from pyimagesearch.inference.classification import Classifier
+from pyimagesearch.training.options import TrainOptions
 from pyimagesearch.training.pipeline import train
 
 # The colour labels the colour tests look for.
@@ -20,14 +21,16 @@ def trained_on_photos(tmp_path_factory):
     work = tmp_path_factory.mktemp("photos")
     before = sorted((path, path.stat().st_mtime_ns) for path in FASHION_DIR.rglob("*"))
     result = train(
-        FASHION_DIR,
-        model_path=work / "fashion.model",
-        labelbin_path=work / "mlb.pickle",
-        plot_path=work / "plot.png",
-        epochs=10,
-        image_size=48,
+        TrainOptions.of(
+            dataset=FASHION_DIR,
+            model=work / "fashion.model",
+            labelbin=work / "mlb.pickle",
+            plot=work / "plot.png",
+            epochs=10,
+            image_size=48,
+            **TRAINING,
+        ),
         verbose=0,
-        **TRAINING,
     )
     assert sorted((path, path.stat().st_mtime_ns) for path in FASHION_DIR.rglob("*")) == before
     return work, result

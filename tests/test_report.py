@@ -409,7 +409,6 @@ def readme_flags(heading: str) -> set[str]:
     [
         ("classify.py", "### classify.py"),
         ("evaluate.py", "**evaluate.py** scores"),
-        ("train.py", "### train.py"),
         ("export.py", "### export.py"),
     ],
 )

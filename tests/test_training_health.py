@@ -7,6 +7,7 @@ from conftest import SEED, TRAINING, run_script
 from pyimagesearch.inference.classification import Classifier
 from pyimagesearch.inference.model_io import read_model_metadata
 from pyimagesearch.models.colour_and_shape import COLOUR_ATTENTION
+from pyimagesearch.training.options import TrainOptions
 from pyimagesearch.training.overfit import check_overfit
 from pyimagesearch.training.pipeline import train
 
@@ -20,7 +21,7 @@ def test_overfit_check_passes_on_the_demo_data(demo_data, tmp_path):
 
 
 def test_overfit_check_with_a_far_too_low_learning_rate_fails_and_names_it(demo_data):
-    result = check_overfit(demo_data[0], images=6, learning_rate=1e-8, image_size=32, seed=SEED)
+    result = check_overfit(TrainOptions.of(dataset=demo_data[0], lr=1e-8, image_size=32, seed=SEED), images=6)
     assert not result.success
     assert result.diagnosis.causes[0].remedy == "--lr 0.001"
 
@@ -40,16 +41,18 @@ def test_stop_on_stall_stops_a_diverging_run_and_keeps_the_old_model(demo_data, 
 
 def test_standardized_he_initialised_model_carries_its_statistics(demo_data, tmp_path):
     result = train(
-        demo_data[0],
-        model_path=tmp_path / "m.model",
-        labelbin_path=tmp_path / "mlb.pickle",
-        plot_path=tmp_path / "plot.png",
-        epochs=2,
-        image_size=32,
-        normalize="standardize",
-        init="he",
+        TrainOptions.of(
+            dataset=demo_data[0],
+            model=tmp_path / "m.model",
+            labelbin=tmp_path / "mlb.pickle",
+            plot=tmp_path / "plot.png",
+            epochs=2,
+            image_size=32,
+            normalize="standardize",
+            init="he",
+            **TRAINING,
+        ),
         verbose=0,
-        **TRAINING,
     )
     assert result.diagnosis is None
     metadata = read_model_metadata(tmp_path / "m.model")

@@ -49,6 +49,7 @@ def without_dresses(request, tmp_path_factory) -> dict:
     """A model trained for 12 epochs at 32 pixels on generated jeans and shirts only, and fresh
     generated images of every garment (dresses included) that neither training nor calibration saw;
     with the colour-and-shape network (``--colour-branch on``, the default) and with one network."""
+    from pyimagesearch.training.options import TrainOptions
     from pyimagesearch.training.pipeline import train
 
     root = tmp_path_factory.mktemp("unknown")
@@ -59,16 +60,18 @@ def without_dresses(request, tmp_path_factory) -> dict:
     work = root / "work"
     work.mkdir()
     result = train(
-        root / "dataset",
-        model_path=work / "fashion.model",
-        labelbin_path=work / "mlb.pickle",
-        plot_path=work / "plot.png",
-        epochs=12,
-        image_size=32,
-        patience=None,
+        TrainOptions.of(
+            dataset=root / "dataset",
+            model=work / "fashion.model",
+            labelbin=work / "mlb.pickle",
+            plot=work / "plot.png",
+            epochs=12,
+            image_size=32,
+            patience=0,
+            colour_branch=request.param,
+            **TRAINING,
+        ),
         verbose=0,
-        colour_branch=request.param,
-        **TRAINING,
     )
     fresh = list_images(root / "fresh")
     return {

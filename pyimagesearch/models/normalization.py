@@ -8,13 +8,15 @@ classification cannot preprocess differently from training.
 import keras
 import numpy as np
 
-# --normalize: [0, 1] as in the tutorial; per-channel zero mean; per-channel zero mean and unit
-# variance. The last two learn their statistics from the training images.
-NORMALIZATIONS = ("unit", "center", "standardize")
+from pyimagesearch import config
+
+# --normalize (config.NORMALIZATIONS): [0, 1] as in the tutorial; per-channel zero mean; per-channel
+# zero mean and unit variance. The last two learn their statistics from the training images.
+NORMALIZATIONS = config.NORMALIZATIONS
 # The layer that subtracts the training set's channel means, by --normalize mode.
 CENTRING_LAYERS = {"center": "center_channels", "standardize": "standardize_channels"}
 # --init: the user-facing name and the Keras initializer of every convolution and dense kernel.
-INITIALIZERS = {"glorot": "glorot_uniform", "he": "he_normal"}
+INITIALIZERS = dict(zip(config.INITS, ("glorot_uniform", "he_normal")))
 
 # Images per chunk when computing statistics: bounds the float64 copy to ~14 MB at 96 pixels.
 _CHUNK_IMAGES = 64

@@ -33,7 +33,7 @@ from pyimagesearch.training.recipe import (
     BACKUP_FOLDER,
     PHASE_ONE_FOLDER,
     Recipe,
-    RunOptions,
+    RunContext,
     learning_rate_schedule,
 )
 from pyimagesearch.training.resolve import pipeline_threads, resolve_jit_compile, resolve_precision
@@ -75,7 +75,7 @@ def fit_model(
     recipe: Recipe,
     csv_path: str | os.PathLike | None,
     verbose: int | str,
-    run: RunOptions | None = None,
+    run: RunContext | None = None,
     backgrounds: BackgroundReplacement | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]], np.ndarray, Diagnosis | None]:
     """Fit a new model on ``train_index``, scoring ``val_index`` every epoch, watching its health.
@@ -96,7 +96,7 @@ def fit_model(
     """
     import tensorflow as tf
 
-    run = run or RunOptions()
+    run = run or RunContext()
     keras.utils.set_random_seed(recipe.seed)
     strategy = run.strategy or tf.distribute.get_strategy()
     # The global batch: each replica trains on recipe.batch_size images of it.
@@ -203,7 +203,7 @@ def fit_model(
 
 
 def run_callbacks(
-    run: RunOptions,
+    run: RunContext,
     strategy: Any,
     images: "np.ndarray | ImageFiles",
     targets: np.ndarray,
@@ -262,7 +262,7 @@ class PhaseOne:
             state.write_text(json.dumps({"best": float(self.best), "history": self.history}, default=float))
 
     @classmethod
-    def resumed(cls, run: RunOptions) -> "PhaseOne | None":
+    def resumed(cls, run: RunContext) -> "PhaseOne | None":
         """Phase 1's end as the interrupted run in ``run.work_dir`` saved it, when resuming; else None."""
         folder = Path(run.work_dir) / cls.FOLDER if run.resume else None
         if folder is None or not (folder / "state.json").is_file():

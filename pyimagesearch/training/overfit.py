@@ -8,7 +8,6 @@ does not learn (``train.py --overfit-check 10``).
 
 import logging
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,14 +20,11 @@ from pyimagesearch.data.feature_table import is_feature_table
 from pyimagesearch.data.features import extract_features
 from pyimagesearch.data.images import load_images
 from pyimagesearch.data.labels import fit_binarizer, infer_label_groups
-from pyimagesearch.models.backbones import (
-    resolve_alpha,
-    resolve_weights,
-)
 from pyimagesearch.models.build import build_classifier, task_with_head
 from pyimagesearch.models.mlp import MLP
 from pyimagesearch.training.health import Diagnosis, inputs_alike, likely_causes
-from pyimagesearch.training.recipe import Recipe, check_recipe, dataset_task
+from pyimagesearch.training.options import TrainOptions
+from pyimagesearch.training.recipe import dataset_task, recipe_of
 
 # A healthy SmallerVGGNet (no dropout) drives the full-batch loss on 10 images below 0.01 in
 # about 10 steps; 150 steps take ~9 s at 64 pixels on 2 CPU cores.
@@ -171,53 +167,40 @@ def _one_of_each_first(label_sets: list[tuple[str, ...]], count: int, seed: int)
     return chosen
 
 
-def check_overfit(
-    dataset_dir: str | os.PathLike,
-    *,
-    images: int = config.OVERFIT_CHECK_IMAGES,
-    learning_rate: float = config.LEARNING_RATE,
-    image_size: int = config.IMAGE_SIZE,
-    seed: int = config.SEED,
-    label_sep: str = config.LABEL_SEP,
-    task: str = "auto",
-    normalize: str = config.NORMALIZE,
-    init: str = config.INIT,
-    head: str = config.HEAD,
-    colour_branch: str = config.COLOUR_BRANCH,
-    arch: str = config.ARCH,
-    alpha: float | None = None,
-    weights: str | None = None,
-) -> OverfitResult:
-    """The overfit check on ``images`` images of the data set: can this set-up memorise them?
+def check_overfit(options: TrainOptions, images: int = config.OVERFIT_CHECK_IMAGES) -> OverfitResult:
+    """The overfit check on ``images`` images of ``options``' data set: can this set-up memorise them?
 
     Builds the network that training would (head, loss, normalisation, initialisation) without
     dropout, and trains it on a few images, one of each label combination in turn, without
-    augmentation, at a constant learning rate (see `overfit.overfit_check`). Writes nothing.
+    augmentation, at a constant learning rate (see `overfit_check`). Writes nothing.
 
     Raises:
-        ValueError: For bad arguments or unusable data.
+        ValueError: For bad options or unusable data.
     """
     if images < 1:
         raise ValueError(f"--overfit-check needs at least 1 image (e.g. 10). Received: {images}")
-    check_recipe(Recipe(1, learning_rate, 1, image_size, config.SCHEDULE, seed, normalize, init, arch=arch), config.SPLIT, None)
-    if is_feature_table(dataset_dir):
+    recipe = recipe_of(options)
+    dataset, label_sep = options.data.dataset, options.data.label_sep
+    if is_feature_table(dataset):
         raise ValueError(
-            f"--overfit-check samples images from a folder; --dataset {dataset_dir} is a feature table: "
-            "train on it without --overfit-check."
+            f"--overfit-check samples images from a folder; --dataset {dataset} is a feature table: train on it without --overfit-check."
         )
-    weights = resolve_weights(arch, weights, alpha)
-    alpha = resolve_alpha(arch, alpha, weights)
-    paths, label_sets, _ = find_labelled_images(dataset_dir, label_sep)
+    paths, label_sets, _ = find_labelled_images(dataset, label_sep)
     binarizer = fit_binarizer(label_sets)
     label_groups = infer_label_groups([path.parent.name for path in paths], label_sep)
     task_spec, head = task_with_head(
-        dataset_task(dataset_dir, label_sets, task), head, list(binarizer.classes_), label_groups, colour_branch, arch
+        dataset_task(dataset, label_sets, options.data.task),
+        options.network.head,
+        list(binarizer.classes_),
+        label_groups,
+        options.network.colour_branch,
+        recipe.arch,
     )
-    chosen = _one_of_each_first(label_sets, images, seed)
-    pixels, kept, _ = load_images([paths[i] for i in chosen], image_size)
-    inputs = extract_features(pixels) if arch == MLP else pixels
+    chosen = _one_of_each_first(label_sets, images, recipe.seed)
+    pixels, kept, _ = load_images([paths[i] for i in chosen], recipe.image_size)
+    inputs = extract_features(pixels) if recipe.arch == MLP else pixels
     if len(kept) < 1:
-        raise ValueError(f"--dataset {dataset_dir}: none of the {len(chosen)} images chosen could be decoded.")
+        raise ValueError(f"--dataset {dataset}: none of the {len(chosen)} images chosen could be decoded.")
     labels_of = {paths[i]: label_sets[i] for i in chosen}
     targets = task_spec.encode(binarizer, [labels_of[path] for path in kept])
     logger.info(
@@ -225,25 +208,25 @@ def check_overfit(
         len(kept),
         task_spec.name,
         head,
-        normalize,
-        init,
-        learning_rate,
+        recipe.normalize,
+        recipe.init,
+        recipe.learning_rate,
     )
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(recipe.seed)
 
     def build() -> keras.Model:
         return build_classifier(
             task_spec,
             len(binarizer.classes_),
-            image_size,
-            keras.optimizers.Adam(learning_rate),
+            recipe.image_size,
+            keras.optimizers.Adam(recipe.learning_rate),
             train_images=inputs,
-            normalize=normalize,
-            init=init,
+            normalize=recipe.normalize,
+            init=recipe.init,
             dropout=False,
-            arch=arch,
-            alpha=alpha,
-            weights=weights,
+            arch=recipe.arch,
+            alpha=recipe.alpha,
+            weights=recipe.weights,
         )
 
     return overfit_check(build, inputs, targets)

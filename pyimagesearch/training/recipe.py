@@ -2,7 +2,7 @@
 of both before any work."""
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +10,11 @@ import keras
 
 from pyimagesearch import config
 from pyimagesearch.data.labels import resolve_task
-from pyimagesearch.models.backbones import (
-    SMALLERVGGNET,
-)
+from pyimagesearch.models.backbones import SMALLERVGGNET, resolve_alpha, resolve_weights
 from pyimagesearch.models.mlp import MLP
 from pyimagesearch.models.normalization import NORMALIZATIONS, kernel_initializer
-from pyimagesearch.training.resolve import resolve_batch_size, resolve_jit_compile, resolve_precision
+from pyimagesearch.training.options import TrainOptions
+from pyimagesearch.training.resolve import resolve_batch_size, resolve_epochs, resolve_jit_compile, resolve_precision
 
 # Three poolings (3, 2, 2) must leave at least one pixel.
 MIN_IMAGE_SIZE = 16
@@ -62,8 +61,9 @@ class Recipe:
 
 
 @dataclass(frozen=True)
-class RunOptions:
-    """Where one training runs and what it keeps besides its outputs (see `distribution`).
+class RunContext:
+    """Where one training runs (its strategy, the chief's folder or a worker's scratch) and what it keeps
+    besides its outputs (see `distribution`).
 
     Attributes:
         strategy: The `tf.distribute.Strategy` to train under (`distribution.create_strategy`);
@@ -99,7 +99,40 @@ class RunOptions:
             )
 
 
+def recipe_of(options: TrainOptions) -> Recipe:
+    """The recipe of ``options``: its automatic choices resolved (precision, epochs, weights, alpha; the
+    batch size once the data set's size is known) and every value checked.
+
+    Raises:
+        ValueError: For a value out of range or a combination that cannot train.
+    """
+    data, network, fitting = options.data, options.network, options.fitting
+    recipe = Recipe(
+        resolve_epochs(fitting.epochs, network.arch, network.weights),
+        fitting.lr,
+        fitting.batch_size,
+        data.image_size,
+        fitting.schedule,
+        fitting.seed,
+        network.normalize,
+        network.init,
+        fitting.stop_on_stall,
+        fitting.patience or None,
+        # Resolved once: "auto" asks the devices and /proc/cpuinfo.
+        resolve_precision(fitting.precision, network.arch),
+        fitting.jit_compile,
+        arch=network.arch,
+        fine_tune_layers=fitting.fine_tune_layers,
+        fine_tune_epochs=fitting.fine_tune_epochs,
+        fine_tune_lr=fitting.fine_tune_lr,
+    )
+    check_recipe(recipe, data.split, data.folds, data.duplicate_radius)
+    weights = resolve_weights(network.arch, network.weights, network.alpha)
+    return replace(recipe, weights=weights, alpha=resolve_alpha(network.arch, network.alpha, weights))
+
+
 def check_recipe(recipe: Recipe, split: str, folds: int | None, duplicate_radius: int = config.DUPLICATE_RADIUS) -> None:
+    """Raise `ValueError` naming the option of ``recipe`` (or the data options) that cannot train."""
     if recipe.epochs < 1:
         raise ValueError(f"--epochs must be at least 1. Received: {recipe.epochs}")
     if not recipe.learning_rate > 0:
