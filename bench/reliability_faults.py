@@ -372,12 +372,13 @@ def download_faults(root: Path, seeds: int, env: dict, timeout: float) -> list[d
                 folder.mkdir()
                 process = _start("search_bing_api.py", args, folder, env, folder / "first.log")
 
-                def saved() -> bool:
-                    return output.is_dir() and sum(path.suffix == ".jpg" for path in output.iterdir()) >= saved_before_fault
+                def saved_images() -> list[Path]:
+                    # A killed write leaves its temporary part (".00000009.jpg.x.part.jpg"): judged as temporary, not as an image.
+                    return [path for path in output.iterdir() if path.suffix == ".jpg" and TEMPORARY_MARK not in path.name]
 
-                reached = _wait_for(saved, process, timeout)
+                reached = _wait_for(lambda: output.is_dir() and len(saved_images()) >= saved_before_fault, process, timeout)
                 code = _interrupt(process, fault, timeout)
-                images = {path.name: path for path in output.iterdir() if path.suffix == ".jpg"} if output.is_dir() else {}
+                images = {path.name: path for path in saved_images()} if output.is_dir() else {}
                 damaged = [name for name, path in images.items() if hashlib.sha256(path.read_bytes()).hexdigest() not in expected]
                 temporary = [name for name in hash_tree(folder) if TEMPORARY_MARK in Path(name).name]
                 again = _start("search_bing_api.py", args, folder, env, folder / "again.log").wait(timeout=timeout)

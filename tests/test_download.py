@@ -33,7 +33,6 @@ from download_support import (  # noqa: F401 (fixtures)
     loopback_server,
     manifest,
     requested_paths,
-    run_process,
     serve,
     serve_pictures,
     session,
@@ -477,29 +476,6 @@ def test_cli_rejects_out_of_range_numbers(tmp_path, capsys, flag_name, value):
 
     assert exit_info.value.code == 2
     assert f"argument {flag_name}: expected" in capsys.readouterr().err
-
-
-def test_cli_downloads_without_importing_tensorflow_or_keras(httpserver, tmp_path):
-    listing = tmp_path / "urls.txt"
-    listing.write_text("\n".join(serve_pictures(httpserver, 2)) + "\n")
-
-    result = run_process(
-        [
-            "-X",
-            "importtime",
-            str(REPOSITORY / "search_bing_api.py"),
-            "--urls",
-            str(listing),
-            "--output",
-            str(tmp_path / "dataset" / "red_dress"),
-        ],
-        cwd=tmp_path,
-    )
-
-    assert result.returncode == 0, result.stderr
-    modules = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines() if line.startswith("import time:")}
-    assert "requests" in modules and "PIL" in modules
-    assert not {"tensorflow", "keras", "tf_keras"} & modules
 
 
 def test_readme_flag_table_lists_exactly_the_parsers_flags_with_their_defaults():

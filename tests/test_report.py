@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import PROCESS_TIMEOUT, PROJECT_ROOT, run_script
-from test_classification import imported_modules
+from test_light_paths import imported_modules
 
 from pyimagesearch import config
 from pyimagesearch.evaluation.html_report import check_report_path, relative_link, thumbnail_uri, write_contact_sheet
