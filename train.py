@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
 
-    return run(train, "train.py")
+    return run(train, "train.py", SETTINGS)
 
 
 if __name__ == "__main__":

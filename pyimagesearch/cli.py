@@ -3,7 +3,9 @@
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+
+from pyimagesearch.options import as_flags
 
 
 def quiet_libraries() -> None:
@@ -35,12 +37,13 @@ class _PlainFormatter(logging.Formatter):
         return message if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {message}"
 
 
-def run(main: Callable[[], int], program: str) -> int:
-    """Call ``main``; turn the library's ``ValueError`` into one line on stderr and exit code 2."""
+def run(main: Callable[[], int], program: str, settings: Iterable[type] = ()) -> int:
+    """Call ``main``; turn the library's ``ValueError`` into one line on stderr and exit code 2, the
+    options of ``settings`` it names (```epochs```) written as the script's flags (``--epochs``)."""
     try:
         return main()
     except ValueError as error:
-        print(f"{program}: error: {error}", file=sys.stderr)
+        print(f"{program}: error: {as_flags(str(error), settings)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{program}: interrupted; no output was replaced.", file=sys.stderr)

@@ -64,9 +64,7 @@ COLOUR_BRANCH = "auto"
 # bench/README.md, "Transfer learning"). MobileNetV2 is the default: it beat SmallerVGGNet on every
 # benchmark that ran both, in less training time (bench/README.md, "The default network").
 ARCH = "mobilenetv2"
-# Every --arch choice, named here so train.py can check arguments before importing Keras
-# (backbones.py builds them; tests/test_backbones.py checks the two lists agree).
-ARCHITECTURES = ("smallervggnet", "mlp", "mobilenetv2", "mobilenetv3small", "efficientnetb0", "resnet50")
+# Every --arch choice is an entry of pyimagesearch/models/registry.py.
 FINE_TUNE_LAYERS = 80
 FINE_TUNE_EPOCHS = 10
 FINE_TUNE_LR = 3e-4

@@ -7,6 +7,7 @@ TensorFlow or Keras.
 """
 
 import argparse
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import MISSING, Field, field, fields, is_dataclass
 from typing import Any
@@ -190,3 +191,10 @@ def markdown_rows(settings: Iterable[type]) -> list[str]:
             shown = shown[:-1] + f" [{meta['metavar'] or 'N'}]`"
         rows.append(f"| {shown} | {default_text(declared)} | {meta['help']} |")
     return rows
+
+
+def as_flags(message: str, settings: Iterable[type]) -> str:
+    """``message`` with each ```name``` of an option of ``settings`` written as its flag (```epochs``` as
+    ``--epochs``): the library names its parameters, a command line its flags."""
+    flags = {declared.name: flag(declared) for declared in declared_options(settings)}
+    return re.sub(r"`(\w+)`", lambda match: flags.get(match.group(1), match.group(0)), message)

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from conftest import MOBILENETV2_035, MOBILENETV2_050, MODELS_DIR, TRAINING, run_script
 
-from pyimagesearch import config
 from pyimagesearch.inference.classification import Classifier
 from pyimagesearch.inference.model_io import load_model, read_model_metadata
 from pyimagesearch.inference.onnx_export import export_model_onnx
@@ -19,8 +18,6 @@ from pyimagesearch.inference.predictors import OnnxPredictor
 from pyimagesearch.models import backbones
 from pyimagesearch.models.backbones import (
     BACKBONES,
-    FROM_SCRATCH,
-    SMALLERVGGNET,
     backbone_layers,
     identify_weights_file,
     resolve_alpha,
@@ -30,6 +27,7 @@ from pyimagesearch.models.backbones import (
 )
 from pyimagesearch.models.build import build_classifier
 from pyimagesearch.models.colour_and_shape import COLOUR_FEATURES, SHAPE_FEATURES
+from pyimagesearch.models.registry import BACKBONE_NAMES, NETWORKS, SMALLERVGGNET
 from pyimagesearch.models.tasks import get_task, grouped_task
 from pyimagesearch.training.options import TrainOptions
 from pyimagesearch.training.pipeline import train
@@ -170,9 +168,9 @@ def test_mobilenetv2_defaults_to_the_shipped_weights_checked_against_their_check
     monkeypatch.setattr(backbones, "SHIPPED_WEIGHTS_DIR", tmp_path)
     with pytest.raises(ValueError, match=r"--weights: the shipped .*0\.35_224_no_top\.h5 is missing or altered"):
         resolve_weights("mobilenetv2", None)
-    assert set(config.ARCHITECTURES) == {SMALLERVGGNET, "mlp", "mobilenetv2", "mobilenetv3small", "efficientnetb0", "resnet50"}
-    # train.py's --arch choices (named in config, so arguments are checked before Keras loads) are the built ones.
-    assert config.ARCHITECTURES == (*FROM_SCRATCH, *BACKBONES)
+    assert set(NETWORKS) == {SMALLERVGGNET, "mlp", "mobilenetv2", "mobilenetv3small", "efficientnetb0", "resnet50"}
+    # The registry's pretrained entries (train.py's choices, read before Keras loads) are the backbones built here.
+    assert BACKBONE_NAMES == tuple(BACKBONES)
 
 
 @needs_weights

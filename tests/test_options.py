@@ -58,3 +58,12 @@ def test_a_bad_batch_size_is_one_line_from_the_parser(capsys):
         train.build_parser().parse_args(["-d", "photos", "--batch-size", "many"])
     assert exit_info.value.code == 2
     assert "argument --batch-size: expected a whole number of images such as 64, or auto. Received: 'many'" in capsys.readouterr().err
+
+
+def test_the_library_names_parameters_and_the_command_line_flags():
+    from pyimagesearch.options import as_flags
+
+    message = "`work_dir` run1 holds an interrupted run: pass `resume` to continue it, or change `lr`; `predict` is no option"
+    assert as_flags(message, SETTINGS) == (
+        "--work-dir run1 holds an interrupted run: pass --resume to continue it, or change --lr; `predict` is no option"
+    )

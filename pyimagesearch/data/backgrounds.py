@@ -21,6 +21,7 @@ import numpy as np
 
 from pyimagesearch import config
 from pyimagesearch.data.scenes import SCENES, random_scenes
+from pyimagesearch.models.registry import network
 
 # Reframings: as framed, the garment small in a larger scene, its upper or its lower part only.
 FRAMINGS = ("as-is", "small", "upper", "lower")
@@ -260,19 +261,20 @@ class BackgroundReplacement:
 
 def resolve_background(background: str, arch: str) -> bool:
     """Whether training replaces backgrounds, for a ``--background`` choice: ``on``; ``off``; ``auto``,
-    on for a network over images (every ``arch`` but ``mlp``, whose features are computed once).
+    on for a network over images (every ``arch`` but the MLP, whose features are computed once).
 
     Raises:
-        ValueError: For a choice not in `config.BACKGROUNDS`, or ``on`` with ``--arch mlp``.
+        ValueError: For a choice not in `config.BACKGROUNDS`, or ``on`` with a network over features.
     """
     if background not in config.BACKGROUNDS:
         raise ValueError(f"--background must be one of {', '.join(config.BACKGROUNDS)}. Received: --background {background}")
-    if arch == "mlp" and background == "on":
+    over_images = network(arch).over_images
+    if not over_images and background == "on":
         raise ValueError(
-            "--background on replaces training images' backgrounds; --arch mlp trains on features computed "
+            f"--background on replaces training images' backgrounds; --arch {arch} trains on features computed "
             "once from them: drop --background."
         )
-    return background == "on" or (background == "auto" and arch != "mlp")
+    return background == "on" or (background == "auto" and over_images)
 
 
 def build_background_replacement(images, probability: float | None = None, seed: int = config.SEED) -> BackgroundReplacement:

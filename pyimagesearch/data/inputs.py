@@ -13,7 +13,7 @@ from pyimagesearch.data.dataset import ImageFiles, describe, describe_labels, lo
 from pyimagesearch.data.feature_table import is_feature_table, load_feature_table
 from pyimagesearch.data.features import INPUT_FEATURE_TABLE, INPUT_IMAGE_FEATURES, INPUT_IMAGES, FeatureSettings, extract_features
 from pyimagesearch.data.manifest import is_manifest
-from pyimagesearch.models.mlp import MLP
+from pyimagesearch.models.registry import MLP, network
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def load_training_data(
         ValueError: For unusable data (see the loaders), or a feature table with another ``arch``.
     """
     if is_feature_table(dataset):
-        if arch != MLP:
+        if network(arch).over_images:
             raise ValueError(
                 f"--dataset {dataset} is a feature table: only --arch {MLP} trains on feature vectors. "
                 f"Add --arch {MLP}, or pass an image folder."
@@ -80,7 +80,7 @@ def load_training_data(
     else:
         images = load_labelled_images(dataset, image_size, label_sep=label_sep, progress=progress, cache=cache, cache_dir=cache_dir)
         names = [path.parent.name for path in images.paths]
-    if arch != MLP:
+    if network(arch).over_images:
         return TrainingData(images.images, images.label_sets, names, images.images, images.cache, {"input": INPUT_IMAGES}, describe(images))
     settings = FeatureSettings()
     features = extract_features(images.images, settings)

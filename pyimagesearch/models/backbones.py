@@ -20,12 +20,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from pyimagesearch.models.mlp import MLP
+from pyimagesearch.models.registry import NETWORKS
 
-# The architectures of --arch; "smallervggnet" is the tutorial's network, trained from scratch.
-SMALLERVGGNET = "smallervggnet"
-# The networks without pretrained weights: SmallerVGGNet and the MLP over image features (`mlp`).
-FROM_SCRATCH = (SMALLERVGGNET, MLP)
 # Two identity layers mark where a backbone starts and ends: its layers are those on the paths in
 # between, even when another branch runs beside it. The transfer classifier's head starts at POOL.
 BACKBONE_INPUT = "backbone_input"
@@ -74,11 +70,6 @@ class Backbone:
         alphas: The width multipliers it has ImageNet weights for; empty when it has no ``alpha``.
         default_alpha: The ``alpha`` used when none is given.
         marker: Name of a layer its Keras weights files hold, to recognise them.
-        bfloat16: Whether it runs faster in mixed bfloat16 than in float32 on a CPU with AMX: the
-            depthwise convolutions of the MobileNets and EfficientNet do not (forward passes at
-            96 px on 2 cores, float32 against bfloat16: MobileNetV3Small 1,129 against 854 img/s,
-            EfficientNetB0 346 against 249, MobileNetV2 (alpha 0.35, 128 px) 518 against 359),
-            ResNet50's dense convolutions do (75 against 175).
     """
 
     name: str
@@ -87,7 +78,6 @@ class Backbone:
     alphas: tuple[float, ...] = ()
     default_alpha: float | None = None
     marker: str = ""
-    bfloat16: bool = False
 
     def build(self, image_size: int, alpha: float | None, weights: str | None, input_tensor=None) -> keras.Model:
         """The backbone without its classification top, from `keras.applications`."""
@@ -124,7 +114,6 @@ BACKBONES: dict[str, Backbone] = {
             keras.applications.ResNet50,
             lambda: [CaffeInput(name="resnet50_preprocessing")],
             marker="conv1_conv",
-            bfloat16=True,
         ),
     )
 }
@@ -142,13 +131,13 @@ def resolve_weights(arch: str, weights: str | None, alpha: float | None = None) 
             not exist, or a shipped file that is not the one shipped.
     """
     if weights is None:
-        if arch in FROM_SCRATCH:
+        if not NETWORKS[arch].pretrained:
             return None
         shipped = shipped_weights(arch, alpha)
         return "imagenet" if shipped is None else str(shipped)
     if weights == "none":
         return None
-    if arch in FROM_SCRATCH:
+    if not NETWORKS[arch].pretrained:
         raise ValueError(
             f"--weights {weights}: --arch {arch} has no pretrained weights; pass --arch "
             f"{'|'.join(BACKBONES)} for a pretrained backbone, or leave --weights out."
@@ -194,7 +183,7 @@ def resolve_alpha(arch: str, alpha: float | None, weights: str | None) -> float 
         ValueError: For an ``alpha`` the architecture does not have, or a weights file that does
             not fit; the message names the arguments that would fit it.
     """
-    if arch in FROM_SCRATCH:
+    if not NETWORKS[arch].pretrained:
         if alpha is not None:
             raise ValueError(f"--alpha {alpha}: {arch} has no width multiplier; leave --alpha out.")
         return None

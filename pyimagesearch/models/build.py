@@ -9,15 +9,15 @@ import numpy as np
 from pyimagesearch import config
 from pyimagesearch.data.recolouring import colour_group
 from pyimagesearch.models.backbones import (
-    SMALLERVGGNET,
     build_backbone,
     build_transfer_classifier,
     set_backbone_trainable,
 )
 from pyimagesearch.models.colour_and_shape import build_colour_and_shape
 from pyimagesearch.models.grouped_head import resolve_head
-from pyimagesearch.models.mlp import MLP, build_mlp, feature_standardization
+from pyimagesearch.models.mlp import build_mlp, feature_standardization
 from pyimagesearch.models.normalization import input_normalization, kernel_initializer
+from pyimagesearch.models.registry import SMALLERVGGNET, Network, network
 from pyimagesearch.models.smallervggnet import SmallerVGGNet
 from pyimagesearch.models.tasks import Task, get_task, grouped_task
 
@@ -37,12 +37,10 @@ def build_classifier(
     alpha: float | None = None,
     weights: str | None = None,
 ) -> keras.Model:
-    """SmallerVGGNet with the head, loss and metrics of ``task``, compiled; or, for another ``arch``, a
-    `keras.applications` backbone with ``alpha`` and ``weights`` under the same head
-    (`backbones.build_transfer_classifier`; frozen when pretrained); or, for ``mlp``, the MLP
-    (`mlp.build_mlp`) over feature vectors. When ``task`` has a colour group, an image network is
-    split into a colour and a shape branch (`colour_and_shape.build_colour_and_shape`), the shape
-    branch being SmallerVGGNet's or the backbone.
+    """The network ``arch`` names (`registry.NETWORKS`, built by the builders below) under the head,
+    loss and metrics of ``task``, compiled. When ``task`` has a colour group, a network over images
+    is split into a colour and a shape branch (`colour_and_shape.build_colour_and_shape`), the shape
+    branch being SmallerVGGNet's layers or the backbone.
 
     The model takes RGB images with values 0-255 and normalises them itself (``normalize``,
     with statistics from ``train_images``; see `normalization.input_normalization`), so
@@ -55,56 +53,125 @@ def build_classifier(
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
     try:
-        # A backbone's own preprocessing replaces --normalize; the colour branch keeps it.
-        preprocessing = input_normalization(normalize, train_images) if arch == SMALLERVGGNET or task.colour_group is not None else ()
-        if arch == MLP:
-            model = build_mlp(
-                train_images.shape[1],
-                task.output_units(num_labels),
-                task.final_layer(),
-                dropout=config.MLP_DROPOUT if dropout else 0.0,
-                preprocessing=[feature_standardization(train_images)],
-                kernel_initializer=kernel_initializer(init),
-            )
-        elif task.colour_group is not None:
-            model = build_colour_and_shape(
-                image_size,
-                image_size,
-                task.groups,
-                task.colour_group,
-                preprocessing=preprocessing,
-                kernel_initializer=kernel_initializer(init),
-                dropout=dropout,
-                shape_backbone=None if arch == SMALLERVGGNET else partial(build_backbone, arch, image_size, alpha, weights),
-            )
-            if weights is not None:
-                set_backbone_trainable(model, 0)
-        elif arch != SMALLERVGGNET:
-            model = build_transfer_classifier(
-                arch,
-                image_size,
-                alpha,
-                weights,
-                task.output_units(num_labels),
-                task.final_layer(),
-                dropout=dropout,
-                kernel_initializer=kernel_initializer(init),
-            )
-        else:
-            model = SmallerVGGNet.build(
-                width=image_size,
-                height=image_size,
-                depth=3,
-                classes=task.output_units(num_labels),
-                finalAct=task.final_layer(),
-                preprocessing=preprocessing,
-                kernel_initializer=kernel_initializer(init),
-                dropout=dropout,
-            )
+        model = network(arch).build(
+            task,
+            num_labels,
+            image_size,
+            train_images=train_images,
+            normalize=normalize,
+            init=init,
+            dropout=dropout,
+            alpha=alpha,
+            weights=weights,
+        )
     finally:
         keras.config.set_dtype_policy(previous)
     model.compile(optimizer=optimizer, loss=task.loss, metrics=task.metrics(), jit_compile=jit_compile)
     return model
+
+
+def build_smallervggnet(
+    entry: Network,
+    task: Task,
+    num_labels: int,
+    image_size: int,
+    *,
+    train_images: np.ndarray | None,
+    normalize: str,
+    init: str,
+    dropout: bool,
+    alpha: float | None,
+    weights: str | None,
+) -> keras.Model:
+    """SmallerVGGNet under ``task``'s head, normalising its input itself; with a colour group, the
+    colour-and-shape network whose shape branch is SmallerVGGNet's layers (`registry.Network.build`)."""
+    preprocessing = input_normalization(normalize, train_images)
+    if task.colour_group is not None:
+        return build_colour_and_shape(
+            image_size,
+            image_size,
+            task.groups,
+            task.colour_group,
+            preprocessing=preprocessing,
+            kernel_initializer=kernel_initializer(init),
+            dropout=dropout,
+        )
+    return SmallerVGGNet.build(
+        width=image_size,
+        height=image_size,
+        depth=3,
+        classes=task.output_units(num_labels),
+        finalAct=task.final_layer(),
+        preprocessing=preprocessing,
+        kernel_initializer=kernel_initializer(init),
+        dropout=dropout,
+    )
+
+
+def build_backbone_network(
+    entry: Network,
+    task: Task,
+    num_labels: int,
+    image_size: int,
+    *,
+    train_images: np.ndarray | None,
+    normalize: str,
+    init: str,
+    dropout: bool,
+    alpha: float | None,
+    weights: str | None,
+) -> keras.Model:
+    """The `keras.applications` backbone of ``entry`` under ``task``'s head (frozen when pretrained),
+    behind its own preprocessing; with a colour group, as the shape branch of the colour-and-shape
+    network, whose colour branch keeps ``normalize``."""
+    if task.colour_group is not None:
+        model = build_colour_and_shape(
+            image_size,
+            image_size,
+            task.groups,
+            task.colour_group,
+            preprocessing=input_normalization(normalize, train_images),
+            kernel_initializer=kernel_initializer(init),
+            dropout=dropout,
+            shape_backbone=partial(build_backbone, entry.name, image_size, alpha, weights),
+        )
+        if weights is not None:
+            set_backbone_trainable(model, 0)
+        return model
+    return build_transfer_classifier(
+        entry.name,
+        image_size,
+        alpha,
+        weights,
+        task.output_units(num_labels),
+        task.final_layer(),
+        dropout=dropout,
+        kernel_initializer=kernel_initializer(init),
+    )
+
+
+def build_mlp_network(
+    entry: Network,
+    task: Task,
+    num_labels: int,
+    image_size: int,
+    *,
+    train_images: np.ndarray | None,
+    normalize: str,
+    init: str,
+    dropout: bool,
+    alpha: float | None,
+    weights: str | None,
+) -> keras.Model:
+    """The MLP under ``task``'s head, standardising its feature vectors itself with statistics from ``train_images``."""
+    return build_mlp(
+        train_images.shape[1],
+        task.output_units(num_labels),
+        task.final_layer(),
+        dropout=config.MLP_DROPOUT if dropout else 0.0,
+        preprocessing=[feature_standardization(train_images)],
+        kernel_initializer=kernel_initializer(init),
+    )
 
 
 def as_float32(model: keras.Model) -> keras.Model:
@@ -135,8 +202,9 @@ def task_with_head(
     ``--colour-branch`` ``on`` (or ``auto``) gives the grouped head's colour group a branch of its
     own when a label group holds colours `recolouring` knows (`recolouring.colour_group`); the
     other groups are read from a grey copy by SmallerVGGNet's layers or by the backbone of
-    ``arch`` (with MobileNetV2, unseen combinations: 0.885 of photos right against 0.837; unknown
-    types: AUROC 0.92-0.95; bench/README.md). ``auto`` is ``off`` for the MLP.
+    ``arch`` (MobileNetV2 gets more photos of unseen combinations right and tells unknown types
+    apart better: bench/README.md, "Unseen combinations" and "Unknown detection"). ``auto`` is
+    ``off`` for a network over features (the MLP).
 
     Raises:
         ValueError: As `grouped_head.resolve_head`; for an unknown ``colour_branch``, or ``on``
@@ -144,10 +212,10 @@ def task_with_head(
     """
     if colour_branch not in config.COLOUR_BRANCHES:
         raise ValueError(f"--colour-branch must be one of {', '.join(config.COLOUR_BRANCHES)}. Received: --colour-branch {colour_branch}")
-    if arch == MLP:
+    if not network(arch).over_images:
         if colour_branch == "on":
             raise ValueError(
-                f"--colour-branch on splits an image network; --arch {MLP} reads feature vectors: use --colour-branch off or auto."
+                f"--colour-branch on splits an image network; --arch {arch} reads feature vectors: use --colour-branch off or auto."
             )
         colour_branch = "off"
     head = resolve_head(head, task, label_groups)

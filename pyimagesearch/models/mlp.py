@@ -13,9 +13,8 @@ import keras
 import numpy as np
 
 from pyimagesearch import config
+from pyimagesearch.models.registry import MLP
 
-# The --arch name of this network.
-MLP = "mlp"
 # Layer names: the standardisation right after the input, and the head's Dense layer.
 STANDARDIZE = "standardize_features"
 LOGITS = "logits"

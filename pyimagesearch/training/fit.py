@@ -24,7 +24,7 @@ from pyimagesearch.models.backbones import (
     set_backbone_trainable,
 )
 from pyimagesearch.models.build import as_float32, build_classifier
-from pyimagesearch.models.mlp import MLP
+from pyimagesearch.models.registry import network
 from pyimagesearch.models.tasks import Task
 from pyimagesearch.training.distribution import lost_workers_reported
 from pyimagesearch.training.health import Diagnosis, TrainingHealth
@@ -109,7 +109,7 @@ def fit_model(
         targets,
         batch_size,
         indices=train_index,
-        augmentation=None if recipe.arch == MLP else build_augmentation(recipe.seed),
+        augmentation=build_augmentation(recipe.seed) if network(recipe.arch).over_images else None,
         shuffle_seed=recipe.seed,
         recolouring=recolouring,
         threads=threads,

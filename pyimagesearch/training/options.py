@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyimagesearch import config
+from pyimagesearch.models.registry import NETWORKS
 from pyimagesearch.options import build, flat, option
 
 
@@ -68,7 +69,7 @@ class NetworkOptions:
     arch: str = option(
         config.ARCH,
         "`mobilenetv2`, `smallervggnet` (the tutorial's), `mlp`, `mobilenetv3small`, `efficientnetb0`, `resnet50`",
-        choices=config.ARCHITECTURES,
+        choices=tuple(NETWORKS),
     )
     alpha: float | None = option(
         None,

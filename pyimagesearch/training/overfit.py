@@ -21,7 +21,7 @@ from pyimagesearch.data.features import extract_features
 from pyimagesearch.data.images import load_images
 from pyimagesearch.data.labels import fit_binarizer, infer_label_groups
 from pyimagesearch.models.build import build_classifier, task_with_head
-from pyimagesearch.models.mlp import MLP
+from pyimagesearch.models.registry import network
 from pyimagesearch.training.health import Diagnosis, inputs_alike, likely_causes
 from pyimagesearch.training.options import TrainOptions
 from pyimagesearch.training.recipe import dataset_task, recipe_of
@@ -198,7 +198,7 @@ def check_overfit(options: TrainOptions, images: int = config.OVERFIT_CHECK_IMAG
     )
     chosen = _one_of_each_first(label_sets, images, recipe.seed)
     pixels, kept, _ = load_images([paths[i] for i in chosen], recipe.image_size)
-    inputs = extract_features(pixels) if recipe.arch == MLP else pixels
+    inputs = pixels if network(recipe.arch).over_images else extract_features(pixels)
     if len(kept) < 1:
         raise ValueError(f"--dataset {dataset}: none of the {len(chosen)} images chosen could be decoded.")
     labels_of = {paths[i]: label_sets[i] for i in chosen}

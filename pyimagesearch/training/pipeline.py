@@ -25,9 +25,9 @@ from pyimagesearch.inference.decoding import GROUPS, TUNED, named_decodings
 from pyimagesearch.inference.model_files import RUN_ID, default_onnx_path, new_run_id
 from pyimagesearch.inference.model_io import save_labelbin, save_model
 from pyimagesearch.inference.unknown import fit_unknown_detector
-from pyimagesearch.models.backbones import SMALLERVGGNET, backbone_summary
+from pyimagesearch.models.backbones import backbone_summary
 from pyimagesearch.models.build import task_with_head
-from pyimagesearch.models.mlp import MLP
+from pyimagesearch.models.registry import network
 from pyimagesearch.models.tasks import Task
 from pyimagesearch.training.cross_validation import cross_validate, folds_csv_path, summarize_folds
 from pyimagesearch.training.distribution import is_chief, scratch_folder
@@ -80,16 +80,17 @@ class Labelling:
 
 
 def resolve_export(export: bool | None, arch: str) -> bool:
-    """Whether training writes the ONNX export: ``export``, or when None, for every network but the MLP.
+    """Whether training writes the ONNX export: ``export``, or when None, for every network over images.
 
     Raises:
-        ValueError: For the MLP with ``export`` on.
+        ValueError: For a network over features (the MLP) with ``export`` on.
     """
-    if export and arch == MLP:
+    over_images = network(arch).over_images
+    if export and not over_images:
         raise ValueError(
-            f"--export writes networks over images as ONNX; --arch {MLP} computes its features outside the network: drop --export."
+            f"--export writes networks over images as ONNX; --arch {arch} computes its features outside the network: drop --export."
         )
-    return arch != MLP if export is None else export
+    return over_images if export is None else export
 
 
 def train(
@@ -126,8 +127,10 @@ def train(
     export = resolve_export(outputs.export, recipe.arch)
     run = RunContext(strategy, options.run.work_dir, options.run.resume, options.run.logdir)
     run.check()
-    if recipe.arch == MLP and options.fitting.recolour == "on":
-        raise ValueError(f"--recolour on paints training images; --arch {MLP} trains on features computed once from them: drop --recolour.")
+    if not network(recipe.arch).over_images and options.fitting.recolour == "on":
+        raise ValueError(
+            f"--recolour on paints training images; --arch {recipe.arch} trains on features computed once from them: drop --recolour."
+        )
     replaces_backgrounds = resolve_background(options.fitting.background, recipe.arch)
 
     # A file that cannot be decoded when a batch needs it stops training in one line, not in TensorFlow's traceback.
@@ -217,7 +220,7 @@ def _labelling(options: TrainOptions, data: TrainingData) -> Labelling:
 def _finish_recipe(recipe: Recipe, options: TrainOptions, data: TrainingData, labelling: Labelling) -> Recipe:
     """``recipe`` with the choices that need the data set: the colours recolouring swaps and the batch size."""
     recolour_labels = resolve_recolour(
-        "off" if recipe.arch == MLP else options.fitting.recolour,
+        options.fitting.recolour if network(recipe.arch).over_images else "off",
         labelling.head,
         labelling.classes,
         labelling.groups,
@@ -243,7 +246,8 @@ def _log_set_up(options: TrainOptions, recipe: Recipe, data: TrainingData, label
         {"auto": "as Keras decides (on GPUs only)", True: "on", False: "off"}[resolve_jit_compile(recipe.jit_compile)],
     )
     task, classes = labelling.task, labelling.classes
-    if recipe.arch == MLP:
+    entry = network(recipe.arch)
+    if not entry.over_images:
         logger.info(
             "network: MLP, %d features -> %s ReLU units -> %s, dropout %g",
             data.inputs.shape[1],
@@ -251,7 +255,7 @@ def _log_set_up(options: TrainOptions, recipe: Recipe, data: TrainingData, label
             task.output_units(len(classes)),
             config.MLP_DROPOUT,
         )
-    elif recipe.arch != SMALLERVGGNET:
+    elif entry.pretrained:
         logger.info(
             "network: %s%s",
             backbone_summary(recipe.arch, recipe.alpha, recipe.weights),

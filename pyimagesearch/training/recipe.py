@@ -10,17 +10,11 @@ import keras
 
 from pyimagesearch import config
 from pyimagesearch.data.labels import resolve_task
-from pyimagesearch.models.backbones import SMALLERVGGNET, resolve_alpha, resolve_weights
-from pyimagesearch.models.mlp import MLP
+from pyimagesearch.models.backbones import resolve_alpha, resolve_weights
 from pyimagesearch.models.normalization import NORMALIZATIONS, kernel_initializer
+from pyimagesearch.models.registry import MIN_IMAGE_SIZE, SMALLERVGGNET, network
 from pyimagesearch.training.options import TrainOptions
 from pyimagesearch.training.resolve import resolve_batch_size, resolve_epochs, resolve_jit_compile, resolve_precision
-
-# Three poolings (3, 2, 2) must leave at least one pixel.
-MIN_IMAGE_SIZE = 16
-
-# keras.applications' backbones take 32 pixels and more.
-BACKBONE_MIN_IMAGE_SIZE = 32
 
 # Inside --work-dir: Keras' BackupAndRestore folder, and phase 1's end while fine-tuning runs (`fit.PhaseOne`).
 BACKUP_FOLDER = "backup"
@@ -154,13 +148,12 @@ def check_recipe(recipe: Recipe, split: str, folds: int | None, duplicate_radius
         raise ValueError(f"--patience must be at least 1 epoch, or 0 to train every epoch. Received: {recipe.patience}")
     resolve_precision(recipe.precision)
     resolve_jit_compile(recipe.jit_compile)
-    if recipe.arch not in config.ARCHITECTURES:
-        raise ValueError(f"--arch must be one of {', '.join(config.ARCHITECTURES)}. Received: --arch {recipe.arch}")
-    if recipe.arch == MLP and recipe.normalize != config.NORMALIZE:
-        raise ValueError(f"--normalize scales image pixels; --arch {MLP} standardises its features itself: drop --normalize.")
-    if recipe.arch not in (SMALLERVGGNET, MLP) and recipe.image_size < BACKBONE_MIN_IMAGE_SIZE:
+    entry = network(recipe.arch)
+    if not entry.over_images and recipe.normalize != config.NORMALIZE:
+        raise ValueError(f"--normalize scales image pixels; --arch {recipe.arch} standardises its features itself: drop --normalize.")
+    if entry.min_image_size is not None and recipe.image_size < entry.min_image_size:
         raise ValueError(
-            f"--image-size must be at least {BACKBONE_MIN_IMAGE_SIZE} pixels for --arch {recipe.arch}. Received: {recipe.image_size}"
+            f"--image-size must be at least {entry.min_image_size} pixels for --arch {recipe.arch}. Received: {recipe.image_size}"
         )
     if recipe.fine_tune_layers < 0 or recipe.fine_tune_epochs < 0:
         raise ValueError(

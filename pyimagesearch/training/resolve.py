@@ -2,11 +2,7 @@
 input-pipeline threads, and the epochs a network defaults to."""
 
 from pyimagesearch import config
-from pyimagesearch.models.backbones import (
-    BACKBONES,
-    FROM_SCRATCH,
-    SMALLERVGGNET,
-)
+from pyimagesearch.models.registry import SMALLERVGGNET, network
 from pyimagesearch.training.hardware import cpu_kind
 
 
@@ -16,7 +12,7 @@ def resolve_precision(precision: str, arch: str = SMALLERVGGNET) -> str:
     That is a GPU of compute capability 8.0 or more, or a CPU with AVX512-BF16 or AMX-BF16
     instructions that oneDNN may use (``ONEDNN_MAX_CPU_ISA``, when set, names a bfloat16 one;
     bench/README.md, "Training", has what it gains),
-    unless ``arch`` is a backbone that runs slower in bfloat16 on the CPU (`backbones.Backbone.bfloat16`).
+    unless ``arch`` is a network that runs slower in bfloat16 on the CPU (`registry.Network.bfloat16`).
 
     Raises:
         ValueError: For a choice not in `config.PRECISIONS`.
@@ -27,7 +23,7 @@ def resolve_precision(precision: str, arch: str = SMALLERVGGNET) -> str:
         return precision
     import tensorflow as tf
 
-    if arch in BACKBONES and not BACKBONES[arch].bfloat16 and not tf.config.list_physical_devices("GPU"):
+    if not network(arch).bfloat16 and not tf.config.list_physical_devices("GPU"):
         return "float32"
 
     for gpu in tf.config.list_physical_devices("GPU"):
@@ -41,15 +37,15 @@ def resolve_epochs(epochs: int | None, arch: str, weights: str | None) -> int:
     `config.PRETRAINED_EPOCHS` on a pretrained backbone's frozen layers, else `config.EPOCHS`."""
     if epochs is not None:
         return epochs
-    pretrained = arch not in FROM_SCRATCH and weights != "none"
+    pretrained = network(arch).pretrained and weights != "none"
     return config.PRETRAINED_EPOCHS if pretrained else config.EPOCHS
 
 
 def resolve_jit_compile(jit_compile: str) -> bool | str:
     """Keras' ``jit_compile`` for a ``--jit-compile`` choice: ``auto`` leaves it to Keras (XLA on GPUs only).
 
-    On CPUs XLA is off: its convolutions do not use oneDNN and train this network about four
-    times slower (bench/README.md, "Training").
+    On CPUs XLA is off: its convolutions do not use oneDNN and train several times slower
+    (measured: bench/README.md, "Training").
 
     Raises:
         ValueError: For a choice not in `config.JIT_COMPILES`.
@@ -64,10 +60,9 @@ def pipeline_threads() -> int | None:
     as many as tf.data likes (None).
 
     On a CPU the network's operations split their work over every core; a pipeline thread
-    taking a core stalls the operation until its other half ends. In interleaved 10-epoch runs
-    on the fashion photos at batch 64 on a CPU with AMX, one pipeline thread trained at 226-241
-    images/s against 154-211 with tf.data's tuning, whose epochs now and then took 10 s instead
-    of 6. With a GPU, the cores are the pipeline's.
+    taking a core stalls the operation until its other half ends: one pipeline thread trained
+    faster than tf.data's tuning, whose epochs now and then took far longer (measured:
+    bench/README.md, "Training"). With a GPU, the cores are the pipeline's.
     """
     import tensorflow as tf
 
