@@ -75,10 +75,8 @@ class Backbone:
         default_alpha: The ``alpha`` used when none is given.
         marker: Name of a layer its Keras weights files hold, to recognise them.
         bfloat16: Whether it runs faster in mixed bfloat16 than in float32 on a CPU with AMX: the
-            depthwise convolutions of the MobileNets and EfficientNet do not (forward passes at
-            96 px on 2 cores, float32 against bfloat16: MobileNetV3Small 1,129 against 854 img/s,
-            EfficientNetB0 346 against 249, MobileNetV2 (alpha 0.35, 128 px) 518 against 359),
-            ResNet50's dense convolutions do (75 against 175).
+            depthwise convolutions of the MobileNets and EfficientNet do not, ResNet50's dense
+            convolutions do (measured: bench/README.md, "Transfer learning").
     """
 
     name: str
