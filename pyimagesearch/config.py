@@ -43,9 +43,9 @@ RECOLOUR_PROBABILITY = 0.5
 # --background: replace the plain backgrounds of training images by colour fields, gradients and
 # cluttered scenes, the garment reframed as photos of people frame it (pyimagesearch/data/backgrounds.py):
 # "on", "off", or "auto", on for networks over images. BACKGROUND_PROBABILITY is the share of the
-# images with a plain background that get a new scene in each epoch: at 64 px (3 seeds) a quarter
-# kept validation exact-match (0.952 against 0.958 without) and got both labels of composited
-# photos right more often than half did (0.816 against 0.780, with validation at 0.936;
+# images with a plain background that get a new scene in each epoch: a quarter, because at 64 px
+# over 3 seeds it kept validation exact-match within the seeds' spread and got both labels of
+# composited photos right more often than half did, which also cost validation more (measured:
 # bench/README.md, "Robustness").
 BACKGROUNDS = ("auto", "on", "off")
 BACKGROUND = "auto"

@@ -3,8 +3,8 @@
 The tutorial's `ImageDataGenerator` composes its random transforms into one matrix and resamples
 each image once. Keras 3's preprocessing layers (`RandomRotation`, `RandomTranslation`,
 `RandomShear`, `RandomZoom`, `RandomFlip`) resample once per layer: four bilinear warps of every
-batch, blurrier, and on two cores about 40 ms of every 130 ms training step at 96x96. Composing
-the same random draws into one matrix and warping once costs about 11 ms (bench/README.md).
+batch, blurrier, and on two cores a large share of every training step. Composing the same random
+draws into one matrix and warping once costs far less (measured: bench/README.md, "Training").
 """
 
 import math

@@ -175,7 +175,8 @@ def composite(images: np.ndarray, masks: np.ndarray, scenes: np.ndarray, transfo
                 borderValue=(0, 0, 0, 255),
             )
             images[row], masks[row] = moved[..., :3], moved[..., 3]
-    # One blend over the batch stacked into one tall image: OpenCV's is twice as fast as numpy's.
+    # One blend over the batch stacked into one tall image: OpenCV's is faster than numpy's
+    # (measured: bench/README.md, "Robustness").
     count, height, width = masks.shape
     weight = masks.reshape(count * height, width).astype(np.float32)
     weight *= 1.0 / 255.0

@@ -61,9 +61,10 @@ def decoder_fingerprint() -> str:
 
 
 def _resolved_paths(paths: Sequence[Path]) -> list[str]:
-    # Resolving each folder once, not each file: os.path.realpath costs ~20 us a call, as much
-    # as reading a whole image back from the cache. A symlinked file keeps its own name; its
-    # size and times are still the target's, since os.stat follows links.
+    # Resolving each folder once, not each file: a call of os.path.realpath costs as much as
+    # reading a whole image back from the cache (measured: bench/README.md, "Loading"). A
+    # symlinked file keeps its own name; its size and times are still the target's, since
+    # os.stat follows links.
     folders: dict[str, str] = {}
     resolved = []
     for path in paths:

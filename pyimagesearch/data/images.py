@@ -89,8 +89,8 @@ def _jpeg_is_truncated(data: bytes) -> bool:
 def jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
     """A JPEG's ``(height, width)`` as stored, read from its start-of-frame header.
 
-    Walks the marker segments up to the first start-of-frame, a few microseconds: about ten
-    times cheaper than Pillow's lazy header read. EXIF orientation is not applied, so a
+    Walks the marker segments up to the first start-of-frame: far cheaper than Pillow's lazy
+    header read (measured: bench/README.md, "Loading"). EXIF orientation is not applied, so a
     rotated photo's sides come swapped; for a square target size that makes no difference.
 
     Args:
@@ -181,9 +181,8 @@ def decode_image_bytes(data: bytes, source: str | os.PathLike, min_size: int | N
         source: Where they came from (a path or URL), for the error message.
         min_size: The size the caller will shrink the image to. A JPEG at least twice that on
             both sides is then decoded at 1/2, 1/4 or 1/8 scale (see `reduction_factor`), both
-            sides staying at least ``min_size``: 1.8 times faster at 1/2 scale, 3 times at 1/8,
-            and once resized within 1.3 grey levels on average of a full decode (real photos at
-            96 pixels). Defaults to ``None``: always full size.
+            sides staying at least ``min_size``: faster, and once resized close to a full
+            decode (measured: bench/README.md, "Loading"). Defaults to ``None``: always full size.
 
     Raises:
         UnreadableImageError: For empty, truncated, corrupt or non-image bytes, or an image of more
@@ -230,7 +229,8 @@ def decode_image(path: str | os.PathLike, min_size: int | None = None) -> np.nda
     """
     if is_uri(path):
         return decode_image_bytes(_read_uri(str(path)), path, min_size=min_size)
-    # Path(path) re-parses even a Path (a tenth of the Python time per image): only convert others.
+    # Path(path) re-parses even a Path (a measurable share of the Python time per image:
+    # bench/README.md, "Loading"): only convert others.
     path = path if isinstance(path, Path) else Path(path)
     try:
         data = _read_file(path)
@@ -256,8 +256,9 @@ def _read_uri(uri: str) -> bytes:
 
 
 def _read_file(path: Path) -> bytes:
-    # Half the cost of Path.read_bytes (no buffered file object) for small files, and the
-    # Python part of decoding holds the GIL that the other decoding threads wait for.
+    # Cheaper than Path.read_bytes (no buffered file object) for small files (measured:
+    # bench/README.md, "Loading"), and the Python part of decoding holds the GIL that the other
+    # decoding threads wait for.
     descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     try:
         size = os.fstat(descriptor).st_size
@@ -284,9 +285,9 @@ def resize_image(image: np.ndarray, size: int, out: np.ndarray | None = None) ->
     height, width = image.shape[:2]
     # INTER_AREA averages every source pixel, which avoids aliasing when shrinking by 2x or
     # more. Below 2x, bilinear's 2x2 footprint already reaches every source pixel, and it
-    # costs a quarter of INTER_AREA, whose non-integer path is slow: that is the common case
-    # after a reduced-scale JPEG decode, which leaves less than 2x to go. INTER_LINEAR is also
-    # the better choice when enlarging.
+    # costs far less than INTER_AREA, whose non-integer path is slow (measured: bench/README.md,
+    # "Loading"): that is the common case after a reduced-scale JPEG decode, which leaves less
+    # than 2x to go. INTER_LINEAR is also the better choice when enlarging.
     interpolation = cv2.INTER_AREA if height >= 2 * size or width >= 2 * size else cv2.INTER_LINEAR
     return cv2.resize(image, (size, size), dst=out, interpolation=interpolation)
 

@@ -58,8 +58,8 @@ def load_training_data(
     their features for the MLP; a feature table's rows (`feature_table`), for the MLP only.
 
     The MLP's features are computed from the images as loaded (`data.load_labelled_images`, so
-    ``--cache disk`` maps them on the next run): 0.15 ms per 96-pixel image on one core, less than
-    storing them would save.
+    ``--cache disk`` maps them on the next run): computing them costs less than storing them would
+    save (measured: bench/README.md, "Baselines").
 
     Raises:
         ValueError: For unusable data (see the loaders), or a feature table with another ``arch``.

@@ -66,8 +66,8 @@ def resolve_recolour(
     The colour-and-shape network (`colour_and_shape`) needs no recolouring: its colour branch
     cannot see shape and its shape branch sees no hue. Recolouring it even hurts: painted
     colours mislead the colour branch (bench/README.md, "Unseen combinations"). A pretrained
-    backbone (``pretrained``) is hurt too: MobileNetV2 (alpha 0.35, 96 px, 10 + 10 epochs) ended
-    at validation exact-match 0.901 with recolouring, 0.934 without.
+    backbone (``pretrained``) is hurt too: MobileNetV2 ended at a lower validation exact-match with
+    recolouring than without (measured: bench/README.md, "Transfer learning").
 
     Raises:
         ValueError: For an unknown choice, or ``on`` when no label group holds two colours it knows.

@@ -97,7 +97,8 @@ def _clutter(rng: np.random.Generator, size: int, count: int) -> np.ndarray:
         else:
             cv2.line(scenes[owner], (x1, y1), (x2, y2), colour, max(thickness, 1))
     grain = np.empty_like(scenes)
-    # cv2.randn: a third of numpy's cost for as many normal draws; its state is drawn from rng.
+    # cv2.randn: cheaper than numpy for as many normal draws (measured: bench/README.md, "Robustness");
+    # its state is drawn from rng.
     cv2.setRNGSeed(int(rng.integers(2**31)))
     cv2.randn(grain.reshape(count * size, size, 3), 0.0, 1.0)
     return scenes + grain * rng.uniform(0, 12, (count, 1, 1, 1)).astype(np.float32)

@@ -1,9 +1,9 @@
 """The pickled label binarizer (the tutorial's ``mlb.pickle``): unpickled safely, checked against a model.
 
 Imports neither scikit-learn nor Keras: classification only needs the binarizer's class order,
-and importing scikit-learn alone takes most of a second, more than the rest of a classification
-with an ONNX model. `model_io.load_labelbin` goes through the same unpickler to get a real
-`MultiLabelBinarizer`.
+and importing scikit-learn alone takes longer than the rest of a classification with an ONNX
+model (measured: bench/README.md, "Inference"). `model_io.load_labelbin` goes through the same
+unpickler to get a real `MultiLabelBinarizer`.
 """
 
 import io

@@ -154,8 +154,8 @@ class OnnxPredictor:
         Args:
             path: The ONNX file.
             prepack: Let onnxruntime repack the dense layers' weights for its matrix products when
-                the session starts: about 0.1 s for SmallerVGGNet's 33 MB, repaid over the next
-                batches (a batch of 32 runs about 1.4 times faster), not by one image. Defaults to True.
+                the session starts: a cost repaid over the next batches, which then run faster,
+                not by one image (measured: bench/README.md, "Inference"). Defaults to True.
 
         Raises:
             ValueError: For a missing file, one onnxruntime cannot load, or an ONNX model

@@ -1,8 +1,9 @@
 """Smaller ONNX exports: int8 or float16 weights, kept only when the labels they give stay the same.
 
 ``int8`` is onnxruntime's dynamic quantization of the matrix multiplications' weights (the dense
-layers, nine tenths of SmallerVGGNet's weights: 35 MB -> 10 MB), activations quantized on the fly;
-``float16`` stores every weight in half precision (18 MB), inputs and outputs staying float32.
+layers, nine tenths of SmallerVGGNet's weights), activations quantized on the fly; ``float16``
+stores every weight in half precision, inputs and outputs staying float32 (file sizes, speed and
+labels changed: bench/README.md, "Inference").
 Either is checked against the float32 export on labelled images: the
 labels of every image (as classify.py decides them, unknown detection included) must stay the
 same, or change for at most a given share of the images. Imports neither TensorFlow nor Keras.

@@ -2,8 +2,8 @@
 
 Keras 3's own BatchNormalization casts every activation to float32 and computes the moments,
 the moving averages and the normalisation as separate element-wise ops. Under mixed bfloat16
-on a CPU that costs as much as the convolutions themselves: on 2 cores, SmallerVGGNet trains
-at 1.6-2x the images per second with this layer (measured in bench/bench_training.py).
+on a CPU that costs as much as the convolutions themselves: SmallerVGGNet trains markedly faster
+with this layer (measured: bench/README.md, "Training").
 TensorFlow's ``FusedBatchNormV3`` takes the bfloat16 activations as they are, keeps its
 statistics in float32, and does the whole normalisation in one pass, as tf_keras did.
 """

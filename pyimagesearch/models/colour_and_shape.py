@@ -26,15 +26,16 @@ from pyimagesearch.models.smallervggnet import feature_layers
 # Training-time tone jitter of the grey branch: a gamma drawn log-uniformly in
 # [1 / GAMMA_RANGE, GAMMA_RANGE] (dark garments brighten, light ones darken, white stays white),
 # then a contrast factor in [1 - CONTRAST, 1 + CONTRAST] about the image's mean. Strong on purpose:
-# with red or blue shirts left out of training, both labels were right for 72 % of them at
-# (2.5, 0.3), 76 % at (4, 0.5) and 80 % at (6, 0.6) (bench/README.md, "Unseen combinations"),
-# but at (6, 0.6) the grey of a blue garment on a pink background lost its outline (a demo
-# example of blue jeans became a shirt, labelled right at (4, 0.5)).
+# with red or blue shirts left out of training, both labels were right more often the stronger the
+# jitter, from (2.5, 0.3) to (6, 0.6) (measured: bench/README.md, "Unseen combinations"), but at
+# (6, 0.6) the grey of a blue garment on a pink background lost its outline (a demo example of
+# blue jeans became a shirt, labelled right at (4, 0.5)).
 GAMMA_RANGE = 4.0
 CONTRAST = 0.5
 # The colour branch reads the image averaged over COLOUR_POOL x COLOUR_POOL pixels (24 x 24 colours
 # at 96 px): enough for a garment's colour, and its 1x1 layers cost a quarter of what they would at
-# half the input's side, where they took a third of the network's training time.
+# half the input's side, where they took a large share of the network's training time (measured:
+# bench/README.md, "Training").
 COLOUR_POOL = 4
 # The attention map comes from the shape branch's deepest feature maps that still resolve places
 # ATTENTION_STRIDE pixels apart (12 x 12 at 96 px), through a 3x3 convolution of ATTENTION_HIDDEN
@@ -176,7 +177,8 @@ def build_colour_and_shape(
         colour = layer(colour)
     colour = layers.AveragePooling2D(pool_size=(COLOUR_POOL, COLOUR_POOL), name="colour_downsample")(colour)
     # Batch normalisation after each layer, as in the shape branch: without it this branch learns
-    # an order of magnitude slower than the other and, on small data, ends near its prior.
+    # far slower than the other and, on small data, ends near its prior (bench/README.md, "Unseen
+    # combinations").
     for filters in (32, 64):
         colour = layers.Conv2D(filters, (1, 1), activation="relu", kernel_initializer=kernel_initializer)(colour)
         colour = FusedBatchNormalization(momentum=batch_norm_momentum)(colour)

@@ -32,8 +32,9 @@ class Network:
             trains in two phases (the head on the frozen backbone, then fine-tuning).
         min_image_size: The smallest ``--image-size`` it takes (None for feature vectors).
         bfloat16: Whether it trains faster in mixed bfloat16 than in float32 on a CPU with AMX (the
-            depthwise convolutions of the MobileNets and EfficientNet do not; bench/README.md,
-            "Automatic choices"); ``--precision auto`` picks float32 on CPUs for those that don't.
+            depthwise convolutions of the MobileNets and EfficientNet do not, ResNet50's dense ones do;
+            measured: bench/README.md, "Transfer learning"); ``--precision auto`` picks float32 on
+            CPUs for those that don't.
         builder: ``"module:function"`` building it (see `models.build`), imported when first used.
         description: One line naming it for the training log and the README.
     """

@@ -42,8 +42,8 @@ class SmallerVGGNet:
                 model carries its own preprocessing. Defaults to none.
             batch_norm_momentum: Momentum of the BatchNormalization moving statistics.
                 Defaults to 0.9, not Keras' 0.99: with 0.99 a run of a few hundred steps
-                validates with statistics still near their initial values (on the demo data,
-                validation exact-match 0.15 against 0.99 after 15 epochs).
+                validates with statistics still near their initial values (measured on the demo
+                data: bench/README.md, "Training").
             kernel_initializer: Keras initializer of every Conv2D and Dense kernel, e.g.
                 ``"he_normal"``, which suits ReLU networks. Defaults to ``"glorot_uniform"``,
                 Keras' default and the tutorial's.
@@ -86,7 +86,8 @@ def feature_layers(
     ``pool_first`` moves each max pooling from after the batch normalisation to right after its
     convolution: CONV => POOL => ReLU => BN. Pooling commutes with the ReLU, so only the batch
     statistics change (taken over the pooled values), and the ReLU and normalisation run on a 9th
-    or a quarter of the values: the colour-and-shape network trains 1.1-1.2x faster so (bench/README.md).
+    or a quarter of the values: the colour-and-shape network trains faster so (measured:
+    bench/README.md, "Training").
     """
     stack: list[layers.Layer] = []
 

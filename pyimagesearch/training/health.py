@@ -31,7 +31,8 @@ SAME_PREDICTION_TOLERANCE = 1e-5
 DEAD_RELU_SHARE = 0.9
 # An epoch whose loss exceeds the first batch's by this factor has diverged. A healthy epoch's
 # loss is below the first batch's, near chance; the colour-and-shape network at --lr 10 ends its
-# first epoch at about 10 times it, with no other symptom (its colour branch keeps predictions apart).
+# first epoch at several times it, with no other symptom (its colour branch keeps predictions
+# apart; measured: bench/README.md, "Training").
 DIVERGENCE_FACTOR = 4.0
 
 # Learning rates outside this range are named first as a likely cause (Adam's usual range).

@@ -26,8 +26,9 @@ from pyimagesearch.training.health import Diagnosis, inputs_alike, likely_causes
 from pyimagesearch.training.options import TrainOptions
 from pyimagesearch.training.recipe import dataset_task, recipe_of
 
-# A healthy SmallerVGGNet (no dropout) drives the full-batch loss on 10 images below 0.01 in
-# about 10 steps; 150 steps take ~9 s at 64 pixels on 2 CPU cores.
+# A healthy SmallerVGGNet (no dropout) drives the full-batch loss on 10 images below 0.01 in a
+# small fraction of these steps, and all of them take seconds on 2 CPU cores (measured:
+# bench/README.md, "Training").
 OVERFIT_MAX_STEPS = 150
 OVERFIT_TARGET_LOSS = 0.01
 # A far too high learning rate hits a loss of 0 now and then between explosions; success needs
