@@ -435,6 +435,4 @@ def _write_outputs(
         return None
     from pyimagesearch.inference.onnx_export import export_model_onnx
 
-    onnx_path = export_model_onnx(model, metadata, default_onnx_path(outputs.model))
-    logger.info("wrote %s", onnx_path)
-    return onnx_path
+    return export_model_onnx(model, metadata, default_onnx_path(outputs.model))
