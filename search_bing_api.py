@@ -19,23 +19,11 @@ from tqdm import tqdm
 
 from pyimagesearch.cli import configure_logging, run
 from pyimagesearch.download.builder import DatasetReport, build_dataset
-from pyimagesearch.download.options import SETTINGS, declared_options, flag
+from pyimagesearch.download.options import SETTINGS
 from pyimagesearch.download.search import SearchError, SettingError
+from pyimagesearch.options import add_options, build, flag
 
 PROGRAM = "search_bing_api.py"
-
-
-def _argparse_type(parse: Callable[[str], object]) -> Callable[[str], object]:
-    """Turn a parser's ValueError into the ArgumentTypeError argparse reports as it is."""
-
-    def checked(value: str) -> object:
-        try:
-            return parse(value)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-
-    checked.__name__ = getattr(parse, "__name__", "value")
-    return checked
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,28 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Download the images an image search finds (or a list of image URLs) into one folder per label.",
         epilog="Re-running the same command resumes: URLs already settled are skipped.",
     )
-    groups: dict[str, argparse._MutuallyExclusiveGroup] = {}
-    for declared in declared_options():
-        meta = declared.metadata
-        target = parser
-        if meta["exclusive"]:
-            if meta["exclusive"] not in groups:
-                groups[meta["exclusive"]] = parser.add_mutually_exclusive_group(required=True)
-            target = groups[meta["exclusive"]]
-        names = [meta["short"], flag(declared.name)] if meta["short"] else [flag(declared.name)]
-        keywords = {"dest": declared.name, "default": declared.default, "help": meta["help"]}
-        if meta["required"]:
-            keywords["required"] = True
-        if meta["metavar"]:
-            keywords["metavar"] = meta["metavar"]
-        if meta["choices"]:
-            keywords["choices"] = meta["choices"]
-        if meta["parse"] is not None:
-            keywords["type"] = _argparse_type(meta["parse"])
-        if declared.default not in (None, "") and "%(default)" not in meta["help"]:
-            keywords["help"] += " (default: %(default)s)"
-        target.add_argument(*names, **keywords)
-    return parser
+    return add_options(parser, SETTINGS)
 
 
 def format_report(report: DatasetReport, output: str) -> str:
@@ -91,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command; returns 0, 1 when nothing could be saved or the search failed, 2 for wrong arguments, 130 on Ctrl-C."""
     args = build_parser().parse_args(argv)
     configure_logging()
-    search, transfer, output = (settings(**{name: getattr(args, name) for name in settings.__dataclass_fields__}) for settings in SETTINGS)
+    search, transfer, output = (build(settings, vars(args), strict=False) for settings in SETTINGS)
 
     bars: list[tqdm] = []
 

@@ -93,8 +93,8 @@ def default_text(declared: Field) -> str:
     meta, default = declared.metadata, default_of(declared)
     if meta["default_text"]:
         return meta["default_text"]
-    if meta["required"] or meta["exclusive"]:
-        return "(required)" if meta["required"] else "one of these"
+    if meta["required"]:
+        return "(required)"
     if meta["switch"]:
         return "off"
     if default is None or default == "":
@@ -143,7 +143,7 @@ def add_options(parser: argparse.ArgumentParser, settings: Iterable[type]) -> ar
             keywords.update(nargs="?", const=meta["const"])
         if meta["parse"] is not None:
             keywords["type"] = meta["parse"] if meta["parse"] in (int, float) else _argparse_type(meta["parse"])
-        if meta["default_text"] or (default_of(declared) not in (None, "") and not meta["switch"]):
+        if not (meta["required"] or meta["exclusive"]) and (meta["default_text"] or default_of(declared) not in (None, "", False)):
             keywords["help"] += f" (default: {default_text(declared).replace('`', '').replace('%', '%%')})"
         target.add_argument(*names, **keywords)
     return parser

@@ -9,7 +9,6 @@ ATTRIBUTION.csv and the training manifest in test_download_dataset.py.
 import io
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -45,7 +44,6 @@ import search_bing_api
 from pyimagesearch.atomic import atomic_path
 from pyimagesearch.download.builder import download_images
 from pyimagesearch.download.folder import DatasetFolder
-from pyimagesearch.download.options import declared_options, default_of, flag
 from pyimagesearch.download.records import MANIFEST_NAME
 from pyimagesearch.download.search import read_url_list
 from pyimagesearch.download.web import PoliteRetry, build_session
@@ -476,29 +474,6 @@ def test_cli_rejects_out_of_range_numbers(tmp_path, capsys, flag_name, value):
 
     assert exit_info.value.code == 2
     assert f"argument {flag_name}: expected" in capsys.readouterr().err
-
-
-def test_readme_flag_table_lists_exactly_the_parsers_flags_with_their_defaults():
-    readme = (REPOSITORY / "README.md").read_text()
-    section = readme[readme.index("## Building a data set") :]
-    table = section[section.index("| option |") :]
-    table = table[: table.index("\n\n")]
-    rows = {}
-    for line in table.splitlines()[2:]:
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
-        rows[re.findall(r"`(--[a-z-]+)", cells[0])[0]] = cells[-1]
-    parser_flags = {
-        option
-        for action in search_bing_api.build_parser()._actions
-        for option in action.option_strings
-        if option.startswith("--") and option != "--help"
-    }
-
-    assert set(rows) == parser_flags
-    for declared in declared_options():
-        default = default_of(declared)
-        if default not in (None, ""):
-            assert str(default) in rows[flag(declared.name)], (flag(declared.name), default)
 
 
 def test_cli_interrupted_by_ctrl_c_leaves_no_partial_file_and_resumes(httpserver, tmp_path):

@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
+import search_bing_api
 import train
+from pyimagesearch.download import options as download_options
 from pyimagesearch.options import declared_options, flag, markdown_rows
 from pyimagesearch.training.options import SETTINGS, TrainOptions, train_options
 
@@ -67,3 +69,11 @@ def test_the_library_names_parameters_and_the_command_line_flags():
     assert as_flags(message, SETTINGS) == (
         "--work-dir run1 holds an interrupted run: pass --resume to continue it, or change --lr; `predict` is no option"
     )
+
+
+def test_the_readme_search_bing_api_table_is_the_declared_options():
+    assert readme_rows("## Building a data set") == markdown_rows(download_options.SETTINGS)
+    parser = search_bing_api.build_parser()
+    assert {option for action in parser._actions for option in action.option_strings} - {"-h", "--help"} == {
+        name for declared in declared_options(download_options.SETTINGS) for name in (flag(declared), declared.metadata["short"]) if name
+    }

@@ -1,4 +1,4 @@
-"""Every option of building a data set (search_bing_api.py), declared once.
+"""Every option of building a data set (search_bing_api.py), declared once (`pyimagesearch.options`).
 
 Each field of the settings dataclasses is one option: its name (``max_results`` is the flag
 ``--max-results``), type, default, choices and one-line help. search_bing_api.py builds its
@@ -8,12 +8,13 @@ table against them.
 
 import math
 from collections.abc import Callable
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass
 
 from pyimagesearch.download.fetch import DEFAULT_MAX_BYTES
 from pyimagesearch.download.providers import DEFAULT_PROVIDER, PROVIDER_NAMES
 from pyimagesearch.download.search import DEFAULT_MAX_RESULTS, LICENSE_FILTERS
 from pyimagesearch.download.web import DEFAULT_MAX_WAIT, DEFAULT_RETRIES, DEFAULT_TIMEOUT
+from pyimagesearch.options import option
 
 DEFAULT_WORKERS = 8
 
@@ -44,56 +45,29 @@ def seconds(value: str) -> float:
     return number
 
 
-def option(
-    default=None,
-    help: str = "",
-    *,
-    short: str = "",
-    metavar: str = "",
-    choices: tuple = (),
-    parse: Callable[[str], object] | None = None,
-    required: bool = False,
-    exclusive: str = "",
-):
-    """A settings field that is also a command-line option.
-
-    Args:
-        default: The value when the option is not given. Defaults to None.
-        help: One line saying what it does.
-        short: A one-letter alias such as ``"-q"``.
-        metavar: The value's name in the help.
-        choices: The allowed values of a closed choice.
-        parse: Turns the text given into the value; raises ValueError saying what it expected.
-        required: The option must be given.
-        exclusive: Options sharing this name exclude one another, and one of them is required.
-    """
-    metadata = {
-        "help": help,
-        "short": short,
-        "metavar": metavar,
-        "choices": choices,
-        "parse": parse,
-        "required": required,
-        "exclusive": exclusive,
-    }
-    return field(default=default, metadata=metadata)
-
-
 @dataclass(frozen=True)
 class SearchSettings:
     """Where the images come from: a search, or a list of URLs."""
 
-    query: str | None = option(None, 'search terms, e.g. "red dress"', short="-q", exclusive="source")
-    urls: str | None = option(None, "download the image URLs in FILE (one a line) instead of searching", metavar="FILE", exclusive="source")
-    provider: str = option(DEFAULT_PROVIDER, "image search to ask", choices=PROVIDER_NAMES)
-    api_key: str | None = option(None, "the provider's key or token (default: its environment variable, see README)")
-    engine_id: str | None = option(None, "google: the Programmable Search Engine id, cx (default: $GOOGLE_SEARCH_ENGINE_ID)")
-    endpoint: str | None = option(None, "the API's base URL (default: the provider's own; required for bing)")
+    query: str | None = option(
+        None, 'search terms, e.g. "red dress"', short="-q", exclusive="source", default_text="(required: this or `--urls`)"
+    )
+    urls: str | None = option(
+        None,
+        "download the image URLs in FILE (one a line) instead of searching",
+        metavar="FILE",
+        exclusive="source",
+        default_text="(required: this or `--query`)",
+    )
+    provider: str = option(DEFAULT_PROVIDER, "image search to ask: `openverse`, `brave`, `google` or `bing`", choices=PROVIDER_NAMES)
+    api_key: str | None = option(None, "the provider's key or token (see docs/download.md)", default_text="its environment variable")
+    engine_id: str | None = option(None, "google: the Programmable Search Engine id, cx", default_text="`$GOOGLE_SEARCH_ENGINE_ID`")
+    endpoint: str | None = option(None, "the API's base URL (required for bing)", default_text="the provider's own")
     license: str = option("any", "only images whose licence allows this (openverse, google, bing)", choices=LICENSE_FILTERS)
     max_results: int = option(
         DEFAULT_MAX_RESULTS, "the most search results to fetch (capped at the provider's limit)", parse=whole_number(1)
     )
-    page_size: int | None = option(None, "search results per request (default: the most the provider allows)", parse=whole_number(1))
+    page_size: int | None = option(None, "search results per request", parse=whole_number(1), default_text="the most the provider allows")
 
 
 @dataclass(frozen=True)
@@ -118,18 +92,3 @@ class OutputSettings:
 
 
 SETTINGS = (SearchSettings, TransferSettings, OutputSettings)
-
-
-def flag(name: str) -> str:
-    """The command-line flag of a settings field: ``max_results`` is ``--max-results``."""
-    return "--" + name.replace("_", "-")
-
-
-def declared_options() -> list:
-    """Every option's dataclass field, in declaration order."""
-    return [each for settings in SETTINGS for each in fields(settings)]
-
-
-def default_of(declared) -> object:
-    """A declared option's default (None where it has none)."""
-    return None if declared.default is MISSING else declared.default
