@@ -101,22 +101,7 @@ def fit_model(
     strategy = run.strategy or tf.distribute.get_strategy()
     # The global batch: each replica trains on recipe.batch_size images of it.
     batch_size = recipe.batch_size * strategy.num_replicas_in_sync
-    threads = pipeline_threads()
-    recolouring = build_recolouring(classes, recipe.recolour_labels, seed=recipe.seed) if recipe.recolour_labels else None
-    train_ds = make_dataset(
-        # The MLP's features are computed once, from the images as they are.
-        images,
-        targets,
-        batch_size,
-        indices=train_index,
-        augmentation=build_augmentation(recipe.seed) if network(recipe.arch).over_images else None,
-        shuffle_seed=recipe.seed,
-        recolouring=recolouring,
-        threads=threads,
-        shard=isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy),
-        backgrounds=backgrounds,
-    )
-    val_ds = make_dataset(images, targets, batch_size, indices=val_index, threads=threads)
+    train_ds, val_ds = _datasets(images, targets, train_index, val_index, classes, recipe, batch_size, strategy, backgrounds)
     steps_per_epoch = int(np.ceil(len(train_index) / batch_size))
     schedule = learning_rate_schedule(recipe.schedule, recipe.learning_rate, recipe.epochs, steps_per_epoch)
     precision, jit_compile = resolve_precision(recipe.precision, recipe.arch), resolve_jit_compile(recipe.jit_compile)
@@ -139,29 +124,101 @@ def fit_model(
     monitor = ValidationMetrics(val_ds, targets[val_index], task, classes, csv_path=csv_path, earlier_rows=earlier_rows)
     health = TrainingHealth(images[train_index[:HEALTH_PROBE_IMAGES]], stop_on_stall=recipe.stop_on_stall)
     backup, reporting = run_callbacks(run, strategy, images, targets, val_index, task, classes)
+    # The monitor first: it puts val_exact_match into the logs the others read, and the epoch's
+    # row into the CSV before the backup says the epoch is done.
+    phases = Phases(model, train_ds, strategy, [monitor, health, *backup, *reporting], monitor, health, recipe.patience, verbose)
 
-    def fit_phase(first_epoch: int, epochs: int) -> tuple[dict[str, list[float]], keras.callbacks.EarlyStopping | None]:
-        # The monitor first: it puts val_exact_match into the logs the others read, and the epoch's
-        # row into the CSV before the backup says the epoch is done.
-        callbacks = [monitor, health, *backup, *reporting]
+    phase_one = _phase_one(phases, recipe, run)
+    history, diagnosis = phase_one.history, health.diagnosis
+    if recipe.fine_tunes:
+        history = fine_tune(model, task, recipe, phase_one, phases.fit, monitor, steps_per_epoch, jit_compile)
+        diagnosis = health.diagnosis or diagnosis
+        if run.work_dir is not None and run.scratch is None:
+            shutil.rmtree(Path(run.work_dir) / PhaseOne.FOLDER, ignore_errors=True)
+    # The weights kept may be an earlier epoch's (early stopping, or phase 1's): score them afresh.
+    model = as_float32(model)
+    probabilities = task.label_probabilities(model.predict(val_ds, verbose=0))
+    return model, {**history, **monitor.per_label_history}, probabilities, diagnosis
+
+
+def _datasets(
+    images: "np.ndarray | ImageFiles",
+    targets: np.ndarray,
+    train_index: np.ndarray,
+    val_index: np.ndarray,
+    classes: list[str],
+    recipe: Recipe,
+    batch_size: int,
+    strategy: Any,
+    backgrounds: BackgroundReplacement | None,
+) -> tuple[Any, Any]:
+    """The training pipeline (augmented, recoloured, backgrounds replaced, sharded across workers) and the validation one."""
+    import tensorflow as tf
+
+    threads = pipeline_threads()
+    recolouring = build_recolouring(classes, recipe.recolour_labels, seed=recipe.seed) if recipe.recolour_labels else None
+    train_ds = make_dataset(
+        images,
+        targets,
+        batch_size,
+        indices=train_index,
+        # The MLP's features are computed once, from the images as they are.
+        augmentation=build_augmentation(recipe.seed) if network(recipe.arch).over_images else None,
+        shuffle_seed=recipe.seed,
+        recolouring=recolouring,
+        threads=threads,
+        shard=isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy),
+        backgrounds=backgrounds,
+    )
+    return train_ds, make_dataset(images, targets, batch_size, indices=val_index, threads=threads)
+
+
+@dataclass
+class Phases:
+    """Fits ``model`` for a phase of epochs with the run's callbacks, early stopping and health check."""
+
+    model: keras.Model
+    train_ds: Any
+    strategy: Any
+    callbacks: list[keras.callbacks.Callback]
+    monitor: ValidationMetrics
+    health: TrainingHealth
+    patience: int | None
+    verbose: int | str
+
+    def fit(self, first_epoch: int, epochs: int) -> tuple[dict[str, list[float]], keras.callbacks.EarlyStopping | None]:
+        """Epochs ``first_epoch + 1`` to ``first_epoch + epochs``; returns the phase's history (from its first
+        epoch, a resumed run's earlier ones included) and its early stopping callback, if any.
+
+        Raises:
+            TrainingStalled: When the health check stopped training.
+        """
         stopper = None
-        if recipe.patience:
+        callbacks = list(self.callbacks)
+        if self.patience:
             stopper = keras.callbacks.EarlyStopping(
-                monitor="val_exact_match", mode="max", patience=recipe.patience, restore_best_weights=True
+                monitor="val_exact_match", mode="max", patience=self.patience, restore_best_weights=True
             )
             callbacks.append(stopper)
-        # Shuffling happens in the tf.data pipeline, per epoch and seeded; validation in `monitor`.
-        with strategy.scope(), lost_workers_reported():
-            history = model.fit(
-                train_ds, initial_epoch=first_epoch, epochs=first_epoch + epochs, shuffle=False, callbacks=callbacks, verbose=verbose
+        # Shuffling happens in the tf.data pipeline, per epoch and seeded; validation in the monitor.
+        with self.strategy.scope(), lost_workers_reported():
+            history = self.model.fit(
+                self.train_ds,
+                initial_epoch=first_epoch,
+                epochs=first_epoch + epochs,
+                shuffle=False,
+                callbacks=callbacks,
+                verbose=self.verbose,
             ).history
         # A resumed run's history starts where it resumed: prepend the phase's epochs before, as the monitor kept them.
-        earlier = monitor.rows[first_epoch : len(monitor.rows) - len(history["loss"])]
+        rows = self.monitor.rows
+        earlier = rows[first_epoch : len(rows) - len(history["loss"])]
         history = {key: [row.get(key, np.nan) for row in earlier] + values for key, values in history.items()}
-        if health.stopped:
+        diagnosis = self.health.diagnosis
+        if self.health.stopped:
             raise TrainingStalled(
-                f"training stopped at epoch {health.diagnosis.epoch}: {health.diagnosis.symptoms[0]} "
-                f"(diagnosis above; first thing to try: {health.diagnosis.causes[0].remedy}). The model was not written."
+                f"training stopped at epoch {diagnosis.epoch}: {diagnosis.symptoms[0]} "
+                f"(diagnosis above; first thing to try: {diagnosis.causes[0].remedy}). The model was not written."
             )
         if stopper is not None and stopper.best_epoch + 1 != first_epoch + len(history["loss"]):
             logger.info(
@@ -171,35 +228,6 @@ def fit_model(
                 stopper.best,
             )
         return history, stopper
-
-    phase_one = PhaseOne.resumed(run) if recipe.fine_tunes else None
-    if phase_one is None:
-        if recipe.weights is not None:
-            logger.info("phase 1: the head on the frozen %s", backbone_summary(recipe.arch, recipe.alpha, recipe.weights))
-        history, stopper = fit_phase(0, recipe.epochs)
-        history["phase"] = [1] * len(history["loss"])
-        best = stopper.best if stopper is not None else history["val_exact_match"][-1]
-        phase_one = PhaseOne(model.get_weights() if recipe.fine_tunes else [], best, history)
-        if recipe.fine_tunes and run.work_dir is not None:
-            phase_one.save(Path(run.scratch or run.work_dir))
-    else:
-        model.set_weights(phase_one.weights)
-        logger.info(
-            "resuming at fine-tuning: phase 1 ended after %d epochs (validation exact-match %.4f)",
-            len(phase_one.history["phase"]),
-            phase_one.best,
-        )
-    history = phase_one.history
-    diagnosis = health.diagnosis
-    if recipe.fine_tunes:
-        history = fine_tune(model, task, recipe, phase_one, fit_phase, monitor, steps_per_epoch, jit_compile)
-        diagnosis = health.diagnosis or diagnosis
-        if run.work_dir is not None and run.scratch is None:
-            shutil.rmtree(Path(run.work_dir) / PhaseOne.FOLDER, ignore_errors=True)
-    # The weights kept may be an earlier epoch's (early stopping, or phase 1's): score them afresh.
-    model = as_float32(model)
-    probabilities = task.label_probabilities(model.predict(val_ds, verbose=0))
-    return model, {**history, **monitor.per_label_history}, probabilities, diagnosis
 
 
 def run_callbacks(
@@ -271,6 +299,29 @@ class PhaseOne:
         with np.load(folder / "weights.npz") as saved:
             weights = [saved[f"arr_{index}"] for index in range(len(saved.files))]
         return cls(weights, state["best"], state["history"])
+
+
+def _phase_one(phases: Phases, recipe: Recipe, run: RunContext) -> PhaseOne:
+    """Phase 1 (all of training without a pretrained backbone to fine-tune): fitted, or as an
+    interrupted run saved it when ``run`` resumes at fine-tuning."""
+    phase_one = PhaseOne.resumed(run) if recipe.fine_tunes else None
+    if phase_one is not None:
+        phases.model.set_weights(phase_one.weights)
+        logger.info(
+            "resuming at fine-tuning: phase 1 ended after %d epochs (validation exact-match %.4f)",
+            len(phase_one.history["phase"]),
+            phase_one.best,
+        )
+        return phase_one
+    if recipe.weights is not None:
+        logger.info("phase 1: the head on the frozen %s", backbone_summary(recipe.arch, recipe.alpha, recipe.weights))
+    history, stopper = phases.fit(0, recipe.epochs)
+    history["phase"] = [1] * len(history["loss"])
+    best = stopper.best if stopper is not None else history["val_exact_match"][-1]
+    phase_one = PhaseOne(phases.model.get_weights() if recipe.fine_tunes else [], best, history)
+    if recipe.fine_tunes and run.work_dir is not None:
+        phase_one.save(Path(run.scratch or run.work_dir))
+    return phase_one
 
 
 def fine_tune(
