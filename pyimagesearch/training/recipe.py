@@ -169,7 +169,7 @@ def dataset_task(dataset: str | os.PathLike, label_sets: list[tuple[str, ...]], 
     try:
         return resolve_task(label_sets, task)
     except ValueError as error:
-        if str(error).startswith("--task") or str(error).startswith("Unknown task"):
+        if str(error).startswith("`task`") or str(error).startswith("Unknown task"):
             raise
         raise ValueError(f"--dataset {dataset}: {error}") from None
 
