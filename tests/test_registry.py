@@ -41,7 +41,7 @@ def test_what_an_entry_declares_decides_the_checks():
         with pytest.raises(ValueError, match=rf"--normalize scales image pixels; --arch {name} standardises its features itself"):
             recipe_of(TrainOptions.of(dataset="d", arch=name, normalize="center"))
     assert recipe_of(TrainOptions.of(dataset="d", arch="smallervggnet")).epochs != recipe_of(TrainOptions.of(dataset="d")).epochs
-    with pytest.raises(ValueError, match="--arch must be one of smallervggnet, mlp, mobilenetv2"):
+    with pytest.raises(ValueError, match="`arch` must be one of smallervggnet, mlp, mobilenetv2"):
         network("vgg16")
 
 
