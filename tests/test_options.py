@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from conftest import run_script
 
 import train
 from pyimagesearch.options import declared_options, flag, markdown_rows
@@ -67,3 +68,27 @@ def test_the_library_names_parameters_and_the_command_line_flags():
     assert as_flags(message, SETTINGS) == (
         "--work-dir run1 holds an interrupted run: pass --resume to continue it, or change --lr; `predict` is no option"
     )
+
+
+@pytest.mark.parametrize(
+    "name, value, raised, printed",
+    [
+        ("epochs", 0, "`epochs` must be at least 1. Received: 0", "--epochs must be at least 1. Received: 0"),
+        (
+            "duplicate_radius",
+            -1,
+            "`duplicate_radius` must be 0 or more bits. Received: -1",
+            "--duplicate-radius must be 0 or more bits. Received: -1",
+        ),
+    ],
+)
+def test_a_library_error_names_the_parameter_and_train_py_the_flag(tmp_path, name, value, raised, printed):
+    from pyimagesearch.training.recipe import recipe_of
+
+    with pytest.raises(ValueError) as refused:
+        recipe_of(TrainOptions.of(dataset="d", **{name: value}))
+    assert str(refused.value) == raised
+    completed = run_script("train.py", "--dataset", "d", flag(name), str(value), cwd=tmp_path)
+    assert completed.returncode == 2 and "Traceback" not in completed.stderr
+    assert completed.stderr.strip().splitlines()[-1] == f"train.py: error: {printed}"
+    assert list(tmp_path.iterdir()) == []
