@@ -130,22 +130,22 @@ def test_a_weights_file_is_recognised_and_a_misfit_refused_naming_what_fits():
     assert resolve_alpha("mobilenetv2", None, str(MOBILENETV2_050)) == 0.5
     with pytest.raises(
         ValueError,
-        match=r"0\.35_224_no_top\.h5 does not fit --arch mobilenetv2 --alpha 0\.5: it holds "
-        r"the weights of --arch mobilenetv2 --alpha 0\.35",
+        match=r"0\.35_224_no_top\.h5 does not fit `arch` mobilenetv2 `alpha` 0\.5: it holds "
+        r"the weights of `arch` mobilenetv2 `alpha` 0\.35",
     ):
         resolve_alpha("mobilenetv2", 0.5, str(MOBILENETV2_035))
-    with pytest.raises(ValueError, match=r"does not fit --arch resnet50: it holds the weights of --arch mobilenetv2 --alpha 0\.35"):
+    with pytest.raises(ValueError, match=r"does not fit `arch` resnet50: it holds the weights of `arch` mobilenetv2 `alpha` 0\.35"):
         resolve_alpha("resnet50", None, str(MOBILENETV2_035))
 
 
 def test_bad_weights_arguments_are_refused_with_the_fix(tmp_path):
-    with pytest.raises(ValueError, match=r"--weights .*missing\.h5: no such file"):
+    with pytest.raises(ValueError, match=r"`weights` .*missing\.h5: no such file"):
         resolve_weights("mobilenetv2", str(tmp_path / "missing.h5"))
-    with pytest.raises(ValueError, match="--arch smallervggnet has no pretrained weights"):
+    with pytest.raises(ValueError, match="`arch` smallervggnet has no pretrained weights"):
         resolve_weights(SMALLERVGGNET, "imagenet")
-    with pytest.raises(ValueError, match="--arch mlp has no pretrained weights"):
+    with pytest.raises(ValueError, match="`arch` mlp has no pretrained weights"):
         resolve_weights("mlp", "imagenet")
-    with pytest.raises(ValueError, match=r"--alpha 0\.3: mobilenetv2 is built with alpha 0\.35, 0\.5"):
+    with pytest.raises(ValueError, match=r"`alpha` 0\.3: mobilenetv2 is built with alpha 0\.35, 0\.5"):
         resolve_alpha("mobilenetv2", 0.3, None)
     not_weights = tmp_path / "notes.h5"
     not_weights.write_text("not HDF5")
@@ -166,7 +166,7 @@ def test_mobilenetv2_defaults_to_the_shipped_weights_checked_against_their_check
     altered = tmp_path / Path(shipped).name
     altered.write_bytes(Path(shipped).read_bytes()[:-1] + b"\0")
     monkeypatch.setattr(backbones, "SHIPPED_WEIGHTS_DIR", tmp_path)
-    with pytest.raises(ValueError, match=r"--weights: the shipped .*0\.35_224_no_top\.h5 is missing or altered"):
+    with pytest.raises(ValueError, match=r"`weights`: the shipped .*0\.35_224_no_top\.h5 is missing or altered"):
         resolve_weights("mobilenetv2", None)
     assert set(NETWORKS) == {SMALLERVGGNET, "mlp", "mobilenetv2", "mobilenetv3small", "efficientnetb0", "resnet50"}
     # The registry's pretrained entries (train.py's choices, read before Keras loads) are the backbones built here.

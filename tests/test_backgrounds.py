@@ -191,9 +191,9 @@ def test_background_choices():
     assert resolve_background("auto", "smallervggnet") and resolve_background("auto", "mobilenetv2")
     assert not resolve_background("auto", "mlp")
     assert resolve_background("on", "smallervggnet") and not resolve_background("off", "smallervggnet")
-    with pytest.raises(ValueError, match="--background must be one of auto, on, off. Received: --background yes"):
+    with pytest.raises(ValueError, match="`background` must be one of auto, on, off. Received: `background` yes"):
         resolve_background("yes", "smallervggnet")
-    with pytest.raises(ValueError, match="--background on replaces .*--arch mlp .*drop --background"):
+    with pytest.raises(ValueError, match="`background` on replaces .*`arch` mlp .*drop `background`"):
         resolve_background("on", "mlp")
 
 

@@ -131,11 +131,11 @@ def test_colour_branch_choices():
     # A backbone reads the shape branch's grey copy; the MLP reads feature vectors and has no branches.
     assert task_with_head("multilabel", "auto", CLASSES, LABEL_GROUPS, "auto", arch="mobilenetv2")[0].colour_group == 0
     assert task_with_head("multilabel", "auto", CLASSES, LABEL_GROUPS, "auto", arch="mlp")[0].colour_group is None
-    with pytest.raises(ValueError, match="--colour-branch on splits an image network; --arch mlp reads feature vectors"):
+    with pytest.raises(ValueError, match="`colour_branch` on splits an image network; `arch` mlp reads feature vectors"):
         task_with_head("multilabel", "auto", CLASSES, LABEL_GROUPS, "on", arch="mlp")
     with pytest.raises(
-        ValueError, match="--colour-branch on needs the grouped head and a label group of colours .* Use --colour-branch off."
+        ValueError, match="`colour_branch` on needs the grouped head and a label group of colours .* Use `colour_branch` off."
     ):
         task_with_head("multilabel", "flat", CLASSES, LABEL_GROUPS, "on")
-    with pytest.raises(ValueError, match="--colour-branch must be one of auto, on, off. Received: --colour-branch yes"):
+    with pytest.raises(ValueError, match="`colour_branch` must be one of auto, on, off. Received: `colour_branch` yes"):
         task_with_head("multilabel", "auto", CLASSES, LABEL_GROUPS, "yes")

@@ -97,7 +97,7 @@ def test_auto_strategy_is_multiworker_with_tf_config_and_none_without():
     tf_config = json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 1}})
     assert resolve_strategy("auto", {"TF_CONFIG": tf_config}) == "multiworker"
     assert resolve_strategy("auto", {}) == "none"  # This machine has no GPU.
-    with pytest.raises(ValueError, match="--strategy multiworker needs TF_CONFIG"):
+    with pytest.raises(ValueError, match="`strategy` multiworker needs TF_CONFIG"):
         resolve_strategy("multiworker", {})
 
 
@@ -133,7 +133,7 @@ def test_resume_without_a_work_folder_is_refused_before_any_work(tmp_path, manif
     from pyimagesearch.training.options import TrainOptions
     from pyimagesearch.training.pipeline import train
 
-    with pytest.raises(ValueError, match=r"--resume needs --work-dir: the folder the interrupted run backed up to"):
+    with pytest.raises(ValueError, match=r"`resume` needs `work_dir`: the folder the interrupted run backed up to"):
         train(
             TrainOptions.of(
                 dataset=manifest, model=tmp_path / "m.model", labelbin=tmp_path / "m.pickle", plot=tmp_path / "p.png", resume=True
@@ -149,7 +149,7 @@ def test_a_work_folder_holding_an_interrupted_run_is_refused_without_resume(tmp_
     from pyimagesearch.training.pipeline import train
 
     (tmp_path / "work" / left_over).mkdir(parents=True)
-    with pytest.raises(ValueError, match=rf"--work-dir \S+work holds an interrupted run \({left_over}\): add --resume to continue it"):
+    with pytest.raises(ValueError, match=rf"`work_dir` \S+work holds an interrupted run \({left_over}\): add `resume` to continue it"):
         train(
             TrainOptions.of(
                 dataset=manifest,

@@ -74,7 +74,7 @@ def test_auto_cache_keeps_images_in_memory_only_when_they_fit():
     assert resolve_cache("auto", 1000, 96) == "memory"
     assert resolve_cache("auto", 10**9, 96) == "none"  # 27 TB of pixels
     assert resolve_cache("disk", 10**9, 96) == "disk"
-    with pytest.raises(ValueError, match="--cache must be one of auto, memory, disk, none. Received: --cache ram"):
+    with pytest.raises(ValueError, match="`cache` must be one of auto, memory, disk, none. Received: `cache` ram"):
         resolve_cache("ram", 10, 96)
 
 

@@ -26,7 +26,7 @@ def test_csv_and_npy_tables_give_the_same_rows(tmp_path):
 
 def test_label_column_is_chosen_by_name(tmp_path):
     path = _write_csv(tmp_path / "iris.csv", "a,species\n1,setosa\n")
-    with pytest.raises(ValueError, match=r"iris\.csv has no column 'labels' \(columns: a, species\).*--label-column"):
+    with pytest.raises(ValueError, match=r"iris\.csv has no column 'labels' \(columns: a, species\).*`label_column`"):
         load_feature_table(path)
     assert load_feature_table(path, label_column="species").label_sets == [("setosa",)]
 
@@ -44,7 +44,7 @@ def test_label_column_is_chosen_by_name(tmp_path):
 )
 def test_bad_csv_tables_are_refused_naming_the_place(tmp_path, text, message):
     path = _write_csv(tmp_path / "bad.csv", text)
-    with pytest.raises(ValueError, match=rf"--dataset .*bad\.csv.*{message}"):
+    with pytest.raises(ValueError, match=rf"`dataset` .*bad\.csv.*{message}"):
         load_feature_table(path)
 
 

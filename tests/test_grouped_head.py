@@ -71,9 +71,9 @@ def test_auto_head_is_grouped_only_for_multilabel_data_with_groups():
     assert resolve_head("auto", "multilabel", None) == "flat"
     assert resolve_head("auto", "multiclass", None) == "flat"
     assert resolve_head("flat", "multilabel", groups) == "flat"
-    with pytest.raises(ValueError, match="--head grouped needs label groups: .*use --head flat or --head auto"):
+    with pytest.raises(ValueError, match="`head` grouped needs label groups: .*use `head` flat or `head` auto"):
         resolve_head("grouped", "multiclass", None)
-    with pytest.raises(ValueError, match="--head must be one of auto, flat, grouped. Received: --head softmax"):
+    with pytest.raises(ValueError, match="`head` must be one of auto, flat, grouped. Received: `head` softmax"):
         resolve_head("softmax", "multilabel", groups)
 
 

@@ -27,7 +27,7 @@ def test_folder_name_without_separator_is_a_single_label():
 def test_folder_name_with_no_label_is_refused():
     with pytest.raises(ValueError, match="gives no label"):
         labels_from_folder("___")
-    with pytest.raises(ValueError, match="--label-sep"):
+    with pytest.raises(ValueError, match=r"The label separator must be a non-empty string \(flag `label_sep`\)"):
         labels_from_folder("red_dress", separator="")
 
 
@@ -46,9 +46,9 @@ def test_detect_task_refuses_a_single_label_and_no_images():
 
 def test_override_contradicted_by_labels_is_refused():
     two_labels_each = [("red", "dress"), ("blue", "jeans")]
-    with pytest.raises(ValueError, match="--task multiclass needs one label per image.*--task multilabel"):
+    with pytest.raises(ValueError, match="`task` multiclass needs one label per image.*`task` multilabel"):
         resolve_task(two_labels_each, "multiclass")
-    with pytest.raises(ValueError, match="--task binary needs exactly two labels in all, but the data set has 3"):
+    with pytest.raises(ValueError, match="`task` binary needs exactly two labels in all, but the data set has 3"):
         resolve_task([("cat",), ("dog",), ("bird",)], "binary")
     with pytest.raises(ValueError, match="Unknown task"):
         resolve_task(two_labels_each, "regression")

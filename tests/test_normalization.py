@@ -82,14 +82,14 @@ def test_statistics_are_saved_inside_the_model(tmp_path, mode):
 
 
 def test_unknown_mode_is_refused_naming_the_flag_and_the_choices():
-    expected = r"--normalize must be one of unit, center, standardize. Received: --normalize zscore"
+    expected = r"`normalize` must be one of unit, center, standardize. Received: `normalize` zscore"
     with pytest.raises(ValueError, match=expected):
         input_normalization("zscore", coloured_images())
 
 
 @pytest.mark.parametrize("mode", ["center", "standardize"])
 def test_modes_with_statistics_need_training_images(mode):
-    with pytest.raises(ValueError, match=f"--normalize {mode} learns its statistics from the training images"):
+    with pytest.raises(ValueError, match=f"`normalize` {mode} learns its statistics from the training images"):
         input_normalization(mode, None)
     with pytest.raises(ValueError, match=r"Received: shape \(0, 8, 8, 3\)"):
         input_normalization(mode, np.zeros((0, 8, 8, 3), np.uint8))
@@ -98,5 +98,5 @@ def test_modes_with_statistics_need_training_images(mode):
 def test_init_choices_map_to_keras_initializers():
     assert kernel_initializer("glorot") == "glorot_uniform"
     assert kernel_initializer("he") == "he_normal"
-    with pytest.raises(ValueError, match=r"--init must be one of glorot, he. Received: --init xavier"):
+    with pytest.raises(ValueError, match=r"`init` must be one of glorot, he. Received: `init` xavier"):
         kernel_initializer("xavier")

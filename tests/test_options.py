@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from conftest import run_script
 
 import search_bing_api
 import train
@@ -77,3 +78,27 @@ def test_the_readme_search_bing_api_table_is_the_declared_options():
     assert {option for action in parser._actions for option in action.option_strings} - {"-h", "--help"} == {
         name for declared in declared_options(download_options.SETTINGS) for name in (flag(declared), declared.metadata["short"]) if name
     }
+
+
+@pytest.mark.parametrize(
+    "name, value, raised, printed",
+    [
+        ("epochs", 0, "`epochs` must be at least 1. Received: 0", "--epochs must be at least 1. Received: 0"),
+        (
+            "duplicate_radius",
+            -1,
+            "`duplicate_radius` must be 0 or more bits. Received: -1",
+            "--duplicate-radius must be 0 or more bits. Received: -1",
+        ),
+    ],
+)
+def test_a_library_error_names_the_parameter_and_train_py_the_flag(tmp_path, name, value, raised, printed):
+    from pyimagesearch.training.recipe import recipe_of
+
+    with pytest.raises(ValueError) as refused:
+        recipe_of(TrainOptions.of(dataset="d", **{name: value}))
+    assert str(refused.value) == raised
+    completed = run_script("train.py", "--dataset", "d", flag(name), str(value), cwd=tmp_path)
+    assert completed.returncode == 2 and "Traceback" not in completed.stderr
+    assert completed.stderr.strip().splitlines()[-1] == f"train.py: error: {printed}"
+    assert list(tmp_path.iterdir()) == []

@@ -77,7 +77,7 @@ def test_recolour_choices():
     assert resolve_recolour("auto", "flat", classes, groups) == ()
     assert resolve_recolour("on", "flat", classes, groups) == (0, 2)
     assert resolve_recolour("off", "grouped", classes, groups) == ()
-    with pytest.raises(ValueError, match="--recolour on needs a label group with two or more of the colours .*Use --recolour off"):
+    with pytest.raises(ValueError, match="`recolour` on needs a label group with two or more of the colours .*Use `recolour` off"):
         resolve_recolour("on", "flat", ["cat", "dog"], None)
-    with pytest.raises(ValueError, match="--recolour must be one of auto, on, off. Received: --recolour yes"):
+    with pytest.raises(ValueError, match="`recolour` must be one of auto, on, off. Received: `recolour` yes"):
         resolve_recolour("yes", "flat", classes, groups)

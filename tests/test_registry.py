@@ -34,14 +34,14 @@ def test_what_an_entry_declares_decides_the_checks():
     smallest = {name: entry.min_image_size for name, entry in NETWORKS.items() if entry.min_image_size}
     for name, size in smallest.items():
         recipe_of(TrainOptions.of(dataset="d", arch=name, image_size=size, weights="none"))
-        with pytest.raises(ValueError, match=rf"--image-size must be at least {size} pixels"):
+        with pytest.raises(ValueError, match=rf"`image_size` must be at least {size} pixels"):
             recipe_of(TrainOptions.of(dataset="d", arch=name, image_size=size - 1, weights="none"))
     over_features = [name for name, entry in NETWORKS.items() if not entry.over_images]
     for name in over_features:
-        with pytest.raises(ValueError, match=rf"--normalize scales image pixels; --arch {name} standardises its features itself"):
+        with pytest.raises(ValueError, match=rf"`normalize` scales image pixels; `arch` {name} standardises its features itself"):
             recipe_of(TrainOptions.of(dataset="d", arch=name, normalize="center"))
     assert recipe_of(TrainOptions.of(dataset="d", arch="smallervggnet")).epochs != recipe_of(TrainOptions.of(dataset="d")).epochs
-    with pytest.raises(ValueError, match="--arch must be one of smallervggnet, mlp, mobilenetv2"):
+    with pytest.raises(ValueError, match="`arch` must be one of smallervggnet, mlp, mobilenetv2"):
         network("vgg16")
 
 

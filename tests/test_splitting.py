@@ -54,7 +54,7 @@ def test_near_duplicates_are_grouped_and_distinct_images_are_not():
 
 
 def test_negative_radius_is_refused():
-    with pytest.raises(ValueError, match="--duplicate-radius"):
+    with pytest.raises(ValueError, match="`duplicate_radius` must be 0 or more bits"):
         near_duplicate_groups(np.zeros((2, 16, 16, 3), dtype=np.uint8), radius=-1)
 
 
@@ -104,7 +104,7 @@ def test_folds_validate_every_image_exactly_once_and_keep_groups_whole():
 
 @pytest.mark.parametrize("val_split", [0.0, 1.0, -0.1])
 def test_bad_validation_share_is_refused(val_split):
-    with pytest.raises(ValueError, match="--val-split must be between 0 and 1"):
+    with pytest.raises(ValueError, match="`val_split` must be between 0 and 1"):
         split_indices([("a",), ("b",)] * 5, val_split, seed=0)
 
 
@@ -118,7 +118,7 @@ def test_one_big_duplicate_group_cannot_be_split():
         split_indices([("a",), ("b",)] * 5, 0.2, seed=0, groups=DuplicateGroups(np.zeros(10, dtype=int), radius=6))
 
 
-@pytest.mark.parametrize("folds, message", [(1, "--folds must be at least 2"), (11, "more than the 10 groups")])
+@pytest.mark.parametrize("folds, message", [(1, "`folds` must be at least 2"), (11, "`folds` 11 is more than the 10 groups")])
 def test_bad_fold_counts_are_refused(folds, message):
     with pytest.raises(ValueError, match=message):
         fold_indices([("a",), ("b",)] * 5, folds, seed=0)

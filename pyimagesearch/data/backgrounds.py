@@ -268,12 +268,12 @@ def resolve_background(background: str, arch: str) -> bool:
         ValueError: For a choice not in `config.BACKGROUNDS`, or ``on`` with a network over features.
     """
     if background not in config.BACKGROUNDS:
-        raise ValueError(f"--background must be one of {', '.join(config.BACKGROUNDS)}. Received: --background {background}")
+        raise ValueError(f"`background` must be one of {', '.join(config.BACKGROUNDS)}. Received: `background` {background}")
     over_images = network(arch).over_images
     if not over_images and background == "on":
         raise ValueError(
-            f"--background on replaces training images' backgrounds; --arch {arch} trains on features computed "
-            "once from them: drop --background."
+            f"`background` on replaces training images' backgrounds; `arch` {arch} trains on features computed "
+            "once from them: drop `background`."
         )
     return background == "on" or (background == "auto" and over_images)
 

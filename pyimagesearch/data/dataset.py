@@ -160,7 +160,7 @@ def resolve_cache(cache: str, count: int, image_size: int) -> str:
         ValueError: For a choice not in `config.CACHES`.
     """
     if cache not in config.CACHES:
-        raise ValueError(f"--cache must be one of {', '.join(config.CACHES)}. Received: --cache {cache}")
+        raise ValueError(f"`cache` must be one of {', '.join(config.CACHES)}. Received: `cache` {cache}")
     if cache != "auto":
         return cache
     needed = count * image_size * image_size * 3
@@ -201,7 +201,7 @@ def find_labelled_images(
     dataset_dir = Path(dataset_dir)
     if not dataset_dir.is_dir():
         raise ValueError(
-            f"--dataset {dataset_dir}: no such folder. Pass a folder with one sub-folder per label set "
+            f"`dataset` {dataset_dir}: no such folder. Pass a folder with one sub-folder per label set "
             "(e.g. dataset/red_dress/), or run `make demo` to generate one."
         )
     found = list_images(dataset_dir)
@@ -212,7 +212,7 @@ def find_labelled_images(
     paths = [path for path in found if path.parent.resolve() != root]
     if not paths:
         raise ValueError(
-            f"--dataset {dataset_dir}: no images in label folders (extensions: "
+            f"`dataset` {dataset_dir}: no images in label folders (extensions: "
             f"{', '.join(config.IMAGE_EXTENSIONS)}). Expected e.g. {dataset_dir}/red_dress/0001.jpg."
         )
     return paths, labels_for_paths(paths, label_sep), unlabelled
@@ -255,7 +255,7 @@ def load_labelled_images(
         images, kept, skipped = load_images(candidates, image_size, progress=progress)
     skipped = [(path, "not inside a label folder") for path in unlabelled] + skipped
     if not kept:
-        raise ValueError(f"--dataset {dataset_dir}: none of the {len(candidates)} image files could be decoded.")
+        raise ValueError(f"`dataset` {dataset_dir}: none of the {len(candidates)} image files could be decoded.")
     labels_of = dict(zip(candidates, label_sets))
     return LabelledImages(images, kept, [labels_of[path] for path in kept], skipped, cache)
 
@@ -272,8 +272,8 @@ def load_manifest_images(
     """
     if cache not in ("auto", "none"):
         raise ValueError(
-            f"--cache {cache} applies to folders; a manifest streams its images from where they are. "
-            f"Use --cache auto or none with --dataset {manifest}."
+            f"`cache` {cache} applies to folders; a manifest streams its images from where they are. "
+            f"Use `cache` auto or none with `dataset` {manifest}."
         )
     paths, label_sets = read_manifest(manifest, label_sep)
     return LabelledImages(ImageFiles(paths, image_size, scanned=False), paths, label_sets, [], cache="none")

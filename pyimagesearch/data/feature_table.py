@@ -55,25 +55,25 @@ def _read_csv(path: Path, label_column: str) -> tuple[list[str], list[str], np.n
     with open(path, newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.reader(handle))
     if not rows:
-        raise ValueError(f"--dataset {path} is empty: expected a header row, then one row per example.")
+        raise ValueError(f"`dataset` {path} is empty: expected a header row, then one row per example.")
     header = [name.strip() for name in rows[0]]
     if label_column not in header:
         raise ValueError(
-            f"--dataset {path} has no column {label_column!r} (columns: {', '.join(header)}): name the label column with --label-column."
+            f"`dataset` {path} has no column {label_column!r} (columns: {', '.join(header)}): name the label column with `label_column`."
         )
     label_index = header.index(label_column)
     columns = [name for i, name in enumerate(header) if i != label_index]
     labels, values = [], np.empty((len(rows) - 1, len(columns)), dtype=np.float32)
     for line, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
-            raise ValueError(f"--dataset {path}, line {line}: {len(row)} cells where the header has {len(header)}.")
+            raise ValueError(f"`dataset` {path}, line {line}: {len(row)} cells where the header has {len(header)}.")
         labels.append(row[label_index])
         cells = [cell for i, cell in enumerate(row) if i != label_index]
         for column, cell in zip(columns, cells):
             try:
                 values[line - 2, columns.index(column)] = float(cell)
             except ValueError:
-                raise ValueError(f"--dataset {path}, line {line}, column {column!r}: {cell!r} is not a number.") from None
+                raise ValueError(f"`dataset` {path}, line {line}, column {column!r}: {cell!r} is not a number.") from None
     return columns, labels, values
 
 
@@ -81,20 +81,20 @@ def _read_npy(path: Path, label_column: str) -> tuple[list[str], list[str], np.n
     try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as error:
-        raise ValueError(f"--dataset {path}: numpy cannot read it without pickle ({error}). Save a structured array, or use CSV.") from None
+        raise ValueError(f"`dataset` {path}: numpy cannot read it without pickle ({error}). Save a structured array, or use CSV.") from None
     names = array.dtype.names
     if names is None or label_column not in names:
         raise ValueError(
-            f"--dataset {path} is not a structured array with a {label_column!r} field (found "
+            f"`dataset` {path} is not a structured array with a {label_column!r} field (found "
             f"{'fields ' + ', '.join(names) if names else f'a plain array of shape {array.shape}'}): save one with "
             f"np.save(path, rows) where rows.dtype is e.g. [('{label_column}', 'U32'), ('f0', 'f4'), ...], or use CSV."
         )
     if array.dtype[label_column].kind not in "US":
-        raise ValueError(f"--dataset {path}: the field {label_column!r} must hold strings. Received dtype {array.dtype[label_column]}")
+        raise ValueError(f"`dataset` {path}: the field {label_column!r} must hold strings. Received dtype {array.dtype[label_column]}")
     columns = [name for name in names if name != label_column]
     wrong = [name for name in columns if array.dtype[name].kind not in "biuf"]
     if wrong:
-        raise ValueError(f"--dataset {path}: the feature fields {', '.join(wrong)} are not numbers.")
+        raise ValueError(f"`dataset` {path}: the feature fields {', '.join(wrong)} are not numbers.")
     labels = [value.decode() if isinstance(value, bytes) else str(value) for value in array[label_column].ravel()]
     values = np.stack([array[name].ravel().astype(np.float32) for name in columns], axis=1) if columns else np.empty((len(labels), 0))
     return columns, labels, values
@@ -120,21 +120,21 @@ def load_feature_table(path: str | os.PathLike, label_column: str = config.LABEL
     """
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"--dataset {path}: no such file. Give a .csv or .npy feature table, or an image folder.")
+        raise ValueError(f"`dataset` {path}: no such file. Give a .csv or .npy feature table, or an image folder.")
     if path.suffix.lower() not in TABLE_EXTENSIONS:
-        raise ValueError(f"--dataset {path}: a feature table is a {' or '.join(TABLE_EXTENSIONS)} file.")
+        raise ValueError(f"`dataset` {path}: a feature table is a {' or '.join(TABLE_EXTENSIONS)} file.")
     reader = _read_csv if path.suffix.lower() == ".csv" else _read_npy
     columns, labels, values = reader(path, label_column)
     if not columns or not labels:
-        raise ValueError(f"--dataset {path} has {len(labels)} rows and {len(columns)} feature columns: it needs at least one of each.")
+        raise ValueError(f"`dataset` {path} has {len(labels)} rows and {len(columns)} feature columns: it needs at least one of each.")
     finite = np.isfinite(values)
     if not finite.all():
         row, column = map(int, np.argwhere(~finite)[0])
-        raise ValueError(f"--dataset {path}: row {row + 1} has {values[row, column]} in column {columns[column]!r}; fill or drop it.")
+        raise ValueError(f"`dataset` {path}: row {row + 1} has {values[row, column]} in column {columns[column]!r}; fill or drop it.")
     label_sets = []
     for row, name in enumerate(labels, start=1):
         try:
             label_sets.append(labels_from_folder(name, label_sep))
         except ValueError:
-            raise ValueError(f"--dataset {path}: row {row} has no label in column {label_column!r} ({name!r}).") from None
+            raise ValueError(f"`dataset` {path}: row {row} has no label in column {label_column!r} ({name!r}).") from None
     return FeatureTable(values.astype(np.float32), labels, label_sets, columns)

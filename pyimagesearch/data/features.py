@@ -173,8 +173,8 @@ class FeaturePredictor:
             ValueError: Always, naming the fix.
         """
         raise ValueError(
-            f"--explain: {self.path} is an MLP over colour-histogram and HOG features, which has no convolution "
-            "for Grad-CAM to read; train a convolutional network (--arch smallervggnet) to explain its answers."
+            f"`explain`: {self.path} is an MLP over colour-histogram and HOG features, which has no convolution "
+            "for Grad-CAM to read; train a convolutional network (`train.py --arch smallervggnet`) to explain its answers."
         )
 
 
@@ -188,7 +188,7 @@ def for_images(predictor: "Predictor") -> "Predictor":
     kind = predictor.metadata.get("input", INPUT_IMAGES)
     if kind == INPUT_FEATURE_TABLE:
         raise ValueError(
-            f"--model {predictor.path} was trained on a feature table, not on images: it cannot label image files. "
+            f"`model` {predictor.path} was trained on a feature table, not on images: it cannot label image files. "
             "Load it with pyimagesearch.inference.model_io.load_model and call predict on rows of the same columns."
         )
     if kind == INPUT_IMAGE_FEATURES:

@@ -70,9 +70,9 @@ def list_images(root: str | os.PathLike) -> list[Path]:
     """
     root = Path(root)
     if not root.exists():
-        raise ValueError(f"{root}: no such folder. Pass a folder of images (--dataset) or make one with `make demo`.")
+        raise ValueError(f"{root}: no such folder. Pass a folder of images (`dataset`) or make one with `make demo`.")
     if not root.is_dir():
-        raise ValueError(f"{root}: not a folder. --dataset takes a folder with one sub-folder per label set.")
+        raise ValueError(f"{root}: not a folder. `dataset` takes a folder with one sub-folder per label set.")
     return sorted(path for path in root.rglob("*") if is_image_file(path))
 
 

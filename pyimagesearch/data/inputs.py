@@ -67,8 +67,8 @@ def load_training_data(
     if is_feature_table(dataset):
         if network(arch).over_images:
             raise ValueError(
-                f"--dataset {dataset} is a feature table: only --arch {MLP} trains on feature vectors. "
-                f"Add --arch {MLP}, or pass an image folder."
+                f"`dataset` {dataset} is a feature table: only `arch` {MLP} trains on feature vectors. "
+                f"Add `arch` {MLP}, or pass an image folder."
             )
         table = load_feature_table(dataset, label_column=label_column, label_sep=label_sep)
         lines = [f"rows: {len(table.label_sets)}, each {len(table.columns)} feature columns", *describe_labels(table.label_sets)]

@@ -27,7 +27,7 @@ def labels_from_folder(folder_name: str, separator: str = config.LABEL_SEP) -> t
         ('red', 'dress')
     """
     if not separator:
-        raise ValueError("The label separator must be a non-empty string (flag --label-sep). Received: ''")
+        raise ValueError("The label separator must be a non-empty string (flag `label_sep`). Received: ''")
     parts = [part.strip() for part in folder_name.split(separator)]
     labels = tuple(dict.fromkeys(part for part in parts if part))
     if not labels:
@@ -56,12 +56,12 @@ def detect_task(label_sets: Sequence[Iterable[str]]) -> str:
     if len(all_labels) < 2:
         raise ValueError(
             f"Found a single label in all ({', '.join(sorted(all_labels))}): a classifier needs at least two. "
-            "Add folders for other labels, or check --label-sep."
+            "Add folders for other labels, or check `label_sep`."
         )
     if all(labels == label_sets[0] for labels in label_sets):
         raise ValueError(
             f"Every image carries the same labels ({', '.join(sorted(all_labels))}): a classifier needs images that "
-            "differ. Add folders for other label sets, or check --label-sep."
+            "differ. Add folders for other label sets, or check `label_sep`."
         )
     if all(len(labels) == 1 for labels in label_sets):
         return "binary" if len(all_labels) == 2 else "multiclass"
@@ -80,7 +80,7 @@ def resolve_task(label_sets: Sequence[Iterable[str]], requested: str = "auto") -
             when some image carries two labels).
     """
     if requested not in config.TASKS:
-        raise ValueError(f"Unknown task: expected one of {', '.join(config.TASKS)}. Received: --task {requested}")
+        raise ValueError(f"Unknown task: expected one of {', '.join(config.TASKS)}. Received: `task` {requested}")
     detected = detect_task(label_sets)
     if requested == "auto":
         return detected
@@ -90,13 +90,13 @@ def resolve_task(label_sets: Sequence[Iterable[str]], requested: str = "auto") -
     if requested != "multilabel" and most > 1:
         example = sorted(next(labels for labels in label_sets if len(labels) == most))
         raise ValueError(
-            f"--task {requested} needs one label per image, but some images carry {most} labels "
-            f"(e.g. {example}). Use --task multilabel or --task auto."
+            f"`task` {requested} needs one label per image, but some images carry {most} labels "
+            f"(e.g. {example}). Use `task` multilabel or `task` auto."
         )
     count = len(set().union(*label_sets))
     if requested == "binary" and count != 2:
         raise ValueError(
-            f"--task binary needs exactly two labels in all, but the data set has {count}. Use --task multiclass or --task auto."
+            f"`task` binary needs exactly two labels in all, but the data set has {count}. Use `task` multiclass or `task` auto."
         )
     return requested
 

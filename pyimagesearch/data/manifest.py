@@ -59,14 +59,14 @@ def read_manifest(manifest: str | os.PathLike, label_sep: str = config.LABEL_SEP
     text = _read_text(manifest)
     rows = _jsonl_rows(manifest, text) if str(manifest).lower().endswith(".jsonl") else _csv_rows(manifest, text)
     if not rows:
-        raise ValueError(f"--dataset {manifest}: the manifest lists no image. Add rows of {', '.join(COLUMNS)}.")
+        raise ValueError(f"`dataset` {manifest}: the manifest lists no image. Add rows of {', '.join(COLUMNS)}.")
     folder = posixpath.dirname(manifest) if is_uri(str(manifest)) else Path(manifest).parent
     paths: list[str | Path] = []
     label_sets = []
     for line, path, labels in rows:
         if not path or not labels:
             raise ValueError(
-                f"--dataset {manifest}, row {line}: every row needs a path and at least one label. Received: {path!r}, {labels!r}"
+                f"`dataset` {manifest}, row {line}: every row needs a path and at least one label. Received: {path!r}, {labels!r}"
             )
         if is_uri(path):
             paths.append(path)
@@ -84,15 +84,15 @@ def _read_text(manifest: str | os.PathLike) -> str:
 
     if not tf.io.gfile.exists(str(manifest)):
         raise ValueError(
-            f"--dataset {manifest}: no such file. Give a folder of label folders, a manifest (.jsonl, or .csv with path and "
-            "labels columns) or, with --arch mlp, a feature table (.csv or .npy)."
+            f"`dataset` {manifest}: no such file. Give a folder of label folders, a manifest (.jsonl, or .csv with path and "
+            "labels columns) or, with `arch` mlp, a feature table (.csv or .npy)."
         )
     try:
         with tf.io.gfile.GFile(str(manifest), "r") as handle:
             return handle.read()
     except UnicodeDecodeError as error:
         raise ValueError(
-            f"--dataset {manifest}: not a text file ({error.reason} at byte {error.start}); a manifest is UTF-8 CSV or JSON Lines."
+            f"`dataset` {manifest}: not a text file ({error.reason} at byte {error.start}); a manifest is UTF-8 CSV or JSON Lines."
         ) from None
 
 
@@ -101,7 +101,7 @@ def _csv_rows(manifest: str | os.PathLike, text: str) -> list[tuple[int, str, st
     missing = [column for column in COLUMNS if column not in (reader.fieldnames or [])]
     if missing:
         raise ValueError(
-            f"--dataset {manifest}: the CSV header lacks the column{'s' if len(missing) > 1 else ''} {', '.join(missing)}. "
+            f"`dataset` {manifest}: the CSV header lacks the column{'s' if len(missing) > 1 else ''} {', '.join(missing)}. "
             f"Its first line must name {', '.join(COLUMNS)}, e.g. path,labels. "
             f"Received: {', '.join(reader.fieldnames or []) or 'an empty file'}"
         )
@@ -116,16 +116,16 @@ def _jsonl_rows(manifest: str | os.PathLike, text: str) -> list[tuple[int, str, 
         try:
             row = json.loads(content)
         except json.JSONDecodeError as error:
-            raise ValueError(f"--dataset {manifest}, line {line}: not JSON ({error.msg}).") from None
+            raise ValueError(f"`dataset` {manifest}, line {line}: not JSON ({error.msg}).") from None
         missing = [column for column in COLUMNS if not isinstance(row, dict) or column not in row]
         if missing:
             raise ValueError(
-                f"--dataset {manifest}, line {line}: no {', '.join(missing)}. Each line must be an object like "
+                f"`dataset` {manifest}, line {line}: no {', '.join(missing)}. Each line must be an object like "
                 '{"path": "images/0001.jpg", "labels": ["red", "dress"]}.'
             )
         labels = row["labels"]
         if not isinstance(labels, (str, list)):
-            raise ValueError(f"--dataset {manifest}, line {line}: labels must be a list of strings. Received: {labels!r}")
+            raise ValueError(f"`dataset` {manifest}, line {line}: labels must be a list of strings. Received: {labels!r}")
         rows.append((line, str(row["path"]).strip(), labels))
     return rows
 
@@ -141,4 +141,4 @@ def _check_files_exist(manifest: str | os.PathLike, paths: list[str | Path]) -> 
         missing = [path for path, found in zip(paths, pool.map(exists, paths)) if not found]
     if missing:
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-        raise ValueError(f"--dataset {manifest}: {missing[0]}{more} not found. Fix the paths or remove those rows.")
+        raise ValueError(f"`dataset` {manifest}: {missing[0]}{more} not found. Fix the paths or remove those rows.")

@@ -73,13 +73,13 @@ def resolve_recolour(
         ValueError: For an unknown choice, or ``on`` when no label group holds two colours it knows.
     """
     if recolour not in config.RECOLOURS:
-        raise ValueError(f"--recolour must be one of {', '.join(config.RECOLOURS)}. Received: --recolour {recolour}")
+        raise ValueError(f"`recolour` must be one of {', '.join(config.RECOLOURS)}. Received: `recolour` {recolour}")
     labels = recolourable_labels(classes, label_groups)
     if recolour == "on" and not labels:
         known = ", ".join([*COLOUR_HUES, *DARK_COLOURS])
         raise ValueError(
-            f"--recolour on needs a label group with two or more of the colours {known}; "
-            f"the labels have none (groups: {label_groups}). Use --recolour off."
+            f"`recolour` on needs a label group with two or more of the colours {known}; "
+            f"the labels have none (groups: {label_groups}). Use `recolour` off."
         )
     if recolour == "off" or (recolour == "auto" and (head != "grouped" or colour_branch or pretrained)):
         return ()

@@ -85,7 +85,7 @@ def near_duplicate_groups(
         ValueError: For a negative radius.
     """
     if radius < 0:
-        raise ValueError(f"--duplicate-radius must be 0 or more bits. Received: {radius}")
+        raise ValueError(f"`duplicate_radius` must be 0 or more bits. Received: {radius}")
     hashes = difference_hashes(images, hash_size)
     count = len(hashes)
     rows, cols = [], []
@@ -107,11 +107,11 @@ def identical_row_groups(rows: np.ndarray) -> DuplicateGroups:
 
 def _check_fraction(val_split: float, count: int) -> None:
     if not 0.0 < val_split < 1.0:
-        raise ValueError(f"--val-split must be between 0 and 1 (e.g. 0.2). Received: {val_split}")
+        raise ValueError(f"`val_split` must be between 0 and 1 (e.g. 0.2). Received: {val_split}")
     val_count = int(round(count * val_split))
     if val_count < 1 or val_count >= count:
         raise ValueError(
-            f"--val-split {val_split} of {count} images leaves an empty training or validation set: add images or change --val-split."
+            f"`val_split` {val_split} of {count} images leaves an empty training or validation set: add images or change `val_split`."
         )
 
 
@@ -159,14 +159,14 @@ def split_indices(
     targets = _group_targets(label_sets, groups.group_of)
     if len(targets) < 2:
         raise ValueError(
-            f"All {count} images are near-duplicates of each other, so no split keeps them apart: add images or lower --duplicate-radius."
+            f"All {count} images are near-duplicates of each other, so no split keeps them apart: add images or lower `duplicate_radius`."
         )
     splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=val_split, random_state=seed)
     train_groups, val_groups = next(splitter.split(np.zeros(len(targets)), targets))
     train, val = _members(groups.group_of, train_groups), _members(groups.group_of, val_groups)
     if not len(train) or not len(val):
         raise ValueError(
-            f"--val-split {val_split} of {len(targets)} duplicate groups leaves an empty side: add images or change --val-split."
+            f"`val_split` {val_split} of {len(targets)} duplicate groups leaves an empty side: add images or change `val_split`."
         )
     return train, val
 
@@ -188,9 +188,9 @@ def fold_indices(
     groups = groups or DuplicateGroups.singletons(len(label_sets))
     targets = _group_targets(label_sets, groups.group_of)
     if folds < 2:
-        raise ValueError(f"--folds must be at least 2. Received: {folds}")
+        raise ValueError(f"`folds` must be at least 2. Received: {folds}")
     if folds > len(targets):
-        raise ValueError(f"--folds {folds} is more than the {len(targets)} groups of distinct images: lower --folds.")
+        raise ValueError(f"`folds` {folds} is more than the {len(targets)} groups of distinct images: lower `folds`.")
     splitter = MultilabelStratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return [
         (_members(groups.group_of, train_groups), _members(groups.group_of, val_groups))

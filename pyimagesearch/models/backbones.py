@@ -139,11 +139,11 @@ def resolve_weights(arch: str, weights: str | None, alpha: float | None = None) 
         return None
     if not NETWORKS[arch].pretrained:
         raise ValueError(
-            f"--weights {weights}: --arch {arch} has no pretrained weights; pass --arch "
-            f"{'|'.join(BACKBONES)} for a pretrained backbone, or leave --weights out."
+            f"`weights` {weights}: `arch` {arch} has no pretrained weights; pass `arch` "
+            f"{'|'.join(BACKBONES)} for a pretrained backbone, or leave `weights` out."
         )
     if weights != "imagenet" and not Path(weights).is_file():
-        raise ValueError(f"--weights {weights}: no such file. Pass a Keras applications weights file (.h5), imagenet or none.")
+        raise ValueError(f"`weights` {weights}: no such file. Pass a Keras applications weights file (.h5), imagenet or none.")
     return weights
 
 
@@ -167,8 +167,8 @@ def shipped_weights(arch: str, alpha: float | None = None) -> Path | None:
     path = SHIPPED_WEIGHTS_DIR / name
     if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
         raise ValueError(
-            f"--weights: the shipped {path} is missing or altered (sha256 should be {digest}): restore it with "
-            f"`git checkout -- {path.name}` in {path.parent}, or pass --weights imagenet or a weights file."
+            f"`weights`: the shipped {path} is missing or altered (sha256 should be {digest}): restore it with "
+            f"`git checkout -- {path.name}` in {path.parent}, or pass `weights` imagenet or a weights file."
         )
     return path
 
@@ -185,14 +185,14 @@ def resolve_alpha(arch: str, alpha: float | None, weights: str | None) -> float 
     """
     if not NETWORKS[arch].pretrained:
         if alpha is not None:
-            raise ValueError(f"--alpha {alpha}: {arch} has no width multiplier; leave --alpha out.")
+            raise ValueError(f"`alpha` {alpha}: {arch} has no width multiplier; leave `alpha` out.")
         return None
     backbone = BACKBONES[arch]
     if alpha is not None and alpha not in backbone.alphas:
         raise ValueError(
-            f"--alpha {alpha}: {arch} is built with alpha {', '.join(map(str, backbone.alphas))}."
+            f"`alpha` {alpha}: {arch} is built with alpha {', '.join(map(str, backbone.alphas))}."
             if backbone.alphas
-            else f"--alpha {alpha}: {arch} has no width multiplier; leave --alpha out."
+            else f"`alpha` {alpha}: {arch} has no width multiplier; leave `alpha` out."
         )
     if weights not in (None, "imagenet"):
         found = identify_weights_file(weights)
@@ -203,17 +203,17 @@ def resolve_alpha(arch: str, alpha: float | None, weights: str | None) -> float 
 
 
 def _arguments(arch: str, alpha: float | None) -> str:
-    return f"--arch {arch}" + (f" --alpha {alpha:g}" if alpha is not None else "")
+    return f"`arch` {arch}" + (f" `alpha` {alpha:g}" if alpha is not None else "")
 
 
 def _misfit_message(weights: str, arch: str, alpha: float | None, found: tuple[str, float | None] | None) -> str:
     if found is None:
         return (
-            f"--weights {weights} does not fit {_arguments(arch, alpha)} nor any other --arch/--alpha: pass the no-top "
+            f"`weights` {weights} does not fit {_arguments(arch, alpha)} nor any other `arch`/`alpha`: pass the no-top "
             f"ImageNet weights file of {arch} from keras.applications."
         )
     return (
-        f"--weights {weights} does not fit {_arguments(arch, alpha)}: it holds the weights of {_arguments(*found)}; pass those arguments."
+        f"`weights` {weights} does not fit {_arguments(arch, alpha)}: it holds the weights of {_arguments(*found)}; pass those arguments."
     )
 
 
@@ -249,7 +249,7 @@ def identify_weights_file(path: str | os.PathLike) -> tuple[str, float | None] |
     try:
         names, shapes = _read_weights_file(path)
     except (OSError, KeyError) as error:
-        raise ValueError(f"--weights {path}: not a Keras HDF5 weights file ({error}).") from None
+        raise ValueError(f"`weights` {path}: not a Keras HDF5 weights file ({error}).") from None
     for backbone in BACKBONES.values():
         if backbone.marker not in names:
             continue
@@ -266,14 +266,14 @@ def _load_pretrained(backbone: Backbone, image_size: int, alpha: float | None, w
         return backbone.build(image_size, alpha, weights)
     except ValueError as error:
         if weights == "imagenet":
-            raise ValueError(f"{_arguments(backbone.name, alpha)} --weights imagenet: {error}") from None
+            raise ValueError(f"{_arguments(backbone.name, alpha)} `weights` imagenet: {error}") from None
         raise ValueError(_misfit_message(weights, backbone.name, alpha, identify_weights_file(weights))) from None
     except Exception as error:  # Keras' download: URLError, HTTPError, socket timeouts and more.
         if weights != "imagenet":
             raise
         raise ValueError(
-            f"{_arguments(backbone.name, alpha)} --weights imagenet: could not download the ImageNet weights ({error}). "
-            f"Offline, pass --weights PATH with the no-top weights file, or put it in ~/.keras/models/."
+            f"{_arguments(backbone.name, alpha)} `weights` imagenet: could not download the ImageNet weights ({error}). "
+            f"Offline, pass `weights` PATH with the no-top weights file, or put it in ~/.keras/models/."
         ) from None
 
 

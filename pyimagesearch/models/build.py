@@ -211,19 +211,19 @@ def task_with_head(
             without the grouped head or a colour group, or with the MLP.
     """
     if colour_branch not in config.COLOUR_BRANCHES:
-        raise ValueError(f"--colour-branch must be one of {', '.join(config.COLOUR_BRANCHES)}. Received: --colour-branch {colour_branch}")
+        raise ValueError(f"`colour_branch` must be one of {', '.join(config.COLOUR_BRANCHES)}. Received: `colour_branch` {colour_branch}")
     if not network(arch).over_images:
         if colour_branch == "on":
             raise ValueError(
-                f"--colour-branch on splits an image network; --arch {arch} reads feature vectors: use --colour-branch off or auto."
+                f"`colour_branch` on splits an image network; `arch` {arch} reads feature vectors: use `colour_branch` off or auto."
             )
         colour_branch = "off"
     head = resolve_head(head, task, label_groups)
     colours = colour_group(label_groups) if head == "grouped" else None
     if colour_branch == "on" and colours is None:
         raise ValueError(
-            "--colour-branch on needs the grouped head and a label group of colours (black, blue, red, ...); "
-            f"this data set gives {'no colour group' if head == 'grouped' else f'the {head} head'}. Use --colour-branch off."
+            "`colour_branch` on needs the grouped head and a label group of colours (black, blue, red, ...); "
+            f"this data set gives {'no colour group' if head == 'grouped' else f'the {head} head'}. Use `colour_branch` off."
         )
     if head == "grouped":
         return grouped_task(

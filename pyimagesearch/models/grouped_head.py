@@ -30,14 +30,14 @@ def resolve_head(head: str, task: str, label_groups: Sequence[Sequence[str]] | N
         ValueError: For an unknown head, or ``grouped`` where the labels have no groups.
     """
     if head not in config.HEADS:
-        raise ValueError(f"--head must be one of {', '.join(config.HEADS)}. Received: --head {head}")
+        raise ValueError(f"`head` must be one of {', '.join(config.HEADS)}. Received: `head` {head}")
     grouped_possible = task == "multilabel" and label_groups is not None
     if head == "auto":
         return "grouped" if grouped_possible else "flat"
     if head == "grouped" and not grouped_possible:
         raise ValueError(
-            "--head grouped needs label groups: every folder named with one label per position, e.g. "
-            f"<colour>_<type> (this {task} data set has none); use --head flat or --head auto."
+            "`head` grouped needs label groups: every folder named with one label per position, e.g. "
+            f"<colour>_<type> (this {task} data set has none); use `head` flat or `head` auto."
         )
     return head
 

@@ -94,12 +94,12 @@ def input_normalization(mode: str, train_images: np.ndarray | None = None) -> li
         >>> model = SmallerVGGNet.build(96, 96, 3, classes=6, preprocessing=layers)
     """
     if mode not in NORMALIZATIONS:
-        raise ValueError(f"--normalize must be one of {', '.join(NORMALIZATIONS)}. Received: --normalize {mode}")
+        raise ValueError(f"`normalize` must be one of {', '.join(NORMALIZATIONS)}. Received: `normalize` {mode}")
     layers: list[keras.layers.Layer] = [keras.layers.Rescaling(1.0 / 255, name="rescale_to_unit")]
     if mode == "unit":
         return layers
     if train_images is None:
-        raise ValueError(f"--normalize {mode} learns its statistics from the training images, and none were given.")
+        raise ValueError(f"`normalize` {mode} learns its statistics from the training images, and none were given.")
     mean, variance = channel_statistics(train_images)
     std = np.ones_like(mean) if mode == "center" else np.sqrt(np.maximum(variance, _MIN_STD**2))
     # Plain lists: the layer's config is JSON, and safe-mode loading rebuilds it from there.
@@ -119,5 +119,5 @@ def kernel_initializer(name: str) -> str:
         ValueError: For a name not in `INITIALIZERS`.
     """
     if name not in INITIALIZERS:
-        raise ValueError(f"--init must be one of {', '.join(INITIALIZERS)}. Received: --init {name}")
+        raise ValueError(f"`init` must be one of {', '.join(INITIALIZERS)}. Received: `init` {name}")
     return INITIALIZERS[name]

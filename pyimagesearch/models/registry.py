@@ -101,5 +101,5 @@ def network(arch: str) -> Network:
         ValueError: For a name not in `NETWORKS`.
     """
     if arch not in NETWORKS:
-        raise ValueError(f"--arch must be one of {', '.join(NETWORKS)}. Received: --arch {arch}")
+        raise ValueError(f"`arch` must be one of {', '.join(NETWORKS)}. Received: `arch` {arch}")
     return NETWORKS[arch]

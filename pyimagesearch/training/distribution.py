@@ -71,10 +71,10 @@ def resolve_strategy(name: str, environ: Mapping[str, str] | None = None) -> str
             ``multiworker`` without ``TF_CONFIG``.
     """
     if name not in config.STRATEGIES:
-        raise ValueError(f"--strategy must be one of {', '.join(config.STRATEGIES)}. Received: --strategy {name}")
+        raise ValueError(f"`strategy` must be one of {', '.join(config.STRATEGIES)}. Received: `strategy` {name}")
     tf_config = read_tf_config(environ)
     if name == "multiworker" and tf_config is None:
-        raise ValueError(f"--strategy multiworker needs TF_CONFIG describing the cluster, e.g. TF_CONFIG='{TF_CONFIG_EXAMPLE}'")
+        raise ValueError(f"`strategy` multiworker needs TF_CONFIG describing the cluster, e.g. TF_CONFIG='{TF_CONFIG_EXAMPLE}'")
     if name != "auto":
         return name
     if tf_config is not None:
@@ -155,7 +155,7 @@ def lost_workers_reported() -> Iterator[None]:
         cause = next((line.strip() for line in str(error.message).splitlines() if "unhealthy" in line), type(error).__name__)
         raise WorkerLost(
             f"a worker of the cluster stopped ({cause}): training cannot go on with fewer workers. Start every worker "
-            "again with the same command and --resume: training continues from the last finished epoch."
+            "again with the same command and `resume`: training continues from the last finished epoch."
         ) from None
 
 

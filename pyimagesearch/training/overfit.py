@@ -109,7 +109,7 @@ def overfit_check(
     images, targets = np.asarray(images), np.asarray(targets)
     if len(images) == 0 or len(images) != len(targets):
         raise ValueError(
-            f"--overfit-check needs as many targets as images, at least one. Received: {len(images)} images, {len(targets)} targets"
+            f"`overfit_check` needs as many targets as images, at least one. Received: {len(images)} images, {len(targets)} targets"
         )
     if max_steps < 1 or hold_steps < 1:
         raise ValueError(f"max_steps and hold_steps must be positive. Received: {max_steps}, {hold_steps}")
@@ -179,12 +179,12 @@ def check_overfit(options: TrainOptions, images: int = config.OVERFIT_CHECK_IMAG
         ValueError: For bad options or unusable data.
     """
     if images < 1:
-        raise ValueError(f"--overfit-check needs at least 1 image (e.g. 10). Received: {images}")
+        raise ValueError(f"`overfit_check` needs at least 1 image (e.g. 10). Received: {images}")
     recipe = recipe_of(options)
     dataset, label_sep = options.data.dataset, options.data.label_sep
     if is_feature_table(dataset):
         raise ValueError(
-            f"--overfit-check samples images from a folder; --dataset {dataset} is a feature table: train on it without --overfit-check."
+            f"`overfit_check` samples images from a folder; `dataset` {dataset} is a feature table: train on it without `overfit_check`."
         )
     paths, label_sets, _ = find_labelled_images(dataset, label_sep)
     binarizer = fit_binarizer(label_sets)
@@ -201,7 +201,7 @@ def check_overfit(options: TrainOptions, images: int = config.OVERFIT_CHECK_IMAG
     pixels, kept, _ = load_images([paths[i] for i in chosen], recipe.image_size)
     inputs = pixels if network(recipe.arch).over_images else extract_features(pixels)
     if len(kept) < 1:
-        raise ValueError(f"--dataset {dataset}: none of the {len(chosen)} images chosen could be decoded.")
+        raise ValueError(f"`dataset` {dataset}: none of the {len(chosen)} images chosen could be decoded.")
     labels_of = {paths[i]: label_sets[i] for i in chosen}
     targets = task_spec.encode(binarizer, [labels_of[path] for path in kept])
     logger.info(

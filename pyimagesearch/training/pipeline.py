@@ -88,7 +88,7 @@ def resolve_export(export: bool | None, arch: str) -> bool:
     over_images = network(arch).over_images
     if export and not over_images:
         raise ValueError(
-            f"--export writes networks over images as ONNX; --arch {arch} computes its features outside the network: drop --export."
+            f"`export` writes networks over images as ONNX; `arch` {arch} computes its features outside the network: drop `export`."
         )
     return over_images if export is None else export
 
@@ -129,7 +129,7 @@ def train(
     run.check()
     if not network(recipe.arch).over_images and options.fitting.recolour == "on":
         raise ValueError(
-            f"--recolour on paints training images; --arch {recipe.arch} trains on features computed once from them: drop --recolour."
+            f"`recolour` on paints training images; `arch` {recipe.arch} trains on features computed once from them: drop `recolour`."
         )
     replaces_backgrounds = resolve_background(options.fitting.background, recipe.arch)
 

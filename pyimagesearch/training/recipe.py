@@ -81,15 +81,15 @@ class RunContext:
         """Raise `ValueError` for ``--resume`` without ``--work-dir``, a ``--work-dir`` that is a file, or
         one holding an interrupted run's state without ``--resume``."""
         if self.resume and self.work_dir is None:
-            raise ValueError("--resume needs --work-dir: the folder the interrupted run backed up to (e.g. --work-dir run1).")
+            raise ValueError("`resume` needs `work_dir`: the folder the interrupted run backed up to (e.g. `work_dir` run1).")
         if self.work_dir is not None and Path(self.work_dir).is_file():
-            raise ValueError(f"--work-dir {self.work_dir} is a file: give a folder (created if missing).")
+            raise ValueError(f"`work_dir` {self.work_dir} is a file: give a folder (created if missing).")
         # Keras' backup would silently resume an older run, and its phase 1 would follow a later --resume.
         left = [name for name in (BACKUP_FOLDER, PHASE_ONE_FOLDER) if self.work_dir is not None and (Path(self.work_dir) / name).exists()]
         if left and not self.resume:
             raise ValueError(
-                f"--work-dir {self.work_dir} holds an interrupted run ({', '.join(left)}): "
-                "add --resume to continue it, or give another folder."
+                f"`work_dir` {self.work_dir} holds an interrupted run ({', '.join(left)}): "
+                "add `resume` to continue it, or give another folder."
             )
 
 
@@ -128,40 +128,40 @@ def recipe_of(options: TrainOptions) -> Recipe:
 def check_recipe(recipe: Recipe, split: str, folds: int | None, duplicate_radius: int = config.DUPLICATE_RADIUS) -> None:
     """Raise `ValueError` naming the option of ``recipe`` (or the data options) that cannot train."""
     if recipe.epochs < 1:
-        raise ValueError(f"--epochs must be at least 1. Received: {recipe.epochs}")
+        raise ValueError(f"`epochs` must be at least 1. Received: {recipe.epochs}")
     if not recipe.learning_rate > 0:
-        raise ValueError(f"--lr must be positive, e.g. 1e-3. Received: {recipe.learning_rate}")
+        raise ValueError(f"`lr` must be positive, e.g. 1e-3. Received: {recipe.learning_rate}")
     resolve_batch_size(recipe.batch_size, 0)
     if recipe.image_size < MIN_IMAGE_SIZE:
-        raise ValueError(f"--image-size must be at least {MIN_IMAGE_SIZE} pixels. Received: {recipe.image_size}")
+        raise ValueError(f"`image_size` must be at least {MIN_IMAGE_SIZE} pixels. Received: {recipe.image_size}")
     learning_rate_schedule(recipe.schedule, recipe.learning_rate, recipe.epochs, steps_per_epoch=1)
     if recipe.normalize not in NORMALIZATIONS:
-        raise ValueError(f"--normalize must be one of {', '.join(NORMALIZATIONS)}. Received: --normalize {recipe.normalize}")
+        raise ValueError(f"`normalize` must be one of {', '.join(NORMALIZATIONS)}. Received: `normalize` {recipe.normalize}")
     kernel_initializer(recipe.init)
     if split not in config.SPLITS:
-        raise ValueError(f"Unknown split: expected one of {', '.join(config.SPLITS)}. Received: --split {split}")
+        raise ValueError(f"Unknown split: expected one of {', '.join(config.SPLITS)}. Received: `split` {split}")
     if folds is not None and folds < 2:
-        raise ValueError(f"--folds must be at least 2 (e.g. 5). Received: {folds}")
+        raise ValueError(f"`folds` must be at least 2 (e.g. 5). Received: {folds}")
     if duplicate_radius < 0:
-        raise ValueError(f"--duplicate-radius must be 0 or more bits. Received: {duplicate_radius}")
+        raise ValueError(f"`duplicate_radius` must be 0 or more bits. Received: {duplicate_radius}")
     if recipe.patience is not None and recipe.patience < 1:
-        raise ValueError(f"--patience must be at least 1 epoch, or 0 to train every epoch. Received: {recipe.patience}")
+        raise ValueError(f"`patience` must be at least 1 epoch, or 0 to train every epoch. Received: {recipe.patience}")
     resolve_precision(recipe.precision)
     resolve_jit_compile(recipe.jit_compile)
     entry = network(recipe.arch)
     if not entry.over_images and recipe.normalize != config.NORMALIZE:
-        raise ValueError(f"--normalize scales image pixels; --arch {recipe.arch} standardises its features itself: drop --normalize.")
+        raise ValueError(f"`normalize` scales image pixels; `arch` {recipe.arch} standardises its features itself: drop `normalize`.")
     if entry.min_image_size is not None and recipe.image_size < entry.min_image_size:
         raise ValueError(
-            f"--image-size must be at least {entry.min_image_size} pixels for --arch {recipe.arch}. Received: {recipe.image_size}"
+            f"`image_size` must be at least {entry.min_image_size} pixels for `arch` {recipe.arch}. Received: {recipe.image_size}"
         )
     if recipe.fine_tune_layers < 0 or recipe.fine_tune_epochs < 0:
         raise ValueError(
-            "--fine-tune-layers and --fine-tune-epochs must be 0 (no fine-tuning) or more. "
+            "`fine_tune_layers` and `fine_tune_epochs` must be 0 (no fine-tuning) or more. "
             f"Received: {recipe.fine_tune_layers} and {recipe.fine_tune_epochs}"
         )
     if not recipe.fine_tune_lr > 0:
-        raise ValueError(f"--fine-tune-lr must be positive, e.g. 1e-4. Received: {recipe.fine_tune_lr}")
+        raise ValueError(f"`fine_tune_lr` must be positive, e.g. 1e-4. Received: {recipe.fine_tune_lr}")
 
 
 def dataset_task(dataset: str | os.PathLike, label_sets: list[tuple[str, ...]], task: str) -> str:
@@ -169,21 +169,21 @@ def dataset_task(dataset: str | os.PathLike, label_sets: list[tuple[str, ...]], 
     try:
         return resolve_task(label_sets, task)
     except ValueError as error:
-        if str(error).startswith("--task") or str(error).startswith("Unknown task"):
+        if str(error).startswith("`task`") or str(error).startswith("Unknown task"):
             raise
-        raise ValueError(f"--dataset {dataset}: {error}") from None
+        raise ValueError(f"`dataset` {dataset}: {error}") from None
 
 
 def check_outputs(**paths: str | os.PathLike) -> None:
     # Fail before training, not after an hour of it.
-    for flag, path in paths.items():
+    for name, path in paths.items():
         path = Path(path)
         if path.is_dir():
-            raise ValueError(f"--{flag} {path} is an existing folder: give a file name.")
+            raise ValueError(f"`{name}` {path} is an existing folder: give a file name.")
         if not path.parent.exists():
-            raise ValueError(f"--{flag} {path}: the folder {path.parent} does not exist; create it first.")
+            raise ValueError(f"`{name}` {path}: the folder {path.parent} does not exist; create it first.")
     if len({Path(path).resolve() for path in paths.values()}) < len(paths):
-        raise ValueError(f"Output files must differ. Received: {', '.join(f'--{k} {v}' for k, v in paths.items())}")
+        raise ValueError(f"Output files must differ. Received: {', '.join(f'`{k}` {v}' for k, v in paths.items())}")
 
 
 def learning_rate_schedule(name: str, learning_rate: float, epochs: int, steps_per_epoch: int):
@@ -199,4 +199,4 @@ def learning_rate_schedule(name: str, learning_rate: float, epochs: int, steps_p
         return keras.optimizers.schedules.InverseTimeDecay(learning_rate, decay_steps=1, decay_rate=learning_rate / epochs)
     if name == "cosine":
         return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, epochs * steps_per_epoch))
-    raise ValueError(f"Unknown schedule: expected one of {', '.join(config.SCHEDULES)}. Received: --schedule {name}")
+    raise ValueError(f"Unknown schedule: expected one of {', '.join(config.SCHEDULES)}. Received: `schedule` {name}")

@@ -18,7 +18,7 @@ def resolve_precision(precision: str, arch: str = SMALLERVGGNET) -> str:
         ValueError: For a choice not in `config.PRECISIONS`.
     """
     if precision not in config.PRECISIONS:
-        raise ValueError(f"--precision must be one of {', '.join(config.PRECISIONS)}. Received: --precision {precision}")
+        raise ValueError(f"`precision` must be one of {', '.join(config.PRECISIONS)}. Received: `precision` {precision}")
     if precision != "auto":
         return precision
     import tensorflow as tf
@@ -51,7 +51,7 @@ def resolve_jit_compile(jit_compile: str) -> bool | str:
         ValueError: For a choice not in `config.JIT_COMPILES`.
     """
     if jit_compile not in config.JIT_COMPILES:
-        raise ValueError(f"--jit-compile must be one of {', '.join(config.JIT_COMPILES)}. Received: --jit-compile {jit_compile}")
+        raise ValueError(f"`jit_compile` must be one of {', '.join(config.JIT_COMPILES)}. Received: `jit_compile` {jit_compile}")
     return {"auto": "auto", "on": True, "off": False}[jit_compile]
 
 
@@ -81,5 +81,5 @@ def resolve_batch_size(batch_size: int | str, train_images: int, cpu: str | None
         large_batch = config.AUTO_TRAINING[cpu or cpu_kind()]["large_batch_size"]
         return large_batch if train_images >= large_batch * config.LARGE_BATCH_MIN_STEPS else config.BATCH_SIZE
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"--batch-size must be a whole number of at least 1, or auto. Received: {batch_size}")
+        raise ValueError(f"`batch_size` must be a whole number of at least 1, or auto. Received: {batch_size}")
     return batch_size
