@@ -27,7 +27,7 @@ def test_folder_name_without_separator_is_a_single_label():
 def test_folder_name_with_no_label_is_refused():
     with pytest.raises(ValueError, match="gives no label"):
         labels_from_folder("___")
-    with pytest.raises(ValueError, match=r"The label separator must be a non-empty string \(flag `label_sep`\)"):
+    with pytest.raises(ValueError, match=r"`label_sep`, the label separator, must be a non-empty string"):
         labels_from_folder("red_dress", separator="")
 
 

@@ -27,7 +27,7 @@ def labels_from_folder(folder_name: str, separator: str = config.LABEL_SEP) -> t
         ('red', 'dress')
     """
     if not separator:
-        raise ValueError("The label separator must be a non-empty string (flag `label_sep`). Received: ''")
+        raise ValueError("`label_sep`, the label separator, must be a non-empty string. Received: ''")
     parts = [part.strip() for part in folder_name.split(separator)]
     labels = tuple(dict.fromkeys(part for part in parts if part))
     if not labels:
