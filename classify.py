@@ -127,9 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"classify.py: {classifier.note}", file=sys.stderr)
         if args.explain:
             classifier.check_explain()
-        predictions, skipped = classifier.classify(
-            paths, threshold=args.threshold, top_k=args.top_k, decode=args.decode, unknown_threshold=args.unknown_threshold
-        )
+        decoding = classifier.decoding(args.threshold, args.top_k, args.decode)
+        predictions, skipped = classifier.classify(paths, decoding, unknown_threshold=args.unknown_threshold)
         if args.annotate:
             annotated = [targets[prediction.path] for prediction in predictions]
             write_all_annotations(classifier, predictions, annotated, explain=args.explain)

@@ -90,13 +90,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"evaluate.py: {classifier.note}", file=sys.stderr)
         if args.explain:
             classifier.check_explain()
+        decoding = classifier.decoding(args.threshold, args.top_k, args.decode)
         result = evaluate_folder(
             classifier,
             args.dataset,
             label_sep=args.label_sep,
-            threshold=args.threshold,
-            top_k=args.top_k,
-            decode=args.decode,
+            decoding=decoding,
             progress=lambda items, total: tqdm(items, total=total, desc="loading images", unit="img", file=sys.stderr),
         )
         output.mkdir(parents=True, exist_ok=True)
@@ -110,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             output / "misclassified.csv",
             columns=["image", "true", "predicted", "loss"],
         )
-        thresholds = [args.threshold] * len(classifier.classes) if args.threshold is not None else classifier.thresholds
-        plot_precision_recall(result.true, result.probabilities, classifier.classes, thresholds, output / "pr_curves.png")
+        plot_precision_recall(result.true, result.probabilities, classifier.classes, decoding.thresholds, output / "pr_curves.png")
         write_evaluation_report(
             output / "report.html",
             report,

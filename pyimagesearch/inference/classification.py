@@ -20,7 +20,7 @@ import numpy as np
 from pyimagesearch import config
 from pyimagesearch.atomic import atomic_path
 from pyimagesearch.data.images import decode_image, default_workers, is_image_file, list_images, load_images
-from pyimagesearch.inference import decoding
+from pyimagesearch.inference.decoding import Decoding, label_probabilities, named_decodings, output_units, resolve_decoding
 from pyimagesearch.inference.labelbin import check_binarizer_classes, unpickle_labelbin
 from pyimagesearch.inference.predictors import Predictor, is_onnx_file, load_fastest_predictor, load_predictor
 from pyimagesearch.inference.unknown import UnknownDetector, UnknownScores
@@ -165,7 +165,7 @@ class Classifier:
         classes = metadata["classes"]
         if binarizer is not None:
             check_binarizer_classes(binarizer, classes, f"--labelbin {labelbin_path}")
-        if predictor.output_units != decoding.output_units(task, len(classes)):
+        if predictor.output_units != output_units(task, len(classes)):
             raise ValueError(f"--model {model_path} has {predictor.output_units} outputs for {len(classes)} labels: retrain it.")
         tuned = metadata.get("thresholds")
         thresholds = [tuned[label] for label in classes] if tuned else [float(metadata["threshold"])] * len(classes)
@@ -203,7 +203,7 @@ class Classifier:
 
     def predict_probabilities(self, images: np.ndarray, batch_size: int = config.BATCH_SIZE) -> np.ndarray:
         """Per-label probabilities of shape (N, num_labels) for RGB uint8 images of the model's size."""
-        return decoding.label_probabilities(self.task, self.predictor.predict(images, batch_size=batch_size))
+        return label_probabilities(self.task, self.predictor.predict(images, batch_size=batch_size))
 
     def predict_with_unknown(self, images: np.ndarray, batch_size: int = config.BATCH_SIZE) -> tuple[np.ndarray, UnknownScores | None]:
         """Per-label probabilities of shape (N, num_labels) and, for a model with unknown detection,
@@ -211,82 +211,46 @@ class Classifier:
         if self.unknown is None:
             return self.predict_probabilities(images, batch_size), None
         outputs, features = self.predictor.predict_with_features(images, batch_size)
-        probabilities = decoding.label_probabilities(self.task, outputs)
+        probabilities = label_probabilities(self.task, outputs)
         return probabilities, self.unknown.score(probabilities, features)
 
-    def decoding(self, threshold: float | None = None, top_k: int | None = None, decode: str | None = None) -> str:
-        """The decoding to apply: ``decode`` if given; else ``groups`` for a grouped head unless a
-        threshold or ``top_k`` asks otherwise, and ``threshold`` for a flat one."""
-        if decode is not None:
-            return decode
-        return "groups" if self.head == "grouped" and threshold is None and top_k is None else "threshold"
+    def decoding(self, threshold: float | None = None, top_k: int | None = None, decode: str | None = None) -> Decoding:
+        """The decoding to apply, resolved once from the model's (its tuned thresholds, its label
+        groups and head) and these choices, and checked before any image is read (see
+        `decoding.resolve_decoding`, which holds the rule).
 
-    def decoding_name(self, threshold: float | None = None, top_k: int | None = None, decode: str | None = None) -> str:
-        """What `decide` does with these arguments, named as in `decoding.named_decodings`
-        (``tuned thresholds``, ``one label per group``, ...), or ``threshold 0.3``, ``top 2``."""
-        if top_k is not None:
-            return f"top {top_k}"
-        if self.task != "multilabel":
-            return decoding.MOST_PROBABLE
-        if self.decoding(threshold, top_k, decode) == "groups":
-            return decoding.GROUPS
-        if threshold is not None:
-            return f"threshold {threshold:g}"
-        return decoding.TUNED if self.thresholds_tuned else f"threshold {self.thresholds[0]:g}"
-
-    def named_decodings(self) -> dict[str, dict]:
-        """This model's standard decodings, name -> keyword arguments of `decoding.decode` (see
-        `decoding.named_decodings`): its tuned thresholds and label groups where it has them."""
-        return decoding.named_decodings(self.task, self.thresholds if self.thresholds_tuned else None, self.group_indices)
-
-    def check_decoding(self, threshold: float | None = None, top_k: int | None = None, decode: str | None = None) -> None:
-        """Refuse decoding arguments this model cannot honour, before any image is read.
+        Args:
+            threshold: One threshold for every label, replacing the model's tuned ones.
+            top_k: Keep the ``top_k`` most probable labels instead (the tutorial's rule).
+            decode: ``"threshold"``, or ``"groups"`` for the most probable label of each label
+                group (when every image has exactly one colour and one type). Defaults to the
+                model's: ``"groups"`` for a grouped head unless a threshold or ``top_k`` is given.
 
         Raises:
             ValueError: For a threshold outside [0, 1], a ``top_k`` outside 1..number of labels,
                 or group decoding on a model without label groups or combined with ``top_k``.
         """
-        if threshold is not None and not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"--threshold must be between 0 and 1. Received: {threshold}")
-        if top_k is not None and not 1 <= top_k <= len(self.classes):
-            raise ValueError(f"--top-k must be between 1 and {len(self.classes)} (the number of labels). Received: {top_k}")
-        decode = self.decoding(threshold, top_k, decode)
-        if decode not in config.DECODINGS:
-            raise ValueError(f"Unknown decoding: expected one of {', '.join(config.DECODINGS)}. Received: --decode {decode}")
-        if decode == "groups":
-            if self.label_groups is None:
-                raise ValueError(
-                    "--decode groups: this model has no label groups (its folders are not all named "
-                    "<colour>_<type> with one label per position); use --decode threshold."
-                )
-            if top_k is not None:
-                raise ValueError("--decode groups picks one label per group: drop --top-k.")
+        return resolve_decoding(
+            self.task,
+            len(self.classes),
+            self.thresholds,
+            self.group_indices,
+            self.head,
+            tuned=self.thresholds_tuned,
+            threshold=threshold,
+            top_k=top_k,
+            decode=decode,
+        )
 
-    def decide(
-        self,
-        probabilities: np.ndarray,
-        threshold: float | None = None,
-        top_k: int | None = None,
-        decode: str | None = None,
-    ) -> np.ndarray:
-        """Multi-hot decisions from probabilities.
+    def named_decodings(self) -> dict[str, dict]:
+        """This model's standard decodings, name -> keyword arguments of `decoding.decode` (see
+        `decoding.named_decodings`): its tuned thresholds and label groups where it has them."""
+        return named_decodings(self.task, self.thresholds if self.thresholds_tuned else None, self.group_indices)
 
-        Args:
-            probabilities: Shape (N, num_labels).
-            threshold: One threshold for every label, replacing the model's tuned ones.
-            top_k: Keep the ``top_k`` most probable labels instead (the tutorial's rule).
-            decode: ``"threshold"``, or ``"groups"`` for the most probable label of each
-                label group (when every image has exactly one colour and one type). Defaults
-                to the model's (see `decoding`).
-
-        Raises:
-            ValueError: For arguments `check_decoding` refuses.
-        """
-        self.check_decoding(threshold, top_k, decode)
-        if self.decoding(threshold, top_k, decode) == "groups":
-            return decoding.decode(self.task, probabilities, groups=self.group_indices)
-        threshold = self.thresholds if threshold is None else threshold
-        return decoding.decode(self.task, probabilities, threshold=threshold, top_k=top_k)
+    def decide(self, probabilities: np.ndarray, decoding: Decoding | None = None) -> np.ndarray:
+        """Multi-hot decisions from probabilities of shape (N, num_labels), under ``decoding``
+        (see `decoding`). Defaults to the model's own."""
+        return (self.decoding() if decoding is None else decoding).decide(probabilities)
 
     def check_unknown_threshold(self, unknown_threshold: float | None) -> None:
         """Refuse an ``--unknown-threshold`` outside [0, 1], or one for a model without unknown detection.
@@ -338,13 +302,11 @@ class Classifier:
     def classify(
         self,
         paths: Sequence[Path],
-        threshold: float | None = None,
-        top_k: int | None = None,
-        decode: str | None = None,
+        decoding: Decoding | None = None,
         unknown_threshold: float | None = None,
         batch_size: int = config.BATCH_SIZE,
     ) -> tuple[list[Prediction], list[tuple[Path, str]]]:
-        """Label image files (see `decide` for the decoding arguments), ``batch_size`` images per
+        """Label image files under ``decoding`` (see `decoding`; defaults to the model's own), ``batch_size`` images per
         run of the network (an int8 export's answer for an image depends on the others of its batch:
         onnxruntime quantizes each batch's activations on one scale).
 
@@ -359,15 +321,15 @@ class Classifier:
             ``(path, reason)`` per unreadable one.
 
         Raises:
-            ValueError: For bad decoding arguments (see `decide`) or a bad ``unknown_threshold``.
+            ValueError: For a bad ``unknown_threshold``.
         """
-        self.check_decoding(threshold, top_k, decode)
+        decoding = self.decoding() if decoding is None else decoding
         self.check_unknown_threshold(unknown_threshold)
         images, kept, skipped = load_images(paths, self.image_size)
         if not kept:
             return [], skipped
         probabilities, scores = self.predict_with_unknown(images, batch_size)
-        decisions = self.decide(probabilities, threshold, top_k, decode)
+        decisions = decoding.decide(probabilities)
         predictions = []
         for index, (path, row, decided) in enumerate(zip(kept, probabilities, decisions)):
             order = np.argsort(-row, kind="stable")
