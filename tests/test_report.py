@@ -391,33 +391,6 @@ def test_report_modules_import_neither_tensorflow_nor_keras():
     assert not {"tensorflow", "keras"} & set(json.loads(result.stdout))
 
 
-def readme_flags(heading: str) -> set[str]:
-    """The flags in the first column of the first table after the README line starting with ``heading``."""
-    lines = (PROJECT_ROOT / "README.md").read_text().splitlines()
-    start = next(index for index, line in enumerate(lines) if line.startswith(heading))
-    first = next(index for index in range(start, len(lines)) if lines[index].startswith("|"))
-    rows = []
-    for line in lines[first + 2 :]:  # past the header and its rule
-        if not line.startswith("|"):
-            break
-        rows.append(line)
-    return {flag for row in rows for flag in re.findall(r"`(--?[\w-]+)", row.split("|")[1])}
-
-
-@pytest.mark.parametrize(
-    "script, heading",
-    [
-        ("classify.py", "### classify.py"),
-        ("evaluate.py", "**evaluate.py** scores"),
-        ("export.py", "### export.py"),
-    ],
-)
-def test_readme_flag_tables_list_every_flag(script, heading):
-    module = __import__(script.removesuffix(".py"))
-    parser_flags = {flag for action in module.build_parser()._actions for flag in action.option_strings} - {"-h", "--help"}
-    assert readme_flags(heading) == parser_flags
-
-
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
 def test_headless_chromium_renders_the_report_and_the_sheet_filters(keras_report, exported_model, demo_data, tmp_path):
     output, _, _ = keras_report
