@@ -31,14 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     def classify() -> int:
         from PIL import Image
 
-        from pyimagesearch.inference.classification import (
-            EXPLAIN_NEEDS_KERAS,
-            Classifier,
-            annotated_paths,
-            expand_image_arguments,
-            labelbin_to_check,
-            write_all_annotations,
-        )
+        from pyimagesearch.inference.annotation import annotated_paths, write_all_annotations
+        from pyimagesearch.inference.classification import EXPLAIN_NEEDS_KERAS, Classifier, expand_image_arguments, labelbin_to_check
         from pyimagesearch.inference.unknown import format_typicality
 
         report = None
