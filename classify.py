@@ -12,7 +12,7 @@ import sys
 from pyimagesearch import config
 from pyimagesearch.cli import configure_logging, quiet_libraries, run
 from pyimagesearch.inference.options import CLASSIFY_SETTINGS, ClassifyOptions
-from pyimagesearch.options import add_options, flat
+from pyimagesearch.options import add_options, as_flags, flat
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             prepack=len(paths) > config.BATCH_SIZE,
         )
         if classifier.note:
-            print(f"classify.py: {classifier.note}", file=sys.stderr)
+            print(f"classify.py: {as_flags(classifier.note, CLASSIFY_SETTINGS)}", file=sys.stderr)
         if outputs.explain:
             classifier.check_explain()
         decoding = classifier.decoding(**flat(options.decoding))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pyimagesearch.cli import configure_logging, quiet_libraries, run
 from pyimagesearch.evaluation.options import EVALUATE_SETTINGS, EvaluateOptions
-from pyimagesearch.options import add_options, flat
+from pyimagesearch.options import add_options, as_flags, flat
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             inputs.model, inputs.labelbin, prefer_export=True, keras_reason=EXPLAIN_NEEDS_KERAS if outputs.explain else None
         )
         if classifier.note:
-            print(f"evaluate.py: {classifier.note}", file=sys.stderr)
+            print(f"evaluate.py: {as_flags(classifier.note, EVALUATE_SETTINGS)}", file=sys.stderr)
         if outputs.explain:
             classifier.check_explain()
         decoding = classifier.decoding(**flat(options.decoding))

@@ -30,7 +30,7 @@ def test_images_are_found_from_files_folders_and_globs(demo_data):
 
 
 def test_missing_image_argument_names_it(tmp_path):
-    with pytest.raises(ValueError, match=r"--image .*nothing.jpg: no such file"):
+    with pytest.raises(ValueError, match=r"`image` .*nothing.jpg: no such file"):
         expand_image_arguments([str(tmp_path / "nothing.jpg")])
     (tmp_path / "notes.txt").write_text("hi")
     with pytest.raises(ValueError, match="notes.txt: not an image file"):

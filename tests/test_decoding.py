@@ -76,11 +76,11 @@ def test_one_rule_resolves_the_models_decoding_and_the_users_choices():
 @pytest.mark.parametrize(
     "choices, groups, message",
     [
-        ({"threshold": 1.5}, None, r"--threshold must be between 0 and 1. Received: 1.5"),
-        ({"top_k": 5}, None, r"--top-k must be between 1 and 4 \(the number of labels\). Received: 5"),
-        ({"decode": "vote"}, None, r"Unknown decoding: expected one of threshold, groups. Received: --decode vote"),
-        ({"decode": "groups"}, None, r"--decode groups: this model has no label groups .*use --decode threshold."),
-        ({"decode": "groups", "top_k": 2}, [[0, 1], [2, 3]], r"--decode groups picks one label per group: drop --top-k."),
+        ({"threshold": 1.5}, None, r"`threshold` must be between 0 and 1. Received: 1.5"),
+        ({"top_k": 5}, None, r"`top_k` must be between 1 and 4 \(the number of labels\). Received: 5"),
+        ({"decode": "vote"}, None, r"Unknown decoding: expected one of threshold, groups. Received: `decode` vote"),
+        ({"decode": "groups"}, None, r"`decode` groups: this model has no label groups .*use `decode` threshold."),
+        ({"decode": "groups", "top_k": 2}, [[0, 1], [2, 3]], r"`decode` groups picks one label per group: drop `top_k`."),
     ],
 )
 def test_decodings_a_model_cannot_honour_are_refused(choices, groups, message):

@@ -9,8 +9,9 @@ import evaluate
 import export
 import train
 from pyimagesearch.evaluation.options import EVALUATE_SETTINGS, EvaluateOptions
+from pyimagesearch.inference.decoding import resolve_decoding
 from pyimagesearch.inference.options import CLASSIFY_SETTINGS, EXPORT_SETTINGS, ClassifyOptions, DecodingOptions, ExportOptions
-from pyimagesearch.options import declared_options, flag, flat, markdown_rows
+from pyimagesearch.options import as_flags, declared_options, flag, flat, markdown_rows
 from pyimagesearch.training.options import SETTINGS, TrainOptions, train_options
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -111,3 +112,13 @@ def test_classify_and_evaluate_share_one_declaration_of_the_model_and_its_decodi
     shared = {declared.name for declared in declared_options([DecodingOptions])} | {"model"}
     for settings in (CLASSIFY_SETTINGS, EVALUATE_SETTINGS):
         assert shared <= {declared.name for declared in declared_options(settings)}
+
+
+def test_library_errors_name_parameters_that_classify_and_evaluate_write_as_their_flags():
+    with pytest.raises(ValueError) as refused:
+        resolve_decoding("multilabel", 4, [0.5] * 4, [[0, 1], [2, 3]], decode="groups", top_k=2)
+    assert str(refused.value) == "`decode` groups picks one label per group: drop `top_k`."
+    for settings in (CLASSIFY_SETTINGS, EVALUATE_SETTINGS):
+        assert as_flags(str(refused.value), settings) == "--decode groups picks one label per group: drop --top-k."
+    assert as_flags("`unknown_threshold` and `tolerance`", CLASSIFY_SETTINGS) == "--unknown-threshold and `tolerance`"
+    assert as_flags("`quantize` int8 refused; raise `tolerance`", EXPORT_SETTINGS) == "--quantize int8 refused; raise --tolerance"

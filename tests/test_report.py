@@ -372,7 +372,7 @@ def test_bad_report_arguments_are_one_line_errors_that_write_nothing(exported_mo
 
 def test_report_paths_and_thumbnails(tmp_path):
     (tmp_path / "folder.html").mkdir()
-    with pytest.raises(ValueError, match=r"--report .*folder.html is a folder: give the page's file name"):
+    with pytest.raises(ValueError, match=r"`report` .*folder.html is a folder: give the page's file name"):
         check_report_path(tmp_path / "folder.html")
     assert check_report_path("out/Report.HTML") == Path("out/Report.HTML")
     thumbnail = decoded_image(thumbnail_uri(np.zeros((400, 200, 3), np.uint8)))

@@ -141,8 +141,8 @@ def evaluate_folder(
     if not known.any():
         unknown = sorted({label for item in out_of_vocabulary for label in item["unknown"]})
         raise ValueError(
-            f"--dataset {dataset_dir}: no image carries only labels the model knows ({', '.join(classes)}); "
-            f"unknown labels: {', '.join(unknown)}. Check the folder names and --model."
+            f"`dataset` {dataset_dir}: no image carries only labels the model knows ({', '.join(classes)}); "
+            f"unknown labels: {', '.join(unknown)}. Check the folder names and `model`."
         )
     flagged = None
     if scores is not None:

@@ -46,7 +46,7 @@ def annotated_paths(inputs: Sequence[Path], output: str | os.PathLike) -> list[P
     output = Path(output)
     as_file = output.suffix.lower() in config.IMAGE_EXTENSIONS and not output.is_dir()
     if as_file and len(inputs) > 1:
-        raise ValueError(f"--output {output} is a file name but {len(inputs)} images were given: pass a folder.")
+        raise ValueError(f"`output` {output} is a file name but {len(inputs)} images were given: pass a folder.")
     if as_file:
         targets = [output]
     else:
@@ -62,7 +62,7 @@ def annotated_paths(inputs: Sequence[Path], output: str | os.PathLike) -> list[P
     sources = {path.resolve() for path in inputs}
     for target in targets:
         if target.resolve() in sources:
-            raise ValueError(f"--output {output} would overwrite the input image {target}: choose another folder.")
+            raise ValueError(f"`output` {output} would overwrite the input image {target}: choose another folder.")
     return targets
 
 
@@ -74,7 +74,7 @@ def explanation_path(annotated: Path, label: str) -> Path:
 def _write_image(path: Path, bgr_image: np.ndarray) -> None:
     with atomic_path(path) as temporary:
         if not cv2.imwrite(str(temporary), bgr_image):
-            raise ValueError(f"--output {path}: OpenCV cannot write this format; use .jpg or .png.")
+            raise ValueError(f"`output` {path}: OpenCV cannot write this format; use .jpg or .png.")
 
 
 def write_annotations(classifier: Classifier, prediction: Prediction, target: Path, explain: bool = False) -> None:

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
     from pyimagesearch.inference.gradcam import GradCam
 
-# Why --explain runs the Keras model file rather than its ONNX export.
-EXPLAIN_NEEDS_KERAS = "--explain takes Grad-CAM's gradients through the Keras model"
+# Why `explain` runs the Keras model file rather than its ONNX export (a note: the command names its flag).
+EXPLAIN_NEEDS_KERAS = "`explain` takes Grad-CAM's gradients through the Keras model"
 
 
 @dataclass
@@ -92,7 +92,8 @@ class Classifier:
         thresholds_tuned: Whether ``thresholds`` were tuned by train.py (named so in reports).
             Defaults to False.
         note: Why a Keras model file runs though its ONNX export was preferred (see
-            `predictors.load_fastest_predictor`), for the command to say; None otherwise.
+            `predictors.load_fastest_predictor`), for the command to say (its options named as
+            ```model```, which a command writes as its flags: `options.as_flags`); None otherwise.
     """
 
     def __init__(
@@ -144,7 +145,7 @@ class Classifier:
                 when there is one (see `predictors.load_fastest_predictor`; ``note`` then says
                 why the Keras file runs when it does). Defaults to False.
             keras_reason: With ``prefer_export``, why the Keras model itself is needed (e.g.
-                ``--explain``), or None. Defaults to None.
+                ``explain``: `EXPLAIN_NEEDS_KERAS`), or None. Defaults to None.
             prepack: For an ONNX model, let onnxruntime repack the weights when it starts, which
                 pays off from the second batch on (see `predictors.OnnxPredictor.load`). Defaults to True.
 
@@ -160,9 +161,9 @@ class Classifier:
         task = metadata["task"]
         classes = metadata["classes"]
         if binarizer is not None:
-            check_binarizer_classes(binarizer, classes, f"--labelbin {labelbin_path}")
+            check_binarizer_classes(binarizer, classes, f"`labelbin` {labelbin_path}")
         if predictor.output_units != output_units(task, len(classes)):
-            raise ValueError(f"--model {model_path} has {predictor.output_units} outputs for {len(classes)} labels: retrain it.")
+            raise ValueError(f"`model` {model_path} has {predictor.output_units} outputs for {len(classes)} labels: retrain it.")
         tuned = metadata.get("thresholds")
         thresholds = [tuned[label] for label in classes] if tuned else [float(metadata["threshold"])] * len(classes)
         return cls(
@@ -189,7 +190,7 @@ class Classifier:
         """
         model = getattr(self.predictor, "model", None)
         if model is None:
-            raise ValueError(f"--model {self.predictor.path} is an ONNX export: it holds no Keras model.")
+            raise ValueError(f"`model` {self.predictor.path} is an ONNX export: it holds no Keras model.")
         return model
 
     @property
@@ -249,7 +250,7 @@ class Classifier:
         return (self.decoding() if decoding is None else decoding).decide(probabilities)
 
     def check_unknown_threshold(self, unknown_threshold: float | None) -> None:
-        """Refuse an ``--unknown-threshold`` outside [0, 1], or one for a model without unknown detection.
+        """Refuse an ``unknown_threshold`` outside [0, 1], or one for a model without unknown detection.
 
         The threshold is a typicality: the share of validation photos of known things that
         looked as unfamiliar or more (see `unknown`). 0 turns unknown detection off.
@@ -261,13 +262,13 @@ class Classifier:
             return
         if not 0.0 <= unknown_threshold <= 1.0:
             raise ValueError(
-                "--unknown-threshold must be between 0 and 1 (a typicality, e.g. 0.05; 0 turns unknown detection "
+                "`unknown_threshold` must be between 0 and 1 (a typicality, e.g. 0.05; 0 turns unknown detection "
                 f"off). Received: {unknown_threshold}"
             )
         if self.unknown is None:
             raise ValueError(
-                f"--unknown-threshold: the model {self.predictor.path} has no unknown detection (trained before it "
-                "existed): retrain it with train.py, or drop --unknown-threshold."
+                f"`unknown_threshold`: the model {self.predictor.path} has no unknown detection (trained before it "
+                "existed): retrain it with train.py, or drop `unknown_threshold`."
             )
 
     def check_explain(self) -> None:
@@ -371,11 +372,11 @@ def expand_image_arguments(arguments: Sequence[str]) -> list[Path]:
             matches = list_images(path)
         elif path.is_file():
             if path.suffix.lower() not in config.IMAGE_EXTENSIONS:
-                raise ValueError(f"--image {argument}: not an image file (extensions: {', '.join(config.IMAGE_EXTENSIONS)}).")
+                raise ValueError(f"`image` {argument}: not an image file (extensions: {', '.join(config.IMAGE_EXTENSIONS)}).")
             matches = [path]
         else:
             matches = sorted(Path(match) for match in glob.glob(argument, recursive=True) if is_image_file(Path(match)))
         if not matches:
-            raise ValueError(f"--image {argument}: no such file, folder or matching image. Check the path.")
+            raise ValueError(f"`image` {argument}: no such file, folder or matching image. Check the path.")
         found.update(dict.fromkeys(matches))
     return list(found)

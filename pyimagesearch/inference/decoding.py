@@ -219,20 +219,20 @@ def resolve_decoding(
     """
     _check_task(task)
     if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"--threshold must be between 0 and 1. Received: {threshold}")
+        raise ValueError(f"`threshold` must be between 0 and 1. Received: {threshold}")
     if top_k is not None and not 1 <= top_k <= num_labels:
-        raise ValueError(f"--top-k must be between 1 and {num_labels} (the number of labels). Received: {top_k}")
+        raise ValueError(f"`top_k` must be between 1 and {num_labels} (the number of labels). Received: {top_k}")
     kind = decode if decode is not None else "groups" if head == "grouped" and threshold is None and top_k is None else "threshold"
     if kind not in config.DECODINGS:
-        raise ValueError(f"Unknown decoding: expected one of {', '.join(config.DECODINGS)}. Received: --decode {kind}")
+        raise ValueError(f"Unknown decoding: expected one of {', '.join(config.DECODINGS)}. Received: `decode` {kind}")
     if kind == "groups":
         if groups is None:
             raise ValueError(
-                "--decode groups: this model has no label groups (its folders are not all named "
-                "<colour>_<type> with one label per position); use --decode threshold."
+                "`decode` groups: this model has no label groups (its folders are not all named "
+                "<colour>_<type> with one label per position); use `decode` threshold."
             )
         if top_k is not None:
-            raise ValueError("--decode groups picks one label per group: drop --top-k.")
+            raise ValueError("`decode` groups picks one label per group: drop `top_k`.")
     # The model's as it stores them: numpy float64s, which the precision-recall plot compares as such.
     own = (config.THRESHOLD,) * num_labels if thresholds is None else tuple(np.asarray(thresholds, dtype="float64"))
     tuned = thresholds is not None if tuned is None else tuned
