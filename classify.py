@@ -11,133 +11,62 @@ import sys
 
 from pyimagesearch import config
 from pyimagesearch.cli import configure_logging, quiet_libraries, run
+from pyimagesearch.inference.options import CLASSIFY_SETTINGS, ClassifyOptions
+from pyimagesearch.options import add_options, as_flags, flat
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Label images with a trained model; writes annotated copies.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument(
-        "-m",
-        "--model",
-        default=config.MODEL_PATH,
-        help="model file written by train.py, or its ONNX export; a model file runs its export of the same training "
-        "run (fashion.model -> fashion.onnx, without TensorFlow) when there is one and --explain is not given",
-    )
-    parser.add_argument(
-        "-l",
-        "--labelbin",
-        default=None,
-        help=f"label binarizer written by train.py, checked against the model's labels; default: {config.LABELBIN_PATH} "
-        "(with an ONNX model, only if it exists: the export carries its labels)",
-    )
-    parser.add_argument("-i", "--image", nargs="+", required=True, help="image files, folders or glob patterns")
-    parser.add_argument(
-        "-t",
-        "--threshold",
-        type=float,
-        default=None,
-        help="predict labels with probability at or above this, for every label (multi-label); "
-        "default: the per-label thresholds train.py tuned on validation data",
-    )
-    parser.add_argument(
-        "--decode",
-        choices=config.DECODINGS,
-        default=None,
-        help="threshold: labels at or above their thresholds; groups: the most probable label of each "
-        "label group (one colour, one type) when every image has exactly one label per group; "
-        "default: groups for a model trained with the grouped head (unless -t or -k is given), else threshold",
-    )
-    parser.add_argument("-k", "--top-k", type=int, default=None, help="predict the K most probable labels instead")
-    parser.add_argument(
-        "--unknown-threshold",
-        type=float,
-        default=None,
-        help="answer 'unknown' for an image, or a label group, whose typicality is below this: typicality is "
-        "the share of the validation photos of known things that looked as unfamiliar or more, 0 to 1; "
-        "higher flags more, 0 turns unknown detection off; default: the model's, set by train.py so that "
-        "95%% of validation photos get no unknown",
-    )
-    parser.add_argument(
-        "-o",
-        "--output",
-        default=config.OUTPUT_DIR,
-        help="annotated copy: an image file name for one image, else a folder",
-    )
-    parser.add_argument(
-        "--explain",
-        action="store_true",
-        help="also write a Grad-CAM heat-map overlay per predicted label beside each annotated copy",
-    )
-    parser.add_argument(
-        "--annotate",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="write an annotated copy of each image to --output; --no-annotate only prints the labels (about twice as fast on a folder)",
-    )
-    parser.add_argument(
-        "--report",
-        default=None,
-        help="also write an HTML page (e.g. report.html): a contact sheet of the images with their labels, "
-        "filterable by predicted label, unknowns marked; one file, images embedded",
-    )
-    parser.add_argument("--json", action="store_true", help="print results as JSON on stdout")
-    parser.add_argument("--show", action="store_true", help="also open each annotated image in a viewer")
-    return parser
+    """The command line, generated from the declared options (pyimagesearch/inference/options.py)."""
+    parser = argparse.ArgumentParser(description="Label images with a trained model; writes annotated copies.")
+    return add_options(parser, CLASSIFY_SETTINGS)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Label the images; returns 0, 1 when an image could not be read, 2 for bad input, 130 on Ctrl-C."""
+    options = ClassifyOptions.of(**vars(build_parser().parse_args(argv)))
     quiet_libraries()
     configure_logging()
+    inputs, outputs = options.inputs, options.outputs
 
     def classify() -> int:
         from PIL import Image
 
-        from pyimagesearch.inference.classification import (
-            EXPLAIN_NEEDS_KERAS,
-            Classifier,
-            annotated_paths,
-            expand_image_arguments,
-            labelbin_to_check,
-            write_all_annotations,
-        )
+        from pyimagesearch.inference.annotation import annotated_paths, write_all_annotations
+        from pyimagesearch.inference.classification import EXPLAIN_NEEDS_KERAS, Classifier, expand_image_arguments, labelbin_to_check
         from pyimagesearch.inference.unknown import format_typicality
 
         report = None
-        if args.report is not None:
+        if outputs.report is not None:
             # Jinja2 only when a page is asked for: classifying one image stays as quick as it was.
             from pyimagesearch.evaluation.html_report import check_report_path, write_contact_sheet
 
-            report = check_report_path(args.report)
-        if not args.annotate and (args.explain or args.show):
-            raise ValueError(f"--{'explain' if args.explain else 'show'} draws on the annotated copies: drop --no-annotate.")
-        paths = expand_image_arguments(args.image)
-        targets = dict(zip(paths, annotated_paths(paths, args.output))) if args.annotate else {}
+            report = check_report_path(outputs.report)
+        if not outputs.annotate and (outputs.explain or outputs.show):
+            raise ValueError(f"--{'explain' if outputs.explain else 'show'} draws on the annotated copies: drop --no-annotate.")
+        paths = expand_image_arguments(inputs.image)
+        targets = dict(zip(paths, annotated_paths(paths, outputs.output))) if outputs.annotate else {}
         classifier = Classifier.load(
-            args.model,
-            labelbin_to_check(args.model, args.labelbin),
+            inputs.model,
+            labelbin_to_check(inputs.model, inputs.labelbin),
             prefer_export=True,
-            keras_reason=EXPLAIN_NEEDS_KERAS if args.explain else None,
+            keras_reason=EXPLAIN_NEEDS_KERAS if outputs.explain else None,
             # One batch: onnxruntime's repacking of the weights would cost more than it saves.
             prepack=len(paths) > config.BATCH_SIZE,
         )
         if classifier.note:
-            print(f"classify.py: {classifier.note}", file=sys.stderr)
-        if args.explain:
+            print(f"classify.py: {as_flags(classifier.note, CLASSIFY_SETTINGS)}", file=sys.stderr)
+        if outputs.explain:
             classifier.check_explain()
-        predictions, skipped = classifier.classify(
-            paths, threshold=args.threshold, top_k=args.top_k, decode=args.decode, unknown_threshold=args.unknown_threshold
-        )
-        if args.annotate:
+        decoding = classifier.decoding(**flat(options.decoding))
+        predictions, skipped = classifier.classify(paths, decoding, unknown_threshold=options.unknown_threshold)
+        if outputs.annotate:
             annotated = [targets[prediction.path] for prediction in predictions]
-            write_all_annotations(classifier, predictions, annotated, explain=args.explain)
+            write_all_annotations(classifier, predictions, annotated, explain=outputs.explain)
         if report is not None and predictions:
-            write_contact_sheet(report, predictions, classifier.classes, model=str(args.model))
-        for prediction in predictions if args.show else []:
+            write_contact_sheet(report, predictions, classifier.classes, model=str(inputs.model))
+        for prediction in predictions if outputs.show else []:
             Image.open(prediction.annotated).show(title=str(prediction.path))
-        if args.json:
+        if outputs.json:
             print(json.dumps([prediction.to_json() for prediction in predictions], indent=2))
         else:
             for prediction in predictions:
@@ -155,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"none of the {len(paths)} images could be read (see the warnings above).")
         return 1 if skipped else 0
 
-    return run(classify, "classify.py")
+    return run(classify, "classify.py", CLASSIFY_SETTINGS)
 
 
 if __name__ == "__main__":

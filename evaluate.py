@@ -9,65 +9,23 @@ import json
 import sys
 from pathlib import Path
 
-from pyimagesearch import config
 from pyimagesearch.cli import configure_logging, quiet_libraries, run
+from pyimagesearch.evaluation.options import EVALUATE_SETTINGS, EvaluateOptions
+from pyimagesearch.options import add_options, as_flags, flat
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Every multi-label metric of a trained model on labelled images, with its mistakes.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument(
-        "-m",
-        "--model",
-        default=config.MODEL_PATH,
-        help="model file written by train.py, or its ONNX export; a model file runs its export of the same training "
-        "run (fashion.model -> fashion.onnx, without TensorFlow) when there is one and --explain is not given",
-    )
-    parser.add_argument("-l", "--labelbin", default=config.LABELBIN_PATH, help="label binarizer written by train.py")
-    parser.add_argument("-d", "--dataset", required=True, help="folder with one sub-folder per label set")
-    parser.add_argument("--label-sep", default=None, help="separator of labels in folder names; default: the model's")
-    parser.add_argument(
-        "-t",
-        "--threshold",
-        type=float,
-        default=None,
-        help="one threshold for every label; default: the per-label thresholds tuned by train.py",
-    )
-    parser.add_argument("-k", "--top-k", type=int, default=None, help="predict the K most probable labels instead")
-    parser.add_argument(
-        "--decode",
-        choices=config.DECODINGS,
-        default=None,
-        help="as in classify.py; default: groups for a model trained with the grouped head, else threshold",
-    )
-    parser.add_argument(
-        "-o",
-        "--output",
-        default=config.EVALUATION_DIR,
-        help="folder for report.json, misclassified.csv, pr_curves.png and report.html",
-    )
-    parser.add_argument(
-        "--gallery",
-        type=int,
-        default=config.REPORT_GALLERY,
-        help="images report.html shows in each gallery (worst mistakes, images flagged unknown, images with "
-        "labels the model never learnt); report.json lists them all",
-    )
-    parser.add_argument(
-        "--explain",
-        action="store_true",
-        help="draw the Grad-CAM overlay of each worst mistake in report.html: runs the Keras model file (seconds more)",
-    )
-    parser.add_argument("--json", action="store_true", help="print the full report as JSON on stdout")
-    return parser
+    """The command line, generated from the declared options (pyimagesearch/evaluation/options.py)."""
+    parser = argparse.ArgumentParser(description="Every multi-label metric of a trained model on labelled images, with its mistakes.")
+    return add_options(parser, EVALUATE_SETTINGS)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Score the model; returns 0, 2 for bad input, 130 on Ctrl-C."""
+    options = EvaluateOptions.of(**vars(build_parser().parse_args(argv)))
     quiet_libraries()
     configure_logging()
+    inputs, outputs = options.inputs, options.outputs
 
     def evaluate() -> int:
         from tqdm import tqdm
@@ -79,24 +37,23 @@ def main(argv: list[str] | None = None) -> int:
         from pyimagesearch.evaluation.scoring import evaluate_folder
         from pyimagesearch.inference.classification import EXPLAIN_NEEDS_KERAS, Classifier
 
-        output = Path(args.output)
+        output = Path(outputs.output)
         if output.exists() and not output.is_dir():
             raise ValueError(f"--output {output} is a file: give a folder.")
-        check_gallery(args.gallery)
+        check_gallery(outputs.gallery)
         classifier = Classifier.load(
-            args.model, args.labelbin, prefer_export=True, keras_reason=EXPLAIN_NEEDS_KERAS if args.explain else None
+            inputs.model, inputs.labelbin, prefer_export=True, keras_reason=EXPLAIN_NEEDS_KERAS if outputs.explain else None
         )
         if classifier.note:
-            print(f"evaluate.py: {classifier.note}", file=sys.stderr)
-        if args.explain:
+            print(f"evaluate.py: {as_flags(classifier.note, EVALUATE_SETTINGS)}", file=sys.stderr)
+        if outputs.explain:
             classifier.check_explain()
+        decoding = classifier.decoding(**flat(options.decoding))
         result = evaluate_folder(
             classifier,
-            args.dataset,
-            label_sep=args.label_sep,
-            threshold=args.threshold,
-            top_k=args.top_k,
-            decode=args.decode,
+            inputs.dataset,
+            label_sep=inputs.label_sep,
+            decoding=decoding,
             progress=lambda items, total: tqdm(items, total=total, desc="loading images", unit="img", file=sys.stderr),
         )
         output.mkdir(parents=True, exist_ok=True)
@@ -110,18 +67,17 @@ def main(argv: list[str] | None = None) -> int:
             output / "misclassified.csv",
             columns=["image", "true", "predicted", "loss"],
         )
-        thresholds = [args.threshold] * len(classifier.classes) if args.threshold is not None else classifier.thresholds
-        plot_precision_recall(result.true, result.probabilities, classifier.classes, thresholds, output / "pr_curves.png")
+        plot_precision_recall(result.true, result.probabilities, classifier.classes, decoding.thresholds, output / "pr_curves.png")
         write_evaluation_report(
             output / "report.html",
             report,
             classifier,
             (output / "pr_curves.png").read_bytes(),
-            model=str(args.model),
-            dataset=str(args.dataset),
-            gallery=args.gallery,
+            model=str(inputs.model),
+            dataset=str(inputs.dataset),
+            gallery=outputs.gallery,
         )
-        if args.json:
+        if outputs.json:
             print(json.dumps(report, indent=2))
             return 0
         print(f"{result.report['images']} images scored")
@@ -157,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {output / 'report.json'}, {output / 'misclassified.csv'}, {output / 'pr_curves.png'}, {output / 'report.html'}")
         return 0
 
-    return run(evaluate, "evaluate.py")
+    return run(evaluate, "evaluate.py", EVALUATE_SETTINGS)
 
 
 if __name__ == "__main__":

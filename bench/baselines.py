@@ -200,7 +200,7 @@ def child_network(args: argparse.Namespace, method: str) -> list[dict]:
                     classifier = Classifier.load(work / "m.model")
                 images, _, _ = load_images(list_images(dataset / left_out), args.image_size)
                 probabilities = classifier.predict_probabilities(images)
-                decided = classifier.decide(probabilities, threshold=0.5 if options["head"] == "flat" else None)
+                decided = classifier.decide(probabilities, classifier.decoding(threshold=0.5 if options["head"] == "flat" else None))
                 run["unseen"].append(
                     {
                         "left_out": left_out,

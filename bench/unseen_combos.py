@@ -100,7 +100,7 @@ def child_run(dataset: Path, left_out: str, setup: str, epochs: int, image_size:
     from pyimagesearch.training.options import TrainOptions
     from pyimagesearch.training.pipeline import train
 
-    training, decoding, *constants = SETUPS[setup]
+    training, choices, *constants = SETUPS[setup]
     set_library_constants(constants[0] if constants else {})
     folders = sorted(path.name for path in dataset.iterdir() if path.is_dir() and path.name != left_out)
     with tempfile.TemporaryDirectory() as work:
@@ -122,16 +122,17 @@ def child_run(dataset: Path, left_out: str, setup: str, epochs: int, image_size:
             verbose=0,
         )
         classifier = Classifier.load(work / "m.model")
+        decoding = classifier.decoding(**choices)
         # The validation photos of the split train() made, recomputed as it computes it: the share of
         # them flagged unknown is what a new combination's share is held against.
         data = load_labelled_images(work / "data", image_size)
         _, val_index = split_indices(data.label_sets, config.VAL_SPLIT, seed, near_duplicate_groups(data.images))
-        validation, _ = classifier.classify([data.paths[i] for i in val_index], **decoding)
+        validation, _ = classifier.classify([data.paths[i] for i in val_index], decoding)
     colours, types = result.metadata["label_groups"]
     left_out_paths = list_images(dataset / left_out)
-    classified, _ = classifier.classify(left_out_paths, **decoding)
+    classified, _ = classifier.classify(left_out_paths, decoding)
     predicted = [set(prediction.labels) for prediction in classified]
-    example = classifier.classify([EXAMPLE], **decoding)[0][0] if EXAMPLE.is_file() else None
+    example = classifier.classify([EXAMPLE], decoding)[0][0] if EXAMPLE.is_file() else None
     return {
         "left_out": left_out,
         "setup": setup,

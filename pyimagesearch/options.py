@@ -27,6 +27,7 @@ def option(
     switch: bool = False,
     negatable: bool = False,
     const: Any = None,
+    many: bool = False,
     default_text: str = "",
 ) -> Any:
     """A settings field that is also a command-line option.
@@ -45,6 +46,7 @@ def option(
         switch: A flag without a value that turns the option on.
         negatable: A flag with a ``--no-`` form (``--export``, ``--no-export``); None when neither is given.
         const: The value when the flag is given without one (an optional value, e.g. ``--overfit-check [N]``).
+        many: The flag takes one or more values, a list (``--image a.jpg photos/``).
         default_text: The default as the README and the help say it, when it depends on other options.
     """
     metadata = {
@@ -59,6 +61,7 @@ def option(
         "switch": switch,
         "negatable": negatable,
         "const": const,
+        "many": many,
         "default_text": default_text,
     }
     return field(default=default, metadata=metadata)
@@ -141,6 +144,8 @@ def add_options(parser: argparse.ArgumentParser, settings: Iterable[type]) -> ar
             keywords["choices"] = meta["choices"]
         if meta["const"] is not None:
             keywords.update(nargs="?", const=meta["const"])
+        if meta["many"]:
+            keywords["nargs"] = "+"
         if meta["parse"] is not None:
             keywords["type"] = meta["parse"] if meta["parse"] in (int, float) else _argparse_type(meta["parse"])
         if not (meta["required"] or meta["exclusive"]) and (meta["default_text"] or default_of(declared) not in (None, "", False)):

@@ -14,14 +14,8 @@ from test_light_paths import imported_modules
 from pyimagesearch.data.dataset import load_labelled_images
 from pyimagesearch.data.images import decode_image, list_images, resize_image
 from pyimagesearch.data.labels import fit_binarizer
-from pyimagesearch.inference.classification import (
-    Classifier,
-    Prediction,
-    annotate,
-    annotated_paths,
-    expand_image_arguments,
-    labelbin_to_check,
-)
+from pyimagesearch.inference.annotation import annotate, annotated_paths
+from pyimagesearch.inference.classification import Classifier, Prediction, expand_image_arguments, labelbin_to_check
 from pyimagesearch.inference.model_files import RUN_ID
 from pyimagesearch.inference.model_io import save_labelbin
 from pyimagesearch.inference.predictors import ONNX_METADATA_KEY, KerasPredictor, OnnxPredictor
@@ -36,7 +30,7 @@ def test_images_are_found_from_files_folders_and_globs(demo_data):
 
 
 def test_missing_image_argument_names_it(tmp_path):
-    with pytest.raises(ValueError, match=r"--image .*nothing.jpg: no such file"):
+    with pytest.raises(ValueError, match=r"`image` .*nothing.jpg: no such file"):
         expand_image_arguments([str(tmp_path / "nothing.jpg")])
     (tmp_path / "notes.txt").write_text("hi")
     with pytest.raises(ValueError, match="notes.txt: not an image file"):

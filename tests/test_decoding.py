@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import PROJECT_ROOT
 
-from pyimagesearch.inference.decoding import decode, label_probabilities, named_decodings, output_units
+from pyimagesearch.inference.decoding import decode, label_probabilities, named_decodings, output_units, resolve_decoding
 
 
 def test_binary_outputs_become_both_labels_probabilities():
@@ -43,6 +43,49 @@ def test_named_decodings_are_the_standard_ones_each_model_has():
     assert list(named_decodings("multilabel")) == ["threshold 0.5"]
     # A single-label task takes the arg-max whatever the threshold.
     assert named_decodings("multiclass", thresholds, groups) == {"most probable label": {}}
+
+
+def test_one_rule_resolves_the_models_decoding_and_the_users_choices():
+    thresholds, groups = [0.3, 0.6, 0.5, 0.5], [[0, 1], [2, 3]]
+    probabilities = np.array([[0.4, 0.55, 0.2, 0.1]])
+    grouped = resolve_decoding("multilabel", 4, thresholds, groups, "grouped")
+    assert (grouped.kind, grouped.name, grouped.groups) == ("groups", "one label per group", ((0, 1), (2, 3)))
+    assert grouped.decide(probabilities).tolist() == [[0, 1, 1, 0]]
+    # A threshold or top_k asks a grouped head for another decoding; --decode names one.
+    asked = resolve_decoding("multilabel", 4, thresholds, groups, "grouped", threshold=0.3)
+    assert (asked.kind, asked.name, asked.thresholds) == ("threshold", "threshold 0.3", (0.3,) * 4)
+    assert asked.decide(probabilities).tolist() == [[1, 1, 0, 0]]
+    top = resolve_decoding("multilabel", 4, thresholds, groups, "grouped", top_k=1)
+    assert (top.kind, top.name, top.decide(probabilities).tolist()) == ("top_k", "top 1", [[0, 1, 0, 0]])
+    assert resolve_decoding("multilabel", 4, thresholds, groups, "grouped", threshold=0.3, decode="groups").name == "one label per group"
+    flat = resolve_decoding("multilabel", 4, thresholds, groups)
+    assert (flat.kind, flat.name, flat.thresholds) == ("threshold", "tuned thresholds", (0.3, 0.6, 0.5, 0.5))
+    assert flat.decide(probabilities).tolist() == [[1, 0, 0, 0]]
+    assert resolve_decoding("multilabel", 4, thresholds, groups, decode="groups").name == "one label per group"
+    # Untuned thresholds are named by their value; a single-label task takes the arg-max.
+    assert resolve_decoding("multilabel", 4).name == "threshold 0.5"
+    assert resolve_decoding("multilabel", 4, [0.4] * 4, tuned=False).name == "threshold 0.4"
+    single = resolve_decoding("multiclass", 4, thresholds)
+    assert (single.name, single.decide(probabilities).tolist()) == ("most probable label", [[0, 1, 0, 0]])
+    # The stored decodings are the named ones train.py reports.
+    assert {resolve_decoding("multilabel", 4, thresholds, groups, head).name for head in ("flat", "grouped")} <= set(
+        named_decodings("multilabel", np.array(thresholds), groups)
+    )
+
+
+@pytest.mark.parametrize(
+    "choices, groups, message",
+    [
+        ({"threshold": 1.5}, None, r"`threshold` must be between 0 and 1. Received: 1.5"),
+        ({"top_k": 5}, None, r"`top_k` must be between 1 and 4 \(the number of labels\). Received: 5"),
+        ({"decode": "vote"}, None, r"Unknown decoding: expected one of threshold, groups. Received: `decode` vote"),
+        ({"decode": "groups"}, None, r"`decode` groups: this model has no label groups .*use `decode` threshold."),
+        ({"decode": "groups", "top_k": 2}, [[0, 1], [2, 3]], r"`decode` groups picks one label per group: drop `top_k`."),
+    ],
+)
+def test_decodings_a_model_cannot_honour_are_refused(choices, groups, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        resolve_decoding("multilabel", 4, [0.5] * 4, groups, **choices)
 
 
 def test_unknown_task_is_refused():

@@ -206,7 +206,7 @@ def test_a_quantization_that_changes_labels_is_refused_and_the_float32_export_st
     # A quantization whose copy labels every image differently: another model's, with the same metadata.
     monkeypatch.setattr(quantization_module, "quantize_onnx", lambda path, kind, output: _reversed_outputs(path, output))
     with pytest.raises(
-        ValueError, match=r"--quantize int8 refused: int8: labels changed on (\d+) of 360 images \(tolerance 0: at most 0\)"
+        ValueError, match=r"`quantize` int8 refused: int8: labels changed on (\d+) of 360 images \(tolerance 0: at most 0\)"
     ):
         quantize_export(onnx_path, "int8", dataset)
     assert onnx_path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["fashion.onnx"]

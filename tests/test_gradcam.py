@@ -118,7 +118,7 @@ def test_smallervggnet_maps_come_from_its_last_convolution_at_the_image_size():
 
 def test_a_model_without_convolutions_is_refused():
     model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(2)])
-    with pytest.raises(ValueError, match="--explain needs a convolution layer"):
+    with pytest.raises(ValueError, match="`explain` needs a convolution layer"):
         find_last_conv_layer(model)
 
 

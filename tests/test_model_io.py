@@ -51,7 +51,7 @@ def test_labelbin_holding_another_allowed_type_is_refused(tmp_path):
 
 
 def test_missing_and_corrupt_labelbin_give_clear_errors(tmp_path):
-    with pytest.raises(ValueError, match="--labelbin .*nothere.pickle: no such file"):
+    with pytest.raises(ValueError, match="`labelbin` .*nothere.pickle: no such file"):
         load_labelbin(tmp_path / "nothere.pickle")
     (tmp_path / "cut.pickle").write_bytes(pickle.dumps(fit_binarizer([("a",), ("b",)]))[:40])
     with pytest.raises(ValueError, match="cut.pickle is corrupt"):

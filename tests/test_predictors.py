@@ -64,14 +64,14 @@ def test_onnx_models_not_from_export_py_are_refused(tmp_path, make, message):
     path = tmp_path / "model.onnx"
     if make is not None:
         make(path)
-    with pytest.raises(ValueError, match=rf"^--model {path}.*{message}") as refused:
+    with pytest.raises(ValueError, match=rf"^`model` {path}.*{message}") as refused:
         OnnxPredictor.load(path)
     assert "\n" not in str(refused.value)
 
 
 def test_grad_cam_and_the_keras_model_are_refused_for_an_onnx_model(tmp_path):
     classifier = Classifier.load(write_onnx(tmp_path / "means.onnx"))
-    with pytest.raises(ValueError, match=r"--explain needs the Keras model file: Grad-CAM takes gradients"):
+    with pytest.raises(ValueError, match=r"`explain` needs the Keras model file: Grad-CAM takes gradients"):
         classifier.check_explain()
     with pytest.raises(ValueError, match="is an ONNX export: it holds no Keras model"):
         _ = classifier.model

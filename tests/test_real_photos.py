@@ -56,7 +56,7 @@ def test_every_format_of_the_real_photos_is_read(trained_on_photos):
 def test_real_example_photos_get_their_labels(trained_on_photos, record_score):
     work, _ = trained_on_photos
     classifier = Classifier.load(work / "fashion.model", work / "mlb.pickle")
-    predictions, skipped = classifier.classify(sorted(EXAMPLES_DIR.glob("example_0[1-6].jpg")), top_k=2)
+    predictions, skipped = classifier.classify(sorted(EXAMPLES_DIR.glob("example_0[1-6].jpg")), classifier.decoding(top_k=2))
     assert not skipped
     expected = [{"red", "dress"}, {"blue", "dress"}, {"red", "shirt"}, {"blue", "shirt"}, {"blue", "jeans"}, {"black", "jeans"}]
     right = sum(set(prediction.labels) == labels for prediction, labels in zip(predictions, expected))
@@ -85,7 +85,7 @@ def test_real_photos_have_near_duplicates_that_the_split_keeps_together():
 
 def _colours(classifier: Classifier, images: np.ndarray) -> list[str | None]:
     """The colour each image is given (one label per group), None where none is."""
-    decided = classifier.decide(classifier.predict_probabilities(images), decode="groups")
+    decided = classifier.decide(classifier.predict_probabilities(images), classifier.decoding(decode="groups"))
     colours = [label for label in classifier.classes if label in COLOURS]
     return [next((label for label, on in zip(classifier.classes, row) if on and label in colours), None) for row in decided]
 

@@ -372,7 +372,7 @@ def test_bad_report_arguments_are_one_line_errors_that_write_nothing(exported_mo
 
 def test_report_paths_and_thumbnails(tmp_path):
     (tmp_path / "folder.html").mkdir()
-    with pytest.raises(ValueError, match=r"--report .*folder.html is a folder: give the page's file name"):
+    with pytest.raises(ValueError, match=r"`report` .*folder.html is a folder: give the page's file name"):
         check_report_path(tmp_path / "folder.html")
     assert check_report_path("out/Report.HTML") == Path("out/Report.HTML")
     thumbnail = decoded_image(thumbnail_uri(np.zeros((400, 200, 3), np.uint8)))
@@ -389,33 +389,6 @@ def test_report_modules_import_neither_tensorflow_nor_keras():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT)
     assert not {"tensorflow", "keras"} & set(json.loads(result.stdout))
-
-
-def readme_flags(heading: str) -> set[str]:
-    """The flags in the first column of the first table after the README line starting with ``heading``."""
-    lines = (PROJECT_ROOT / "README.md").read_text().splitlines()
-    start = next(index for index, line in enumerate(lines) if line.startswith(heading))
-    first = next(index for index in range(start, len(lines)) if lines[index].startswith("|"))
-    rows = []
-    for line in lines[first + 2 :]:  # past the header and its rule
-        if not line.startswith("|"):
-            break
-        rows.append(line)
-    return {flag for row in rows for flag in re.findall(r"`(--?[\w-]+)", row.split("|")[1])}
-
-
-@pytest.mark.parametrize(
-    "script, heading",
-    [
-        ("classify.py", "### classify.py"),
-        ("evaluate.py", "**evaluate.py** scores"),
-        ("export.py", "### export.py"),
-    ],
-)
-def test_readme_flag_tables_list_every_flag(script, heading):
-    module = __import__(script.removesuffix(".py"))
-    parser_flags = {flag for action in module.build_parser()._actions for flag in action.option_strings} - {"-h", "--help"}
-    assert readme_flags(heading) == parser_flags
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")

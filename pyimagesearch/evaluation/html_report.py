@@ -39,9 +39,9 @@ def check_report_path(path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"--report {path} is a folder: give the page's file name, e.g. {path / 'report.html'}.")
+        raise ValueError(f"`report` {path} is a folder: give the page's file name, e.g. {path / 'report.html'}.")
     if path.suffix.lower() not in REPORT_EXTENSIONS:
-        raise ValueError(f"--report {path}: the page's name must end in .html (e.g. report.html).")
+        raise ValueError(f"`report` {path}: the page's name must end in .html (e.g. report.html).")
     return path
 
 

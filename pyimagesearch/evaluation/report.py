@@ -32,10 +32,10 @@ def check_gallery(count: int) -> None:
     """Refuse a gallery size below 0 before any image is read.
 
     Raises:
-        ValueError: Naming ``--gallery`` and what was received.
+        ValueError: Naming ``gallery`` and what was received.
     """
     if count < 0:
-        raise ValueError(f"--gallery must be 0 or more (0 shows no image). Received: {count}")
+        raise ValueError(f"`gallery` must be 0 or more (0 shows no image). Received: {count}")
 
 
 def explained_label(mistake: dict[str, Any]) -> tuple[str, str]:

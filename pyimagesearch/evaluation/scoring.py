@@ -11,8 +11,8 @@ import numpy as np
 from pyimagesearch.data.dataset import load_labelled_images
 from pyimagesearch.evaluation.metrics import SUMMARY_METRICS, confusion_matrices, evaluate_predictions
 from pyimagesearch.evaluation.mistakes import confused_combinations, confused_labels, group_confusion, per_image_loss
-from pyimagesearch.inference import decoding
 from pyimagesearch.inference.classification import Classifier
+from pyimagesearch.inference.decoding import Decoding, decode
 from pyimagesearch.inference.unknown import is_flagged
 
 logger = logging.getLogger(__name__)
@@ -25,11 +25,11 @@ class FolderEvaluation:
     Attributes:
         report: `evaluation.evaluate_predictions` on the images whose labels the model knows,
             under the decoding asked for.
-        decoding: The name of that decoding (`Classifier.decoding_name`).
+        decoding: The name of that decoding (`Decoding.name`).
         decodings: The summary metrics (`evaluation.SUMMARY_METRICS`) under that decoding and each
             of the model's standard ones (`Classifier.named_decodings`), by name.
-        thresholds: The threshold of each label under threshold decoding (the tuned ones, or
-            ``--threshold``); None for a single-label task.
+        thresholds: The threshold of each label under threshold decoding (`Decoding.thresholds`:
+            the tuned ones, or the one asked for); None for a single-label task.
         confusion: Per-label confusion counts.
         group_confusion: `mistakes.group_confusion` of each label group (of all the labels
             together for a single-label task); empty for multi-label labels without groups.
@@ -95,7 +95,7 @@ def _score_decodings(
     decodings = {asked: _summary(report)}
     for name, options in classifier.named_decodings().items():
         if name not in decodings:
-            decided = decoding.decode(classifier.task, probabilities, **options)
+            decided = decode(classifier.task, probabilities, **options)
             decodings[name] = _summary(evaluate_predictions(true, decided, classifier.classes, probabilities))
     return decodings
 
@@ -104,30 +104,27 @@ def evaluate_folder(
     classifier: Classifier,
     dataset_dir: str | os.PathLike,
     label_sep: str | None = None,
-    threshold: float | None = None,
-    top_k: int | None = None,
-    decode: str | None = None,
+    decoding: Decoding | None = None,
     progress: Callable | None = None,
 ) -> FolderEvaluation:
     """Score ``classifier`` on every image under ``dataset_dir`` (the training folder layout).
 
     Images whose folder names a label outside the model's vocabulary cannot be scored
     against it; they are counted and listed apart, with what the model predicted for them.
-    ``label_sep`` defaults to the one the model was trained with; the decoding arguments are
-    those of `Classifier.decide`. Unknown detection, at the model's threshold, flags images
-    without changing any metric: every image is scored on its decoded labels.
+    ``label_sep`` defaults to the one the model was trained with; ``decoding`` (see
+    `Classifier.decoding`) to the model's own. Unknown detection, at the model's threshold, flags
+    images without changing any metric: every image is scored on its decoded labels.
 
     Raises:
-        ValueError: For a missing or empty folder, bad decoding arguments, or no image the
-            model's vocabulary covers.
+        ValueError: For a missing or empty folder, or no image the model's vocabulary covers.
     """
-    classifier.check_decoding(threshold, top_k, decode)
+    decoding = classifier.decoding() if decoding is None else decoding
     label_sep = classifier.label_sep if label_sep is None else label_sep
     data = load_labelled_images(dataset_dir, classifier.image_size, label_sep=label_sep, progress=progress)
     classes = classifier.classes
     known = np.array([set(labels) <= set(classes) for labels in data.label_sets])
     probabilities, scores = classifier.predict_with_unknown(data.images)
-    predicted = classifier.decide(probabilities, threshold, top_k, decode)
+    predicted = decoding.decide(probabilities)
     verdicts = [None if scores is None else classifier.unknown.assess(scores, row) for row in range(len(data.paths))]
 
     out_of_vocabulary = [
@@ -144,8 +141,8 @@ def evaluate_folder(
     if not known.any():
         unknown = sorted({label for item in out_of_vocabulary for label in item["unknown"]})
         raise ValueError(
-            f"--dataset {dataset_dir}: no image carries only labels the model knows ({', '.join(classes)}); "
-            f"unknown labels: {', '.join(unknown)}. Check the folder names and --model."
+            f"`dataset` {dataset_dir}: no image carries only labels the model knows ({', '.join(classes)}); "
+            f"unknown labels: {', '.join(unknown)}. Check the folder names and `model`."
         )
     flagged = None
     if scores is not None:
@@ -176,17 +173,15 @@ def evaluate_folder(
     misclassified.sort(key=lambda item: -item["loss"])
 
     report = evaluate_predictions(true, predicted, classes, probabilities)
-    name = classifier.decoding_name(threshold, top_k, decode)
     thresholds = None
     if classifier.task == "multilabel":
-        used = classifier.thresholds if threshold is None else [threshold] * len(classes)
-        thresholds = {label: float(value) for label, value in zip(classes, used)}
+        thresholds = {label: float(value) for label, value in zip(classes, decoding.thresholds)}
     # A single-label task's labels form one group: its confusion matrix is the classic one.
     groups = classifier.group_indices or ([list(range(len(classes)))] if classifier.task != "multilabel" else [])
     return FolderEvaluation(
         report=report,
-        decoding=name,
-        decodings=_score_decodings(classifier, true, probabilities, name, report),
+        decoding=decoding.name,
+        decodings=_score_decodings(classifier, true, probabilities, decoding.name, report),
         thresholds=thresholds,
         confusion=confusion_matrices(true, predicted, classes),
         group_confusion=[group_confusion(true, predicted, classes, group) for group in groups],

@@ -1,4 +1,4 @@
-"""Labelling new images with a trained model: probabilities, decisions and annotated copies.
+"""Labelling new images with a trained model: probabilities and decisions (the annotated copies: `annotation`).
 
 Imports neither TensorFlow nor Keras: with an ONNX export as the model, classification runs on
 onnxruntime alone (see `predictors`); a Keras model file brings them in when it is loaded, and
@@ -8,19 +8,15 @@ Grad-CAM when it is asked for.
 import glob
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import cv2
-import imutils
 import numpy as np
 
 from pyimagesearch import config
-from pyimagesearch.atomic import atomic_path
-from pyimagesearch.data.images import decode_image, default_workers, is_image_file, list_images, load_images
-from pyimagesearch.inference import decoding
+from pyimagesearch.data.images import is_image_file, list_images, load_images
+from pyimagesearch.inference.decoding import Decoding, label_probabilities, named_decodings, output_units, resolve_decoding
 from pyimagesearch.inference.labelbin import check_binarizer_classes, unpickle_labelbin
 from pyimagesearch.inference.predictors import Predictor, is_onnx_file, load_fastest_predictor, load_predictor
 from pyimagesearch.inference.unknown import UnknownDetector, UnknownScores
@@ -30,8 +26,8 @@ if TYPE_CHECKING:
 
     from pyimagesearch.inference.gradcam import GradCam
 
-# Why --explain runs the Keras model file rather than its ONNX export.
-EXPLAIN_NEEDS_KERAS = "--explain takes Grad-CAM's gradients through the Keras model"
+# Why `explain` runs the Keras model file rather than its ONNX export (a note: the command names its flag).
+EXPLAIN_NEEDS_KERAS = "`explain` takes Grad-CAM's gradients through the Keras model"
 
 
 @dataclass
@@ -96,7 +92,8 @@ class Classifier:
         thresholds_tuned: Whether ``thresholds`` were tuned by train.py (named so in reports).
             Defaults to False.
         note: Why a Keras model file runs though its ONNX export was preferred (see
-            `predictors.load_fastest_predictor`), for the command to say; None otherwise.
+            `predictors.load_fastest_predictor`), for the command to say (its options named as
+            ```model```, which a command writes as its flags: `options.as_flags`); None otherwise.
     """
 
     def __init__(
@@ -148,7 +145,7 @@ class Classifier:
                 when there is one (see `predictors.load_fastest_predictor`; ``note`` then says
                 why the Keras file runs when it does). Defaults to False.
             keras_reason: With ``prefer_export``, why the Keras model itself is needed (e.g.
-                ``--explain``), or None. Defaults to None.
+                ``explain``: `EXPLAIN_NEEDS_KERAS`), or None. Defaults to None.
             prepack: For an ONNX model, let onnxruntime repack the weights when it starts, which
                 pays off from the second batch on (see `predictors.OnnxPredictor.load`). Defaults to True.
 
@@ -164,9 +161,9 @@ class Classifier:
         task = metadata["task"]
         classes = metadata["classes"]
         if binarizer is not None:
-            check_binarizer_classes(binarizer, classes, f"--labelbin {labelbin_path}")
-        if predictor.output_units != decoding.output_units(task, len(classes)):
-            raise ValueError(f"--model {model_path} has {predictor.output_units} outputs for {len(classes)} labels: retrain it.")
+            check_binarizer_classes(binarizer, classes, f"`labelbin` {labelbin_path}")
+        if predictor.output_units != output_units(task, len(classes)):
+            raise ValueError(f"`model` {model_path} has {predictor.output_units} outputs for {len(classes)} labels: retrain it.")
         tuned = metadata.get("thresholds")
         thresholds = [tuned[label] for label in classes] if tuned else [float(metadata["threshold"])] * len(classes)
         return cls(
@@ -193,7 +190,7 @@ class Classifier:
         """
         model = getattr(self.predictor, "model", None)
         if model is None:
-            raise ValueError(f"--model {self.predictor.path} is an ONNX export: it holds no Keras model.")
+            raise ValueError(f"`model` {self.predictor.path} is an ONNX export: it holds no Keras model.")
         return model
 
     @property
@@ -203,7 +200,7 @@ class Classifier:
 
     def predict_probabilities(self, images: np.ndarray, batch_size: int = config.BATCH_SIZE) -> np.ndarray:
         """Per-label probabilities of shape (N, num_labels) for RGB uint8 images of the model's size."""
-        return decoding.label_probabilities(self.task, self.predictor.predict(images, batch_size=batch_size))
+        return label_probabilities(self.task, self.predictor.predict(images, batch_size=batch_size))
 
     def predict_with_unknown(self, images: np.ndarray, batch_size: int = config.BATCH_SIZE) -> tuple[np.ndarray, UnknownScores | None]:
         """Per-label probabilities of shape (N, num_labels) and, for a model with unknown detection,
@@ -211,85 +208,49 @@ class Classifier:
         if self.unknown is None:
             return self.predict_probabilities(images, batch_size), None
         outputs, features = self.predictor.predict_with_features(images, batch_size)
-        probabilities = decoding.label_probabilities(self.task, outputs)
+        probabilities = label_probabilities(self.task, outputs)
         return probabilities, self.unknown.score(probabilities, features)
 
-    def decoding(self, threshold: float | None = None, top_k: int | None = None, decode: str | None = None) -> str:
-        """The decoding to apply: ``decode`` if given; else ``groups`` for a grouped head unless a
-        threshold or ``top_k`` asks otherwise, and ``threshold`` for a flat one."""
-        if decode is not None:
-            return decode
-        return "groups" if self.head == "grouped" and threshold is None and top_k is None else "threshold"
+    def decoding(self, threshold: float | None = None, top_k: int | None = None, decode: str | None = None) -> Decoding:
+        """The decoding to apply, resolved once from the model's (its tuned thresholds, its label
+        groups and head) and these choices, and checked before any image is read (see
+        `decoding.resolve_decoding`, which holds the rule).
 
-    def decoding_name(self, threshold: float | None = None, top_k: int | None = None, decode: str | None = None) -> str:
-        """What `decide` does with these arguments, named as in `decoding.named_decodings`
-        (``tuned thresholds``, ``one label per group``, ...), or ``threshold 0.3``, ``top 2``."""
-        if top_k is not None:
-            return f"top {top_k}"
-        if self.task != "multilabel":
-            return decoding.MOST_PROBABLE
-        if self.decoding(threshold, top_k, decode) == "groups":
-            return decoding.GROUPS
-        if threshold is not None:
-            return f"threshold {threshold:g}"
-        return decoding.TUNED if self.thresholds_tuned else f"threshold {self.thresholds[0]:g}"
-
-    def named_decodings(self) -> dict[str, dict]:
-        """This model's standard decodings, name -> keyword arguments of `decoding.decode` (see
-        `decoding.named_decodings`): its tuned thresholds and label groups where it has them."""
-        return decoding.named_decodings(self.task, self.thresholds if self.thresholds_tuned else None, self.group_indices)
-
-    def check_decoding(self, threshold: float | None = None, top_k: int | None = None, decode: str | None = None) -> None:
-        """Refuse decoding arguments this model cannot honour, before any image is read.
+        Args:
+            threshold: One threshold for every label, replacing the model's tuned ones.
+            top_k: Keep the ``top_k`` most probable labels instead (the tutorial's rule).
+            decode: ``"threshold"``, or ``"groups"`` for the most probable label of each label
+                group (when every image has exactly one colour and one type). Defaults to the
+                model's: ``"groups"`` for a grouped head unless a threshold or ``top_k`` is given.
 
         Raises:
             ValueError: For a threshold outside [0, 1], a ``top_k`` outside 1..number of labels,
                 or group decoding on a model without label groups or combined with ``top_k``.
         """
-        if threshold is not None and not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"--threshold must be between 0 and 1. Received: {threshold}")
-        if top_k is not None and not 1 <= top_k <= len(self.classes):
-            raise ValueError(f"--top-k must be between 1 and {len(self.classes)} (the number of labels). Received: {top_k}")
-        decode = self.decoding(threshold, top_k, decode)
-        if decode not in config.DECODINGS:
-            raise ValueError(f"Unknown decoding: expected one of {', '.join(config.DECODINGS)}. Received: --decode {decode}")
-        if decode == "groups":
-            if self.label_groups is None:
-                raise ValueError(
-                    "--decode groups: this model has no label groups (its folders are not all named "
-                    "<colour>_<type> with one label per position); use --decode threshold."
-                )
-            if top_k is not None:
-                raise ValueError("--decode groups picks one label per group: drop --top-k.")
+        return resolve_decoding(
+            self.task,
+            len(self.classes),
+            self.thresholds,
+            self.group_indices,
+            self.head,
+            tuned=self.thresholds_tuned,
+            threshold=threshold,
+            top_k=top_k,
+            decode=decode,
+        )
 
-    def decide(
-        self,
-        probabilities: np.ndarray,
-        threshold: float | None = None,
-        top_k: int | None = None,
-        decode: str | None = None,
-    ) -> np.ndarray:
-        """Multi-hot decisions from probabilities.
+    def named_decodings(self) -> dict[str, dict]:
+        """This model's standard decodings, name -> keyword arguments of `decoding.decode` (see
+        `decoding.named_decodings`): its tuned thresholds and label groups where it has them."""
+        return named_decodings(self.task, self.thresholds if self.thresholds_tuned else None, self.group_indices)
 
-        Args:
-            probabilities: Shape (N, num_labels).
-            threshold: One threshold for every label, replacing the model's tuned ones.
-            top_k: Keep the ``top_k`` most probable labels instead (the tutorial's rule).
-            decode: ``"threshold"``, or ``"groups"`` for the most probable label of each
-                label group (when every image has exactly one colour and one type). Defaults
-                to the model's (see `decoding`).
-
-        Raises:
-            ValueError: For arguments `check_decoding` refuses.
-        """
-        self.check_decoding(threshold, top_k, decode)
-        if self.decoding(threshold, top_k, decode) == "groups":
-            return decoding.decode(self.task, probabilities, groups=self.group_indices)
-        threshold = self.thresholds if threshold is None else threshold
-        return decoding.decode(self.task, probabilities, threshold=threshold, top_k=top_k)
+    def decide(self, probabilities: np.ndarray, decoding: Decoding | None = None) -> np.ndarray:
+        """Multi-hot decisions from probabilities of shape (N, num_labels), under ``decoding``
+        (see `decoding`). Defaults to the model's own."""
+        return (self.decoding() if decoding is None else decoding).decide(probabilities)
 
     def check_unknown_threshold(self, unknown_threshold: float | None) -> None:
-        """Refuse an ``--unknown-threshold`` outside [0, 1], or one for a model without unknown detection.
+        """Refuse an ``unknown_threshold`` outside [0, 1], or one for a model without unknown detection.
 
         The threshold is a typicality: the share of validation photos of known things that
         looked as unfamiliar or more (see `unknown`). 0 turns unknown detection off.
@@ -301,13 +262,13 @@ class Classifier:
             return
         if not 0.0 <= unknown_threshold <= 1.0:
             raise ValueError(
-                "--unknown-threshold must be between 0 and 1 (a typicality, e.g. 0.05; 0 turns unknown detection "
+                "`unknown_threshold` must be between 0 and 1 (a typicality, e.g. 0.05; 0 turns unknown detection "
                 f"off). Received: {unknown_threshold}"
             )
         if self.unknown is None:
             raise ValueError(
-                f"--unknown-threshold: the model {self.predictor.path} has no unknown detection (trained before it "
-                "existed): retrain it with train.py, or drop --unknown-threshold."
+                f"`unknown_threshold`: the model {self.predictor.path} has no unknown detection (trained before it "
+                "existed): retrain it with train.py, or drop `unknown_threshold`."
             )
 
     def check_explain(self) -> None:
@@ -338,13 +299,11 @@ class Classifier:
     def classify(
         self,
         paths: Sequence[Path],
-        threshold: float | None = None,
-        top_k: int | None = None,
-        decode: str | None = None,
+        decoding: Decoding | None = None,
         unknown_threshold: float | None = None,
         batch_size: int = config.BATCH_SIZE,
     ) -> tuple[list[Prediction], list[tuple[Path, str]]]:
-        """Label image files (see `decide` for the decoding arguments), ``batch_size`` images per
+        """Label image files under ``decoding`` (see `decoding`; defaults to the model's own), ``batch_size`` images per
         run of the network (an int8 export's answer for an image depends on the others of its batch:
         onnxruntime quantizes each batch's activations on one scale).
 
@@ -359,15 +318,15 @@ class Classifier:
             ``(path, reason)`` per unreadable one.
 
         Raises:
-            ValueError: For bad decoding arguments (see `decide`) or a bad ``unknown_threshold``.
+            ValueError: For a bad ``unknown_threshold``.
         """
-        self.check_decoding(threshold, top_k, decode)
+        decoding = self.decoding() if decoding is None else decoding
         self.check_unknown_threshold(unknown_threshold)
         images, kept, skipped = load_images(paths, self.image_size)
         if not kept:
             return [], skipped
         probabilities, scores = self.predict_with_unknown(images, batch_size)
-        decisions = self.decide(probabilities, threshold, top_k, decode)
+        decisions = decoding.decide(probabilities)
         predictions = []
         for index, (path, row, decided) in enumerate(zip(kept, probabilities, decisions)):
             order = np.argsort(-row, kind="stable")
@@ -413,127 +372,11 @@ def expand_image_arguments(arguments: Sequence[str]) -> list[Path]:
             matches = list_images(path)
         elif path.is_file():
             if path.suffix.lower() not in config.IMAGE_EXTENSIONS:
-                raise ValueError(f"--image {argument}: not an image file (extensions: {', '.join(config.IMAGE_EXTENSIONS)}).")
+                raise ValueError(f"`image` {argument}: not an image file (extensions: {', '.join(config.IMAGE_EXTENSIONS)}).")
             matches = [path]
         else:
             matches = sorted(Path(match) for match in glob.glob(argument, recursive=True) if is_image_file(Path(match)))
         if not matches:
-            raise ValueError(f"--image {argument}: no such file, folder or matching image. Check the path.")
+            raise ValueError(f"`image` {argument}: no such file, folder or matching image. Check the path.")
         found.update(dict.fromkeys(matches))
     return list(found)
-
-
-def annotate(image: np.ndarray, prediction: Prediction, width: int = config.ANNOTATION_WIDTH) -> np.ndarray:
-    """A BGR copy of an RGB image, ``width`` pixels wide, with the predicted labels written on it.
-
-    As in the tutorial: one ``label: probability%`` line per predicted label, green, top left;
-    an ``unknown`` line for an unknown image or label group (see `Prediction.display_labels`).
-    """
-    output = imutils.resize(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), width=width)
-    lines = [
-        f"{label}: {prediction.probabilities[label] * 100:.2f}%" if label in prediction.probabilities else label
-        for label in prediction.display_labels()
-    ] or ["no label"]
-    for row, text in enumerate(lines):
-        origin = (10, row * 30 + 25)
-        # A dark outline keeps the green text legible on light and busy backgrounds.
-        cv2.putText(output, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 4, cv2.LINE_AA)
-        cv2.putText(output, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 255, 0), 2, cv2.LINE_AA)
-    return output
-
-
-def annotated_paths(inputs: Sequence[Path], output: str | os.PathLike) -> list[Path]:
-    """Where each input's annotated copy goes: ``output`` itself for one input named like an image
-    file, else ``output/<name>`` (``_2``, ``_3``... on clashes; GIFs become PNGs).
-
-    Raises:
-        ValueError: If several inputs are given an output file, or an output would replace an input.
-    """
-    output = Path(output)
-    as_file = output.suffix.lower() in config.IMAGE_EXTENSIONS and not output.is_dir()
-    if as_file and len(inputs) > 1:
-        raise ValueError(f"--output {output} is a file name but {len(inputs)} images were given: pass a folder.")
-    if as_file:
-        targets = [output]
-    else:
-        targets, taken = [], set()
-        for path in inputs:
-            suffix = ".png" if path.suffix.lower() in (".gif", ".webp") else path.suffix
-            candidate, number = output / f"{path.stem}{suffix}", 1
-            while candidate in taken:
-                number += 1
-                candidate = output / f"{path.stem}_{number}{suffix}"
-            taken.add(candidate)
-            targets.append(candidate)
-    sources = {path.resolve() for path in inputs}
-    for target in targets:
-        if target.resolve() in sources:
-            raise ValueError(f"--output {output} would overwrite the input image {target}: choose another folder.")
-    return targets
-
-
-def explanation_path(annotated: Path, label: str) -> Path:
-    """Where a label's Grad-CAM overlay goes: beside the annotated copy, ``<name>_gradcam_<label>``."""
-    return annotated.with_name(f"{annotated.stem}_gradcam_{label}{annotated.suffix}")
-
-
-def _write_image(path: Path, bgr_image: np.ndarray) -> None:
-    with atomic_path(path) as temporary:
-        if not cv2.imwrite(str(temporary), bgr_image):
-            raise ValueError(f"--output {path}: OpenCV cannot write this format; use .jpg or .png.")
-
-
-def write_annotations(classifier: Classifier, prediction: Prediction, target: Path, explain: bool = False) -> None:
-    """Write the annotated copy of the prediction's image to ``target`` and, with ``explain``, a
-    Grad-CAM overlay per predicted label beside it; record the paths on ``prediction``. Atomic writes.
-
-    The annotated copy is drawn on the image decoded again from its file, large JPEGs at the
-    reduced scale that still covers the copy's width; Grad-CAM works on the full-size image.
-
-    Raises:
-        ValueError: For an output format OpenCV cannot write, an image that is no longer
-            readable, or ``explain`` with an ONNX model (see `Classifier.check_explain`).
-    """
-    image = decode_image(prediction.path, min_size=None if explain else config.ANNOTATION_WIDTH)
-    prediction.annotated = target
-    _write_image(target, annotate(image, prediction))
-    if not explain:
-        return
-    from pyimagesearch.inference.gradcam import overlay_heatmap  # Grad-CAM needs Keras and TensorFlow anyway.
-
-    for label in prediction.labels:
-        overlay = overlay_heatmap(image, classifier.explain(image, label))
-        prediction.explanations[label] = explanation_path(target, label)
-        _write_image(prediction.explanations[label], cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
-
-
-def write_all_annotations(
-    classifier: Classifier,
-    predictions: Sequence[Prediction],
-    targets: Sequence[Path],
-    explain: bool = False,
-    workers: int | None = None,
-) -> None:
-    """`write_annotations` for each prediction and its target.
-
-    Annotated copies are written by parallel threads (OpenCV releases the GIL while it decodes,
-    draws and encodes): for a folder, they cost as much as classifying. Grad-CAM runs one
-    image at a time.
-
-    Args:
-        classifier: The classifier that made the predictions.
-        predictions: As `Classifier.classify` returns them.
-        targets: Where each prediction's annotated copy goes (see `annotated_paths`).
-        explain: Also write Grad-CAM overlays. Defaults to False.
-        workers: Threads. Defaults to the CPUs this process may use.
-
-    Raises:
-        ValueError: As `write_annotations`.
-    """
-    if explain:
-        for prediction, target in zip(predictions, targets):
-            write_annotations(classifier, prediction, target, explain=True)
-        return
-    with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
-        for _ in pool.map(lambda prediction, target: write_annotations(classifier, prediction, target), predictions, targets):
-            pass

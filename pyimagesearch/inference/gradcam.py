@@ -34,7 +34,7 @@ def find_last_conv_layer(model: keras.Model) -> str:
     spatial = [layer for layer in convolutions if tuple(layer.kernel_size) != (1, 1) and layer.name not in _ATTENTION_LAYERS]
     if spatial or convolutions:
         return (spatial or convolutions)[-1].name
-    raise ValueError(f"--explain needs a convolution layer, and model {model.name!r} has none at its top level.")
+    raise ValueError(f"`explain` needs a convolution layer, and model {model.name!r} has none at its top level.")
 
 
 class GradCam:

@@ -82,17 +82,17 @@ def unpickle_labelbin(path: str | os.PathLike, binarizer_class: type = Binarizer
     """
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"--labelbin {path}: no such file. It is written by train.py --labelbin {path}.")
+        raise ValueError(f"`labelbin` {path}: no such file. It is written by train.py --labelbin {path}.")
     try:
         binarizer = _LabelbinUnpickler(io.BytesIO(path.read_bytes()), binarizer_class).load()
     except _RefusedGlobal as error:
         raise ValueError(
-            f"--labelbin {path} was refused: {error}. It may only hold a MultiLabelBinarizer; use the mlb.pickle written by train.py."
+            f"`labelbin` {path} was refused: {error}. It may only hold a MultiLabelBinarizer; use the mlb.pickle written by train.py."
         ) from error
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as error:
-        raise ValueError(f"--labelbin {path} is corrupt ({error}): use the mlb.pickle written by train.py.") from error
+        raise ValueError(f"`labelbin` {path} is corrupt ({error}): use the mlb.pickle written by train.py.") from error
     if not isinstance(binarizer, binarizer_class) or not hasattr(binarizer, "classes_"):
-        raise ValueError(f"--labelbin {path} holds no fitted MultiLabelBinarizer: use the mlb.pickle written by train.py.")
+        raise ValueError(f"`labelbin` {path} holds no fitted MultiLabelBinarizer: use the mlb.pickle written by train.py.")
     return binarizer
 
 
@@ -102,7 +102,7 @@ def check_binarizer_classes(binarizer: Any, expected: Sequence[str], source: str
     Args:
         binarizer: Anything with the ``classes_`` of a fitted `MultiLabelBinarizer`.
         expected: The model's classes, in order.
-        source: What to name in the message, e.g. ``"--labelbin mlb.pickle"``.
+        source: What to name in the message, e.g. ``"`labelbin` mlb.pickle"``.
 
     Raises:
         ValueError: Naming ``source`` and both class lists.
@@ -112,5 +112,5 @@ def check_binarizer_classes(binarizer: Any, expected: Sequence[str], source: str
         raise ValueError(
             f"{source} does not match the model: the model was trained on {len(expected)} labels "
             f"{list(expected)}, the labelbin holds {len(found)} labels {found}. "
-            "Pass the --labelbin written by the same train.py run as --model."
+            "Pass the `labelbin` written by the same train.py run as `model`."
         )

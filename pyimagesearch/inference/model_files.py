@@ -39,13 +39,13 @@ def read_model_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"--model {path}: no such file. Train one with train.py --model {path}.")
+        raise ValueError(f"`model` {path}: no such file. Train one with train.py --model {path}.")
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"--model {path} is not a Keras 3 model archive: retrain it with this toolkit's train.py.")
+        raise ValueError(f"`model` {path} is not a Keras 3 model archive: retrain it with this toolkit's train.py.")
     with zipfile.ZipFile(path) as archive:
         if METADATA_MEMBER not in archive.namelist():
             raise ValueError(
-                f"--model {path} has no label metadata (a Keras model from elsewhere?): retrain it with this toolkit's train.py."
+                f"`model` {path} has no label metadata (a Keras model from elsewhere?): retrain it with this toolkit's train.py."
             )
         return json.loads(archive.read(METADATA_MEMBER))
 
@@ -61,7 +61,7 @@ def export_mismatch(model_path: Path, model_metadata: dict[str, Any], export_met
     if model_run is None:
         return (
             f"{model_path} carries no run id (trained before run ids), so {onnx_path} cannot be told to be its "
-            f"export; pass --model {onnx_path} to run the export anyway"
+            f"export; pass `model` {onnx_path} to run the export anyway"
         )
     if export_run != model_run:
         return (

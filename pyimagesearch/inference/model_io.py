@@ -34,9 +34,9 @@ def save_model(model: keras.Model, path: str | os.PathLike, metadata: dict[str, 
     """
     path = Path(path)
     if path.suffix.lower() in (".h5", ".hdf5"):
-        raise ValueError(f"--model {path}: the legacy HDF5 format is not written; use a .keras or .model name.")
+        raise ValueError(f"`model` {path}: the legacy HDF5 format is not written; use a .keras or .model name.")
     if path.is_dir():
-        raise ValueError(f"--model {path} is an existing folder (a TensorFlow 2 SavedModel?): choose a file name.")
+        raise ValueError(f"`model` {path} is an existing folder (a TensorFlow 2 SavedModel?): choose a file name.")
     with atomic_path(path, suffix=".keras") as temporary:
         for_inference(model).save(temporary)
         with zipfile.ZipFile(temporary, "a") as archive:
@@ -73,7 +73,7 @@ def load_model(path: str | os.PathLike) -> tuple[keras.Model, dict[str, Any]]:
         try:
             model = keras.saving.load_model(link, compile=False, safe_mode=True)
         except (ValueError, OSError, KeyError, zipfile.BadZipFile) as error:
-            raise ValueError(f"--model {path}: Keras cannot load it ({error}). Retrain it with train.py.") from error
+            raise ValueError(f"`model` {path}: Keras cannot load it ({error}). Retrain it with train.py.") from error
     return model, metadata
 
 

@@ -211,8 +211,8 @@ def export_onnx(model_path: str | os.PathLike, onnx_path: str | os.PathLike | No
     model_path = Path(model_path)
     onnx_path = default_onnx_path(model_path) if onnx_path is None else Path(onnx_path)
     if model_path.is_file() and is_onnx_file(model_path):
-        raise ValueError(f"--model {model_path} is already an ONNX model: pass the model file written by train.py.")
+        raise ValueError(f"`model` {model_path} is already an ONNX model: pass the model file written by train.py.")
     model, metadata = load_model(model_path)
     if onnx_path.resolve() == model_path.resolve():
-        raise ValueError(f"--output {onnx_path} would replace the model itself: give another name, e.g. {default_onnx_path(model_path)}.")
+        raise ValueError(f"`output` {onnx_path} would replace the model itself: give another name, e.g. {default_onnx_path(model_path)}.")
     return export_model_onnx(model, metadata, onnx_path)

@@ -115,7 +115,7 @@ class KerasPredictor:
             ValueError: For a model without features (``has_features`` is False).
         """
         if self._with_features is None:
-            raise ValueError(f"--model {self.path} was trained without unknown detection: retrain it with train.py.")
+            raise ValueError(f"`model` {self.path} was trained without unknown detection: retrain it with train.py.")
         outputs, features = self._with_features.predict(np.asarray(images, dtype="float32"), batch_size=batch_size, verbose=0)
         return outputs, features
 
@@ -167,7 +167,7 @@ class OnnxPredictor:
 
         path = Path(path)
         if not path.is_file():
-            raise ValueError(f"--model {path}: no such file. Export one with export.py --model fashion.model --output {path}.")
+            raise ValueError(f"`model` {path}: no such file. Export one with export.py --model fashion.model --output {path}.")
         try:
             options = onnxruntime.SessionOptions()
             if not prepack:
@@ -184,14 +184,14 @@ class OnnxPredictor:
             errors.RuntimeException,
         ) as error:
             reason = " ".join(str(error).split())  # onnxruntime's messages span lines; ours are one.
-            raise ValueError(f"--model {path}: onnxruntime cannot load it ({reason}). Export it again with export.py.") from error
+            raise ValueError(f"`model` {path}: onnxruntime cannot load it ({reason}). Export it again with export.py.") from error
         metadata = read_onnx_metadata(session, path)
         inputs = session.get_inputs()
         size = int(metadata["image_size"])
         if len(inputs) != 1 or list(inputs[0].shape[1:]) != [size, size, 3]:
             shapes = [node.shape for node in inputs]
             raise ValueError(
-                f"--model {path}: expected one input of shape (batch, {size}, {size}, 3) as its metadata says, "
+                f"`model` {path}: expected one input of shape (batch, {size}, {size}, 3) as its metadata says, "
                 f"found {shapes}. Export it again with export.py."
             )
         return cls(session, metadata, path)
@@ -207,7 +207,7 @@ class OnnxPredictor:
             ValueError: For an export without features (``has_features`` is False).
         """
         if not self.has_features:
-            raise ValueError(f"--model {self.path} has no features output: export it again with export.py.")
+            raise ValueError(f"`model` {self.path} has no features output: export it again with export.py.")
         outputs, features = self._run([self.output_name, ONNX_FEATURES_OUTPUT], images, batch_size)
         return outputs, features
 
@@ -229,8 +229,8 @@ class OnnxPredictor:
             ValueError: Always, naming the fix.
         """
         raise ValueError(
-            f"--explain needs the Keras model file: Grad-CAM takes gradients, which the ONNX export {self.path} "
-            "does not give. Pass the model written by train.py with --explain, e.g. --model fashion.model --explain."
+            f"`explain` needs the Keras model file: Grad-CAM takes gradients, which the ONNX export {self.path} "
+            "does not give. Pass the model written by train.py with `explain`, e.g. `model` fashion.model `explain`."
         )
 
 
@@ -244,16 +244,16 @@ def read_onnx_metadata(session: "onnxruntime.InferenceSession", path: Path) -> d
     text = session.get_modelmeta().custom_metadata_map.get(ONNX_METADATA_KEY)
     if text is None:
         raise ValueError(
-            f"--model {path} is an ONNX model without this toolkit's labels (exported elsewhere?): "
+            f"`model` {path} is an ONNX model without this toolkit's labels (exported elsewhere?): "
             "export it with export.py --model fashion.model."
         )
     try:
         metadata = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"--model {path}: its metadata is not valid JSON ({error}). Export it again with export.py.") from error
+        raise ValueError(f"`model` {path}: its metadata is not valid JSON ({error}). Export it again with export.py.") from error
     missing = [key for key in REQUIRED_METADATA if not isinstance(metadata, dict) or key not in metadata]
     if missing:
-        raise ValueError(f"--model {path}: its metadata lacks {', '.join(missing)}. Export it again with export.py.")
+        raise ValueError(f"`model` {path}: its metadata lacks {', '.join(missing)}. Export it again with export.py.")
     return metadata
 
 

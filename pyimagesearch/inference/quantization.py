@@ -69,14 +69,14 @@ class QuantizationCheck:
 
 
 def check_tolerance(tolerance: float) -> None:
-    """Refuse a ``--tolerance`` outside [0, 1].
+    """Refuse a ``tolerance`` outside [0, 1].
 
     Raises:
         ValueError: Naming the flag and what it is.
     """
     if not 0.0 <= tolerance <= 1.0:
         raise ValueError(
-            f"--tolerance is the largest share of images whose labels may change, between 0 and 1 (0: none may). Received: {tolerance}"
+            f"`tolerance` is the largest share of images whose labels may change, between 0 and 1 (0: none may). Received: {tolerance}"
         )
 
 
@@ -87,7 +87,7 @@ def quantize_onnx(onnx_path: str | os.PathLike, quantization: str, output: str |
         ValueError: For a quantization not in `config.QUANTIZATIONS`.
     """
     if quantization not in config.QUANTIZATIONS:
-        raise ValueError(f"--quantize must be one of {', '.join(config.QUANTIZATIONS)}. Received: --quantize {quantization}")
+        raise ValueError(f"`quantize` must be one of {', '.join(config.QUANTIZATIONS)}. Received: `quantize` {quantization}")
     output = Path(output)
     if quantization == "int8":
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -151,7 +151,7 @@ def compare_exports(
     paths, label_sets, _ = find_labelled_images(dataset, label_sep or classifiers[0].label_sep)
     before, _ = classifiers[0].classify(paths)
     if not before:
-        raise ValueError(f"--dataset {dataset}: none of its {len(paths)} images could be read.")
+        raise ValueError(f"`dataset` {dataset}: none of its {len(paths)} images could be read.")
     # In batches, as a folder is classified, and one by one, as the tutorial's command does: int8's
     # activations are quantized on one scale per batch, so an image's answer depends on its batch.
     runs = [classifiers[1].classify(paths, batch_size=batch_size)[0] for batch_size in (config.BATCH_SIZE, 1)]
@@ -209,7 +209,7 @@ def quantize_export(
         if not check.accepted:
             shown = ", ".join(str(path) for path in check.changed[:3]) + (", ..." if len(check.changed) > 3 else "")
             raise ValueError(
-                f"--quantize {quantization} refused: {check.summary()}. Changed: {shown}. {onnx_path} stays the "
-                f"float32 export; raise --tolerance to accept the change{', or try --quantize float16' if quantization == 'int8' else ''}."
+                f"`quantize` {quantization} refused: {check.summary()}. Changed: {shown}. {onnx_path} stays the "
+                f"float32 export; raise `tolerance` to accept the change{', or try `quantize` float16' if quantization == 'int8' else ''}."
             )
     return check

@@ -21,7 +21,7 @@ from pyimagesearch.data.recolouring import resolve_recolour
 from pyimagesearch.data.splitting import DuplicateGroups, identical_row_groups, near_duplicate_groups, split_indices
 from pyimagesearch.evaluation.metrics import SUMMARY_METRICS, evaluate_predictions, format_report
 from pyimagesearch.evaluation.plotting import plot_history
-from pyimagesearch.inference.decoding import GROUPS, TUNED, named_decodings
+from pyimagesearch.inference.decoding import named_decodings, resolve_decoding
 from pyimagesearch.inference.model_files import RUN_ID, default_onnx_path, new_run_id
 from pyimagesearch.inference.model_io import save_labelbin, save_model
 from pyimagesearch.inference.unknown import fit_unknown_detector
@@ -360,7 +360,7 @@ def _validation_reports(
     for name, report in reports.items():
         logger.info("  %-22s %s", name, format_report(report)[0])
     # The grouped head decodes one label per group; thresholds, tuned all the same, only serve --decode threshold.
-    stored = GROUPS if labelling.head == "grouped" else TUNED if thresholds is not None else next(iter(decodings))
+    stored = resolve_decoding(task.name, len(classes), thresholds, group_indices, labelling.head).name
     for line in format_report(reports[stored])[1:]:
         logger.info("  %s", line)
     if thresholds is not None:
