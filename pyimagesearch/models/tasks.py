@@ -13,6 +13,7 @@ import keras
 import numpy as np
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from pyimagesearch import config
 from pyimagesearch.inference import decoding
 from pyimagesearch.models.grouped_head import GroupSoftmax, group_exact_match, grouped_crossentropy
 
@@ -80,13 +81,14 @@ class Task:
     ) -> np.ndarray:
         """Predicted multi-hot labels of shape (N, num_labels) from per-label probabilities.
 
-        By default the grouped head keeps the most probable label of each group, other
-        multi-label heads the labels at or above 0.5, single-label tasks the arg-max; a
-        ``threshold``, ``top_k`` or ``groups`` replaces that rule (see `decoding.decode`).
+        By default, the decoding `decoding.resolve_decoding` gives a model of this task without
+        tuned thresholds; a ``threshold``, ``top_k`` or ``groups`` replaces it (see `decoding.decode`).
         """
         if threshold is None and top_k is None and groups is None:
-            groups = self.groups
-        return decoding.decode(self.name, probabilities, threshold=0.5 if threshold is None else threshold, top_k=top_k, groups=groups)
+            default = decoding.resolve_decoding(self.name, probabilities.shape[1], groups=self.groups, head=self.head)
+            return default.decide(probabilities)
+        threshold = config.THRESHOLD if threshold is None else threshold
+        return decoding.decode(self.name, probabilities, threshold=threshold, top_k=top_k, groups=groups)
 
     def metrics(self) -> list:
         """Training metrics: per-label binary accuracy and exact-match for multi-label, accuracy otherwise."""
