@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     """Label the images; returns 0, 1 when an image could not be read, 2 for bad input, 130 on Ctrl-C."""
     options = ClassifyOptions.of(**vars(build_parser().parse_args(argv)))
     quiet_libraries()
-    configure_logging()
+    configure_logging(CLASSIFY_SETTINGS)
     inputs, outputs = options.inputs, options.outputs
 
     def classify() -> int:

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     """Score the model; returns 0, 2 for bad input, 130 on Ctrl-C."""
     options = EvaluateOptions.of(**vars(build_parser().parse_args(argv)))
     quiet_libraries()
-    configure_logging()
+    configure_logging(EVALUATE_SETTINGS)
     inputs, outputs = options.inputs, options.outputs
 
     def evaluate() -> int:

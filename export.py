@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     """Export (and quantize); returns 0, 2 for bad input or a refused quantization, 130 on Ctrl-C."""
     options = ExportOptions.of(**vars(build_parser().parse_args(argv)))
     quiet_libraries()
-    configure_logging()
+    configure_logging(EXPORT_SETTINGS)
 
     def export() -> int:
         from pyimagesearch.inference.quantization import check_tolerance

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     """Train (or run the overfit check); returns 0, 1 when the overfit check fails, 2 for bad input, 130 on Ctrl-C."""
     args = build_parser().parse_args(argv)
     quiet_libraries()
-    configure_logging()
+    configure_logging(SETTINGS)
     options = train_options(args)
 
     def train() -> int:

@@ -17,23 +17,28 @@ def quiet_libraries() -> None:
     os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
 
 
-def configure_logging() -> None:
-    """Information as plain lines on stdout; ``warning: message`` lines on stderr."""
+def configure_logging(settings: Iterable[type] = ()) -> None:
+    """Information as plain lines on stdout; ``warning: message`` lines on stderr; the options of
+    ``settings`` the library names (```lr```) written as the script's flags (``--lr``), as `run` does."""
     information = logging.StreamHandler(sys.stdout)
     information.addFilter(lambda record: record.levelno < logging.WARNING)
     problems = logging.StreamHandler(sys.stderr)
     problems.setLevel(logging.WARNING)
     root = logging.getLogger("pyimagesearch")
     for handler in (information, problems):
-        handler.setFormatter(_PlainFormatter())
+        handler.setFormatter(_PlainFormatter(settings))
     root.handlers[:] = [information, problems]
     root.setLevel(logging.INFO)
     root.propagate = False
 
 
 class _PlainFormatter(logging.Formatter):
+    def __init__(self, settings: Iterable[type]) -> None:
+        super().__init__()
+        self.settings = tuple(settings)
+
     def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
+        message = as_flags(record.getMessage(), self.settings)
         return message if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {message}"
 
 

@@ -80,8 +80,8 @@ def test_fires_on_constant_inputs_names_the_data_first_and_stops_on_stall(caplog
         "  likely causes, most likely first:",
         "    1. the training images are all (nearly) the same image: check the data set and that its images decode",
     ]
-    assert lines[4].endswith("--normalize standardize") and lines[5].endswith("--init he")
-    assert lines[-1] == "    5. the network cannot fit the data at all: run --overfit-check 10"
+    assert lines[4].endswith("`normalize` standardize") and lines[5].endswith("`init` he")
+    assert lines[-1] == "    5. the network cannot fit the data at all: run `overfit_check` 10"
 
 
 def test_fires_once_on_a_learning_rate_of_10_and_blames_it_first(caplog):
@@ -89,7 +89,7 @@ def test_fires_once_on_a_learning_rate_of_10_and_blames_it_first(caplog):
     health = TrainingHealth(images[:32])
     with caplog.at_level(logging.WARNING, logger="pyimagesearch"):
         history = fit(classifier(keras.optimizers.Adam(10.0)), images, targets, health, epochs=2).history
-    assert health.diagnosis.causes[0] == Cause("learning rate too high (10)", "--lr 0.001")
+    assert health.diagnosis.causes[0] == Cause("learning rate too high (10)", "`lr` 0.001")
     # Without stop_on_stall, training goes on, and the diagnosis is not repeated.
     assert len(history["loss"]) == 2 and len(caplog.records) == 1
 
@@ -114,7 +114,7 @@ def test_flat_loss_and_metrics_fire_when_the_learning_rate_is_far_too_low():
     assert health.diagnosis.epoch == 3
     assert health.diagnosis.symptoms == [health.diagnosis.symptoms[0]]
     assert health.diagnosis.symptoms[0].startswith("loss and metrics flat for the first 3 epochs (accuracy ")
-    assert health.diagnosis.causes[0] == Cause("learning rate too low (1e-09)", "--lr 0.001")
+    assert health.diagnosis.causes[0] == Cause("learning rate too low (1e-09)", "`lr` 0.001")
 
 
 def test_a_head_loss_mismatch_is_named_first():
@@ -128,7 +128,7 @@ def test_suggestions_already_taken_are_left_out():
     model = SmallerVGGNet.build(SIZE, SIZE, 3, classes=3, preprocessing=preprocessing, kernel_initializer="he_normal")
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy")
     remedies = [cause.remedy for cause in likely_causes(model)]
-    assert remedies == ["--lr 0.0001", "run --overfit-check 10"]
+    assert remedies == ["`lr` 0.0001", "run `overfit_check` 10"]
 
 
 def test_training_health_refuses_too_few_probe_images_or_too_little_patience():
@@ -191,8 +191,8 @@ def test_overfit_check_fails_with_a_diagnosis_when_the_learning_rate_is_far_too_
     result = overfit_check(lambda: tiny_classifier(keras.optimizers.Adam(1e-7)), images, targets, max_steps=20)
     assert not result.success and result.steps == 20
     assert result.diagnosis.causes[0].explanation == "learning rate too low (1e-07)"
-    assert result.diagnosis.causes[0].remedy == "--lr 0.001"
-    assert not any("--overfit-check" in cause.remedy for cause in result.diagnosis.causes)
+    assert result.diagnosis.causes[0].remedy == "`lr` 0.001"
+    assert not any("overfit_check" in cause.remedy for cause in result.diagnosis.causes)
     assert result.lines()[0] == f"overfit check failed: loss {result.final_loss:.4g} after 20 steps."
 
 

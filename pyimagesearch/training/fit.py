@@ -342,7 +342,7 @@ def fine_tune(
     schedule = learning_rate_schedule(recipe.schedule, recipe.fine_tune_lr, recipe.fine_tune_epochs, steps_per_epoch)
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=task.loss, metrics=task.metrics(), jit_compile=jit_compile)
     logger.info(
-        "phase 2: fine-tuning the top %d layers of the backbone (batch normalisation frozen) at --fine-tune-lr %g",
+        "phase 2: fine-tuning the top %d layers of the backbone (batch normalisation frozen) at `fine_tune_lr` %g",
         unfrozen,
         recipe.fine_tune_lr,
     )

@@ -52,7 +52,7 @@ class Cause:
 
     Attributes:
         explanation: The cause, in a few words.
-        remedy: The flag to try (``"--lr 1e-4"``) or the change to make.
+        remedy: The option to try (``"`lr` 1e-4"``, which a script prints as its flag) or the change to make.
     """
 
     explanation: str
@@ -215,8 +215,8 @@ def likely_causes(
         causes.append(Cause("the training images are all (nearly) the same image", "check the data set and that its images decode"))
     rate = _learning_rate(model)
     shown = f" ({rate:g})" if rate is not None else ""
-    too_high = Cause(f"learning rate too high{shown}", f"--lr {min(rate / 10, 1e-3):g}" if rate else "--lr 1e-4")
-    too_low = Cause(f"learning rate too low{shown}", f"--lr {max(rate * 10, 1e-3):g}" if rate else "--lr 1e-3")
+    too_high = Cause(f"learning rate too high{shown}", f"`lr` {min(rate / 10, 1e-3):g}" if rate else "`lr` 1e-4")
+    too_low = Cause(f"learning rate too low{shown}", f"`lr` {max(rate * 10, 1e-3):g}" if rate else "`lr` 1e-3")
     rate_cause = None
     if learning_too_slowly:
         causes.append(too_low)
@@ -228,13 +228,13 @@ def likely_causes(
         rate_cause = too_high
     layers = model.layers
     if not centres_inputs(model):
-        causes.append(Cause("inputs not centred", "--normalize standardize"))
+        causes.append(Cause("inputs not centred", "`normalize` standardize"))
     kernels = [layer.kernel_initializer for layer in layers if hasattr(layer, "kernel_initializer")]
     if not kernels or not all(isinstance(kernel, keras.initializers.HeNormal) for kernel in kernels):
-        causes.append(Cause("initialisation not suited to ReLU", "--init he"))
+        causes.append(Cause("initialisation not suited to ReLU", "`init` he"))
     if rate_cause is not None:
         causes.append(rate_cause)
-    causes.append(Cause("the network cannot fit the data at all", f"run --overfit-check {config.OVERFIT_CHECK_IMAGES}"))
+    causes.append(Cause("the network cannot fit the data at all", f"run `overfit_check` {config.OVERFIT_CHECK_IMAGES}"))
     return causes
 
 

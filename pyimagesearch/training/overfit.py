@@ -151,7 +151,7 @@ def _overfit_diagnosis(model: keras.Model, images: np.ndarray, targets: np.ndarr
         targets=targets,
     )
     # This is the overfit check: don't suggest running it.
-    causes = [cause for cause in causes if "--overfit-check" not in cause.remedy]
+    causes = [cause for cause in causes if "`overfit_check`" not in cause.remedy]
     return Diagnosis(symptoms, causes, title=f"the network cannot fit {len(images)} images")
 
 
@@ -205,7 +205,7 @@ def check_overfit(options: TrainOptions, images: int = config.OVERFIT_CHECK_IMAG
     labels_of = {paths[i]: label_sets[i] for i in chosen}
     targets = task_spec.encode(binarizer, [labels_of[path] for path in kept])
     logger.info(
-        "overfit check: %d images, %s task, %s head, --normalize %s, --init %s, --lr %g, no dropout, no augmentation",
+        "overfit check: %d images, %s task, %s head, `normalize` %s, `init` %s, `lr` %g, no dropout, no augmentation",
         len(kept),
         task_spec.name,
         head,

@@ -237,7 +237,7 @@ def _log_set_up(options: TrainOptions, recipe: Recipe, data: TrainingData, label
     for line in data.lines:
         logger.info(line)
     logger.info(
-        "%s held: %s (--cache %s); batch size %d; precision %s; XLA %s",
+        "%s held: %s (`cache` %s); batch size %d; precision %s; XLA %s",
         "images" if data.images is not None else "rows",
         data.cache,
         options.data.cache,
