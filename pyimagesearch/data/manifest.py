@@ -85,7 +85,7 @@ def _read_text(manifest: str | os.PathLike) -> str:
     if not tf.io.gfile.exists(str(manifest)):
         raise ValueError(
             f"`dataset` {manifest}: no such file. Give a folder of label folders, a manifest (.jsonl, or .csv with path and "
-            "labels columns) or, with `arch` mlp, a feature table (.csv or .npy)."
+            "labels columns) or, for the MLP, a feature table (.csv or .npy)."
         )
     try:
         with tf.io.gfile.GFile(str(manifest), "r") as handle:
