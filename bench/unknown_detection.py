@@ -33,13 +33,8 @@ from pyimagesearch.data.dataset import load_labelled_images  # noqa: E402
 from pyimagesearch.data.images import list_images, load_images  # noqa: E402
 from pyimagesearch.data.splitting import near_duplicate_groups, split_indices  # noqa: E402
 from pyimagesearch.inference.classification import Classifier  # noqa: E402
-from pyimagesearch.inference.unknown import (  # noqa: E402
-    FIT_IMAGES,
-    feature_distances,
-    fit_feature_statistics,
-    group_confidences,
-    mahalanobis_distances,
-)
+from pyimagesearch.inference.distances import feature_distances, fit_feature_statistics, mahalanobis_distances  # noqa: E402
+from pyimagesearch.inference.unknown import FIT_IMAGES, group_confidences  # noqa: E402
 from pyimagesearch.training.options import TrainOptions  # noqa: E402
 from pyimagesearch.training.pipeline import train  # noqa: E402
 

@@ -7,7 +7,8 @@ from conftest import SEED
 
 from pyimagesearch.models.normalization import input_normalization
 from pyimagesearch.models.smallervggnet import SmallerVGGNet
-from pyimagesearch.training.health import Cause, TrainingHealth, head_loss_mismatch, likely_causes
+from pyimagesearch.training.diagnosis import Cause, head_loss_mismatch, likely_causes
+from pyimagesearch.training.health import TrainingHealth
 from pyimagesearch.training.overfit import OVERFIT_TARGET_LOSS, overfit_check
 
 SIZE = 24

@@ -7,11 +7,11 @@ import pytest
 from conftest import FASHION_DIR
 from PIL import Image
 
+from pyimagesearch.data.image_headers import jpeg_dimensions
 from pyimagesearch.data.images import (
     UnreadableImageError,
     decode_image,
     decode_image_bytes,
-    jpeg_dimensions,
     list_images,
     load_image,
     load_image_batch,

@@ -24,7 +24,8 @@ from bad_inputs import (
 from conftest import PROCESS_TIMEOUT, PROJECT_ROOT
 
 from pyimagesearch import config
-from pyimagesearch.data.images import UnreadableImageError, decode_image_bytes, image_dimensions
+from pyimagesearch.data.image_headers import image_dimensions
+from pyimagesearch.data.images import UnreadableImageError, decode_image_bytes
 
 
 def _jpeg_claiming(height: int, width: int) -> bytes:

@@ -14,20 +14,16 @@ from classify import main as classify_main
 from pyimagesearch.data.demo import generate
 from pyimagesearch.data.images import list_images, load_images
 from pyimagesearch.inference.classification import Classifier
-from pyimagesearch.inference.model_io import METADATA_MEMBER, read_model_metadata
-from pyimagesearch.inference.predictors import OnnxPredictor, feature_layer_name
-from pyimagesearch.inference.unknown import (
-    UnknownDetector,
-    decode_array,
+from pyimagesearch.inference.distances import (
     distance_rule,
-    encode_array,
     fit_feature_statistics,
     fit_neighbour_statistics,
     mahalanobis_distances,
     neighbour_distances,
-    retention_threshold,
-    typicality,
 )
+from pyimagesearch.inference.model_io import METADATA_MEMBER, read_model_metadata
+from pyimagesearch.inference.predictors import OnnxPredictor, feature_layer_name
+from pyimagesearch.inference.unknown import UnknownDetector, decode_array, encode_array, retention_threshold, typicality
 from pyimagesearch.models.smallervggnet import SmallerVGGNet
 
 # The demo generator's dresses are left out of training: the shape the model never sees.

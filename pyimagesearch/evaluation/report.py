@@ -1,4 +1,4 @@
-"""evaluate.py's HTML report: a page to look at what a model gets wrong.
+"""evaluate.py's outputs (`write_evaluation`), and its HTML report: a page to look at what a model gets wrong.
 
 Headline metrics under each decoding, per-label scores and thresholds, a heat map of the
 confusion within each label group, the most confused labels and label combinations, and
@@ -11,6 +11,7 @@ its path in that report (``per_label/red/f1``).
 Imports neither TensorFlow nor Keras (Grad-CAM imports them, for a Keras model only).
 """
 
+import json
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -18,14 +19,62 @@ from pathlib import Path
 from typing import Any
 
 from pyimagesearch import config
+from pyimagesearch.atomic import write_bytes_atomic, write_csv
 from pyimagesearch.data.images import UnreadableImageError, decode_image
 from pyimagesearch.evaluation.html_report import file_thumbnails, png_uri, relative_link, render, thumbnail_uri, write_page
 from pyimagesearch.evaluation.metrics import SUMMARY_METRICS
-from pyimagesearch.evaluation.plotting import confusion_heatmap
+from pyimagesearch.evaluation.plotting import confusion_heatmap, plot_precision_recall
+from pyimagesearch.evaluation.scoring import FolderEvaluation
 from pyimagesearch.inference.classification import Classifier
+from pyimagesearch.inference.decoding import Decoding
 
 # Rows of each "most confused" table on the page (report.json lists them all).
 CONFUSED_ROWS = 10
+
+
+# What `write_evaluation` writes into its folder.
+EVALUATION_FILES = ("report.json", "misclassified.csv", "pr_curves.png", "report.html")
+
+
+def check_output_folder(output: str | os.PathLike) -> None:
+    """Refuse an ``output`` that is a file before any work.
+
+    Raises:
+        ValueError: Naming ``output``.
+    """
+    if Path(output).exists() and not Path(output).is_dir():
+        raise ValueError(f"`output` {output} is a file: give a folder.")
+
+
+def write_evaluation(
+    output: str | os.PathLike,
+    result: FolderEvaluation,
+    classifier: Classifier,
+    decoding: Decoding,
+    model: str,
+    dataset: str,
+    gallery: int = config.REPORT_GALLERY,
+) -> list[Path]:
+    """Write `EVALUATION_FILES` into the folder ``output`` (made if missing), each atomically: the
+    report as JSON, the misclassified images as CSV, the precision-recall curves and the page
+    (`write_evaluation_report`); returns their paths.
+
+    Raises:
+        ValueError: For an ``output`` that is a file, or a negative ``gallery``.
+    """
+    check_output_folder(output)
+    check_gallery(gallery)
+    paths = [Path(output) / name for name in EVALUATION_FILES]
+    report_json, misclassified, pr_curves, page = paths
+    Path(output).mkdir(parents=True, exist_ok=True)
+    report = result.to_json()
+    write_bytes_atomic(report_json, json.dumps(report, indent=2).encode())
+    columns = ["image", "true", "predicted", "loss"]
+    rows = [{**item, "true": " ".join(item["true"]), "predicted": " ".join(item["predicted"])} for item in result.misclassified]
+    write_csv([{column: row[column] for column in columns} for row in rows], misclassified, columns=columns)
+    plot_precision_recall(result.true, result.probabilities, classifier.classes, decoding.thresholds, pr_curves)
+    write_evaluation_report(page, report, classifier, pr_curves.read_bytes(), model=model, dataset=dataset, gallery=gallery)
+    return paths
 
 
 def check_gallery(count: int) -> None:

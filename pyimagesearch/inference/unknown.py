@@ -13,9 +13,9 @@ Out-of-distribution scores, each calibrated on the validation images of training
   1024-unit dense block) to the training images'.
 
 Which distance, and whether a group's highest probability counts beside it, depends on where
-the features come from (`distance_rule`). A network learnt from scratch (SmallerVGGNet) gets the
+the features come from (`distances.distance_rule`). A network learnt from scratch (SmallerVGGNet) gets the
 Mahalanobis distance to the nearest label combination's mean, under the training features'
-shared within-label covariance kept exactly in its `COMPONENTS` largest directions with one
+shared within-label covariance kept exactly in its `distances.COMPONENTS` largest directions with one
 variance, the mean of the others, for the rest; a group is unknown when either its probability
 or its distance says so (on the generated shapes of the demo data the probability sees nothing
 where the distance does, on photos the reverse happens). A pretrained backbone's features get the
@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pyimagesearch.inference import decoding
+from pyimagesearch.inference.distances import distance_rule, feature_distances, fit_feature_statistics, fit_neighbour_statistics
 
 if TYPE_CHECKING:
     import keras
@@ -50,13 +51,6 @@ logger = logging.getLogger(__name__)
 
 # Share of in-distribution (validation) images that must keep every label: no unknown flag.
 RETENTION = 0.95
-# Directions of the within-label covariance kept exactly; the rest share one variance.
-COMPONENTS = 128
-# The distances of the shape branch's (or the one network's) features: "mahalanobis" to the nearest
-# label mean, or "nearest_neighbour": cosine distance to the nearest training image, whose
-# normalised features are stored in float16 (centring them or keeping only their principal
-# directions told left-out types apart less well: bench/README.md, "Unknown detection").
-DISTANCES = ("mahalanobis", "nearest_neighbour")
 # Training images whose features fit the statistics (a seeded sample beyond that: the statistics
 # of 4,000 images are as good as those of 40,000, and cost a tenth of the time).
 FIT_IMAGES = 4000
@@ -85,96 +79,6 @@ def group_confidences(probabilities: np.ndarray, groups: Sequence[Sequence[int]]
     """The highest probability within each label group, shape (N, groups), float32: higher is more familiar."""
     probabilities = np.asarray(probabilities, dtype="float32")
     return np.stack([probabilities[:, list(group)].max(axis=1) for group in groups], axis=1)
-
-
-def fit_feature_statistics(features: np.ndarray, combinations: np.ndarray, components: int | None = COMPONENTS) -> dict[str, np.ndarray]:
-    """Statistics of `mahalanobis_distances`: the mean of each label combination and their shared covariance.
-
-    The within-combination covariance is kept as probabilistic PCA: its ``components`` largest
-    directions with their variances, and one variance, the mean of the others, for everything
-    else. With ``components`` at least the feature count, that is the full covariance, and the
-    distance sees an unknown image off the training clusters in any direction; with fewer, a
-    direction of little variance beyond them counts with the average residual variance.
-
-    Args:
-        features: Training features, shape (N, D).
-        combinations: Which label combination each row belongs to, shape (N,), any labels.
-        components: Directions kept exactly; None keeps all (the full covariance, for comparison).
-            Defaults to `COMPONENTS`.
-
-    Returns:
-        ``means`` (C, D), ``components`` (K, D), ``variances`` (K,) and ``residual_variance`` (1,).
-    """
-    features = np.asarray(features, dtype="float64")
-    _, combination_of = np.unique(combinations, axis=0, return_inverse=True)
-    combination_of = combination_of.reshape(-1)
-    means = np.stack([features[combination_of == c].mean(axis=0) for c in range(combination_of.max() + 1)])
-    centred = features - means[combination_of]
-    _, singular, directions = np.linalg.svd(centred, full_matrices=False)
-    variances = singular**2 / max(1, len(features) - len(means))
-    kept = len(variances) if components is None else min(components, len(variances))
-    dimensions = features.shape[1]
-    # A floor keeps constant features (dead units) from dividing by zero.
-    floor = 1e-6 * max(float(variances[0]), 1e-12)
-    residual = variances[kept:].sum() / max(1, dimensions - kept)
-    return {
-        "means": means,
-        "components": directions[:kept],
-        "variances": np.maximum(variances[:kept], floor),
-        "residual_variance": np.array([max(residual, floor)]),
-    }
-
-
-def mahalanobis_distances(features: np.ndarray, statistics: dict[str, np.ndarray]) -> np.ndarray:
-    """Squared Mahalanobis distance of each row to the nearest combination mean, shape (N,): higher is stranger.
-
-    Args:
-        features: Shape (N, D).
-        statistics: As `fit_feature_statistics` returns them.
-    """
-    features = np.asarray(features, dtype="float64")
-    components = np.asarray(statistics["components"], dtype="float64")
-    variances = np.asarray(statistics["variances"], dtype="float64")
-    residual_variance = float(np.asarray(statistics["residual_variance"]).reshape(-1)[0])
-    distances = []
-    for mean in np.asarray(statistics["means"], dtype="float64"):
-        offset = features - mean
-        projected = offset @ components.T
-        # What the kept directions do not explain shares the residual variance.
-        rest = np.maximum((offset**2).sum(axis=1) - (projected**2).sum(axis=1), 0.0)
-        distances.append((projected**2 / variances).sum(axis=1) + rest / residual_variance)
-    return np.min(distances, axis=0)
-
-
-def _unit_rows(features: np.ndarray) -> np.ndarray:
-    features = np.asarray(features, dtype="float64")
-    return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-
-
-def fit_neighbour_statistics(features: np.ndarray) -> dict[str, np.ndarray]:
-    """Statistics of `neighbour_distances`: the training features (N, D), L2-normalised, in float16
-    (``reference``): float16 rounding moves a cosine by about 1e-3, far below the distances that
-    tell a new garment from a known one."""
-    return {"reference": _unit_rows(features).astype("float16")}
-
-
-def neighbour_distances(features: np.ndarray, statistics: dict[str, np.ndarray]) -> np.ndarray:
-    """Cosine distance of each row to its nearest row of ``statistics["reference"]`` (see
-    `fit_neighbour_statistics`), shape (N,): higher is stranger."""
-    reference = _unit_rows(statistics["reference"])
-    return 1.0 - (_unit_rows(features) @ reference.T).max(axis=1)
-
-
-def distance_rule(pretrained: bool) -> tuple[str, bool]:
-    """The distance (one of `DISTANCES`) for a network's features, and whether it alone decides
-    its groups (else a group's highest probability counts too): ``("nearest_neighbour", True)``
-    for a pretrained backbone's, ``("mahalanobis", False)`` for features learnt from scratch."""
-    return ("nearest_neighbour", True) if pretrained else ("mahalanobis", False)
-
-
-def feature_distances(features: np.ndarray, score: str, statistics: dict[str, np.ndarray]) -> np.ndarray:
-    """The distance named ``score`` (one of `DISTANCES`) of each row of ``features``, shape (N,): higher is stranger."""
-    return neighbour_distances(features, statistics) if score == "nearest_neighbour" else mahalanobis_distances(features, statistics)
 
 
 def calibration_table(familiarities: np.ndarray) -> np.ndarray:

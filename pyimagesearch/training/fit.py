@@ -26,8 +26,9 @@ from pyimagesearch.models.backbones import (
 from pyimagesearch.models.build import as_float32, build_classifier
 from pyimagesearch.models.registry import network
 from pyimagesearch.models.tasks import Task
+from pyimagesearch.training.diagnosis import Diagnosis
 from pyimagesearch.training.distribution import lost_workers_reported
-from pyimagesearch.training.health import Diagnosis, TrainingHealth
+from pyimagesearch.training.health import TrainingHealth
 from pyimagesearch.training.monitoring import SamplePredictions, ValidationMetrics, read_csv_rows
 from pyimagesearch.training.recipe import (
     BACKUP_FOLDER,

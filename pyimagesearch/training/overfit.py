@@ -22,7 +22,7 @@ from pyimagesearch.data.images import load_images
 from pyimagesearch.data.labels import fit_binarizer, infer_label_groups
 from pyimagesearch.models.build import build_classifier, task_with_head
 from pyimagesearch.models.registry import network
-from pyimagesearch.training.health import Diagnosis, inputs_alike, likely_causes
+from pyimagesearch.training.diagnosis import Diagnosis, inputs_alike, likely_causes
 from pyimagesearch.training.options import TrainOptions
 from pyimagesearch.training.recipe import dataset_task, recipe_of
 

@@ -1,7 +1,6 @@
 """Training a classifier on a labelled image folder and writing the tutorial's three outputs (and the ONNX export)."""
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,22 +19,20 @@ from pyimagesearch.data.manifest import is_manifest
 from pyimagesearch.data.recolouring import resolve_recolour
 from pyimagesearch.data.splitting import DuplicateGroups, identical_row_groups, near_duplicate_groups, split_indices
 from pyimagesearch.evaluation.metrics import SUMMARY_METRICS, evaluate_predictions, format_report
-from pyimagesearch.evaluation.plotting import plot_history
 from pyimagesearch.inference.decoding import named_decodings, resolve_decoding
-from pyimagesearch.inference.model_files import RUN_ID, default_onnx_path, new_run_id
-from pyimagesearch.inference.model_io import save_labelbin, save_model
 from pyimagesearch.inference.unknown import fit_unknown_detector
 from pyimagesearch.models.backbones import backbone_summary
 from pyimagesearch.models.build import task_with_head
 from pyimagesearch.models.registry import network
 from pyimagesearch.models.tasks import Task
 from pyimagesearch.training.cross_validation import cross_validate, folds_csv_path, summarize_folds
+from pyimagesearch.training.diagnosis import Diagnosis
 from pyimagesearch.training.distribution import is_chief, scratch_folder
 from pyimagesearch.training.fit import fit_model
-from pyimagesearch.training.health import Diagnosis
 from pyimagesearch.training.monitoring import metrics_csv_path
-from pyimagesearch.training.options import OutputOptions, TrainOptions
-from pyimagesearch.training.recipe import Recipe, RunContext, check_outputs, dataset_task, recipe_of
+from pyimagesearch.training.options import TrainOptions
+from pyimagesearch.training.outputs import model_metadata, write_outputs
+from pyimagesearch.training.recipe import Labelling, Recipe, RunContext, check_outputs, dataset_task, recipe_of
 from pyimagesearch.training.resolve import resolve_batch_size, resolve_jit_compile
 from pyimagesearch.training.thresholds import tune_thresholds
 
@@ -65,18 +62,6 @@ class TrainingResult:
     fold_reports: list[dict[str, Any]] | None = None
     diagnosis: Diagnosis | None = None
     onnx_path: Path | None = None
-
-
-@dataclass
-class Labelling:
-    """The labels of a data set and how the network reads them: the binarizer, the classes, their
-    groups (one colour, one type), the task and the head."""
-
-    binarizer: Any
-    classes: list[str]
-    groups: list[list[str]] | None
-    task: Task
-    head: str
 
 
 def resolve_export(export: bool | None, arch: str) -> bool:
@@ -179,7 +164,7 @@ def train(
         true = labelling.task.label_probabilities(targets[val_index]).astype("int64")
         thresholds, reports, stored = _validation_reports(labelling, true, probabilities)
         metadata = {
-            **_metadata(options, recipe, data, labelling, history, thresholds, groups, reports[stored], len(val_index), backgrounds),
+            **model_metadata(options, recipe, data, labelling, history, thresholds, groups, reports[stored], len(val_index), backgrounds),
             # Calibrated on the validation images, like the thresholds (see pyimagesearch/inference/unknown.py).
             "unknown": fit_unknown_detector(
                 model,
@@ -195,7 +180,7 @@ def train(
                 seed=recipe.seed,
             ),
         }
-        onnx_path = _write_outputs(outputs, export, model, labelling, history, metadata)
+        onnx_path = write_outputs(outputs, export, model, labelling, history, metadata)
         return TrainingResult(
             model, labelling.binarizer, labelling.task, history, reports[stored], reports, metadata, fold_reports, diagnosis, onnx_path
         )
@@ -366,73 +351,3 @@ def _validation_reports(
     if thresholds is not None:
         logger.info("  thresholds (max F1 per label): %s", ", ".join(f"{c} {t:.2f}" for c, t in zip(classes, thresholds)))
     return thresholds, reports, stored
-
-
-def _metadata(
-    options: TrainOptions,
-    recipe: Recipe,
-    data: TrainingData,
-    labelling: Labelling,
-    history: dict[str, list[float]],
-    thresholds: np.ndarray | None,
-    groups: DuplicateGroups | None,
-    report: dict[str, Any],
-    validation_images: int,
-    backgrounds: BackgroundReplacement | None,
-) -> dict[str, Any]:
-    """What the model file keeps about its training, for classification and for the record."""
-    classes = labelling.classes
-    return {
-        # The same id goes into the ONNX export, so that classify.py runs the export only for this model.
-        RUN_ID: new_run_id(),
-        "task": labelling.task.name,
-        "classes": classes,
-        # A feature table has no images.
-        "image_size": None if data.images is None else recipe.image_size,
-        **data.metadata,
-        "channel_order": config.CHANNEL_ORDER,
-        "label_sep": options.data.label_sep,
-        "normalize": recipe.normalize,
-        "init": recipe.init,
-        "precision": recipe.precision,
-        "epochs_trained": len(history["loss"]),
-        "threshold": config.THRESHOLD,
-        "thresholds": None if thresholds is None else {c: float(t) for c, t in zip(classes, thresholds)},
-        "label_groups": labelling.groups,
-        "head": labelling.head,
-        "recolour": [classes[index] for index in recipe.recolour_labels],
-        "background": backgrounds is not None,
-        "colour_branch": labelling.task.colour_group is not None,
-        "arch": recipe.arch,
-        "alpha": recipe.alpha,
-        "weights": recipe.weights,
-        "fine_tune": (
-            {"layers": recipe.fine_tune_layers, "lr": recipe.fine_tune_lr, "epochs_trained": history["phase"].count(2)}
-            if recipe.fine_tunes
-            else None
-        ),
-        "split": {"kind": options.data.split, "duplicate_groups": None if groups is None else groups.duplicate_groups},
-        "validation": {"images": validation_images, **{name: report[name] for name in SUMMARY_METRICS}},
-        # Every option as given (paths as text), so that a model says how it was trained.
-        "options": {name: os.fspath(value) if isinstance(value, os.PathLike) else value for name, value in options.flat().items()},
-    }
-
-
-def _write_outputs(
-    outputs: OutputOptions,
-    export: bool,
-    model: keras.Model,
-    labelling: Labelling,
-    history: dict[str, list[float]],
-    metadata: dict[str, Any],
-) -> Path | None:
-    """Write the model, labelbin and plot, each atomically, then the ONNX export if asked; returns the export's path."""
-    save_model(model, outputs.model, metadata)
-    save_labelbin(labelling.binarizer, outputs.labelbin)
-    plot_history(history, outputs.plot, list(dict.fromkeys([*(m.name for m in labelling.task.metrics()), "exact_match", "macro_f1"])))
-    logger.info("wrote %s, %s, %s, %s", outputs.model, outputs.labelbin, outputs.plot, metrics_csv_path(outputs.model))
-    if not export:
-        return None
-    from pyimagesearch.inference.onnx_export import export_model_onnx
-
-    return export_model_onnx(model, metadata, default_onnx_path(outputs.model))

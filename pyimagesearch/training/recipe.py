@@ -1,5 +1,5 @@
-"""What one training run is: its recipe (the hyperparameters), where it runs, and the checks
-of both before any work."""
+"""What one training run is: its recipe (the hyperparameters), its labelling, where it runs, and
+the checks of both before any work."""
 
 import os
 from dataclasses import dataclass, replace
@@ -13,6 +13,7 @@ from pyimagesearch.data.labels import resolve_task
 from pyimagesearch.models.backbones import resolve_alpha, resolve_weights
 from pyimagesearch.models.normalization import NORMALIZATIONS, kernel_initializer
 from pyimagesearch.models.registry import MIN_IMAGE_SIZE, SMALLERVGGNET, network
+from pyimagesearch.models.tasks import Task
 from pyimagesearch.training.options import TrainOptions
 from pyimagesearch.training.resolve import resolve_batch_size, resolve_epochs, resolve_jit_compile, resolve_precision
 
@@ -200,3 +201,15 @@ def learning_rate_schedule(name: str, learning_rate: float, epochs: int, steps_p
     if name == "cosine":
         return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, epochs * steps_per_epoch))
     raise ValueError(f"Unknown schedule: expected one of {', '.join(config.SCHEDULES)}. Received: `schedule` {name}")
+
+
+@dataclass
+class Labelling:
+    """The labels of a data set and how the network reads them: the binarizer, the classes, their
+    groups (one colour, one type), the task and the head."""
+
+    binarizer: Any
+    classes: list[str]
+    groups: list[list[str]] | None
+    task: Task
+    head: str
