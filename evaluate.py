@@ -7,7 +7,6 @@ python evaluate.py --model fashion.model --labelbin mlb.pickle --dataset test_se
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from pyimagesearch.cli import configure_logging, quiet_libraries, run
 from pyimagesearch.evaluation.options import EVALUATE_SETTINGS, EvaluateOptions
@@ -30,16 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     def evaluate() -> int:
         from tqdm import tqdm
 
-        from pyimagesearch.atomic import write_bytes_atomic, write_csv
         from pyimagesearch.evaluation.metrics import format_report, summary_line
-        from pyimagesearch.evaluation.plotting import plot_precision_recall
-        from pyimagesearch.evaluation.report import check_gallery, write_evaluation_report
+        from pyimagesearch.evaluation.report import check_gallery, check_output_folder, write_evaluation
         from pyimagesearch.evaluation.scoring import evaluate_folder
         from pyimagesearch.inference.classification import EXPLAIN_NEEDS_KERAS, Classifier
 
-        output = Path(outputs.output)
-        if output.exists() and not output.is_dir():
-            raise ValueError(f"--output {output} is a file: give a folder.")
+        check_output_folder(outputs.output)
         check_gallery(outputs.gallery)
         classifier = Classifier.load(
             inputs.model, inputs.labelbin, prefer_export=True, keras_reason=EXPLAIN_NEEDS_KERAS if outputs.explain else None
@@ -56,29 +51,11 @@ def main(argv: list[str] | None = None) -> int:
             decoding=decoding,
             progress=lambda items, total: tqdm(items, total=total, desc="loading images", unit="img", file=sys.stderr),
         )
-        output.mkdir(parents=True, exist_ok=True)
-        report = result.to_json()
-        write_bytes_atomic(output / "report.json", json.dumps(report, indent=2).encode())
-        write_csv(
-            [
-                {"image": item["image"], "true": " ".join(item["true"]), "predicted": " ".join(item["predicted"]), "loss": item["loss"]}
-                for item in result.misclassified
-            ],
-            output / "misclassified.csv",
-            columns=["image", "true", "predicted", "loss"],
-        )
-        plot_precision_recall(result.true, result.probabilities, classifier.classes, decoding.thresholds, output / "pr_curves.png")
-        write_evaluation_report(
-            output / "report.html",
-            report,
-            classifier,
-            (output / "pr_curves.png").read_bytes(),
-            model=str(inputs.model),
-            dataset=str(inputs.dataset),
-            gallery=outputs.gallery,
+        written = write_evaluation(
+            outputs.output, result, classifier, decoding, model=str(inputs.model), dataset=str(inputs.dataset), gallery=outputs.gallery
         )
         if outputs.json:
-            print(json.dumps(report, indent=2))
+            print(json.dumps(result.to_json(), indent=2))
             return 0
         print(f"{result.report['images']} images scored")
         for line in format_report(result.report):
@@ -110,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         if result.skipped:
             print(f"unreadable: {len(result.skipped)} files (see the warnings above)")
-        print(f"wrote {output / 'report.json'}, {output / 'misclassified.csv'}, {output / 'pr_curves.png'}, {output / 'report.html'}")
+        print(f"wrote {', '.join(map(str, written))}")
         return 0
 
     return run(evaluate, "evaluate.py", EVALUATE_SETTINGS)

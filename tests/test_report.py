@@ -368,6 +368,13 @@ def test_bad_report_arguments_are_one_line_errors_that_write_nothing(exported_mo
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1] == "evaluate.py: error: --gallery must be 0 or more (0 shows no image). Received: -1"
     assert list(tmp_path.iterdir()) == []
+    (tmp_path / "results").write_text("the user's notes")
+    result = run_script(
+        "evaluate.py", "--model", exported_model / "fashion.onnx", "--dataset", evaluation_set, "--output", "results", cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == "evaluate.py: error: --output results is a file: give a folder."
+    assert (tmp_path / "results").read_text() == "the user's notes"
 
 
 def test_report_paths_and_thumbnails(tmp_path):
