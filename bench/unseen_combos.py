@@ -87,6 +87,31 @@ def combination_scores(predicted: list[set[str]], left_out: str, colours: list[s
     return group_scores(predicted, [left_out.split("_")] * len(predicted), colours, types)
 
 
+# Candidate rule for the colour group's unknown flag (#20), measured beside the stored one: the group
+# counts as unknown only when its verdict says so and its most probable colour is below the floor.
+COLOUR_FLOORS = (0.9, 0.99)
+
+
+def unknown_shares(predictions: list) -> dict[str, float]:
+    """Shares of ``predictions`` flagged unknown: by the stored verdict (the image or any label group),
+    by each label group's verdict, and with each of `COLOUR_FLOORS` on the colour group (the first)."""
+    from pyimagesearch.inference.unknown import is_flagged
+
+    verdicts = [(prediction.unknown, prediction.probabilities) for prediction in predictions]
+    shares = {"stored": sum(is_flagged(verdict) for verdict, _ in verdicts) / len(verdicts)}
+    for g, group in enumerate(verdicts[0][0]["groups"]):
+        shares["/".join(group["labels"])] = sum(verdict["groups"][g]["unknown"] for verdict, _ in verdicts) / len(verdicts)
+
+    def flagged(verdict: dict, probabilities: dict[str, float], floor: float) -> bool:
+        colour, *others = verdict["groups"]
+        weak_colour = colour["unknown"] and max(probabilities[label] for label in colour["labels"]) < floor
+        return verdict["image"]["unknown"] or weak_colour or any(group["unknown"] for group in others)
+
+    for floor in COLOUR_FLOORS:
+        shares[f"colour floor {floor:g}"] = sum(flagged(*verdict, floor) for verdict in verdicts) / len(verdicts)
+    return shares
+
+
 def child_run(dataset: Path, left_out: str, setup: str, epochs: int, image_size: int, patience: int, seed: int) -> dict:
     """Train on every folder but ``left_out`` with ``setup``, then label the left-out folder and example_07."""
     import numpy as np
@@ -141,6 +166,7 @@ def child_run(dataset: Path, left_out: str, setup: str, epochs: int, image_size:
         # Shares flagged unknown (the image or any label group), with the stored score and threshold.
         "flagged_unknown": float(np.mean([is_flagged(prediction.unknown) for prediction in classified])),
         "validation_flagged_unknown": float(np.mean([is_flagged(prediction.unknown) for prediction in validation])),
+        "unknown_shares": {"left_out": unknown_shares(classified), "validation": unknown_shares(validation)},
         "epochs_trained": result.metadata["epochs_trained"],
         "validation_exact_match": result.report["exact_match"],
         "example_07": None if example is None else {"labels": example.labels, "probabilities": example.probabilities},
