@@ -32,6 +32,10 @@ from pyimagesearch.models.smallervggnet import feature_layers
 # blue jeans became a shirt, labelled right at (4, 0.5)).
 GAMMA_RANGE = 4.0
 CONTRAST = 0.5
+# Training-time shading of the colour branch's input: each image's RGB times a factor drawn
+# log-uniformly in [1 / SHADE_RANGE, 1] (1: off). Darkening only, so that a dark blue is still
+# labelled blue and black stays black: the colour of denim, dark but blue, is then no tie to black.
+SHADE_RANGE = 1.0
 # The colour branch reads the image averaged over COLOUR_POOL x COLOUR_POOL pixels (24 x 24 colours
 # at 96 px): enough for a garment's colour, and its 1x1 layers cost a quarter of what they would at
 # half the input's side, where they took a large share of the network's training time (measured:
@@ -112,6 +116,34 @@ class RandomTone(keras.layers.Layer):
         return {**super().get_config(), "gamma_range": self.gamma_range, "contrast": self.contrast, "seed": self.seed}
 
 
+@keras.saving.register_keras_serializable(package="pyimagesearch")
+class RandomShade(keras.layers.Layer):
+    """Each image times a factor drawn log-uniformly in [1 / shade_range, 1], in training only; the identity otherwise.
+
+    Args:
+        shade_range: How much darker an image may get.
+        seed: Seed of the draws.
+    """
+
+    def __init__(self, shade_range: float = SHADE_RANGE, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.shade_range, self.seed = float(shade_range), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        batch = keras.ops.shape(inputs)[0]
+        log_factor = keras.random.uniform((batch, 1, 1, 1), -math.log(self.shade_range), 0.0, seed=self.seed_generator)
+        return inputs * keras.ops.cast(keras.ops.exp(log_factor), inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "shade_range": self.shade_range, "seed": self.seed}
+
+
 def build_colour_and_shape(
     width: int,
     height: int,
@@ -173,6 +205,8 @@ def build_colour_and_shape(
         if dropout:
             shape = layers.Dropout(HEAD_DROPOUT, name="shape_dropout")(shape)
     colour = inputs
+    if dropout and SHADE_RANGE > 1:
+        colour = RandomShade(SHADE_RANGE, seed=seed, name="colour_shade")(colour)
     for layer in preprocessing:
         colour = layer(colour)
     colour = layers.AveragePooling2D(pool_size=(COLOUR_POOL, COLOUR_POOL), name="colour_downsample")(colour)
