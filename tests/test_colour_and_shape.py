@@ -16,6 +16,7 @@ from pyimagesearch.models.colour_and_shape import (
     COLOUR_ATTENTION,
     SHAPE_FEATURES,
     AttentionPooling,
+    RandomShade,
     RandomTone,
     build_colour_and_shape,
 )
@@ -110,6 +111,18 @@ def test_tone_jitter_acts_in_training_only():
     assert jittered.min() >= 0.0 and jittered.max() <= 1.0
     # Each image gets its own tone: the changes differ from image to image.
     assert np.std(np.mean(jittered - grey, axis=(1, 2, 3))) > 0.01
+
+
+def test_shading_darkens_each_image_by_one_factor_in_training_only():
+    rgb = np.random.default_rng(6).uniform(1, 255, size=(16, 8, 8, 3)).astype("float32")
+    layer = RandomShade(4.0, seed=2)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(rgb, training=False)), rgb)
+    factors = keras.ops.convert_to_numpy(layer(rgb, training=True)) / rgb
+    # One factor per image, for every pixel and channel (hue kept), within [1/4, 1], not all alike.
+    per_image = factors.reshape(16, -1)
+    np.testing.assert_allclose(per_image, np.broadcast_to(per_image[:, :1], per_image.shape), rtol=1e-4)
+    assert per_image.min() >= 0.25 - 1e-6 and per_image.max() <= 1.0 + 1e-6
+    assert np.std(per_image[:, 0]) > 0.05
 
 
 def test_types_are_explained_on_the_shape_branch_and_colours_on_the_colour_branch(network):
