@@ -68,9 +68,9 @@ SETUPS = {
     # Before #25's automatic choices: batch 32 in float32.
     "colour-and-shape+mobilenetv2, batch 32 float32": ({**MOBILENETV2, "batch_size": 32, "precision": "float32"}, {}),
     "colour-and-shape+mobilenetv2+recolour": ({**MOBILENETV2, "recolour": "on"}, {}),
-    # The colour branch's input darkened by a random factor down to 1/4 (1/8) in training (#20).
+    # The colour branch's input darkened by a random factor down to 1/4 (1/2) in training (#20).
     "colour-and-shape+mobilenetv2, shade 4": (MOBILENETV2, {}, {"models.colour_and_shape.SHADE_RANGE": 4.0}),
-    "colour-and-shape+mobilenetv2, shade 8": (MOBILENETV2, {}, {"models.colour_and_shape.SHADE_RANGE": 8.0}),
+    "colour-and-shape+mobilenetv2, shade 2": (MOBILENETV2, {}, {"models.colour_and_shape.SHADE_RANGE": 2.0}),
     "colour-and-shape+mobilenetv2, background off": ({**MOBILENETV2, "background": "off"}, {}),
 }
 EXAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "examples" / "example_07.jpg"
