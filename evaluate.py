@@ -5,7 +5,6 @@ python evaluate.py --model fashion.model --labelbin mlb.pickle --dataset test_se
 """
 
 import argparse
-import json
 import sys
 
 from pyimagesearch.cli import configure_logging, quiet_libraries, run
@@ -55,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             outputs.output, result, classifier, decoding, model=str(inputs.model), dataset=str(inputs.dataset), gallery=outputs.gallery
         )
         if outputs.json:
-            print(json.dumps(result.to_json(), indent=2))
+            print(written[0].read_text())  # report.json, as written
             return 0
         print(f"{result.report['images']} images scored")
         for line in format_report(result.report):

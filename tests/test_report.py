@@ -262,6 +262,7 @@ def test_evaluating_the_model_file_runs_its_export_without_tensorflow(exported_m
     modules = imported_modules(result.stderr)
     assert "onnxruntime" in modules and not {"tensorflow", "keras", "tf_keras"} & modules
     report, keras_run = json.loads(result.stdout), keras_report[1]
+    assert report == json.loads((output / "report.json").read_text())  # --json prints the report it wrote
     # The same answers as the Keras model file's (export.py checks the outputs agree within 1e-4).
     assert report["misclassified"] and {item["image"] for item in report["misclassified"]} == {
         item["image"] for item in keras_run["misclassified"]

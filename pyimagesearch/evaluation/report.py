@@ -69,9 +69,14 @@ def write_evaluation(
     Path(output).mkdir(parents=True, exist_ok=True)
     report = result.to_json()
     write_bytes_atomic(report_json, json.dumps(report, indent=2).encode())
-    columns = ["image", "true", "predicted", "loss"]
-    rows = [{**item, "true": " ".join(item["true"]), "predicted": " ".join(item["predicted"])} for item in result.misclassified]
-    write_csv([{column: row[column] for column in columns} for row in rows], misclassified, columns=columns)
+    write_csv(
+        [
+            {"image": item["image"], "true": " ".join(item["true"]), "predicted": " ".join(item["predicted"]), "loss": item["loss"]}
+            for item in result.misclassified
+        ],
+        misclassified,
+        columns=["image", "true", "predicted", "loss"],
+    )
     plot_precision_recall(result.true, result.probabilities, classifier.classes, decoding.thresholds, pr_curves)
     write_evaluation_report(page, report, classifier, pr_curves.read_bytes(), model=model, dataset=dataset, gallery=gallery)
     return paths
