@@ -76,8 +76,8 @@ def _loss_name_and_logits(loss) -> tuple[str | None, bool]:
         except ValueError:
             return None, False
     if isinstance(loss, keras.losses.Loss):
-        config = loss.get_config()
-        return config.get("name"), bool(config.get("from_logits", False))
+        settings = loss.get_config()
+        return settings.get("name"), bool(settings.get("from_logits", False))
     return getattr(loss, "__name__", None), False
 
 
