@@ -113,6 +113,17 @@ def test_tone_jitter_acts_in_training_only():
     assert np.std(np.mean(jittered - grey, axis=(1, 2, 3))) > 0.01
 
 
+def test_tone_jitter_brightens_as_far_as_its_brighten_range():
+    # A flat grey of 0.1 (a black garment) raised to gammas in [1/10, 4]: up to 0.1 ** 0.1, far lighter
+    # than the symmetric range's 0.1 ** 0.25 allows, and as dark as 0.1 ** 4.
+    layer = RandomTone(4.0, 0.0, seed=3, brighten_range=10.0)
+    toned = keras.ops.convert_to_numpy(layer(np.full((256, 2, 2, 1), 0.1, "float32"), training=True))[:, 0, 0, 0]
+    assert toned.min() >= 0.1**4 - 1e-6 and toned.max() <= 0.1**0.1 + 1e-5
+    assert toned.max() > 0.7 and toned.min() < 0.01
+    assert RandomTone.from_config(layer.get_config()).brighten_range == 10.0
+    assert RandomTone(4.0).brighten_range == 4.0
+
+
 def test_shading_darkens_each_image_by_one_factor_in_training_only():
     rgb = np.random.default_rng(6).uniform(1, 255, size=(16, 8, 8, 3)).astype("float32")
     layer = RandomShade(4.0, seed=2)

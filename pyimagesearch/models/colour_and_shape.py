@@ -32,6 +32,10 @@ from pyimagesearch.models.smallervggnet import feature_layers
 # blue jeans became a shirt, labelled right at (4, 0.5)).
 GAMMA_RANGE = 4.0
 CONTRAST = 0.5
+# The brightening side of that gamma: drawn down to 1 / BRIGHTEN_RANGE. A black garment turns as light
+# as light-wash denim only near 1/10 (0.1 ** (1/10) = 0.79), which the default leaves to measurement:
+# bench/README.md, "Unseen combinations".
+BRIGHTEN_RANGE = GAMMA_RANGE
 # Training-time shading of the colour branch's input: each image's RGB times a factor drawn
 # log-uniformly in [1 / SHADE_RANGE, 1] (1: off). Darkening only, so that a dark blue is still
 # labelled blue and black stays black: the colour of denim, dark but blue, is then no tie to black.
@@ -88,22 +92,31 @@ class RandomTone(keras.layers.Layer):
     """Random gamma and contrast per image of grey values in [0, 1], in training only; the identity otherwise.
 
     Args:
-        gamma_range: Gammas are drawn log-uniformly in [1 / gamma_range, gamma_range].
+        gamma_range: Gammas are drawn log-uniformly in [1 / brighten_range, gamma_range].
         contrast: Contrast factors are drawn uniformly in [1 - contrast, 1 + contrast].
         seed: Seed of the draws.
+        brighten_range: The brightening side; None: ``gamma_range`` (symmetric).
     """
 
-    def __init__(self, gamma_range: float = GAMMA_RANGE, contrast: float = CONTRAST, seed: int | None = None, **kwargs):
+    def __init__(
+        self,
+        gamma_range: float = GAMMA_RANGE,
+        contrast: float = CONTRAST,
+        seed: int | None = None,
+        brighten_range: float | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.gamma_range, self.contrast, self.seed = float(gamma_range), float(contrast), seed
+        self.brighten_range = self.gamma_range if brighten_range is None else float(brighten_range)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs, training=None):
         if not training:
             return inputs
         batch = keras.ops.shape(inputs)[0]
-        log_range = math.log(self.gamma_range)
-        gamma = keras.ops.exp(keras.random.uniform((batch, 1, 1, 1), -log_range, log_range, seed=self.seed_generator))
+        low, high = -math.log(self.brighten_range), math.log(self.gamma_range)
+        gamma = keras.ops.exp(keras.random.uniform((batch, 1, 1, 1), low, high, seed=self.seed_generator))
         factor = keras.random.uniform((batch, 1, 1, 1), 1 - self.contrast, 1 + self.contrast, seed=self.seed_generator)
         toned = keras.ops.power(keras.ops.clip(inputs, 1e-6, 1.0), keras.ops.cast(gamma, inputs.dtype))
         mean = keras.ops.mean(toned, axis=(1, 2, 3), keepdims=True)
@@ -113,7 +126,13 @@ class RandomTone(keras.layers.Layer):
         return input_shape
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "gamma_range": self.gamma_range, "contrast": self.contrast, "seed": self.seed}
+        return {
+            **super().get_config(),
+            "gamma_range": self.gamma_range,
+            "contrast": self.contrast,
+            "seed": self.seed,
+            "brighten_range": self.brighten_range,
+        }
 
 
 @keras.saving.register_keras_serializable(package="pyimagesearch")
@@ -188,7 +207,7 @@ def build_colour_and_shape(
         1, (1, 1), use_bias=False, kernel_initializer=keras.initializers.Constant(1 / (3 * 255)), trainable=False, name="grey"
     )(inputs)
     if dropout:  # Regularisation, like the dropout: left out for the overfit check.
-        shape = RandomTone(seed=seed, name="tone_jitter")(shape)
+        shape = RandomTone(GAMMA_RANGE, CONTRAST, seed=seed, brighten_range=BRIGHTEN_RANGE, name="tone_jitter")(shape)
     tap_side = max(1, min(height, width) // ATTENTION_STRIDE)
     if shape_backbone is None:
         shape = layers.Rescaling(2.0, offset=-1.0, name="grey_to_signed")(shape)
