@@ -33,7 +33,7 @@ from pyimagesearch.data.dataset import load_labelled_images  # noqa: E402
 from pyimagesearch.data.images import list_images, load_images  # noqa: E402
 from pyimagesearch.data.splitting import near_duplicate_groups, split_indices  # noqa: E402
 from pyimagesearch.inference.classification import Classifier  # noqa: E402
-from pyimagesearch.inference.distances import feature_distances, fit_feature_statistics, mahalanobis_distances  # noqa: E402
+from pyimagesearch.inference.distances import fit_feature_statistics, mahalanobis_distances  # noqa: E402
 from pyimagesearch.inference.unknown import FIT_IMAGES, group_confidences  # noqa: E402
 from pyimagesearch.training.options import TrainOptions  # noqa: E402
 from pyimagesearch.training.pipeline import train  # noqa: E402
@@ -183,8 +183,15 @@ def main() -> None:
         if len(sample) > FIT_IMAGES:
             sample = np.sort(np.random.default_rng(args.seed).choice(sample, FIT_IMAGES, replace=False))
         _, train_features = predictor.predict_with_features(data.images[sample])
-        val_outputs, val_features = predictor.predict_with_features(data.images[val_index])
-        unseen_outputs, unseen_features = predictor.predict_with_features(unseen_images)
+        val_outputs, val_network_features = predictor.predict_with_features(data.images[val_index])
+        unseen_outputs, unseen_network_features = predictor.predict_with_features(unseen_images)
+        # The candidates read the shape features: the columns of the stored type distance (the
+        # network also returns the colour branch's), or of the one network's image distance.
+        type_group = next(g for g, group in enumerate(metadata["label_groups"]) if {"dress", "jeans", "shirt"} & set(group))
+        entry = metadata["unknown"]["image"] or metadata["unknown"]["groups"][type_group]["distance"]
+        shape_columns = slice(*entry.get("columns", (None, None)))
+        train_features = train_features[:, shape_columns]
+        val_features, unseen_features = val_network_features[:, shape_columns], unseen_network_features[:, shape_columns]
         sample_targets = result.task.encode(result.binarizer, [data.label_sets[i] for i in sample])
         if args.features:
             np.savez_compressed(
@@ -207,7 +214,6 @@ def main() -> None:
         stored_unknown = metadata["unknown"]
         # The features the stored distance reads: the shape branch's for the colour-and-shape network,
         # about each type's mean; else the one network's penultimate layer, about each combination's.
-        type_group = next(g for g, group in enumerate(metadata["label_groups"]) if {"dress", "jeans", "shirt"} & set(group))
         means_of = sample_targets
         if stored_unknown["image"] is None:
             means_of = means_of[:, groups[type_group]]
@@ -242,8 +248,8 @@ def main() -> None:
                 )
         # What classify.py uses: the stored scores' typicalities.
         detector = classifier.unknown
-        val_scores = detector.score(val_outputs, val_features)
-        unseen_scores = detector.score(unseen_outputs, unseen_features)
+        val_scores = detector.score(val_outputs, val_network_features)
+        unseen_scores = detector.score(unseen_outputs, unseen_network_features)
         candidates["stored: type group's typicality"] = (val_scores.groups[:, type_group], unseen_scores.groups[:, type_group])
         candidates["stored: image typicality"] = (val_scores.image, unseen_scores.image)
         # Each stored score's raw familiarity (higher = more familiar), per image: to compare rules
@@ -253,10 +259,10 @@ def main() -> None:
         for g, labels in enumerate(detector.group_labels):
             name = "/".join(labels)
             familiarities[f"max probability in {name}"] = (val_confidence[:, g], unseen_confidence[:, g])
-            if detector.group_distances[g] is not None:
-                score, statistics, _ = detector.group_distances[g]
-                familiarities[f"{score} distance in {name}"] = tuple(
-                    -feature_distances(features, score, statistics) for features in (val_features, unseen_features)
+            distance = detector.group_distances[g]
+            if distance is not None:
+                familiarities[f"{distance.score} distance in {name}"] = tuple(
+                    distance.familiarity(features) for features in (val_network_features, unseen_network_features)
                 )
         scores = {name: auroc(known, unknown) for name, (known, unknown) in candidates.items()}
 

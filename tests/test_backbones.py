@@ -236,10 +236,14 @@ def test_fine_tuning_runs_as_a_second_phase_in_the_history_and_the_csv(fine_tune
     metadata = read_model_metadata(work / "fashion.model")
     assert metadata["arch"] == "mobilenetv2" and metadata["alpha"] == 0.35
     assert metadata["fine_tune"]["layers"] == 20 and metadata["fine_tune"]["epochs_trained"] == 2
-    # Unknown detection reads the backbone's pooled features for the type group, as it reads SmallerVGGNet's.
-    assert metadata["colour_branch"] and metadata["unknown"]["feature_layers"] == [SHAPE_FEATURES]
+    # Unknown detection reads the backbone's pooled features for the type group, as it reads
+    # SmallerVGGNet's, and the colour branch's for the colour group.
+    assert metadata["colour_branch"] and metadata["unknown"]["feature_layers"] == [SHAPE_FEATURES, COLOUR_FEATURES]
     type_group = next(g for g, labels in enumerate(metadata["label_groups"]) if "dress" in labels)
-    assert metadata["unknown"]["groups"][type_group]["distance"] is not None
+    type_distance = metadata["unknown"]["groups"][type_group]["distance"]
+    assert type_distance["columns"] == [0, 1280] and type_distance["combine"] == "alone"
+    colour_distance = metadata["unknown"]["groups"][1 - type_group]["distance"]
+    assert colour_distance["columns"] == [1280, 1280 + 64] and colour_distance["combine"] == "both"
     assert (work / "plot.png").stat().st_size > 0
     # The demo's grouped labels, learnt from ImageNet features in five short epochs: 0.82-0.93 over 5
     # seeds on the emulated AVX2 CPU and this one (bench/test_spread.py); chance is 1/6.

@@ -114,6 +114,23 @@ def test_an_unknown_image_has_no_labels_and_an_unknown_group_none_of_its_own(wit
                 assert len(set(group["labels"]) & set(prediction.labels)) == 1
 
 
+@pytest.mark.parametrize("without_dresses", ["on"], indirect=True, ids=["colour-and-shape"])
+def test_the_colour_groups_distance_only_takes_its_flags_away(without_dresses):
+    classifier = Classifier.load(without_dresses["work"] / "fashion.model")
+    stored = without_dresses["result"].metadata["unknown"]
+    colour = next(g for g, group in enumerate(stored["groups"]) if "black" in group["labels"])
+    assert stored["groups"][colour]["distance"]["combine"] == "both"
+    # The same scores with the colour group judged by its probability alone.
+    groups = [{key: value for key, value in group.items() if g != colour or key != "distance"} for g, group in enumerate(stored["groups"])]
+    images, _, _ = load_images(without_dresses["seen"] + without_dresses["unseen"], 32)
+    probabilities, scores = classifier.predict_with_unknown(images)
+    _, features = classifier.predictor.predict_with_features(images)
+    by_probability = UnknownDetector({**stored, "groups": groups}, classifier.classes).score(probabilities, features)
+    flagged = scores.groups[:, colour] < stored["threshold"]
+    assert not (flagged & (by_probability.groups[:, colour] >= stored["threshold"])).any()
+    np.testing.assert_array_equal(np.delete(scores.groups, colour, axis=1), np.delete(by_probability.groups, colour, axis=1))
+
+
 def test_calibrated_threshold_keeps_about_95_percent_of_images_of_known_garments(without_dresses, record_score):
     # Out of sample: fresh images of the garments trained on, which neither training nor the
     # calibration (on the validation images) saw.
@@ -142,10 +159,11 @@ def test_stored_threshold_and_scores_round_trip_through_the_model_file_and_onnx_
     images, _, _ = load_images(paths, 32)
     keras_outputs, keras_features = keras_classifier.predictor.predict_with_features(images)
     onnx_outputs, onnx_features = onnx_classifier.predictor.predict_with_features(images)
-    # The 1024-unit block: the shape branch's, or the one network's.
+    # The 1024-unit block: the shape branch's (beside the colour branch's 64 features), or the one network's.
     network = keras_classifier.predictor.model
-    assert stored["feature_layers"] == (["shape_features"] if stored["image"] is None else [feature_layer_name(network)])
-    assert keras_features.shape == (len(paths), 1024) and keras_features.std() > 0.01
+    colour_and_shape = stored["image"] is None
+    assert stored["feature_layers"] == (["shape_features", "colour_features"] if colour_and_shape else [feature_layer_name(network)])
+    assert keras_features.shape == (len(paths), 1024 + 64 * colour_and_shape) and keras_features.std() > 0.01
     np.testing.assert_allclose(onnx_features, keras_features, rtol=0, atol=1e-4)
     np.testing.assert_allclose(onnx_outputs, keras_outputs, rtol=0, atol=1e-4)
     # The plain probabilities are what they always were.
@@ -332,7 +350,7 @@ def test_a_pretrained_backbones_distance_alone_decides_its_group():
     neighbours = fit_neighbour_statistics(training)
     calibration = -neighbour_distances(training + 0.05 * rng.normal(size=training.shape), neighbours)
 
-    def metadata(alone):
+    def metadata(alone=None, combine=None):
         distance = {
             "score": "nearest_neighbour",
             "statistics": {"reference": encode_array(neighbours["reference"])},
@@ -340,6 +358,8 @@ def test_a_pretrained_backbones_distance_alone_decides_its_group():
         }
         if alone is not None:
             distance["alone"] = alone
+        if combine is not None:
+            distance["combine"], distance["columns"] = combine, [2, 10]
         return {
             "threshold": 0.05,
             "image": None,
@@ -361,3 +381,12 @@ def test_a_pretrained_backbones_distance_alone_decides_its_group():
     for stored in (False, None):
         combined = UnknownDetector(metadata(stored), ["a", "b"]).score(probabilities, features)
         assert combined.groups[0, 0] < 0.05
+
+    # The colour group's rule: unknown only when the probability and the distance both say so. The
+    # distance reads its own columns of the network's features (here 2 to 10, after 2 others').
+    both = UnknownDetector(metadata(combine="both"), ["a", "b"])
+    others = rng.normal(size=(1, 2))
+    far = 10 * rng.normal(size=(1, 8))
+    assert both.score(probabilities, np.hstack([others, training[:1]])).groups[0, 0] > 0.5  # between known labels
+    assert both.score(probabilities, np.hstack([others, far])).groups[0, 0] < 0.05  # neither says known
+    assert both.score(np.array([[1.0, 0.0]]), np.hstack([others, far])).groups[0, 0] > 0.5  # a confident label

@@ -5,10 +5,15 @@ Out-of-distribution scores, each calibrated on the validation images of training
 - per label group (colours, types): the highest probability within the group. A shoe gets no
   confident type; a red dress, to a model that never saw dresses, a colour but no type.
 - with the colour-and-shape network (`colour_and_shape`), also for each group its shape branch
-  reads (the types): the distance of the shape branch's features to the training images'.
-  Each group's scores come from its own branch, so a new combination of known labels (a red
-  shirt to a model that saw red only on dresses) is judged on a familiar colour and a familiar
-  grey shape: it is no unknown. The image is unknown when every group is.
+  reads (the types): the distance of the shape branch's features to the training images'; and
+  for the colour group, the cosine distance of the colour branch's features to the nearest
+  training image's, which must agree with its probability: the colour group is unknown only when
+  both say so. A colour between two known ones (a bluish black) gets a low probability but
+  familiar features; a colour never taught, neither. That distance only takes flags away: the
+  threshold is set without it. Each group's scores come from its own
+  branch, so a new combination of known labels (a red shirt to a model that saw red only on
+  dresses) is judged on a familiar colour and a familiar grey shape: it is no unknown. The image
+  is unknown when every group is.
 - with one network for every group: per image, the distance of the penultimate features (the
   1024-unit dense block) to the training images'.
 
@@ -26,8 +31,9 @@ other candidates with one garment type left out of training.
 A raw score means little on its own, so each becomes a *typicality*: the share of validation
 images that score as unfamiliar or more (an empirical p-value, in [0, 1]). One threshold then
 serves every score: an image or group whose typicality is below it is unknown. train.py sets it
-so that `RETENTION` (95 %) of the validation images get no unknown flag at all, and stores it with
-the statistics in the model's metadata (``"unknown"``); classify.py ``--unknown-threshold`` overrides it.
+so that `RETENTION` (95 %) of the validation images get no unknown flag at all (at least that
+many, with the colour group's distance), and stores it with the statistics in the model's
+metadata (``"unknown"``); classify.py ``--unknown-threshold`` overrides it.
 
 Imports neither TensorFlow nor Keras (classification with an ONNX model uses it); only
 `fit_unknown_detector`, which runs a Keras model, imports them, when called.
@@ -108,6 +114,52 @@ def retention_threshold(typicalities: np.ndarray, retention: float = RETENTION) 
     return float(lowest[int(np.floor((1.0 - retention) * len(lowest)))])
 
 
+# How a group's distance and its highest probability make its typicality: "alone" (the distance's),
+# "either" (the lower: unknown when either says so) or "both" (the higher: unknown when both do).
+COMBINATIONS = ("alone", "either", "both")
+
+
+@dataclass
+class Distance:
+    """A stored distance: which features it reads and how it joins its group's probability.
+
+    Attributes:
+        score: One of `distances.DISTANCES`.
+        statistics: As `distances.feature_distances` reads them.
+        table: The validation images' calibration table (`calibration_table`).
+        columns: ``(start, stop)`` of its features among those the network returns (several
+            layers' outputs side by side); None: all of them.
+        combine: For a group's distance, one of `COMBINATIONS`.
+    """
+
+    score: str
+    statistics: dict[str, np.ndarray]
+    table: np.ndarray
+    columns: tuple[int, int] | None = None
+    combine: str = "either"
+
+    @classmethod
+    def of(cls, entry: dict[str, Any] | None) -> "Distance | None":
+        """The distance of a metadata entry (None for None); models stored before ``combine``
+        existed say ``alone`` (true or false)."""
+        if entry is None:
+            return None
+        combine = entry.get("combine", "alone" if entry.get("alone") else "either")
+        columns = tuple(entry["columns"]) if entry.get("columns") else None
+        statistics = {name: decode_array(value) for name, value in entry["statistics"].items()}
+        return cls(entry["score"], statistics, decode_array(entry["calibration"]), columns, combine)
+
+    def familiarity(self, features: np.ndarray) -> np.ndarray:
+        """Minus the distance of each row of the network's features, shape (N,): higher is more familiar."""
+        if self.columns is not None:
+            features = np.asarray(features)[:, self.columns[0] : self.columns[1]]
+        return -feature_distances(features, self.score, self.statistics)
+
+    def typicality(self, features: np.ndarray) -> np.ndarray:
+        """The typicality of each row's distance (see `typicality`)."""
+        return typicality(self.familiarity(features), self.table)
+
+
 @dataclass
 class UnknownScores:
     """Typicalities of a batch of images (see `typicality`).
@@ -131,41 +183,28 @@ class UnknownDetector:
     """
 
     def __init__(self, metadata: dict[str, Any], classes: Sequence[str]):
-        def distance(entry: dict[str, Any] | None) -> tuple[str, dict[str, np.ndarray], np.ndarray] | None:
-            if entry is None:
-                return None
-            statistics = {name: decode_array(value) for name, value in entry["statistics"].items()}
-            return entry["score"], statistics, decode_array(entry["calibration"])
-
-        # Models stored before the rule existed combine probability and distance.
-        self.distance_alone = [bool(group.get("distance", {}).get("alone", False)) for group in metadata["groups"]]
-
         self.threshold = float(metadata["threshold"])
-        self.image_distance = distance(metadata["image"])
+        self.image_distance = Distance.of(metadata["image"])
         self.group_labels = [list(group["labels"]) for group in metadata["groups"]]
         self.groups = [[list(classes).index(label) for label in labels] for labels in self.group_labels]
         self.group_tables = [decode_array(group["calibration"]) for group in metadata["groups"]]
-        self.group_distances = [distance(group.get("distance")) for group in metadata["groups"]]
+        self.group_distances = [Distance.of(group.get("distance")) for group in metadata["groups"]]
 
     def score(self, probabilities: np.ndarray, features: np.ndarray) -> UnknownScores:
         """Typicalities of images from the network's label probabilities (N, labels) and the
         features its distances read (N, D)."""
-
-        def distance_typicality(distance: tuple[str, dict[str, np.ndarray], np.ndarray]) -> np.ndarray:
-            score, statistics, table = distance
-            return typicality(-feature_distances(features, score, statistics), table)
-
         groups = np.zeros((len(probabilities), len(self.groups)))
         if self.groups:
             confidences = group_confidences(probabilities, self.groups)
             groups = np.stack([typicality(confidences[:, g], table) for g, table in enumerate(self.group_tables)], axis=1)
             for g, distance in enumerate(self.group_distances):
                 if distance is not None:
-                    found = distance_typicality(distance)
-                    groups[:, g] = found if self.distance_alone[g] else np.minimum(groups[:, g], found)
+                    found = distance.typicality(features)
+                    joined = {"alone": found, "either": np.minimum(groups[:, g], found), "both": np.maximum(groups[:, g], found)}
+                    groups[:, g] = joined[distance.combine]
         if self.image_distance is None:
             return UnknownScores(groups.max(axis=1), groups)
-        return UnknownScores(distance_typicality(self.image_distance), groups)
+        return UnknownScores(self.image_distance.typicality(features), groups)
 
     def assess(self, scores: UnknownScores, row: int, threshold: float | None = None) -> dict[str, Any]:
         """The JSON-ready verdict on image ``row`` of ``scores``: typicalities and unknown flags.
@@ -232,22 +271,27 @@ def fit_unknown_detector(
         label_groups: Mutually exclusive label groups, or None (then only the whole image is scored).
         colour_group: For the colour-and-shape network, the index of the colour group in
             ``label_groups``; the other groups then get a distance on the shape branch's
-            features, and there is no image score. None for one network.
+            features, the colour group one on the colour branch's, and there is no image
+            score. None for one network.
         pretrained: Whether the features come from a pretrained backbone (see `distance_rule`).
         seed: Seed of the sample of training images. Defaults to 0.
 
     Returns:
-        A JSON-ready dict: ``threshold``, ``retention``, ``feature_layers`` (the layer whose output
-        the distances read), ``image`` (a distance: statistics and calibration; None for the
-        colour-and-shape network) and ``groups`` (labels, the max-probability calibration and,
-        on the shape branch, a ``distance``).
+        A JSON-ready dict: ``threshold``, ``retention``, ``feature_layers`` (the layers whose
+        outputs, side by side, the distances read), ``image`` (a distance: statistics,
+        calibration, ``columns``; None for the colour-and-shape network) and ``groups`` (labels,
+        the max-probability calibration and, with the colour-and-shape network, a ``distance``
+        with its ``combine`` rule).
     """
     from pyimagesearch.inference.predictors import feature_layer_name, with_features  # Keras: training only.
-    from pyimagesearch.models.colour_and_shape import SHAPE_FEATURES
+    from pyimagesearch.models.colour_and_shape import COLOUR_FEATURES, SHAPE_FEATURES
 
     score, alone = distance_rule(pretrained)
-    layer = SHAPE_FEATURES if colour_group is not None else feature_layer_name(model)
-    network = with_features(model, [layer])
+    layers = [SHAPE_FEATURES, COLOUR_FEATURES] if colour_group is not None else [feature_layer_name(model)]
+    network = with_features(model, layers)
+    # Where each layer's features sit among the network's (side by side, in ``layers`` order).
+    stops = np.cumsum([int(model.get_layer(layer).output.shape[-1]) for layer in layers]).tolist()
+    columns = dict(zip(layers, zip([0, *stops[:-1]], stops)))
     sample = np.asarray(train_index)
     if len(sample) > FIT_IMAGES:
         sample = np.sort(np.random.default_rng(seed).choice(sample, FIT_IMAGES, replace=False))
@@ -255,60 +299,72 @@ def fit_unknown_detector(
     val_outputs, val_features = _run(network, images, np.asarray(val_index))
     groups = [[list(classes).index(label) for label in group] for group in label_groups or []]
 
-    def distance(label_columns: list[int] | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """The statistics of the rule's distance (for Mahalanobis, about the means of each distinct
-        row of the targets' ``label_columns``, all of them: each label combination), and the
-        validation images' familiarities."""
+    def distance(layer: str, score: str, label_columns: list[int] | None = None, combine: str = "either") -> dict[str, Any]:
+        """A distance entry on ``layer``'s features: its statistics (for Mahalanobis, about the means
+        of each distinct row of the targets' ``label_columns``, all of them: each label combination)
+        and the validation images' calibration table."""
+        start, stop = columns[layer]
         if score == "nearest_neighbour":
-            statistics = fit_neighbour_statistics(train_features)
+            statistics = fit_neighbour_statistics(train_features[:, start:stop])
         else:
             labels = targets[sample] if label_columns is None else targets[sample][:, label_columns]
-            statistics = fit_feature_statistics(train_features, labels)
-        return statistics, -feature_distances(val_features, score, statistics)
+            statistics = fit_feature_statistics(train_features[:, start:stop], labels)
+        # Calibrated with the statistics as stored (float32, or float16), as classify.py will read them.
+        statistics = {name: decode_array(encode_array(value)) for name, value in statistics.items()}
+        entry = {"score": score, "combine": combine, "columns": [start, stop], "statistics": statistics}
+        found = Distance(score, statistics, np.zeros(1), (start, stop), combine)
+        return {**entry, "calibration": calibration_table(found.familiarity(val_features))}
 
-    image = distance(None) if colour_group is None else None
-    group_distances = [distance(group) if colour_group is not None and g != colour_group else None for g, group in enumerate(groups)]
-    confidences = group_confidences(decoding.label_probabilities(task, val_outputs), groups) if groups else None
-    # Every score, its calibration table and its validation typicalities, in one list for the threshold.
-    familiarities = [image[1]] if image else []
-    familiarities += [confidences[:, g] for g in range(len(groups))]
-    familiarities += [found[1] for found in group_distances if found]
-    tables = [calibration_table(familiarity) for familiarity in familiarities]
-    # The scores that flag: a group's probability does not where its distance decides alone.
-    deciding = [True] * (1 if image else 0)
-    deciding += [not (alone and group_distances[g] is not None) for g in range(len(groups))]
-    deciding += [True for found in group_distances if found]
-    typicalities = np.stack(
-        [typicality(familiarity, table) for familiarity, table, flags in zip(familiarities, tables, deciding) if flags], axis=1
-    )
-    threshold = retention_threshold(typicalities)
+    def group_distance(g: int) -> dict[str, Any] | None:
+        if colour_group is None:
+            return None
+        if g == colour_group:
+            return distance(COLOUR_FEATURES, "nearest_neighbour", combine="both")
+        return distance(SHAPE_FEATURES, score, groups[g], "alone" if alone else "either")
+
+    probabilities = decoding.label_probabilities(task, val_outputs)
+    confidences = group_confidences(probabilities, groups) if groups else None
+    entries = {
+        "image": distance(layers[0], score) if colour_group is None else None,
+        "groups": [
+            {
+                "labels": list(labels),
+                "score": "max_probability",
+                "calibration": calibration_table(confidences[:, g]),
+                "distance": group_distance(g),
+            }
+            for g, labels in enumerate(label_groups or [])
+        ],
+    }
+
+    def validation_typicalities(entries: dict[str, Any]) -> np.ndarray:
+        """The validation images' typicalities as classify.py computes them: (N, 1 + groups)."""
+        scores = UnknownDetector({"threshold": 0.0, **_encoded(entries)}, classes).score(probabilities, val_features)
+        return np.column_stack([scores.image, scores.groups])
+
+    # The threshold is set without the "both" distances: they only take flags away (a familiar
+    # colour is never unknown), so that at least RETENTION keep every label, and the flags they
+    # leave stay those of the probability: the type groups keep theirs.
+    vetoed = [{**group, "distance": None} if (group["distance"] or {}).get("combine") == "both" else group for group in entries["groups"]]
+    threshold = retention_threshold(validation_typicalities({**entries, "groups": vetoed}))
     logger.info(
         "unknown detection: typicality threshold %.4f leaves %.1f%% of the %d validation images without an unknown flag",
         threshold,
-        100 * float((typicalities.min(axis=1) >= threshold).mean()),
-        len(typicalities),
+        100 * float((validation_typicalities(entries).min(axis=1) >= threshold).mean()),
+        len(val_index),
     )
-    tables = iter(tables)
+    return {"threshold": threshold, "retention": RETENTION, "feature_layers": layers, **_encoded(entries)}
 
-    def stored_distance(found: tuple[dict[str, np.ndarray], np.ndarray] | None) -> dict[str, Any] | None:
-        if found is None:
-            return None
-        return {"score": score, "alone": alone, "statistics": {name: encode_array(value) for name, value in found[0].items()}}
 
-    image_entry = None if image is None else {**stored_distance(image), "calibration": encode_array(next(tables))}
-    group_entries = [
-        {"labels": list(labels), "score": "max_probability", "calibration": encode_array(next(tables))} for labels in label_groups or []
-    ]
-    for entry, found in zip(group_entries, group_distances):
-        if found is not None:
-            entry["distance"] = {**stored_distance(found), "calibration": encode_array(next(tables))}
-    return {
-        "threshold": threshold,
-        "retention": RETENTION,
-        "feature_layers": [layer],
-        "image": image_entry,
-        "groups": group_entries,
-    }
+def _encoded(entries: Any) -> Any:
+    """``entries`` with every numpy array in JSON-ready form (`encode_array`), and no None distance."""
+    if isinstance(entries, np.ndarray):
+        return encode_array(entries)
+    if isinstance(entries, dict):
+        return {key: _encoded(value) for key, value in entries.items() if not (key == "distance" and value is None)}
+    if isinstance(entries, list):
+        return [_encoded(value) for value in entries]
+    return entries
 
 
 def is_flagged(assessment: dict[str, Any]) -> bool:
