@@ -31,6 +31,7 @@ import json
 import statistics
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -68,9 +69,12 @@ SETUPS = {
     # Before #25's automatic choices: batch 32 in float32.
     "colour-and-shape+mobilenetv2, batch 32 float32": ({**MOBILENETV2, "batch_size": 32, "precision": "float32"}, {}),
     "colour-and-shape+mobilenetv2+recolour": ({**MOBILENETV2, "recolour": "on"}, {}),
-    # The colour branch's input darkened by a random factor down to 1/4 (1/2) in training (#20).
+    # The colour branch's input darkened by a random factor down to 1/4 (1/2, 1/1.5) in training (#20).
     "colour-and-shape+mobilenetv2, shade 4": (MOBILENETV2, {}, {"models.colour_and_shape.SHADE_RANGE": 4.0}),
     "colour-and-shape+mobilenetv2, shade 2": (MOBILENETV2, {}, {"models.colour_and_shape.SHADE_RANGE": 2.0}),
+    "colour-and-shape+mobilenetv2, shade 1.5": (MOBILENETV2, {}, {"models.colour_and_shape.SHADE_RANGE": 1.5}),
+    # The grey branch's gamma drawn down to 1/10, not 1/4: black garments turn as light as light-wash denim (#20).
+    "colour-and-shape+mobilenetv2, brighten 10": (MOBILENETV2, {}, {"models.colour_and_shape.BRIGHTEN_RANGE": 10.0}),
     "colour-and-shape+mobilenetv2, background off": ({**MOBILENETV2, "background": "off"}, {}),
 }
 EXAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "examples" / "example_07.jpg"
@@ -115,6 +119,19 @@ def unknown_shares(predictions: list) -> dict[str, float]:
     return shares
 
 
+def colour_by_probability(classifier):
+    """A copy of ``classifier`` whose colour group is flagged by its probability alone: without the
+    colour distance that vetoes its flags."""
+    import copy
+
+    before = copy.copy(classifier)
+    before.unknown = copy.copy(classifier.unknown)
+    before.unknown.group_distances = [
+        None if distance and distance.combine == "both" else distance for distance in classifier.unknown.group_distances
+    ]
+    return before
+
+
 def child_run(dataset: Path, left_out: str, setup: str, epochs: int, image_size: int, patience: int, seed: int) -> dict:
     """Train on every folder but ``left_out`` with ``setup``, then label the left-out folder and example_07."""
     import numpy as np
@@ -156,10 +173,13 @@ def child_run(dataset: Path, left_out: str, setup: str, epochs: int, image_size:
         data = load_labelled_images(work / "data", image_size)
         _, val_index = split_indices(data.label_sets, config.VAL_SPLIT, seed, near_duplicate_groups(data.images))
         validation, _ = classifier.classify([data.paths[i] for i in val_index], decoding)
+        before = colour_by_probability(classifier)
+        validation_before, _ = before.classify([data.paths[i] for i in val_index], decoding)
     colours, types = result.metadata["label_groups"]
     left_out_paths = list_images(dataset / left_out)
     classified, _ = classifier.classify(left_out_paths, decoding)
     predicted = [set(prediction.labels) for prediction in classified]
+    classified_before, _ = before.classify(left_out_paths, decoding)
     example = classifier.classify([EXAMPLE], decoding)[0][0] if EXAMPLE.is_file() else None
     return {
         "left_out": left_out,
@@ -170,6 +190,16 @@ def child_run(dataset: Path, left_out: str, setup: str, epochs: int, image_size:
         "flagged_unknown": float(np.mean([is_flagged(prediction.unknown) for prediction in classified])),
         "validation_flagged_unknown": float(np.mean([is_flagged(prediction.unknown) for prediction in validation])),
         "unknown_shares": {"left_out": unknown_shares(classified), "validation": unknown_shares(validation)},
+        # The same model with the colour group flagged by its probability alone (the rule before
+        # 2026-12-04: no colour distance), the same threshold.
+        "colour_by_probability": {
+            **combination_scores([set(prediction.labels) for prediction in classified_before], left_out, colours, types),
+            "flagged_unknown": float(np.mean([is_flagged(prediction.unknown) for prediction in classified_before])),
+            "validation_flagged_unknown": float(np.mean([is_flagged(prediction.unknown) for prediction in validation_before])),
+            "unknown_shares": {"left_out": unknown_shares(classified_before), "validation": unknown_shares(validation_before)},
+        },
+        # What the left-out photos were called, e.g. {"blue, shirt": 12}: which labels the errors go to.
+        "labels_given": dict(Counter(", ".join(sorted(labels)) for labels in predicted).most_common()),
         "epochs_trained": result.metadata["epochs_trained"],
         "validation_exact_match": result.report["exact_match"],
         "example_07": None if example is None else {"labels": example.labels, "probabilities": example.probabilities},
