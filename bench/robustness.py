@@ -81,12 +81,9 @@ SETUPS = {
     # Every layer of the backbone fine-tuned (MobileNetV2 has 154), not the top 80.
     "mobilenetv2, background on, all layers fine-tuned": ({**MOBILENETV2, "fine_tune_layers": 154}, {}),
     "mobilenetv2, background on, p 0.5": (MOBILENETV2, {"config.BACKGROUND_PROBABILITY": 0.5}),
-    # The colour branch's input darkened by a random factor down to 1/4 (1/2, 1/1.5) in training (#20).
+    # The colour branch's input darkened by a random factor down to 1/4 (1/2) in training (#20).
     "mobilenetv2, background on, shade 4": (MOBILENETV2, {"models.colour_and_shape.SHADE_RANGE": 4.0}),
     "mobilenetv2, background on, shade 2": (MOBILENETV2, {"models.colour_and_shape.SHADE_RANGE": 2.0}),
-    "mobilenetv2, background on, shade 1.5": (MOBILENETV2, {"models.colour_and_shape.SHADE_RANGE": 1.5}),
-    # The grey branch's gamma drawn down to 1/10, not 1/4 (#20).
-    "mobilenetv2, background on, brighten 10": (MOBILENETV2, {"models.colour_and_shape.BRIGHTEN_RANGE": 10.0}),
 }
 UNTOUCHED, UNTOUCHED_PLAIN = "untouched", "untouched, plain border only"
 FIELDS, GRADIENT, CLUTTER = "colour field", "gradient", "clutter"
