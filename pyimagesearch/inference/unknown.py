@@ -10,10 +10,10 @@ Out-of-distribution scores, each calibrated on the validation images of training
   training image's, which must agree with its probability: the colour group is unknown only when
   both say so. A colour between two known ones (a bluish black) gets a low probability but
   familiar features; a colour never taught, neither. That distance only takes flags away: the
-  threshold is set without it. Each group's scores come from its own
-  branch, so a new combination of known labels (a red shirt to a model that saw red only on
-  dresses) is judged on a familiar colour and a familiar grey shape: it is no unknown. The image
-  is unknown when every group is.
+  threshold is set without it. Each group's scores come from its own branch, so a new
+  combination of known labels (a red shirt to a model that saw red only on dresses) is judged on
+  a familiar colour and a familiar grey shape: it is no unknown. The image is unknown when every
+  group is.
 - with one network for every group: per image, the distance of the penultimate features (the
   1024-unit dense block) to the training images'.
 
