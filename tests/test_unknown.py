@@ -390,3 +390,5 @@ def test_a_pretrained_backbones_distance_alone_decides_its_group():
     assert both.score(probabilities, np.hstack([others, training[:1]])).groups[0, 0] > 0.5  # between known labels
     assert both.score(probabilities, np.hstack([others, far])).groups[0, 0] < 0.05  # neither says known
     assert both.score(np.array([[1.0, 0.0]]), np.hstack([others, far])).groups[0, 0] > 0.5  # a confident label
+    with pytest.raises(ValueError, match="combine must be one of alone, either, both, not 'sometimes'"):
+        UnknownDetector(metadata(combine="sometimes"), ["a", "b"])

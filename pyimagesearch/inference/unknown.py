@@ -138,6 +138,10 @@ class Distance:
     columns: tuple[int, int] | None = None
     combine: str = "either"
 
+    def __post_init__(self) -> None:
+        if self.combine not in COMBINATIONS:
+            raise ValueError(f"combine must be one of {', '.join(COMBINATIONS)}, not {self.combine!r}")
+
     @classmethod
     def of(cls, entry: dict[str, Any] | None) -> "Distance | None":
         """The distance of a metadata entry (None for None); models stored before ``combine``
@@ -337,20 +341,21 @@ def fit_unknown_detector(
         ],
     }
 
-    def validation_typicalities(entries: dict[str, Any]) -> np.ndarray:
-        """The validation images' typicalities as classify.py computes them: (N, 1 + groups)."""
-        scores = UnknownDetector({"threshold": 0.0, **_encoded(entries)}, classes).score(probabilities, val_features)
-        return np.column_stack([scores.image, scores.groups])
-
+    detector = UnknownDetector({"threshold": 0.0, **_encoded(entries)}, classes)
+    scores = detector.score(probabilities, val_features)
     # The threshold is set without the "both" distances: they only take flags away (a familiar
     # colour is never unknown), so that at least RETENTION keep every label, and the flags they
-    # leave stay those of the probability: the type groups keep theirs.
-    vetoed = [{**group, "distance": None} if (group["distance"] or {}).get("combine") == "both" else group for group in entries["groups"]]
-    threshold = retention_threshold(validation_typicalities({**entries, "groups": vetoed}))
+    # leave stay those of the probability: the type groups keep theirs. (Without an image distance
+    # the image's column is the highest group's, so it is never a row's lowest.)
+    vetoed = scores.groups.copy()
+    for g, found in enumerate(detector.group_distances):
+        if found is not None and found.combine == "both":
+            vetoed[:, g] = typicality(confidences[:, g], detector.group_tables[g])
+    threshold = retention_threshold(np.column_stack([scores.image, vetoed]))
     logger.info(
         "unknown detection: typicality threshold %.4f leaves %.1f%% of the %d validation images without an unknown flag",
         threshold,
-        100 * float((validation_typicalities(entries).min(axis=1) >= threshold).mean()),
+        100 * float((np.column_stack([scores.image, scores.groups]).min(axis=1) >= threshold).mean()),
         len(val_index),
     )
     return {"threshold": threshold, "retention": RETENTION, "feature_layers": layers, **_encoded(entries)}
