@@ -1,4 +1,5 @@
 import keras
+import numpy as np
 import pytest
 
 from pyimagesearch.models.smallervggnet import SmallerVGGNet
@@ -58,3 +59,20 @@ def test_without_dropout_only_the_dropout_layers_are_left_out():
     kept = [type(layer) for layer in with_dropout.layers if not isinstance(layer, keras.layers.Dropout)]
     assert [type(layer) for layer in without.layers] == kept
     assert without.count_params() == with_dropout.count_params()
+
+
+def test_the_first_training_step_is_traced_once(monkeypatch):
+    # Keras would create the optimizer's variables inside the first step's trace and then trace the
+    # step again; build_classifier (through compile_classifier) creates them before.
+    from pyimagesearch.models.build import build_classifier
+    from pyimagesearch.models.tasks import get_task
+
+    traces = []
+    train_step = keras.Model.train_step
+    monkeypatch.setattr(keras.Model, "train_step", lambda self, data: traces.append(1) or train_step(self, data))
+    images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3)).astype("float32")
+    targets = np.random.default_rng(1).integers(0, 2, (8, 5)).astype("float32")
+    model = build_classifier(get_task("multilabel"), 5, 32, keras.optimizers.Adam(), train_images=images)
+    assert model.optimizer.built
+    model.fit(images, targets, batch_size=4, epochs=2, verbose=0)
+    assert len(traces) == 1

@@ -66,8 +66,20 @@ def build_classifier(
         )
     finally:
         keras.config.set_dtype_policy(previous)
-    model.compile(optimizer=optimizer, loss=task.loss, metrics=task.metrics(), jit_compile=jit_compile)
+    compile_classifier(model, task, optimizer, jit_compile)
     return model
+
+
+def compile_classifier(model: keras.Model, task: Task, optimizer: keras.optimizers.Optimizer, jit_compile: bool | str) -> None:
+    """Compile ``model`` with ``task``'s loss and metrics, and create ``optimizer``'s variables now.
+
+    Left to Keras (without a distribution strategy), they are created inside the first training
+    step's trace, and tf.function then traces that step a second time: the slowest part of a short
+    training on a CPU, again at each fine-tuning phase's compile.
+    """
+    model.compile(optimizer=optimizer, loss=task.loss, metrics=task.metrics(), jit_compile=jit_compile)
+    with model.distribute_strategy.scope():
+        model.optimizer.build(model.trainable_variables)
 
 
 def build_smallervggnet(

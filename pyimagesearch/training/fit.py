@@ -23,7 +23,7 @@ from pyimagesearch.models.backbones import (
     backbone_summary,
     set_backbone_trainable,
 )
-from pyimagesearch.models.build import as_float32, build_classifier
+from pyimagesearch.models.build import as_float32, build_classifier, compile_classifier
 from pyimagesearch.models.registry import network
 from pyimagesearch.models.tasks import Task
 from pyimagesearch.training.diagnosis import Diagnosis
@@ -341,7 +341,7 @@ def fine_tune(
     history, best, frozen_weights = phase_one.history, phase_one.best, phase_one.weights
     unfrozen = set_backbone_trainable(model, recipe.fine_tune_layers)
     schedule = learning_rate_schedule(recipe.schedule, recipe.fine_tune_lr, recipe.fine_tune_epochs, steps_per_epoch)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=task.loss, metrics=task.metrics(), jit_compile=jit_compile)
+    compile_classifier(model, task, keras.optimizers.Adam(schedule), jit_compile)
     logger.info(
         "phase 2: fine-tuning the top %d layers of the backbone (batch normalisation frozen) at `fine_tune_lr` %g",
         unfrozen,
