@@ -215,6 +215,9 @@ def test_train_export_writes_an_onnx_model_that_classify_runs(demo_data, tmp_pat
         "32",
         "--precision",
         "bfloat16",
+        # One fine-tuning epoch: this test is about the export, not the training.
+        "--fine-tune-epochs",
+        "1",
         "--export",
         cwd=tmp_path,
     )
