@@ -41,7 +41,7 @@ lint: venv
 BENCH_DEPS := bench/.deps
 BENCH_SCRIPTS ?= bench/bench_loading.py bench/bench_training.py bench/bench_auto_choices.py bench/bench_inference.py bench/bench_memory.py bench/honest_evaluation.py \
 	bench/unseen_combos.py bench/unknown_detection.py bench/transfer_learning.py bench/bench_distributed.py bench/baselines.py \
-	bench/robustness.py bench/background_speed.py bench/reliability.py
+	bench/robustness.py bench/background_speed.py bench/reliability.py bench/bench_short_training.py
 
 $(BENCH_DEPS)/.installed: bench/requirements.txt $(VENV)/.installed
 	rm -rf $(BENCH_DEPS)
