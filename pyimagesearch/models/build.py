@@ -74,8 +74,8 @@ def compile_classifier(model: keras.Model, task: Task, optimizer: keras.optimize
     """Compile ``model`` with ``task``'s loss and metrics, and create ``optimizer``'s variables now.
 
     Left to Keras (without a distribution strategy), they are created inside the first training
-    step's trace, and tf.function then traces that step a second time: the slowest part of a short
-    training on a CPU, again at each fine-tuning phase's compile.
+    step's trace, and tf.function then traces that step a second time: a large share of a short
+    training's time on a CPU, and again after a fine-tuning phase's compile.
     """
     model.compile(optimizer=optimizer, loss=task.loss, metrics=task.metrics(), jit_compile=jit_compile)
     with model.distribute_strategy.scope():
