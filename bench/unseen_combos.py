@@ -172,32 +172,33 @@ def child_run(dataset: Path, left_out: str, setup: str, epochs: int, image_size:
         # them flagged unknown is what a new combination's share is held against.
         data = load_labelled_images(work / "data", image_size)
         _, val_index = split_indices(data.label_sets, config.VAL_SPLIT, seed, near_duplicate_groups(data.images))
-        validation, _ = classifier.classify([data.paths[i] for i in val_index], decoding)
-        before = colour_by_probability(classifier)
-        validation_before, _ = before.classify([data.paths[i] for i in val_index], decoding)
-    colours, types = result.metadata["label_groups"]
-    left_out_paths = list_images(dataset / left_out)
-    classified, _ = classifier.classify(left_out_paths, decoding)
-    predicted = [set(prediction.labels) for prediction in classified]
-    classified_before, _ = before.classify(left_out_paths, decoding)
+        colours, types = result.metadata["label_groups"]
+        left_out_paths = list_images(dataset / left_out)
+
+        def scores(model: Classifier) -> tuple[dict, list[set[str]]]:
+            """The left-out photos' scores and shares flagged unknown (the image or any label group,
+            with the stored score and threshold) beside the validation photos', and their labels."""
+            classified, _ = model.classify(left_out_paths, decoding)
+            validation, _ = model.classify([data.paths[i] for i in val_index], decoding)
+            predicted = [set(prediction.labels) for prediction in classified]
+            return {
+                **combination_scores(predicted, left_out, colours, types),
+                "flagged_unknown": float(np.mean([is_flagged(prediction.unknown) for prediction in classified])),
+                "validation_flagged_unknown": float(np.mean([is_flagged(prediction.unknown) for prediction in validation])),
+                "unknown_shares": {"left_out": unknown_shares(classified), "validation": unknown_shares(validation)},
+            }, predicted
+
+        scored, predicted = scores(classifier)
+        # The same model with the colour group flagged by its probability alone (the rule before
+        # 2026-12-04: no colour distance), the same threshold.
+        scored_before, _ = scores(colour_by_probability(classifier))
     example = classifier.classify([EXAMPLE], decoding)[0][0] if EXAMPLE.is_file() else None
     return {
         "left_out": left_out,
         "setup": setup,
-        "images": len(classified),
-        **combination_scores(predicted, left_out, colours, types),
-        # Shares flagged unknown (the image or any label group), with the stored score and threshold.
-        "flagged_unknown": float(np.mean([is_flagged(prediction.unknown) for prediction in classified])),
-        "validation_flagged_unknown": float(np.mean([is_flagged(prediction.unknown) for prediction in validation])),
-        "unknown_shares": {"left_out": unknown_shares(classified), "validation": unknown_shares(validation)},
-        # The same model with the colour group flagged by its probability alone (the rule before
-        # 2026-12-04: no colour distance), the same threshold.
-        "colour_by_probability": {
-            **combination_scores([set(prediction.labels) for prediction in classified_before], left_out, colours, types),
-            "flagged_unknown": float(np.mean([is_flagged(prediction.unknown) for prediction in classified_before])),
-            "validation_flagged_unknown": float(np.mean([is_flagged(prediction.unknown) for prediction in validation_before])),
-            "unknown_shares": {"left_out": unknown_shares(classified_before), "validation": unknown_shares(validation_before)},
-        },
+        "images": len(predicted),
+        **scored,
+        "colour_by_probability": scored_before,
         # What the left-out photos were called, e.g. {"blue, shirt": 12}: which labels the errors go to.
         "labels_given": dict(Counter(", ".join(sorted(labels)) for labels in predicted).most_common()),
         "epochs_trained": result.metadata["epochs_trained"],
