@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,13 +15,16 @@ from conftest import PROCESS_TIMEOUT, PROJECT_ROOT, SEED, interruptible
 
 from pyimagesearch.data.manifest import read_manifest
 from pyimagesearch.training.distribution import is_chief, loopback_cluster, read_tf_config, resolve_strategy
+from pyimagesearch.training.recipe import Recipe, RunContext
 
 # SmallerVGGNet: one quick phase. The default network's two phases have a test of their own.
 SCRATCH_FLAGS = ("--arch", "smallervggnet")
 TRAIN_FLAGS = (*SCRATCH_FLAGS, "--image-size", "32", "--patience", "0", "--precision", "float32", "--batch-size", "8", "--seed", str(SEED))
 # Interrupted runs are stopped once the first epoch is backed up, with this many epochs to go: however
-# late the signal lands on a busy machine, it lands while training still runs.
+# late the signal lands on a busy machine, it lands while training still runs. They resume to a total
+# this many epochs past where they stopped (`--resume` trains to the --epochs given then).
 LONG_RUN_EPOCHS = 30
+RESUMED_EPOCHS = 2
 
 
 @pytest.fixture(scope="module")
@@ -218,21 +222,20 @@ def test_mirrored_over_two_cpu_devices_trains_as_one_device_with_the_same_global
 
 def test_multiworker_trains_from_a_manifest_stops_when_a_worker_dies_and_resumes(tmp_path, manifest, processes):
     cluster = loopback_cluster(2)
-    args = ("--dataset", str(manifest), "--epochs", str(LONG_RUN_EPOCHS), "--work-dir", "work", *TRAIN_FLAGS)
 
-    def start_workers(*extra: str, run: str) -> list[subprocess.Popen]:
+    def start_workers(epochs: int, *extra: str, run: str) -> list[subprocess.Popen]:
         return [
             start_train(
                 processes,
                 tmp_path / f"{run}-{index}.log",
-                *args,
+                *("--dataset", str(manifest), "--epochs", str(epochs), "--work-dir", "work", *TRAIN_FLAGS),
                 *extra,
                 tf_config={"cluster": cluster, "task": {"type": "worker", "index": index}},
             )
             for index in range(2)
         ]
 
-    chief, worker = start_workers(run="first")
+    chief, worker = start_workers(LONG_RUN_EPOCHS, run="first")
     wait_for(lambda: finished_epochs(tmp_path / "work" / "backup") >= 1, chief, "the first epoch's backup")
     worker.send_signal(signal.SIGKILL)
     assert chief.wait(timeout=PROCESS_TIMEOUT) == 2
@@ -245,13 +248,14 @@ def test_multiworker_trains_from_a_manifest_stops_when_a_worker_dies_and_resumes
     done = finished_epochs(tmp_path / "work" / "backup")
     assert 1 <= done < LONG_RUN_EPOCHS
 
-    resumed = start_workers("--resume", run="resumed")
+    total = done + RESUMED_EPOCHS
+    resumed = start_workers(total, "--resume", run="resumed")
     for process in resumed:
         assert process.wait(timeout=PROCESS_TIMEOUT) == 0, (tmp_path / "resumed-0.log").read_text()[-3000:]
     log = (tmp_path / "resumed-0.log").read_text()
-    assert f"Epoch {done}/{LONG_RUN_EPOCHS}" not in log and f"Epoch {done + 1}/{LONG_RUN_EPOCHS}" in log
+    assert f"Epoch {done}/{total}" not in log and f"Epoch {done + 1}/{total}" in log
     rows = (tmp_path / "fashion.metrics.csv").read_text().strip().splitlines()
-    assert [row.split(",")[0] for row in rows[1:]] == [str(epoch) for epoch in range(1, LONG_RUN_EPOCHS + 1)]
+    assert [row.split(",")[0] for row in rows[1:]] == [str(epoch) for epoch in range(1, total + 1)]
     # Only the chief wrote: into its folder, none of the other worker's files anywhere near.
     for name in ("fashion.model", "mlb.pickle", "plot.png", "work/best.keras"):
         assert (tmp_path / name).is_file()
@@ -259,25 +263,35 @@ def test_multiworker_trains_from_a_manifest_stops_when_a_worker_dies_and_resumes
 
 
 def test_sigint_after_an_epoch_then_resume_trains_only_the_remaining_epochs(tmp_path, manifest, processes):
-    args = ("--dataset", str(manifest), "--epochs", str(LONG_RUN_EPOCHS), "--work-dir", "work", "--logdir", "logs", *TRAIN_FLAGS)
-    first = start_train(processes, tmp_path / "first.log", *args)
+    args = ("--dataset", str(manifest), "--work-dir", "work", "--logdir", "logs", *TRAIN_FLAGS)
+    first = start_train(processes, tmp_path / "first.log", *args, "--epochs", str(LONG_RUN_EPOCHS))
     wait_for(lambda: finished_epochs(tmp_path / "work" / "backup") >= 1, first, "the first epoch's backup")
     first.send_signal(signal.SIGINT)
     assert first.wait(timeout=PROCESS_TIMEOUT) == 130, (tmp_path / "first.log").read_text()[-3000:]
     assert not (tmp_path / "fashion.model").exists()
     done = finished_epochs(tmp_path / "work" / "backup")
     assert 1 <= done < LONG_RUN_EPOCHS, (tmp_path / "first.log").read_text()[-3000:]
+    backup = (tmp_path / "work" / "backup" / "training_metadata.json").read_bytes()
 
-    resumed = start_train(processes, tmp_path / "resumed.log", *args, "--resume")
+    # A total the run has already trained is refused in one line, the backup kept.
+    refused = start_train(processes, tmp_path / "refused.log", *args, "--epochs", str(done), "--resume")
+    assert refused.wait(timeout=PROCESS_TIMEOUT) == 2
+    assert (tmp_path / "refused.log").read_text().strip().splitlines()[-1] == (
+        f"train.py: error: --epochs {done}: the run in --work-dir work has already trained {done} epochs; give more to resume it."
+    )
+    assert (tmp_path / "work" / "backup" / "training_metadata.json").read_bytes() == backup
+
+    total = done + RESUMED_EPOCHS
+    resumed = start_train(processes, tmp_path / "resumed.log", *args, "--epochs", str(total), "--resume")
     assert resumed.wait(timeout=PROCESS_TIMEOUT) == 0, (tmp_path / "resumed.log").read_text()[-3000:]
     log = (tmp_path / "resumed.log").read_text()
-    epochs = range(1, LONG_RUN_EPOCHS + 1)
-    assert [f"Epoch {epoch}/{LONG_RUN_EPOCHS}" in log for epoch in epochs] == [epoch > done for epoch in epochs], log[-3000:]
+    epochs = range(1, total + 1)
+    assert [f"Epoch {epoch}/{total}" in log for epoch in epochs] == [epoch > done for epoch in epochs], log[-3000:]
     rows = (tmp_path / "fashion.metrics.csv").read_text().strip().splitlines()
     assert [row.split(",")[0] for row in rows[1:]] == [str(epoch) for epoch in epochs]
     from pyimagesearch.inference.model_io import read_model_metadata
 
-    assert read_model_metadata(tmp_path / "fashion.model")["epochs_trained"] == LONG_RUN_EPOCHS
+    assert read_model_metadata(tmp_path / "fashion.model")["epochs_trained"] == total
     assert (tmp_path / "mlb.pickle").stat().st_size > 0 and (tmp_path / "plot.png").stat().st_size > 0
     # The backup is gone once training has finished; TensorBoard has the metrics and the samples.
     assert not (tmp_path / "work" / "backup").exists()
@@ -288,29 +302,25 @@ def test_an_interrupted_fine_tuning_resumes_in_its_phase(tmp_path, manifest, pro
     """The default network trains in two phases: stopped while fine-tuning, --resume goes on with
     fine-tuning from the phase-1 head it kept, training neither phase's finished epochs again."""
     head_epochs = 2
-    args = (
-        "--dataset",
-        str(manifest),
-        "--epochs",
-        str(head_epochs),
-        "--fine-tune-epochs",
-        str(LONG_RUN_EPOCHS),
-        "--fine-tune-layers",
-        "10",
-        "--work-dir",
-        "work",
-        *TRAIN_FLAGS[len(SCRATCH_FLAGS) :],
-    )
-    first = start_train(processes, tmp_path / "first.log", *args)
+    args = ("--dataset", str(manifest), "--epochs", str(head_epochs), "--fine-tune-layers", "10", "--work-dir", "work")
+    args = (*args, *TRAIN_FLAGS[len(SCRATCH_FLAGS) :])
+    first = start_train(processes, tmp_path / "first.log", *args, "--fine-tune-epochs", str(LONG_RUN_EPOCHS))
     # The backup's epoch counts both phases: past head_epochs, fine-tuning has finished an epoch.
     wait_for(lambda: finished_epochs(tmp_path / "work" / "backup") > head_epochs, first, "a fine-tuning epoch's backup")
     first.send_signal(signal.SIGINT)
     assert first.wait(timeout=PROCESS_TIMEOUT) == 130, (tmp_path / "first.log").read_text()[-3000:]
     done = finished_epochs(tmp_path / "work" / "backup")
-    total = head_epochs + LONG_RUN_EPOCHS
-    assert head_epochs < done < total and (tmp_path / "work" / "phase1" / "state.json").is_file()
+    assert head_epochs < done < head_epochs + LONG_RUN_EPOCHS and (tmp_path / "work" / "phase1" / "state.json").is_file()
+    # Fine-tuning's total is what --resume can change now; one it has reached is refused before any work.
+    run = RunContext(work_dir=tmp_path / "work", resume=True)
+    recipe = Recipe(head_epochs, 1e-3, 8, 32, "cosine", SEED, weights="imagenet", fine_tune_epochs=done - head_epochs)
+    with pytest.raises(ValueError, match=rf"^`fine_tune_epochs` {done - head_epochs}: the run in `work_dir` \S+ has already fine-tuned"):
+        run.check_resumable(recipe)
+    with pytest.raises(ValueError, match=r"holds a run stopped while fine-tuning: keep `fine_tune_epochs`"):
+        run.check_resumable(replace(recipe, fine_tune_epochs=0))
 
-    resumed = start_train(processes, tmp_path / "resumed.log", *args, "--resume")
+    total = done + RESUMED_EPOCHS
+    resumed = start_train(processes, tmp_path / "resumed.log", *args, "--fine-tune-epochs", str(total - head_epochs), "--resume")
     assert resumed.wait(timeout=PROCESS_TIMEOUT) == 0, (tmp_path / "resumed.log").read_text()[-3000:]
     log = (tmp_path / "resumed.log").read_text()
     assert "resuming at fine-tuning: phase 1 ended after 2 epochs" in log and "phase 1: the head" not in log

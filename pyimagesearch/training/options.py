@@ -167,7 +167,11 @@ class RunOptions:
         choices=config.STRATEGIES,
     )
     work_dir: str | None = option(None, "folder where training backs itself up after every epoch and keeps the best model (`best.keras`)")
-    resume: bool = option(False, "continue the interrupted run backed up in `--work-dir`", switch=True)
+    resume: bool = option(
+        False,
+        "continue the interrupted run backed up in `--work-dir`, to the `--epochs` (or `--fine-tune-epochs`) given now",
+        switch=True,
+    )
     logdir: str | None = option(
         None, "write TensorBoard logs there: every metric, the learning rate, and a few validation images with their labels"
     )

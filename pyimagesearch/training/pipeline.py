@@ -112,6 +112,7 @@ def train(
     export = resolve_export(outputs.export, recipe.arch)
     run = RunContext(strategy, options.run.work_dir, options.run.resume, options.run.logdir)
     run.check()
+    run.check_resumable(recipe)
     if not network(recipe.arch).over_images and options.fitting.recolour == "on":
         raise ValueError(
             f"`recolour` on paints training images; `arch` {recipe.arch} trains on features computed once from them: drop `recolour`."

@@ -1,6 +1,7 @@
 """What one training run is: its recipe (the hyperparameters), its labelling, where it runs, and
 the checks of both before any work."""
 
+import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -92,6 +93,40 @@ class RunContext:
                 f"`work_dir` {self.work_dir} holds an interrupted run ({', '.join(left)}): "
                 "add `resume` to continue it, or give another folder."
             )
+
+    def check_resumable(self, recipe: "Recipe") -> None:
+        """Raise `ValueError` when ``resume`` would train no epoch: the interrupted run has already
+        finished the total that ``recipe.epochs`` (or, once it is fine-tuning, ``recipe.fine_tune_epochs``)
+        now asks for, or it was fine-tuning and ``recipe`` no longer fine-tunes. Resuming may change
+        those totals; the learning rate schedule then spans the new total."""
+        if not self.resume:
+            return
+        work_dir = Path(self.work_dir)
+        done = backed_up_epochs(work_dir)
+        phase_one = work_dir / PHASE_ONE_FOLDER / "state.json"
+        if phase_one.is_file():
+            if not recipe.fine_tunes:
+                raise ValueError(
+                    f"`work_dir` {self.work_dir} holds a run stopped while fine-tuning: keep `fine_tune_epochs` "
+                    "and `fine_tune_layers` above 0 to resume it, or give another folder."
+                )
+            head_epochs = len(json.loads(phase_one.read_text())["history"]["loss"])
+            if done >= head_epochs + recipe.fine_tune_epochs:
+                raise ValueError(
+                    f"`fine_tune_epochs` {recipe.fine_tune_epochs}: the run in `work_dir` {self.work_dir} has already "
+                    f"fine-tuned {done - head_epochs} epochs; give more to resume it."
+                )
+        elif done >= recipe.epochs:
+            raise ValueError(
+                f"`epochs` {recipe.epochs}: the run in `work_dir` {self.work_dir} has already trained {done} epochs; "
+                "give more to resume it."
+            )
+
+
+def backed_up_epochs(work_dir: str | os.PathLike) -> int:
+    """The epochs the backup in ``work_dir`` has finished, both phases counted (0 without a backup)."""
+    metadata = Path(work_dir) / BACKUP_FOLDER / "training_metadata.json"
+    return json.loads(metadata.read_text())["epoch"] if metadata.is_file() else 0
 
 
 def recipe_of(options: TrainOptions) -> Recipe:
