@@ -41,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if result.success else 1
 
         from pyimagesearch.training.distribution import create_strategy
+        from pyimagesearch.training.recipe import check_options
 
+        # A mistyped flag is refused before TensorFlow takes seconds to load.
+        check_options(options)
         # Before any other TensorFlow work: MultiWorkerMirroredStrategy sets up the process's collectives.
         strategy = create_strategy(options.run.strategy)
         # A scheduler's SIGTERM (preemption, scancel) stops training as Ctrl-C does, leaving the backup.

@@ -1,5 +1,6 @@
-"""The light paths: classifying or evaluating with an ONNX model, and downloading, import neither
-TensorFlow nor Keras (TensorFlow alone takes seconds and hundreds of MB to import).
+"""The light paths: classifying or evaluating with an ONNX model, downloading, and refusing
+train.py's options, import neither TensorFlow nor Keras (TensorFlow alone takes seconds and
+hundreds of MB to import).
 
 Each test runs the real script in its own process under ``python -X importtime`` on real files,
 and reads the top-level packages that process imported from its own import log on stderr: an
@@ -12,6 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import PROJECT_ROOT
 from download_support import (  # noqa: F401 (fixtures)
     httpserver,
@@ -168,3 +170,22 @@ def test_download_imports_neither_tensorflow_nor_keras(httpserver, tmp_path):
     assert result.returncode == 0, script_output(result.stderr)
     assert_light(result.stderr, needed={"requests", "PIL"})
     assert image_files(output) == ["00000000.png", "00000001.png"]
+
+
+@pytest.mark.parametrize(
+    "args, error",
+    [
+        (["--epochs", "0"], "--epochs must be at least 1. Received: 0"),
+        (["--precision", "auto", "--lr", "0"], "--lr must be positive, e.g. 1e-3. Received: 0.0"),
+        (["--arch", "mlp", "--recolour", "on"], "--recolour on paints training images; --arch mlp trains on features"),
+        (["--resume"], "--resume needs --work-dir: the folder the interrupted run backed up to"),
+        (["--model", "."], "--model . is an existing folder: give a file name."),
+    ],
+)
+def test_train_refuses_a_bad_option_before_loading_tensorflow(tmp_path, args, error):
+    result = run_logged("train.py", "--dataset", "nowhere", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    last_line = script_output(result.stderr).strip().splitlines()[-1]
+    assert last_line.startswith(f"train.py: error: {error}")
+    assert_light(result.stderr, needed={"pyimagesearch"})
+    assert list(tmp_path.iterdir()) == []

@@ -2,13 +2,18 @@
 
 The network takes RGB values 0-255 and normalises them itself, with layers right after its
 input, so the statistics learned from the training set are saved inside the model and
-classification cannot preprocess differently from training.
+classification cannot preprocess differently from training. Keras loads when layers are built:
+train.py checks ``--normalize`` and ``--init`` before it has loaded.
 """
 
-import keras
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from pyimagesearch import config
+
+if TYPE_CHECKING:
+    import keras
 
 # --normalize (config.NORMALIZATIONS): [0, 1] as in the tutorial; per-channel zero mean; per-channel
 # zero mean and unit variance. The last two learn their statistics from the training images.
@@ -61,7 +66,7 @@ def channel_statistics(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, variance
 
 
-def input_normalization(mode: str, train_images: np.ndarray | None = None) -> list[keras.layers.Layer]:
+def input_normalization(mode: str, train_images: np.ndarray | None = None) -> list["keras.layers.Layer"]:
     """The layers that go right after the model's input, which receives RGB values 0-255.
 
     - ``"unit"``: ``Rescaling(1/255)`` to [0, 1], as in the tutorial (layer ``rescale_to_unit``).
@@ -95,6 +100,8 @@ def input_normalization(mode: str, train_images: np.ndarray | None = None) -> li
     """
     if mode not in NORMALIZATIONS:
         raise ValueError(f"`normalize` must be one of {', '.join(NORMALIZATIONS)}. Received: `normalize` {mode}")
+    import keras
+
     layers: list[keras.layers.Layer] = [keras.layers.Rescaling(1.0 / 255, name="rescale_to_unit")]
     if mode == "unit":
         return layers
@@ -107,8 +114,10 @@ def input_normalization(mode: str, train_images: np.ndarray | None = None) -> li
     return layers
 
 
-def centres_inputs(model: keras.Model) -> bool:
+def centres_inputs(model: "keras.Model") -> bool:
     """Whether ``model`` centres its inputs: a ``--normalize center|standardize`` layer or a Keras ``Normalization``."""
+    import keras
+
     return any(isinstance(layer, keras.layers.Normalization) or layer.name in CENTRING_LAYERS.values() for layer in model.layers)
 
 

@@ -32,7 +32,7 @@ from pyimagesearch.training.fit import fit_model
 from pyimagesearch.training.monitoring import metrics_csv_path
 from pyimagesearch.training.options import TrainOptions
 from pyimagesearch.training.outputs import model_metadata, write_outputs
-from pyimagesearch.training.recipe import Labelling, Recipe, RunContext, check_outputs, dataset_task, recipe_of
+from pyimagesearch.training.recipe import Labelling, Recipe, RunContext, check_options, dataset_task, recipe_of, resolve_export
 from pyimagesearch.training.resolve import resolve_batch_size, resolve_jit_compile
 from pyimagesearch.training.thresholds import tune_thresholds
 
@@ -64,20 +64,6 @@ class TrainingResult:
     onnx_path: Path | None = None
 
 
-def resolve_export(export: bool | None, arch: str) -> bool:
-    """Whether training writes the ONNX export: ``export``, or when None, for every network over images.
-
-    Raises:
-        ValueError: For a network over features (the MLP) with ``export`` on.
-    """
-    over_images = network(arch).over_images
-    if export and not over_images:
-        raise ValueError(
-            f"`export` writes networks over images as ONNX; `arch` {arch} computes its features outside the network: drop `export`."
-        )
-    return over_images if export is None else export
-
-
 def train(
     options: TrainOptions,
     *,
@@ -106,17 +92,12 @@ def train(
         ValueError: For bad options, unusable data, or a task the labels contradict.
         TrainingStalled: When the health check stopped training.
     """
+    check_options(options)
     recipe = recipe_of(options)
     outputs = options.outputs
-    check_outputs(model=outputs.model, labelbin=outputs.labelbin, plot=outputs.plot)
     export = resolve_export(outputs.export, recipe.arch)
     run = RunContext(strategy, options.run.work_dir, options.run.resume, options.run.logdir)
-    run.check()
     run.check_resumable(recipe)
-    if not network(recipe.arch).over_images and options.fitting.recolour == "on":
-        raise ValueError(
-            f"`recolour` on paints training images; `arch` {recipe.arch} trains on features computed once from them: drop `recolour`."
-        )
     replaces_backgrounds = resolve_background(options.fitting.background, recipe.arch)
 
     # A file that cannot be decoded when a batch needs it stops training in one line, not in TensorFlow's traceback.

@@ -1,22 +1,23 @@
 """What one training run is: its recipe (the hyperparameters), its labelling, where it runs, and
-the checks of both before any work."""
+the checks of both before any work. Nothing here loads TensorFlow at import: train.py checks its
+options (`check_options`) in a fraction of a second, before it loads."""
 
 import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
-
-import keras
+from typing import TYPE_CHECKING, Any
 
 from pyimagesearch import config
+from pyimagesearch.data.backgrounds import resolve_background
 from pyimagesearch.data.labels import resolve_task
-from pyimagesearch.models.backbones import resolve_alpha, resolve_weights
 from pyimagesearch.models.normalization import NORMALIZATIONS, kernel_initializer
 from pyimagesearch.models.registry import MIN_IMAGE_SIZE, SMALLERVGGNET, network
-from pyimagesearch.models.tasks import Task
 from pyimagesearch.training.options import TrainOptions
-from pyimagesearch.training.resolve import resolve_batch_size, resolve_epochs, resolve_jit_compile, resolve_precision
+from pyimagesearch.training.resolve import check_precision, resolve_batch_size, resolve_epochs, resolve_jit_compile, resolve_precision
+
+if TYPE_CHECKING:
+    from pyimagesearch.models.tasks import Task
 
 # Inside --work-dir: Keras' BackupAndRestore folder, and phase 1's end while fine-tuning runs (`fit.PhaseOne`).
 BACKUP_FOLDER = "backup"
@@ -129,15 +130,65 @@ def backed_up_epochs(work_dir: str | os.PathLike) -> int:
     return json.loads(metadata.read_text())["epoch"] if metadata.is_file() else 0
 
 
+def check_options(options: TrainOptions) -> None:
+    """Every check of ``options`` that needs neither TensorFlow nor the data set: the recipe's values,
+    the output files, ``work_dir`` and ``resume``, and the options ``arch`` contradicts. train.py
+    runs it before loading TensorFlow, so that a mistyped flag is refused at once; `pipeline.train`
+    runs it first. The weights file, and ``resume`` against the backup, are checked by `recipe_of`
+    and `RunContext.check_resumable`.
+
+    Raises:
+        ValueError: Naming the option that cannot train, and the fix.
+    """
+    recipe = _unresolved_recipe(options)
+    check_recipe(recipe, options.data.split, options.data.folds, options.data.duplicate_radius)
+    outputs = options.outputs
+    check_outputs(model=outputs.model, labelbin=outputs.labelbin, plot=outputs.plot)
+    resolve_export(outputs.export, recipe.arch)
+    RunContext(work_dir=options.run.work_dir, resume=options.run.resume).check()
+    if not network(recipe.arch).over_images and options.fitting.recolour == "on":
+        raise ValueError(
+            f"`recolour` on paints training images; `arch` {recipe.arch} trains on features computed once from them: drop `recolour`."
+        )
+    resolve_background(options.fitting.background, recipe.arch)
+
+
+def resolve_export(export: bool | None, arch: str) -> bool:
+    """Whether training writes the ONNX export: ``export``, or when None, for every network over images.
+
+    Raises:
+        ValueError: For a network over features (the MLP) with ``export`` on.
+    """
+    over_images = network(arch).over_images
+    if export and not over_images:
+        raise ValueError(
+            f"`export` writes networks over images as ONNX; `arch` {arch} computes its features outside the network: drop `export`."
+        )
+    return over_images if export is None else export
+
+
 def recipe_of(options: TrainOptions) -> Recipe:
     """The recipe of ``options``: its automatic choices resolved (precision, epochs, weights, alpha; the
-    batch size once the data set's size is known) and every value checked.
+    batch size once the data set's size is known) and every value checked. Resolving ``precision``
+    auto, or a weights file, loads TensorFlow.
 
     Raises:
         ValueError: For a value out of range or a combination that cannot train.
     """
+    from pyimagesearch.models.backbones import resolve_alpha, resolve_weights
+
+    recipe = _unresolved_recipe(options)
+    check_recipe(recipe, options.data.split, options.data.folds, options.data.duplicate_radius)
+    # Resolved once: "auto" asks the devices and /proc/cpuinfo.
+    recipe = replace(recipe, precision=resolve_precision(recipe.precision, recipe.arch))
+    weights = resolve_weights(recipe.arch, options.network.weights, options.network.alpha)
+    return replace(recipe, weights=weights, alpha=resolve_alpha(recipe.arch, options.network.alpha, weights))
+
+
+def _unresolved_recipe(options: TrainOptions) -> Recipe:
+    """The recipe of ``options`` as given: precision, weights and alpha not resolved, nothing checked."""
     data, network, fitting = options.data, options.network, options.fitting
-    recipe = Recipe(
+    return Recipe(
         resolve_epochs(fitting.epochs, network.arch, network.weights),
         fitting.lr,
         fitting.batch_size,
@@ -148,17 +199,13 @@ def recipe_of(options: TrainOptions) -> Recipe:
         network.init,
         fitting.stop_on_stall,
         fitting.patience or None,
-        # Resolved once: "auto" asks the devices and /proc/cpuinfo.
-        resolve_precision(fitting.precision, network.arch),
+        fitting.precision,
         fitting.jit_compile,
         arch=network.arch,
         fine_tune_layers=fitting.fine_tune_layers,
         fine_tune_epochs=fitting.fine_tune_epochs,
         fine_tune_lr=fitting.fine_tune_lr,
     )
-    check_recipe(recipe, data.split, data.folds, data.duplicate_radius)
-    weights = resolve_weights(network.arch, network.weights, network.alpha)
-    return replace(recipe, weights=weights, alpha=resolve_alpha(network.arch, network.alpha, weights))
 
 
 def check_recipe(recipe: Recipe, split: str, folds: int | None, duplicate_radius: int = config.DUPLICATE_RADIUS) -> None:
@@ -170,7 +217,7 @@ def check_recipe(recipe: Recipe, split: str, folds: int | None, duplicate_radius
     resolve_batch_size(recipe.batch_size, 0)
     if recipe.image_size < MIN_IMAGE_SIZE:
         raise ValueError(f"`image_size` must be at least {MIN_IMAGE_SIZE} pixels. Received: {recipe.image_size}")
-    learning_rate_schedule(recipe.schedule, recipe.learning_rate, recipe.epochs, steps_per_epoch=1)
+    check_schedule(recipe.schedule)
     if recipe.normalize not in NORMALIZATIONS:
         raise ValueError(f"`normalize` must be one of {', '.join(NORMALIZATIONS)}. Received: `normalize` {recipe.normalize}")
     kernel_initializer(recipe.init)
@@ -182,7 +229,7 @@ def check_recipe(recipe: Recipe, split: str, folds: int | None, duplicate_radius
         raise ValueError(f"`duplicate_radius` must be 0 or more bits. Received: {duplicate_radius}")
     if recipe.patience is not None and recipe.patience < 1:
         raise ValueError(f"`patience` must be at least 1 epoch, or 0 to train every epoch. Received: {recipe.patience}")
-    resolve_precision(recipe.precision)
+    check_precision(recipe.precision)
     resolve_jit_compile(recipe.jit_compile)
     entry = network(recipe.arch)
     if not entry.over_images and recipe.normalize != config.NORMALIZE:
@@ -231,11 +278,18 @@ def learning_rate_schedule(name: str, learning_rate: float, epochs: int, steps_p
     Raises:
         ValueError: For an unknown name.
     """
+    check_schedule(name)
+    import keras
+
     if name == "tutorial":
         return keras.optimizers.schedules.InverseTimeDecay(learning_rate, decay_steps=1, decay_rate=learning_rate / epochs)
-    if name == "cosine":
-        return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, epochs * steps_per_epoch))
-    raise ValueError(f"Unknown schedule: expected one of {', '.join(config.SCHEDULES)}. Received: `schedule` {name}")
+    return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, epochs * steps_per_epoch))
+
+
+def check_schedule(name: str) -> None:
+    """Raise `ValueError` for a ``schedule`` not in `config.SCHEDULES`."""
+    if name not in config.SCHEDULES:
+        raise ValueError(f"Unknown schedule: expected one of {', '.join(config.SCHEDULES)}. Received: `schedule` {name}")
 
 
 @dataclass
@@ -246,5 +300,5 @@ class Labelling:
     binarizer: Any
     classes: list[str]
     groups: list[list[str]] | None
-    task: Task
+    task: "Task"
     head: str

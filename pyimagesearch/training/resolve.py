@@ -17,8 +17,7 @@ def resolve_precision(precision: str, arch: str = SMALLERVGGNET) -> str:
     Raises:
         ValueError: For a choice not in `config.PRECISIONS`.
     """
-    if precision not in config.PRECISIONS:
-        raise ValueError(f"`precision` must be one of {', '.join(config.PRECISIONS)}. Received: `precision` {precision}")
+    check_precision(precision)
     if precision != "auto":
         return precision
     import tensorflow as tf
@@ -30,6 +29,12 @@ def resolve_precision(precision: str, arch: str = SMALLERVGGNET) -> str:
         if tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)) >= (8, 0):
             return "bfloat16"
     return config.AUTO_TRAINING[cpu_kind()]["precision"]
+
+
+def check_precision(precision: str) -> None:
+    """Raise `ValueError` for a ``--precision`` choice not in `config.PRECISIONS` (without loading TensorFlow)."""
+    if precision not in config.PRECISIONS:
+        raise ValueError(f"`precision` must be one of {', '.join(config.PRECISIONS)}. Received: `precision` {precision}")
 
 
 def resolve_epochs(epochs: int | None, arch: str, weights: str | None) -> int:
