@@ -26,7 +26,7 @@ def trained_on_photos(tmp_path_factory):
             model=work / "fashion.model",
             labelbin=work / "mlb.pickle",
             plot=work / "plot.png",
-            epochs=10,
+            epochs=5,
             image_size=48,
             **TRAINING,
         ),
@@ -41,6 +41,7 @@ def test_real_photos_train_to_a_sensible_exact_match(trained_on_photos, record_s
     record_score("exact_match", result.report["exact_match"])
     record_score("lowest_f1", min(scores["f1"] for scores in result.report["per_label"].values()))
     assert result.task.name == "multilabel"
+    # At this test's 5 epochs, 0.868-0.911 and 0.857-0.917 over 5 seeds (bench/test_spread.py).
     assert result.report["exact_match"] >= 0.6
     assert all(scores["f1"] >= 0.6 for scores in result.report["per_label"].values())
 
@@ -127,11 +128,12 @@ def test_the_colour_is_read_from_the_garment_not_from_the_background(trained_on_
         after = _colours(classifier, composite(images, masks, scenes))
         kept_colour = np.mean([b == a for b, a in zip(before, after)])
         record_score(f"colour_kept_on_{field}_field", kept_colour)
-        # 0.87-0.97 on red, 0.97-0.99 on blue over 5 seeds on both CPUs (bench/test_spread.py).
+        # 0.854-0.934 on red, 0.97-0.985 on blue over 5 seeds at 5 epochs (10 epochs, both CPUs: 0.87-0.97,
+        # 0.97-0.99; bench/test_spread.py).
         assert kept_colour >= 0.8, field
     for name, hue in (("red", 0), ("blue", 112)):
         painted = _colours(classifier, _painted(images, masks, hue))
         others = [colour != name for colour in truth]
         took = np.mean([colour == name for colour, other in zip(painted, others) if other])
         record_score(f"painted_{name}_taken", took)
-        assert took >= 0.9, name  # 0.96-1.0 over the same runs
+        assert took >= 0.9, name  # 0.96-1.0 over the same runs, at 5 epochs and at 10
