@@ -18,7 +18,7 @@ def test_cross_validation_scores_every_image_once_and_writes_fold_metrics(demo_d
             model=tmp_path / "cv.model",
             labelbin=tmp_path / "mlb.pickle",
             plot=tmp_path / "plot.png",
-            epochs=2,
+            epochs=1,
             image_size=32,
             folds=2,
             **TRAINING,

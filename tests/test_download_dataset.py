@@ -153,6 +153,7 @@ def test_manifest_lists_every_label_folder_and_train_reads_it_as_it_is(httpserve
             "16",
             "--arch",
             "smallervggnet",
+            "--no-export",  # this test is about the manifest
             "--model",
             str(work / "fashion.model"),
             "--labelbin",
