@@ -15,7 +15,7 @@ from conftest import PROCESS_TIMEOUT, PROJECT_ROOT, SEED, interruptible
 
 from pyimagesearch.data.manifest import read_manifest
 from pyimagesearch.training.distribution import is_chief, loopback_cluster, read_tf_config, resolve_strategy
-from pyimagesearch.training.recipe import Recipe, RunContext
+from pyimagesearch.training.recipe import Recipe, RunContext, backed_up_epochs
 
 # SmallerVGGNet: one quick phase. The default network's two phases have a test of their own.
 SCRATCH_FLAGS = ("--arch", "smallervggnet")
@@ -77,14 +77,6 @@ def wait_for(condition, process: subprocess.Popen, what: str, timeout: float = P
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
-
-
-def finished_epochs(backup: Path) -> int:
-    """The epochs BackupAndRestore has backed up in ``backup`` (0 before the first)."""
-    try:
-        return json.loads((backup / "training_metadata.json").read_text())["epoch"]
-    except (OSError, ValueError):
-        return 0
 
 
 def test_tf_config_errors_say_what_is_wrong():
@@ -236,7 +228,7 @@ def test_multiworker_trains_from_a_manifest_stops_when_a_worker_dies_and_resumes
         ]
 
     chief, worker = start_workers(LONG_RUN_EPOCHS, run="first")
-    wait_for(lambda: finished_epochs(tmp_path / "work" / "backup") >= 1, chief, "the first epoch's backup")
+    wait_for(lambda: backed_up_epochs(tmp_path / "work") >= 1, chief, "the first epoch's backup")
     worker.send_signal(signal.SIGKILL)
     assert chief.wait(timeout=PROCESS_TIMEOUT) == 2
     last_line = (tmp_path / "first-0.log").read_text().strip().splitlines()[-1]
@@ -245,7 +237,7 @@ def test_multiworker_trains_from_a_manifest_stops_when_a_worker_dies_and_resumes
         "Start every worker again with the same command and --resume: training continues from the last finished epoch."
     )
     assert not (tmp_path / "fashion.model").exists()
-    done = finished_epochs(tmp_path / "work" / "backup")
+    done = backed_up_epochs(tmp_path / "work")
     assert 1 <= done < LONG_RUN_EPOCHS
 
     total = done + RESUMED_EPOCHS
@@ -265,11 +257,11 @@ def test_multiworker_trains_from_a_manifest_stops_when_a_worker_dies_and_resumes
 def test_sigint_after_an_epoch_then_resume_trains_only_the_remaining_epochs(tmp_path, manifest, processes):
     args = ("--dataset", str(manifest), "--work-dir", "work", "--logdir", "logs", *TRAIN_FLAGS)
     first = start_train(processes, tmp_path / "first.log", *args, "--epochs", str(LONG_RUN_EPOCHS))
-    wait_for(lambda: finished_epochs(tmp_path / "work" / "backup") >= 1, first, "the first epoch's backup")
+    wait_for(lambda: backed_up_epochs(tmp_path / "work") >= 1, first, "the first epoch's backup")
     first.send_signal(signal.SIGINT)
     assert first.wait(timeout=PROCESS_TIMEOUT) == 130, (tmp_path / "first.log").read_text()[-3000:]
     assert not (tmp_path / "fashion.model").exists()
-    done = finished_epochs(tmp_path / "work" / "backup")
+    done = backed_up_epochs(tmp_path / "work")
     assert 1 <= done < LONG_RUN_EPOCHS, (tmp_path / "first.log").read_text()[-3000:]
     backup = (tmp_path / "work" / "backup" / "training_metadata.json").read_bytes()
 
@@ -306,10 +298,10 @@ def test_an_interrupted_fine_tuning_resumes_in_its_phase(tmp_path, manifest, pro
     args = (*args, *TRAIN_FLAGS[len(SCRATCH_FLAGS) :])
     first = start_train(processes, tmp_path / "first.log", *args, "--fine-tune-epochs", str(LONG_RUN_EPOCHS))
     # The backup's epoch counts both phases: past head_epochs, fine-tuning has finished an epoch.
-    wait_for(lambda: finished_epochs(tmp_path / "work" / "backup") > head_epochs, first, "a fine-tuning epoch's backup")
+    wait_for(lambda: backed_up_epochs(tmp_path / "work") > head_epochs, first, "a fine-tuning epoch's backup")
     first.send_signal(signal.SIGINT)
     assert first.wait(timeout=PROCESS_TIMEOUT) == 130, (tmp_path / "first.log").read_text()[-3000:]
-    done = finished_epochs(tmp_path / "work" / "backup")
+    done = backed_up_epochs(tmp_path / "work")
     assert head_epochs < done < head_epochs + LONG_RUN_EPOCHS and (tmp_path / "work" / "phase1" / "state.json").is_file()
     # Fine-tuning's total is what --resume can change now; one it has reached is refused before any work.
     run = RunContext(work_dir=tmp_path / "work", resume=True)

@@ -125,9 +125,12 @@ class RunContext:
 
 
 def backed_up_epochs(work_dir: str | os.PathLike) -> int:
-    """The epochs the backup in ``work_dir`` has finished, both phases counted (0 without a backup)."""
-    metadata = Path(work_dir) / BACKUP_FOLDER / "training_metadata.json"
-    return json.loads(metadata.read_text())["epoch"] if metadata.is_file() else 0
+    """The epochs the backup in ``work_dir`` has finished, both phases counted (0 without a backup, or
+    while a running training removes it between its phases). The backup is written atomically."""
+    try:
+        return json.loads((Path(work_dir) / BACKUP_FOLDER / "training_metadata.json").read_text())["epoch"]
+    except FileNotFoundError:
+        return 0
 
 
 def check_options(options: TrainOptions) -> None:
