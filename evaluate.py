@@ -26,15 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     inputs, outputs = options.inputs, options.outputs
 
     def evaluate() -> int:
-        from tqdm import tqdm
-
-        from pyimagesearch.evaluation.metrics import format_report, summary_line
-        from pyimagesearch.evaluation.report import check_gallery, check_output_folder, write_evaluation
-        from pyimagesearch.evaluation.scoring import evaluate_folder
+        from pyimagesearch.evaluation.options import check_options
         from pyimagesearch.inference.classification import EXPLAIN_NEEDS_KERAS, Classifier
 
-        check_output_folder(outputs.output)
-        check_gallery(outputs.gallery)
+        check_options(options)
         classifier = Classifier.load(
             inputs.model, inputs.labelbin, prefer_export=True, keras_reason=EXPLAIN_NEEDS_KERAS if outputs.explain else None
         )
@@ -42,6 +37,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"evaluate.py: {as_flags(classifier.note, EVALUATE_SETTINGS)}", file=sys.stderr)
         if outputs.explain:
             classifier.check_explain()
+        # Scoring's libraries (scikit-learn, matplotlib) take seconds to load: only once the inputs are good.
+        from tqdm import tqdm
+
+        from pyimagesearch.evaluation.metrics import format_report, summary_line
+        from pyimagesearch.evaluation.report import write_evaluation
+        from pyimagesearch.evaluation.scoring import evaluate_folder
+
         decoding = classifier.decoding(**flat(options.decoding))
         result = evaluate_folder(
             classifier,

@@ -180,12 +180,36 @@ def test_download_imports_neither_tensorflow_nor_keras(httpserver, tmp_path):
         (["--arch", "mlp", "--recolour", "on"], "--recolour on paints training images; --arch mlp trains on features"),
         (["--resume"], "--resume needs --work-dir: the folder the interrupted run backed up to"),
         (["--model", "."], "--model . is an existing folder: give a file name."),
+        (["--dataset", "nowhere"], "--dataset nowhere: no such folder. Pass a folder with one sub-folder per label set"),
+        (["--dataset", "nowhere.npy", "--arch", "mlp"], "--dataset nowhere.npy: no such file. Give a .csv or .npy feature table"),
     ],
 )
 def test_train_refuses_a_bad_option_before_loading_tensorflow(tmp_path, args, error):
-    result = run_logged("train.py", "--dataset", "nowhere", *args, cwd=tmp_path)
+    (tmp_path / "dataset").mkdir()  # an (empty) folder: the flag under test is refused before the images are read
+    (tmp_path / "run").mkdir()
+    result = run_logged("train.py", "--dataset", tmp_path / "dataset", *args, cwd=tmp_path / "run")
     assert result.returncode == 2
     last_line = script_output(result.stderr).strip().splitlines()[-1]
     assert last_line.startswith(f"train.py: error: {error}")
-    assert_light(result.stderr, needed={"pyimagesearch"})
+    assert_light(result.stderr, needed={"pyimagesearch"}, heavy={*HEAVY, "sklearn"})
+    assert list((tmp_path / "run").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "args, error",
+    [
+        (["--gallery", "-1"], "--gallery must be 0 or more (0 shows no image). Received: -1"),
+        (["--dataset", "nowhere"], "--dataset nowhere: no such folder."),
+        (["--model", "nowhere.model"], "--model nowhere.model"),
+    ],
+)
+def test_evaluate_refuses_a_bad_input_before_loading_the_scoring_libraries(exported_model, demo_data, tmp_path, args, error):
+    result = run_logged(
+        "evaluate.py", "--model", exported_model / "fashion.onnx", "--labelbin", exported_model / "mlb.pickle", "--dataset", demo_data[0],
+        *args, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    last_line = script_output(result.stderr).strip().splitlines()[-1]
+    assert last_line.startswith(f"evaluate.py: error: {error}")
+    assert_light(result.stderr, needed={"pyimagesearch"}, heavy={*HEAVY, "sklearn", "matplotlib"})
     assert list(tmp_path.iterdir()) == []

@@ -184,6 +184,21 @@ def _scan_files(paths: list[Path], image_size: int, progress: Callable | None) -
     return kept, skipped
 
 
+def check_image_folder(dataset_dir: str | os.PathLike) -> Path:
+    """``dataset_dir`` as a path, once it is known to be a folder.
+
+    Raises:
+        ValueError: Naming ``dataset`` when there is no such folder.
+    """
+    dataset_dir = Path(dataset_dir)
+    if not dataset_dir.is_dir():
+        raise ValueError(
+            f"`dataset` {dataset_dir}: no such folder. Pass a folder with one sub-folder per label set "
+            "(e.g. dataset/red_dress/), or run `make demo` to generate one."
+        )
+    return dataset_dir
+
+
 def find_labelled_images(
     dataset_dir: str | os.PathLike, label_sep: str = config.LABEL_SEP
 ) -> tuple[list[Path], list[tuple[str, ...]], list[Path]]:
@@ -198,12 +213,7 @@ def find_labelled_images(
     Raises:
         ValueError: For a missing folder or one with no image in a label folder.
     """
-    dataset_dir = Path(dataset_dir)
-    if not dataset_dir.is_dir():
-        raise ValueError(
-            f"`dataset` {dataset_dir}: no such folder. Pass a folder with one sub-folder per label set "
-            "(e.g. dataset/red_dress/), or run `make demo` to generate one."
-        )
+    dataset_dir = check_image_folder(dataset_dir)
     found = list_images(dataset_dir)
     root = dataset_dir.resolve()
     unlabelled = [path for path in found if path.parent.resolve() == root]

@@ -100,6 +100,20 @@ def _read_npy(path: Path, label_column: str) -> tuple[list[str], list[str], np.n
     return columns, labels, values
 
 
+def check_feature_table(path: str | os.PathLike) -> Path:
+    """``path`` as a path, once it is known to be a file a feature table can be read from.
+
+    Raises:
+        ValueError: Naming ``dataset`` when there is no such file or it is neither ``.csv`` nor ``.npy``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"`dataset` {path}: no such file. Give a .csv or .npy feature table, or an image folder.")
+    if path.suffix.lower() not in TABLE_EXTENSIONS:
+        raise ValueError(f"`dataset` {path}: a feature table is a {' or '.join(TABLE_EXTENSIONS)} file.")
+    return path
+
+
 def load_feature_table(path: str | os.PathLike, label_column: str = config.LABEL_COLUMN, label_sep: str = config.LABEL_SEP) -> FeatureTable:
     """Read a feature table (see the module's layout).
 
@@ -118,11 +132,7 @@ def load_feature_table(path: str | os.PathLike, label_column: str = config.LABEL
         >>> table.features.shape, table.label_sets[0]
         ((150, 4), ('setosa',))
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"`dataset` {path}: no such file. Give a .csv or .npy feature table, or an image folder.")
-    if path.suffix.lower() not in TABLE_EXTENSIONS:
-        raise ValueError(f"`dataset` {path}: a feature table is a {' or '.join(TABLE_EXTENSIONS)} file.")
+    path = check_feature_table(path)
     reader = _read_csv if path.suffix.lower() == ".csv" else _read_npy
     columns, labels, values = reader(path, label_column)
     if not columns or not labels:

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from pyimagesearch import config
-from pyimagesearch.data.dataset import ImageFiles, describe, describe_labels, load_labelled_images, load_manifest_images
-from pyimagesearch.data.feature_table import is_feature_table, load_feature_table
+from pyimagesearch.data.dataset import ImageFiles, check_image_folder, describe, describe_labels, load_labelled_images, load_manifest_images
+from pyimagesearch.data.feature_table import check_feature_table, is_feature_table, load_feature_table
 from pyimagesearch.data.features import INPUT_FEATURE_TABLE, INPUT_IMAGE_FEATURES, INPUT_IMAGES, FeatureSettings, extract_features
 from pyimagesearch.data.manifest import is_manifest
 from pyimagesearch.models.registry import MLP, network
@@ -42,6 +42,19 @@ class TrainingData:
     cache: str
     metadata: dict[str, Any]
     lines: list[str]
+
+
+def check_dataset(dataset: str | os.PathLike) -> None:
+    """Refuse a ``dataset`` that is not there, before anything is loaded: a folder, or a feature table.
+    A manifest may name remote storage (``gs://``), which only its loader can reach.
+
+    Raises:
+        ValueError: Naming ``dataset``, as its loader would.
+    """
+    if is_feature_table(dataset):
+        check_feature_table(dataset)
+    elif not is_manifest(dataset):
+        check_image_folder(dataset)
 
 
 def load_training_data(

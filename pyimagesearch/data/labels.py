@@ -3,10 +3,12 @@
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-
-from sklearn.preprocessing import MultiLabelBinarizer
+from typing import TYPE_CHECKING
 
 from pyimagesearch import config
+
+if TYPE_CHECKING:
+    from sklearn.preprocessing import MultiLabelBinarizer
 
 
 def labels_from_folder(folder_name: str, separator: str = config.LABEL_SEP) -> tuple[str, ...]:
@@ -101,8 +103,11 @@ def resolve_task(label_sets: Sequence[Iterable[str]], requested: str = "auto") -
     return requested
 
 
-def fit_binarizer(label_sets: Sequence[Iterable[str]]) -> MultiLabelBinarizer:
+def fit_binarizer(label_sets: Sequence[Iterable[str]]) -> "MultiLabelBinarizer":
     """A `MultiLabelBinarizer` fitted on the labels; its ``classes_`` is the saved class order."""
+    # Imported here: scikit-learn takes seconds to load, and train.py checks its flags without it.
+    from sklearn.preprocessing import MultiLabelBinarizer
+
     binarizer = MultiLabelBinarizer()
     binarizer.fit([sorted(labels) for labels in label_sets])
     return binarizer

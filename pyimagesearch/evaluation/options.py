@@ -6,10 +6,13 @@ README's table against them. Nothing here imports TensorFlow or Keras: evaluatin
 never loads them.
 """
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pyimagesearch import config
+from pyimagesearch.data.dataset import check_image_folder
 from pyimagesearch.inference.options import DecodingOptions, ModelOptions
 from pyimagesearch.options import build, option
 
@@ -53,6 +56,38 @@ class EvaluateOptions:
             TypeError: For a name that is not an option of evaluate.py.
         """
         return build(cls, values)
+
+
+def check_output_folder(output: str | os.PathLike) -> None:
+    """Refuse an ``output`` that is a file before any work.
+
+    Raises:
+        ValueError: Naming ``output``.
+    """
+    if Path(output).exists() and not Path(output).is_dir():
+        raise ValueError(f"`output` {output} is a file: give a folder.")
+
+
+def check_gallery(count: int) -> None:
+    """Refuse a gallery size below 0 before any image is read.
+
+    Raises:
+        ValueError: Naming ``gallery`` and what was received.
+    """
+    if count < 0:
+        raise ValueError(f"`gallery` must be 0 or more (0 shows no image). Received: {count}")
+
+
+def check_options(options: EvaluateOptions) -> None:
+    """Every check of ``options`` that needs neither the model nor the images: evaluate.py runs it
+    before loading the model and the libraries scoring needs, so that a mistyped flag is refused at once.
+
+    Raises:
+        ValueError: Naming the option (``output``, ``gallery`` or ``dataset``) and the fix.
+    """
+    check_output_folder(options.outputs.output)
+    check_gallery(options.outputs.gallery)
+    check_image_folder(options.inputs.dataset)
 
 
 # evaluate.py's options, in the order of its help and README table.

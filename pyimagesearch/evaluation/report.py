@@ -23,6 +23,7 @@ from pyimagesearch.atomic import write_bytes_atomic, write_csv
 from pyimagesearch.data.images import UnreadableImageError, decode_image
 from pyimagesearch.evaluation.html_report import file_thumbnails, png_uri, relative_link, render, thumbnail_uri, write_page
 from pyimagesearch.evaluation.metrics import SUMMARY_METRICS
+from pyimagesearch.evaluation.options import check_gallery, check_output_folder
 from pyimagesearch.evaluation.plotting import confusion_heatmap, plot_precision_recall
 from pyimagesearch.evaluation.scoring import FolderEvaluation
 from pyimagesearch.inference.classification import Classifier
@@ -34,16 +35,6 @@ CONFUSED_ROWS = 10
 
 # What `write_evaluation` writes into its folder.
 EVALUATION_FILES = ("report.json", "misclassified.csv", "pr_curves.png", "report.html")
-
-
-def check_output_folder(output: str | os.PathLike) -> None:
-    """Refuse an ``output`` that is a file before any work.
-
-    Raises:
-        ValueError: Naming ``output``.
-    """
-    if Path(output).exists() and not Path(output).is_dir():
-        raise ValueError(f"`output` {output} is a file: give a folder.")
 
 
 def write_evaluation(
@@ -80,16 +71,6 @@ def write_evaluation(
     plot_precision_recall(result.true, result.probabilities, classifier.classes, decoding.thresholds, pr_curves)
     write_evaluation_report(page, report, classifier, pr_curves.read_bytes(), model=model, dataset=dataset, gallery=gallery)
     return paths
-
-
-def check_gallery(count: int) -> None:
-    """Refuse a gallery size below 0 before any image is read.
-
-    Raises:
-        ValueError: Naming ``gallery`` and what was received.
-    """
-    if count < 0:
-        raise ValueError(f"`gallery` must be 0 or more (0 shows no image). Received: {count}")
 
 
 def explained_label(mistake: dict[str, Any]) -> tuple[str, str]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyimagesearch import config
 from pyimagesearch.data.backgrounds import resolve_background
+from pyimagesearch.data.inputs import check_dataset
 from pyimagesearch.data.labels import resolve_task
 from pyimagesearch.models.normalization import NORMALIZATIONS, kernel_initializer
 from pyimagesearch.models.registry import MIN_IMAGE_SIZE, SMALLERVGGNET, network
@@ -134,10 +135,10 @@ def backed_up_epochs(work_dir: str | os.PathLike) -> int:
 
 
 def check_options(options: TrainOptions) -> None:
-    """Every check of ``options`` that needs neither TensorFlow nor the data set: the recipe's values,
-    the output files, ``work_dir`` and ``resume``, and the options ``arch`` contradicts. train.py
-    runs it before loading TensorFlow, so that a mistyped flag is refused at once; `pipeline.train`
-    runs it first. The weights file, and ``resume`` against the backup, are checked by `recipe_of`
+    """Every check of ``options`` that needs neither TensorFlow nor the data set's contents: the recipe's
+    values, that ``dataset`` is there, the output files, ``work_dir`` and ``resume``, and the options
+    ``arch`` contradicts. train.py runs it before loading TensorFlow, so that a mistyped flag is
+    refused at once; `pipeline.train` runs it first. The weights file, and ``resume`` against the backup, are checked by `recipe_of`
     and `RunContext.check_resumable`.
 
     Raises:
@@ -145,6 +146,7 @@ def check_options(options: TrainOptions) -> None:
     """
     recipe = _unresolved_recipe(options)
     check_recipe(recipe, options.data.split, options.data.folds, options.data.duplicate_radius)
+    check_dataset(options.data.dataset)
     outputs = options.outputs
     check_outputs(model=outputs.model, labelbin=outputs.labelbin, plot=outputs.plot)
     resolve_export(outputs.export, recipe.arch)
