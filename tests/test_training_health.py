@@ -2,7 +2,7 @@
 
 import keras
 import numpy as np
-from conftest import SEED, TRAINING, run_script
+from conftest import TRAINING, run_script
 
 from pyimagesearch.inference.classification import Classifier
 from pyimagesearch.inference.model_io import read_model_metadata
@@ -22,7 +22,7 @@ def test_overfit_check_passes_on_the_demo_data(demo_data, tmp_path):
 
 
 def test_overfit_check_with_a_far_too_low_learning_rate_fails_and_names_it(demo_data):
-    result = check_overfit(TrainOptions.of(dataset=demo_data[0], lr=1e-8, image_size=32, seed=SEED), images=6)
+    result = check_overfit(TrainOptions.of(dataset=demo_data[0], lr=1e-8, image_size=32, **TRAINING), images=6)
     assert not result.success
     assert result.diagnosis.causes[0].remedy == "`lr` 0.001"  # train.py prints it as --lr
 
@@ -30,7 +30,20 @@ def test_overfit_check_with_a_far_too_low_learning_rate_fails_and_names_it(demo_
 def test_stop_on_stall_stops_a_diverging_run_and_keeps_the_old_model(demo_data, tmp_path):
     (tmp_path / "fashion.model").write_bytes(b"the user's previous model")
     result = run_script(
-        "train.py", "--dataset", demo_data[0], "--epochs", "3", "--image-size", "32", "--lr", "10", "--stop-on-stall", cwd=tmp_path
+        "train.py",
+        "--dataset",
+        demo_data[0],
+        # The tutorial's network: one phase, quick to build; the health check watches any network alike.
+        "--arch",
+        "smallervggnet",
+        "--epochs",
+        "3",
+        "--image-size",
+        "32",
+        "--lr",
+        "10",
+        "--stop-on-stall",
+        cwd=tmp_path,
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "training is not learning at epoch 1" in result.stderr
