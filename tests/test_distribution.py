@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -254,62 +253,38 @@ def test_multiworker_trains_from_a_manifest_stops_when_a_worker_dies_and_resumes
     assert not list(Path(tmp_path).glob("pyimagesearch-worker-*"))
 
 
-def test_sigint_after_an_epoch_then_resume_trains_only_the_remaining_epochs(tmp_path, manifest, processes):
-    args = ("--dataset", str(manifest), "--work-dir", "work", "--logdir", "logs", *TRAIN_FLAGS)
-    first = start_train(processes, tmp_path / "first.log", *args, "--epochs", str(LONG_RUN_EPOCHS))
-    wait_for(lambda: backed_up_epochs(tmp_path / "work") >= 1, first, "the first epoch's backup")
-    first.send_signal(signal.SIGINT)
-    assert first.wait(timeout=PROCESS_TIMEOUT) == 130, (tmp_path / "first.log").read_text()[-3000:]
-    assert not (tmp_path / "fashion.model").exists()
-    done = backed_up_epochs(tmp_path / "work")
-    assert 1 <= done < LONG_RUN_EPOCHS, (tmp_path / "first.log").read_text()[-3000:]
-    backup = (tmp_path / "work" / "backup" / "training_metadata.json").read_bytes()
-
-    # A total the run has already trained is refused in one line, the backup kept.
-    refused = start_train(processes, tmp_path / "refused.log", *args, "--epochs", str(done), "--resume")
-    assert refused.wait(timeout=PROCESS_TIMEOUT) == 2
-    assert (tmp_path / "refused.log").read_text().strip().splitlines()[-1] == (
-        f"train.py: error: --epochs {done}: the run in --work-dir work has already trained {done} epochs; give more to resume it."
-    )
-    assert (tmp_path / "work" / "backup" / "training_metadata.json").read_bytes() == backup
-
-    total = done + RESUMED_EPOCHS
-    resumed = start_train(processes, tmp_path / "resumed.log", *args, "--epochs", str(total), "--resume")
-    assert resumed.wait(timeout=PROCESS_TIMEOUT) == 0, (tmp_path / "resumed.log").read_text()[-3000:]
-    log = (tmp_path / "resumed.log").read_text()
-    epochs = range(1, total + 1)
-    assert [f"Epoch {epoch}/{total}" in log for epoch in epochs] == [epoch > done for epoch in epochs], log[-3000:]
-    rows = (tmp_path / "fashion.metrics.csv").read_text().strip().splitlines()
-    assert [row.split(",")[0] for row in rows[1:]] == [str(epoch) for epoch in epochs]
-    from pyimagesearch.inference.model_io import read_model_metadata
-
-    assert read_model_metadata(tmp_path / "fashion.model")["epochs_trained"] == total
-    assert (tmp_path / "mlb.pickle").stat().st_size > 0 and (tmp_path / "plot.png").stat().st_size > 0
-    # The backup is gone once training has finished; TensorBoard has the metrics and the samples.
-    assert not (tmp_path / "work" / "backup").exists()
-    assert list((tmp_path / "logs" / "validation").iterdir()) and list((tmp_path / "logs" / "samples").iterdir())
-
-
-def test_an_interrupted_fine_tuning_resumes_in_its_phase(tmp_path, manifest, processes):
-    """The default network trains in two phases: stopped while fine-tuning, --resume goes on with
-    fine-tuning from the phase-1 head it kept, training neither phase's finished epochs again."""
+def test_sigint_while_fine_tuning_then_resume_trains_only_the_remaining_epochs_in_their_phase(tmp_path, manifest, processes):
+    """Ctrl-C stops a run with exit 130 and writes no model; --resume goes on from the last finished
+    epoch. The default network trains in two phases: stopped while fine-tuning, --resume goes on with
+    fine-tuning from the phase-1 head it kept, training neither phase's finished epochs again. (A run
+    stopped in its first phase resumes in test_multiworker_trains_from_a_manifest_stops_when_a_worker_dies_and_resumes.)"""
     head_epochs = 2
-    args = ("--dataset", str(manifest), "--epochs", str(head_epochs), "--fine-tune-layers", "10", "--work-dir", "work")
+    args = ("--dataset", str(manifest), "--epochs", str(head_epochs), "--fine-tune-layers", "10", "--work-dir", "work", "--logdir", "logs")
     args = (*args, *TRAIN_FLAGS[len(SCRATCH_FLAGS) :])
     first = start_train(processes, tmp_path / "first.log", *args, "--fine-tune-epochs", str(LONG_RUN_EPOCHS))
     # The backup's epoch counts both phases: past head_epochs, fine-tuning has finished an epoch.
     wait_for(lambda: backed_up_epochs(tmp_path / "work") > head_epochs, first, "a fine-tuning epoch's backup")
     first.send_signal(signal.SIGINT)
     assert first.wait(timeout=PROCESS_TIMEOUT) == 130, (tmp_path / "first.log").read_text()[-3000:]
+    assert not (tmp_path / "fashion.model").exists()
     done = backed_up_epochs(tmp_path / "work")
     assert head_epochs < done < head_epochs + LONG_RUN_EPOCHS and (tmp_path / "work" / "phase1" / "state.json").is_file()
-    # Fine-tuning's total is what --resume can change now; one it has reached is refused before any work.
+    backup = (tmp_path / "work" / "backup" / "training_metadata.json").read_bytes()
+
+    # Fine-tuning's total is what --resume can change now; one it has reached is refused in one line
+    # before any work, the backup kept; so is a run that no longer fine-tunes.
+    fine_tuned = done - head_epochs
+    refused = start_train(processes, tmp_path / "refused.log", *args, "--fine-tune-epochs", str(fine_tuned), "--resume")
+    assert refused.wait(timeout=PROCESS_TIMEOUT) == 2
+    assert (tmp_path / "refused.log").read_text().strip().splitlines()[-1] == (
+        f"train.py: error: --fine-tune-epochs {fine_tuned}: the run in --work-dir work has already fine-tuned {fine_tuned} epochs; "
+        "give more to resume it."
+    )
+    assert (tmp_path / "work" / "backup" / "training_metadata.json").read_bytes() == backup
     run = RunContext(work_dir=tmp_path / "work", resume=True)
-    recipe = Recipe(head_epochs, 1e-3, 8, 32, "cosine", SEED, weights="imagenet", fine_tune_epochs=done - head_epochs)
-    with pytest.raises(ValueError, match=rf"^`fine_tune_epochs` {done - head_epochs}: the run in `work_dir` \S+ has already fine-tuned"):
-        run.check_resumable(recipe)
+    recipe = Recipe(head_epochs, 1e-3, 8, 32, "cosine", SEED, weights="imagenet", fine_tune_epochs=0)
     with pytest.raises(ValueError, match=r"holds a run stopped while fine-tuning: keep `fine_tune_epochs`"):
-        run.check_resumable(replace(recipe, fine_tune_epochs=0))
+        run.check_resumable(recipe)
 
     total = done + RESUMED_EPOCHS
     resumed = start_train(processes, tmp_path / "resumed.log", *args, "--fine-tune-epochs", str(total - head_epochs), "--resume")
@@ -324,4 +299,7 @@ def test_an_interrupted_fine_tuning_resumes_in_its_phase(tmp_path, manifest, pro
     from pyimagesearch.inference.model_io import read_model_metadata
 
     assert read_model_metadata(tmp_path / "fashion.model")["epochs_trained"] == total
+    assert (tmp_path / "mlb.pickle").stat().st_size > 0 and (tmp_path / "plot.png").stat().st_size > 0
+    # Once training has finished, the backup and phase 1's head are gone; TensorBoard has the metrics and the samples.
     assert not (tmp_path / "work" / "backup").exists() and not (tmp_path / "work" / "phase1").exists()
+    assert list((tmp_path / "logs" / "validation").iterdir()) and list((tmp_path / "logs" / "samples").iterdir())
