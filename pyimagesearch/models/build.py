@@ -80,6 +80,12 @@ def compile_classifier(model: keras.Model, task: Task, optimizer: keras.optimize
     model.compile(optimizer=optimizer, loss=task.loss, metrics=task.metrics(), jit_compile=jit_compile)
     with model.distribute_strategy.scope():
         model.optimizer.build(model.trainable_variables)
+    if model.jit_compile:
+        # XLA pays for its compilation in the training step, run every batch of every epoch; not in
+        # predictions (the validation pass, unknown detection's features), a few batches each, whose
+        # compilation took longer than they ran. The training step keeps the choice it was made with.
+        model.make_train_function()
+        model.jit_compile = False
 
 
 def build_smallervggnet(
