@@ -121,3 +121,22 @@ def restore_package_logger():
     saved = (list(logger.handlers), logger.level, logger.propagate)
     yield
     logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
+
+
+def file_weights(path: Path, layer_index: int) -> list:
+    """The weights (numpy arrays) of the ``layer_index``-th layer with weights in a Keras HDF5 weights file."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(path, "r") as handle:
+        names = [name.decode() for name in handle.attrs["layer_names"]]
+        with_weights = [name for name in names if len(handle[name].attrs["weight_names"])]
+        group = handle[with_weights[layer_index]]
+        return [np.asarray(group[weight.decode()]) for weight in group.attrs["weight_names"]]
+
+
+def weighted_backbone_layers(model) -> list:
+    """The layers with weights of ``model``'s pretrained backbone, in the weights file's order."""
+    from pyimagesearch.models.backbones import backbone_layers
+
+    return [layer for layer in backbone_layers(model) if layer.weights]

@@ -1,20 +1,14 @@
 """Pretrained backbones: every registered architecture builds and trains with every head and task, a
-weights file lands in the backbone unchanged, a misfitting file is refused naming what fits it,
-and a fine-tuned model is saved, reloaded and exported with the same predictions."""
+weights file lands in the backbone unchanged, and a misfitting file is refused naming what fits it.
+The default network's fine-tuning, reloading and export are tested on test_end_to_end's training."""
 
-import csv
 from pathlib import Path
 
-import h5py
 import keras
 import numpy as np
 import pytest
-from conftest import MOBILENETV2_035, MOBILENETV2_050, MODELS_DIR, TRAINING, run_script
+from conftest import MOBILENETV2_035, MOBILENETV2_050, MODELS_DIR, file_weights, run_script, weighted_backbone_layers
 
-from pyimagesearch.inference.classification import Classifier
-from pyimagesearch.inference.model_io import load_model, read_model_metadata
-from pyimagesearch.inference.onnx_export import export_model_onnx
-from pyimagesearch.inference.predictors import OnnxPredictor
 from pyimagesearch.models import backbones
 from pyimagesearch.models.backbones import (
     BACKBONES,
@@ -26,29 +20,14 @@ from pyimagesearch.models.backbones import (
     shipped_weights,
 )
 from pyimagesearch.models.build import build_classifier
-from pyimagesearch.models.colour_and_shape import COLOUR_FEATURES, SHAPE_FEATURES
+from pyimagesearch.models.colour_and_shape import COLOUR_FEATURES
 from pyimagesearch.models.registry import BACKBONE_NAMES, NETWORKS, SMALLERVGGNET
 from pyimagesearch.models.tasks import get_task, grouped_task
-from pyimagesearch.training.options import TrainOptions
-from pyimagesearch.training.pipeline import train
 
 needs_weights = pytest.mark.skipif(not MOBILENETV2_035.is_file(), reason=f"no shared weights at {MODELS_DIR}")
 needs_both_weights = pytest.mark.skipif(
     not (MOBILENETV2_035.is_file() and MOBILENETV2_050.is_file()), reason=f"the alpha 0.35 and 0.5 weights are not both at {MODELS_DIR}"
 )
-
-
-def file_weights(path, layer_index: int) -> list[np.ndarray]:
-    """The weights of the ``layer_index``-th layer with weights in a Keras HDF5 weights file."""
-    with h5py.File(path, "r") as handle:
-        names = [name.decode() for name in handle.attrs["layer_names"]]
-        with_weights = [name for name in names if len(handle[name].attrs["weight_names"])]
-        group = handle[with_weights[layer_index]]
-        return [np.asarray(group[weight.decode()]) for weight in group.attrs["weight_names"]]
-
-
-def weighted_backbone_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    return [layer for layer in backbone_layers(model) if layer.weights]
 
 
 @pytest.mark.parametrize("arch", list(BACKBONES))
@@ -198,90 +177,6 @@ def test_train_cli_refuses_a_mismatched_weights_file_in_one_line(demo_data, tmp_
     assert lines[-1].startswith("train.py: error: --weights") and "--alpha 0.35" in lines[-1]
     assert "Traceback" not in completed.stderr
     assert not (tmp_path / "m.model").exists()
-
-
-@pytest.fixture(scope="module")
-def fine_tuned(demo_data, tmp_path_factory) -> dict:
-    """MobileNetV2 (alpha 0.35, the shared ImageNet weights) on the demo data at 64 pixels: 3 epochs
-    on the frozen backbone, then 2 fine-tuning its top 20 layers; the backbone reads a grey copy
-    beside a colour branch (``--colour-branch auto`` for colour and type folders; the plain
-    classifier on a backbone differs only in how it is built, tested above)."""
-    if not MOBILENETV2_035.is_file():
-        pytest.skip(f"no shared weights at {MODELS_DIR}")
-    work = tmp_path_factory.mktemp("fine_tuned")
-    result = train(
-        TrainOptions.of(
-            dataset=demo_data[0],
-            model=work / "fashion.model",
-            labelbin=work / "mlb.pickle",
-            plot=work / "plot.png",
-            image_size=64,
-            epochs=3,
-            patience=0,
-            weights=str(MOBILENETV2_035),
-            fine_tune_layers=20,
-            fine_tune_epochs=2,
-            **TRAINING | {"arch": "mobilenetv2"},
-        ),
-        verbose=0,
-    )
-    return {"work": work, "result": result}
-
-
-def test_fine_tuning_runs_as_a_second_phase_in_the_history_and_the_csv(fine_tuned, record_score):
-    result, work = fine_tuned["result"], fine_tuned["work"]
-    assert result.history["phase"] == [1, 1, 1, 2, 2]
-    with open(work / "fashion.metrics.csv") as handle:
-        assert [int(row["phase"]) for row in csv.DictReader(handle)] == [1, 1, 1, 2, 2]
-    metadata = read_model_metadata(work / "fashion.model")
-    assert metadata["arch"] == "mobilenetv2" and metadata["alpha"] == 0.35
-    assert metadata["fine_tune"]["layers"] == 20 and metadata["fine_tune"]["epochs_trained"] == 2
-    # Unknown detection reads the backbone's pooled features for the type group, as it reads
-    # SmallerVGGNet's, and the colour branch's for the colour group.
-    assert metadata["colour_branch"] and metadata["unknown"]["feature_layers"] == [SHAPE_FEATURES, COLOUR_FEATURES]
-    type_group = next(g for g, labels in enumerate(metadata["label_groups"]) if "dress" in labels)
-    type_distance = metadata["unknown"]["groups"][type_group]["distance"]
-    assert type_distance["columns"] == [0, 1280] and type_distance["combine"] == "alone"
-    colour_distance = metadata["unknown"]["groups"][1 - type_group]["distance"]
-    assert colour_distance["columns"] == [1280, 1280 + 64] and colour_distance["combine"] == "both"
-    assert (work / "plot.png").stat().st_size > 0
-    # The demo's grouped labels, learnt from ImageNet features in five short epochs: 0.82-0.93 over 5
-    # seeds on the emulated AVX2 CPU and this one (bench/test_spread.py); chance is 1/6.
-    record_score("exact_match", result.report["exact_match"])
-    assert result.report["exact_match"] >= 0.7, result.report["exact_match"]
-
-
-def test_fine_tuning_keeps_batch_normalisation_statistics_and_the_lower_layers(fine_tuned):
-    model, _ = load_model(fine_tuned["work"] / "fashion.model")
-    layers = weighted_backbone_layers(model)
-    # The first convolution was never unfrozen; no batch normalisation statistic moved.
-    np.testing.assert_array_equal(layers[0].get_weights()[0], file_weights(MOBILENETV2_035, 0)[0])
-    for index, layer in enumerate(layers):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            for loaded, stored in zip(layer.get_weights(), file_weights(MOBILENETV2_035, index), strict=True):
-                np.testing.assert_array_equal(loaded, stored)
-    # The top convolution was fine-tuned.
-    top_convolution = max(i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.Conv2D))
-    assert not np.allclose(layers[top_convolution].get_weights()[0], file_weights(MOBILENETV2_035, top_convolution)[0])
-
-
-def test_a_fine_tuned_model_reloads_and_exports_with_the_same_predictions(fine_tuned, demo_data):
-    work, result = fine_tuned["work"], fine_tuned["result"]
-    images = np.random.default_rng(1).integers(0, 256, (6, 64, 64, 3)).astype("float32")
-    expected = result.model.predict(images, verbose=0)
-    np.testing.assert_allclose(load_model(work / "fashion.model")[0].predict(images, verbose=0), expected, atol=1e-6)
-    onnx_path = export_model_onnx(result.model, result.metadata, work / "fashion.onnx")
-    np.testing.assert_allclose(OnnxPredictor.load(onnx_path).predict(images), expected, atol=1e-4)
-    # classify.py needs no knowledge of the backbone: its preprocessing is inside the model.
-    examples = sorted(demo_data[1].iterdir())
-    keras_predictions, _ = Classifier.load(work / "fashion.model", work / "mlb.pickle").classify(examples)
-    onnx_predictions, _ = Classifier.load(onnx_path, work / "mlb.pickle").classify(examples)
-    assert len(keras_predictions) == len(examples)
-    assert [p.labels for p in keras_predictions] == [p.labels for p in onnx_predictions]
-    label_groups = read_model_metadata(work / "fashion.model")["label_groups"]
-    every_label, _ = Classifier.load(work / "fashion.model").classify(examples, unknown_threshold=0)
-    for prediction in every_label:  # one colour and one type each, unknown detection off
-        assert [sum(label in group for label in prediction.labels) for group in label_groups] == [1, 1]
 
 
 def test_auto_precision_and_recolouring_follow_what_was_measured_for_backbones():

@@ -1,15 +1,21 @@
 """train.py then classify.py as a user runs them, on generated data."""
 
+import csv
 import json
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
-from conftest import run_script
+from conftest import file_weights, run_script, weighted_backbone_layers
 
+from pyimagesearch import config
+from pyimagesearch.inference.classification import Classifier
 from pyimagesearch.inference.model_files import RUN_ID
-from pyimagesearch.inference.model_io import read_model_metadata
+from pyimagesearch.inference.model_io import load_model, read_model_metadata
 from pyimagesearch.inference.predictors import OnnxPredictor
+from pyimagesearch.models.backbones import shipped_weights
+from pyimagesearch.models.colour_and_shape import COLOUR_FEATURES, SHAPE_FEATURES
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +103,56 @@ def test_metrics_csv_has_every_metric_for_every_epoch(trained):
         "val_f1/jeans",
     ):
         assert 0.0 <= float(rows[-1][column]) < 10.0, column
+
+
+def test_the_default_network_fine_tunes_the_top_of_its_pretrained_backbone_as_a_second_phase(trained):
+    work, _, _ = trained
+    metadata = read_model_metadata(work / "fashion.model")
+    with open(work / "fashion.metrics.csv", newline="") as handle:
+        phases = [int(row["phase"]) for row in csv.DictReader(handle)]
+    assert metadata["arch"] == "mobilenetv2" and metadata["alpha"] == 0.35
+    assert metadata["fine_tune"]["layers"] == config.FINE_TUNE_LAYERS
+    assert metadata["fine_tune"]["epochs_trained"] == phases.count(2) > 0
+    # Unknown detection reads the backbone's pooled features for the type group, as it reads
+    # SmallerVGGNet's, and the colour branch's for the colour group.
+    assert metadata["colour_branch"] and metadata["unknown"]["feature_layers"] == [SHAPE_FEATURES, COLOUR_FEATURES]
+    type_group = next(g for g, labels in enumerate(metadata["label_groups"]) if "dress" in labels)
+    type_distance = metadata["unknown"]["groups"][type_group]["distance"]
+    assert type_distance["columns"] == [0, 1280] and type_distance["combine"] == "alone"
+    colour_distance = metadata["unknown"]["groups"][1 - type_group]["distance"]
+    assert colour_distance["columns"] == [1280, 1280 + 64] and colour_distance["combine"] == "both"
+
+
+def test_fine_tuning_keeps_batch_normalisation_statistics_and_the_lower_layers(trained):
+    work, _, _ = trained
+    model, _ = load_model(work / "fashion.model")
+    layers, weights = weighted_backbone_layers(model), shipped_weights("mobilenetv2", 0.35)
+    # The first convolution was never unfrozen; no batch normalisation statistic moved.
+    np.testing.assert_array_equal(layers[0].get_weights()[0], file_weights(weights, 0)[0])
+    for index, layer in enumerate(layers):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            for loaded, stored in zip(layer.get_weights(), file_weights(weights, index), strict=True):
+                np.testing.assert_array_equal(loaded, stored)
+    # The top convolution was fine-tuned.
+    top_convolution = max(i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.Conv2D))
+    assert not np.allclose(layers[top_convolution].get_weights()[0], file_weights(weights, top_convolution)[0])
+
+
+def test_the_reloaded_model_and_its_export_give_the_same_predictions_and_labels(trained):
+    work, examples, _ = trained
+    images = np.random.default_rng(1).integers(0, 256, (6, 64, 64, 3)).astype("float32")
+    expected = load_model(work / "fashion.model")[0].predict(images, verbose=0)
+    np.testing.assert_allclose(OnnxPredictor.load(work / "fashion.onnx").predict(images), expected, atol=1e-4)
+    # classify.py needs no knowledge of the backbone: its preprocessing is inside the model.
+    examples = sorted(examples.iterdir())
+    keras_predictions, _ = Classifier.load(work / "fashion.model", work / "mlb.pickle").classify(examples)
+    onnx_predictions, _ = Classifier.load(work / "fashion.onnx", work / "mlb.pickle").classify(examples)
+    assert len(keras_predictions) == len(examples)
+    assert [p.labels for p in keras_predictions] == [p.labels for p in onnx_predictions]
+    label_groups = read_model_metadata(work / "fashion.model")["label_groups"]
+    every_label, _ = Classifier.load(work / "fashion.model").classify(examples, unknown_threshold=0)
+    for prediction in every_label:  # one colour and one type each, unknown detection off
+        assert [sum(label in group for label in prediction.labels) for group in label_groups] == [1, 1]
 
 
 def test_model_stores_tuned_thresholds_and_label_groups(trained, record_score):

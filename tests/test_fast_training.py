@@ -199,7 +199,7 @@ def test_bad_batch_size_is_a_one_line_error(demo_data, tmp_path, value, message)
 
 def test_train_export_writes_an_onnx_model_that_classify_runs(demo_data, tmp_path):
     # Trained in mixed bfloat16: the saved model and its export are float32 all the same. SmallerVGGNet:
-    # bfloat16 is what --precision auto picks for it on a CPU that has it (test_backbones exports
+    # bfloat16 is what --precision auto picks for it on a CPU that has it (test_end_to_end exports
     # the default network); a CPU without bfloat16 emulates it, slowly, and MobileNetV2 would take minutes.
     trained = run_script(
         "train.py",
