@@ -9,7 +9,7 @@ import pytest
 from conftest import TRAINING, run_script
 
 from pyimagesearch import config
-from pyimagesearch.data.dataset import ImageFiles, load_labelled_images, make_dataset, resolve_cache
+from pyimagesearch.data.dataset import ImageFiles, full_batches, load_labelled_images, make_dataset, resolve_cache
 from pyimagesearch.data.images import list_images, load_images
 from pyimagesearch.inference.classification import Classifier
 from pyimagesearch.inference.model_io import load_model
@@ -68,6 +68,16 @@ def test_dataset_gathers_the_indexed_rows_with_their_targets():
     x, y = shuffled[0]
     assert sorted(np.argmax(y, axis=1)) == sorted(indices)
     np.testing.assert_array_equal(x, images[np.argmax(y, axis=1)].astype("float32"))
+
+
+def test_full_batches_repeat_the_last_index_so_that_every_batch_has_one_shape():
+    # Predictions over a validation set then trace Keras' prediction function once, not again for the last batch.
+    np.testing.assert_array_equal(full_batches(np.array([9, 3, 4, 0, 7]), 4), [9, 3, 4, 0, 7, 7, 7, 7])
+    np.testing.assert_array_equal(full_batches(np.arange(8), 4), np.arange(8))
+    assert len(full_batches(np.array([], dtype=int), 4)) == 0
+    images = np.arange(5 * 2 * 2 * 3, dtype=np.uint8).reshape(5, 2, 2, 3)
+    dataset = make_dataset(images, np.eye(5, dtype="float32"), batch_size=4, indices=full_batches(np.arange(5), 4))
+    assert [len(x) for x, _ in dataset.as_numpy_iterator()] == [4, 4]
 
 
 def test_auto_cache_keeps_images_in_memory_only_when_they_fit():

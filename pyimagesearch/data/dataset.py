@@ -303,6 +303,14 @@ def describe_labels(label_sets: list[tuple[str, ...]]) -> list[str]:
     ]
 
 
+def full_batches(indices: np.ndarray, batch_size: int) -> np.ndarray:
+    """``indices`` with its last one repeated until every batch of ``batch_size`` is full; a prediction
+    over them is cut back to ``len(indices)`` rows. Keras traces a prediction function for each batch
+    shape it is given, so a smaller last batch would cost a second trace: seconds for a backbone."""
+    indices = np.asarray(indices)
+    return np.concatenate([indices, np.repeat(indices[-1:], -len(indices) % batch_size)])
+
+
 def make_dataset(
     images: np.ndarray | ImageFiles,
     targets: np.ndarray,

@@ -47,6 +47,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pyimagesearch import config
+from pyimagesearch.data.dataset import full_batches
 from pyimagesearch.inference import decoding
 from pyimagesearch.inference.distances import distance_rule, feature_distances, fit_feature_statistics, fit_neighbour_statistics
 
@@ -62,7 +64,7 @@ RETENTION = 0.95
 FIT_IMAGES = 4000
 # Validation scores stored per calibration table (quantiles beyond that).
 CALIBRATION_POINTS = 1000
-# Images run through the network at a time while fitting.
+# Images run through the network at a time while fitting (a multiple of config.BATCH_SIZE).
 _CHUNK = 256
 
 
@@ -237,10 +239,11 @@ class UnknownDetector:
 def _run(network: "keras.Model", images: Any, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     outputs, features = [], []
     for start in range(0, len(indices), _CHUNK):
-        batch = np.asarray(images[indices[start : start + _CHUNK]], dtype="float32")
-        output, feature = network.predict(batch, verbose=0)
-        outputs.append(output)
-        features.append(feature)
+        chunk = indices[start : start + _CHUNK]
+        batch = np.asarray(images[full_batches(chunk, config.BATCH_SIZE)], dtype="float32")
+        output, feature = network.predict(batch, batch_size=config.BATCH_SIZE, verbose=0)
+        outputs.append(output[: len(chunk)])
+        features.append(feature[: len(chunk)])
     return np.concatenate(outputs), np.concatenate(features)
 
 

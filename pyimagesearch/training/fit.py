@@ -17,7 +17,7 @@ from pyimagesearch import config
 from pyimagesearch.atomic import atomic_path, interrupts_deferred
 from pyimagesearch.data.augmentation import build_augmentation
 from pyimagesearch.data.backgrounds import BackgroundReplacement
-from pyimagesearch.data.dataset import ImageFiles, IndexedRows, make_dataset
+from pyimagesearch.data.dataset import ImageFiles, IndexedRows, full_batches, make_dataset
 from pyimagesearch.data.recolouring import build_recolouring
 from pyimagesearch.models.backbones import (
     backbone_summary,
@@ -138,7 +138,7 @@ def fit_model(
             shutil.rmtree(Path(run.work_dir) / PhaseOne.FOLDER, ignore_errors=True)
     # The weights kept may be an earlier epoch's (early stopping, or phase 1's): score them afresh.
     model = as_float32(model)
-    probabilities = task.label_probabilities(model.predict(val_ds, verbose=0))
+    probabilities = task.label_probabilities(model.predict(val_ds, verbose=0)[: len(val_index)])
     return model, {**history, **monitor.per_label_history}, probabilities, diagnosis
 
 
@@ -153,7 +153,8 @@ def _datasets(
     strategy: Any,
     backgrounds: BackgroundReplacement | None,
 ) -> tuple[Any, Any]:
-    """The training pipeline (augmented, recoloured, backgrounds replaced, sharded across workers) and the validation one."""
+    """The training pipeline (augmented, recoloured, backgrounds replaced, sharded across workers) and the
+    validation one, in full batches (`data.full_batches`)."""
     import tensorflow as tf
 
     threads = pipeline_threads()
@@ -171,7 +172,7 @@ def _datasets(
         shard=isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy),
         backgrounds=backgrounds,
     )
-    return train_ds, make_dataset(images, targets, batch_size, indices=val_index, threads=threads)
+    return train_ds, make_dataset(images, targets, batch_size, indices=full_batches(val_index, batch_size), threads=threads)
 
 
 @dataclass

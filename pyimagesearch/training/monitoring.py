@@ -47,7 +47,8 @@ class ValidationMetrics(keras.callbacks.Callback):
     validation pass rather than repeating it.
 
     Args:
-        validation: Batches of validation images, unshuffled, unaugmented (targets ignored).
+        validation: Batches of validation images, unshuffled, unaugmented (targets ignored); the last
+            may repeat an image to fill it (`data.full_batches`): outputs past ``targets`` are dropped.
         targets: The encoded targets of those images, as the loss sees them.
         task: The model's task, to turn outputs into label probabilities and decisions.
         classes: Label names, in output order.
@@ -95,7 +96,7 @@ class ValidationMetrics(keras.callbacks.Callback):
             for row in self.rows:
                 for key in (key for key in row if "/" in key):
                     self.per_label_history.setdefault(key, []).append(row[key])
-        outputs = self.model.predict(self.validation, verbose=0)
+        outputs = self.model.predict(self.validation, verbose=0)[: len(self.targets)]
         probabilities = self.task.label_probabilities(outputs)
         report = evaluate_predictions(self.true, self.task.decode(probabilities), self.classes, probabilities)
         logs["val_loss"] = float(keras.ops.mean(self.loss(self.targets, outputs)))
