@@ -22,6 +22,8 @@ from pyimagesearch.inference.model_io import read_model_metadata, save_model
 from pyimagesearch.inference.onnx_export import default_onnx_path, export_model_onnx, export_onnx
 from pyimagesearch.inference.predictors import ONNX_METADATA_KEY, OnnxPredictor
 from pyimagesearch.inference.quantization import quantize_export
+from pyimagesearch.models.colour_and_shape import COLOUR_ATTENTION
+from pyimagesearch.models.normalization import CENTRING_LAYERS, kernel_initializer
 
 TINY_METADATA = {"task": "multilabel", "classes": ["a", "b"], "image_size": 8, "threshold": 0.5, "thresholds": None}
 
@@ -41,7 +43,8 @@ def tiny_model() -> keras.Model:
 
 @pytest.fixture(scope="module", params=["unit", "center", "standardize"])
 def exported(request, exported_model, demo_data, tmp_path_factory) -> Path:
-    """A folder with a model trained with each --normalize (1 epoch, 32 px) and its export."""
+    """A folder with a model trained with each --normalize (1 epoch, 32 px) and its export; the
+    standardized one with --init he."""
     if request.param == "unit":
         return exported_model
     from pyimagesearch.training.options import TrainOptions
@@ -57,7 +60,7 @@ def exported(request, exported_model, demo_data, tmp_path_factory) -> Path:
             epochs=1,
             image_size=32,
             normalize=request.param,
-            **TRAINING,
+            **TRAINING | ({"init": "he"} if request.param == "standardize" else {}),
         ),
         verbose=0,
     )
@@ -75,6 +78,24 @@ def test_onnx_probabilities_equal_keras_ones(exported, demo_data):
     # The normalisation statistics are constants of the graph, not extra inputs.
     assert len(onnx_classifier.predictor.session.get_inputs()) == 1
     assert onnx_classifier.predictor.metadata["normalize"] in ("unit", "center", "standardize")
+
+
+def test_the_model_carries_its_normalisation_statistics_and_initialisation(exported):
+    metadata = read_model_metadata(exported / "fashion.model")
+    normalize, init = metadata["normalize"], metadata["init"]
+    assert init == ("he" if normalize == "standardize" else "glorot")
+    model = Classifier.load(exported / "fashion.model").model
+    if normalize in CENTRING_LAYERS:  # -mean (/ std), learnt from the training images: below 0 for pixels 0-255
+        assert np.asarray(model.get_layer(CENTRING_LAYERS[normalize]).offset).max() < 0.0
+    # Every kernel training learns (the colour-and-shape network's fixed grey conversion is none;
+    # its attention logits start at zero, so that every place weighs alike at first).
+    kernels = [
+        layer.kernel_initializer
+        for layer in model.layers
+        if hasattr(layer, "kernel_initializer") and layer.trainable and layer.name != COLOUR_ATTENTION
+    ]
+    expected = type(keras.initializers.get(kernel_initializer(init)))
+    assert kernels and all(isinstance(kernel, expected) for kernel in kernels)
 
 
 def test_onnx_file_carries_the_model_metadata_beside_the_model(exported_model):

@@ -1,15 +1,9 @@
-"""train.py's health features end to end: overfit check, stop on stall, normalisation and init flags."""
+"""train.py's health features end to end: the overfit check and stop on stall."""
 
-import keras
-import numpy as np
 from conftest import TRAINING, run_script
 
-from pyimagesearch.inference.classification import Classifier
-from pyimagesearch.inference.model_io import read_model_metadata
-from pyimagesearch.models.colour_and_shape import COLOUR_ATTENTION
 from pyimagesearch.training.options import TrainOptions
 from pyimagesearch.training.overfit import check_overfit
-from pyimagesearch.training.pipeline import train
 
 
 def test_overfit_check_passes_on_the_demo_data(demo_data, tmp_path):
@@ -52,38 +46,3 @@ def test_stop_on_stall_stops_a_diverging_run_and_keeps_the_old_model(demo_data, 
     assert result.stderr.strip().splitlines()[-1].startswith("train.py: error: training stopped at epoch 1")
     assert (tmp_path / "fashion.model").read_bytes() == b"the user's previous model"
     assert not (tmp_path / "mlb.pickle").exists() and not (tmp_path / "plot.png").exists()
-
-
-def test_standardized_he_initialised_model_carries_its_statistics(demo_data, tmp_path):
-    result = train(
-        TrainOptions.of(
-            dataset=demo_data[0],
-            model=tmp_path / "m.model",
-            labelbin=tmp_path / "mlb.pickle",
-            plot=tmp_path / "plot.png",
-            epochs=2,
-            image_size=32,
-            normalize="standardize",
-            init="he",
-            **TRAINING,
-        ),
-        verbose=0,
-    )
-    assert result.diagnosis is None
-    metadata = read_model_metadata(tmp_path / "m.model")
-    assert (metadata["normalize"], metadata["init"]) == ("standardize", "he")
-    classifier = Classifier.load(tmp_path / "m.model", tmp_path / "mlb.pickle")
-    normalization = classifier.model.get_layer("standardize_channels")
-    assert np.asarray(normalization.offset).max() < 0.0  # -mean / std, learnt from the training images
-    # Every kernel training learns (the colour-and-shape network's fixed grey conversion is none;
-    # its attention logits start at zero, so that every place weighs alike at first).
-    kernels = [
-        layer.kernel_initializer
-        for layer in result.model.layers
-        if hasattr(layer, "kernel_initializer") and layer.trainable and layer.name != COLOUR_ATTENTION
-    ]
-    assert kernels and all(isinstance(kernel, keras.initializers.HeNormal) for kernel in kernels)
-    images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
-    np.testing.assert_allclose(
-        classifier.predict_probabilities(images), result.model.predict(images.astype("float32"), verbose=0), atol=1e-5
-    )
