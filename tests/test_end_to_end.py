@@ -124,7 +124,7 @@ def test_the_default_network_fine_tunes_the_top_of_its_pretrained_backbone_as_a_
 
 
 def test_fine_tuning_keeps_batch_normalisation_statistics_and_the_lower_layers(trained):
-    work, _, _ = trained
+    work, _, result = trained
     model, _ = load_model(work / "fashion.model")
     layers, weights = weighted_backbone_layers(model), shipped_weights("mobilenetv2", 0.35)
     # The first convolution was never unfrozen; no batch normalisation statistic moved.
@@ -133,9 +133,11 @@ def test_fine_tuning_keeps_batch_normalisation_statistics_and_the_lower_layers(t
         if isinstance(layer, keras.layers.BatchNormalization):
             for loaded, stored in zip(layer.get_weights(), file_weights(weights, index), strict=True):
                 np.testing.assert_array_equal(loaded, stored)
-    # The top convolution was fine-tuned.
+    # The top convolution was fine-tuned, unless fine-tuning did not beat the frozen backbone (the demo
+    # data can be learnt perfectly in phase 1) and phase 1's weights were kept: then it is the file's.
+    kept_phase_one = "kept phase 1's weights" in result.stdout + result.stderr
     top_convolution = max(i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.Conv2D))
-    assert not np.allclose(layers[top_convolution].get_weights()[0], file_weights(weights, top_convolution)[0])
+    assert np.allclose(layers[top_convolution].get_weights()[0], file_weights(weights, top_convolution)[0]) == kept_phase_one
 
 
 def test_the_reloaded_model_and_its_export_give_the_same_predictions_and_labels(trained):
