@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from pyimagesearch import config
-from pyimagesearch.data.dataset import check_image_folder
 from pyimagesearch.inference.options import DecodingOptions, ModelOptions
 from pyimagesearch.options import build, option
 
@@ -85,6 +84,8 @@ def check_options(options: EvaluateOptions) -> None:
     Raises:
         ValueError: Naming the option (``output``, ``gallery`` or ``dataset``) and the fix.
     """
+    from pyimagesearch.data.dataset import check_image_folder  # not needed to build evaluate.py's parser
+
     check_output_folder(options.outputs.output)
     check_gallery(options.outputs.gallery)
     check_image_folder(options.inputs.dataset)

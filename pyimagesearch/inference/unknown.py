@@ -48,7 +48,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pyimagesearch import config
-from pyimagesearch.data.dataset import full_batches
 from pyimagesearch.inference import decoding
 from pyimagesearch.inference.distances import distance_rule, feature_distances, fit_feature_statistics, fit_neighbour_statistics
 
@@ -237,6 +236,8 @@ class UnknownDetector:
 
 
 def _run(network: "keras.Model", images: Any, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from pyimagesearch.data.dataset import full_batches  # training's data module: not on classification's path
+
     outputs, features = [], []
     for start in range(0, len(indices), _CHUNK):
         chunk = indices[start : start + _CHUNK]

@@ -138,8 +138,8 @@ def check_options(options: TrainOptions) -> None:
     """Every check of ``options`` that needs neither TensorFlow nor the data set's contents: the recipe's
     values, that ``dataset`` is there, the output files, ``work_dir`` and ``resume``, and the options
     ``arch`` contradicts. train.py runs it before loading TensorFlow, so that a mistyped flag is
-    refused at once; `pipeline.train` runs it first. The weights file, and ``resume`` against the backup, are checked by `recipe_of`
-    and `RunContext.check_resumable`.
+    refused at once; `pipeline.train` runs it first. The weights file, and ``resume`` against the
+    backup, are checked by `recipe_of` and `RunContext.check_resumable`.
 
     Raises:
         ValueError: Naming the option that cannot train, and the fix.
