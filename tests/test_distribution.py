@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -155,6 +156,18 @@ def test_a_work_folder_holding_an_interrupted_run_is_refused_without_resume(tmp_
             )
         )
     assert (tmp_path / "work" / left_over).is_dir() and not (tmp_path / "m.model").exists()
+
+
+def test_resuming_to_a_total_already_trained_is_refused_and_a_larger_one_allowed(tmp_path):
+    # The first phase's case (the fine-tuning one runs through train.py below): a backup of 3 epochs,
+    # in the file the atomic backup writes.
+    (tmp_path / "work" / "backup").mkdir(parents=True)
+    (tmp_path / "work" / "backup" / "training_metadata.json").write_text(json.dumps({"epoch": 3}))
+    run = RunContext(work_dir=tmp_path / "work", resume=True)
+    recipe = Recipe(3, 1e-3, 8, 32, "cosine", SEED)
+    with pytest.raises(ValueError, match=r"^`epochs` 3: the run in `work_dir` \S+ has already trained 3 epochs; give more to resume it\.$"):
+        run.check_resumable(recipe)
+    run.check_resumable(replace(recipe, epochs=5))
 
 
 def test_a_malformed_tf_config_gets_a_one_line_error(tmp_path, manifest):
