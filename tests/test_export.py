@@ -14,6 +14,7 @@ import pytest
 from conftest import PROCESS_TIMEOUT, PROJECT_ROOT, TRAINING
 
 from export import main
+from pyimagesearch import config
 from pyimagesearch.data.images import list_images, load_images
 from pyimagesearch.inference import quantization as quantization_module
 from pyimagesearch.inference.classification import Classifier
@@ -83,7 +84,7 @@ def test_onnx_probabilities_equal_keras_ones(exported, demo_data):
 def test_the_model_carries_its_normalisation_statistics_and_initialisation(exported):
     metadata = read_model_metadata(exported / "fashion.model")
     normalize, init = metadata["normalize"], metadata["init"]
-    assert init == ("he" if normalize == "standardize" else "glorot")
+    assert init == ("he" if normalize == "standardize" else config.INIT)
     model = Classifier.load(exported / "fashion.model").model
     if normalize in CENTRING_LAYERS:  # -mean (/ std), learnt from the training images: below 0 for pixels 0-255
         assert np.asarray(model.get_layer(CENTRING_LAYERS[normalize]).offset).max() < 0.0

@@ -97,8 +97,8 @@ def test_auto_precision_is_float32_when_onednn_is_limited_below_bfloat16(monkeyp
     assert resolve_precision("auto") == "float32"
 
 
-# The defaults (memory, auto, auto) train in most other tests; the model reloads as it predicted in
-# test_training_health, test_export and test_end_to_end.
+# The defaults (memory, auto, auto) train in most other tests; a reloaded model predicts as trained
+# here, and its export as it does in test_export and test_end_to_end.
 @pytest.mark.parametrize("cache, precision, jit_compile", [("none", "bfloat16", "on"), ("disk", "float32", "off")])
 def test_each_fast_path_combination_trains_and_saves_a_float32_model(demo_data, tmp_path, cache, precision, jit_compile):
     result = train(
