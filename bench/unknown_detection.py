@@ -7,7 +7,9 @@ links to the other photos: the data set is never modified), then scores the vali
 - AUROC of each candidate out-of-distribution score (higher = better separation; 0.5 is chance):
   maximum probability per label group, energy, Mahalanobis distances of the penultimate
   features (low-rank and full covariance), k-nearest-neighbour distances, on the features unknown
-  detection reads and, for a backbone, on each of its feature map resolutions pooled;
+  detection reads and, for a backbone, on each of its feature map resolutions pooled, and on the
+  shipped ImageNet MobileNetV2 as downloaded (colour and grey image), each beside the share of the
+  left-out photos flagged where 5 % of known ones are;
 - with the score and threshold train.py stores, the share of those photos flagged unknown and
   of validation photos kept;
 - what classify says for examples/example_07.jpg (black dress) and example_01.jpg (red dress).
@@ -69,34 +71,77 @@ def knn_distances(features: np.ndarray, reference: np.ndarray, k: int) -> np.nda
 def pooled_maps(model, images, sample: np.ndarray, val_index: np.ndarray, unseen_images: np.ndarray) -> dict:
     """For a backbone, the last feature maps of each resolution, averaged over places: ``{name:
     (training sample's, validation's, unseen's)}``; empty for SmallerVGGNet."""
-    import keras
-
     from pyimagesearch.models.backbones import BACKBONE_INPUT, BACKBONE_OUTPUT, _layers_between
 
-    names = [layer.name for layer in model.layers]
-    if BACKBONE_INPUT not in names:
+    if BACKBONE_INPUT not in [layer.name for layer in model.layers]:
         return {}
     inside = _layers_between(model.get_layer(BACKBONE_INPUT).output, model.get_layer(BACKBONE_OUTPUT).output)
+    return maps_of_each_side(model, inside, lambda batch: batch, images[sample], images[val_index], unseen_images)
+
+
+def imagenet_maps(image_size: int, images, sample: np.ndarray, val_index: np.ndarray, unseen_images: np.ndarray) -> dict:
+    """The shipped ImageNet MobileNetV2 (alpha 0.35), frozen as downloaded, on the colour and on the
+    grey image: its pooled maps of each resolution, as `pooled_maps` (what a second, untrained look
+    at the photo would tell; the trained network's own backbone is fine-tuned on the known types)."""
+    import keras
+
+    from pyimagesearch.models.backbones import shipped_weights
+
+    network = keras.applications.MobileNetV2(
+        input_shape=(image_size, image_size, 3), alpha=0.35, include_top=False, weights=str(shipped_weights("mobilenetv2"))
+    )
+
+    def colour(batch):
+        return batch / 127.5 - 1
+
+    def grey(batch):
+        return np.repeat(batch.mean(axis=3, keepdims=True), 3, axis=3) / 127.5 - 1
+
+    found = {}
+    for name, preprocess in (("colour", colour), ("grey", grey)):
+        for key, value in maps_of_each_side(network, network.layers, preprocess, images[sample], images[val_index], unseen_images).items():
+            found[f"frozen ImageNet, {name} image, {key}"] = value
+    return found
+
+
+def maps_of_each_side(model, inside, preprocess, *image_sets: np.ndarray) -> dict:
+    """The last maps of ``inside`` (layers of ``model``) at each of the three smallest sides above 1,
+    averaged over places, for each of ``image_sets`` (after ``preprocess``), and the three
+    L2-normalised and concatenated: ``{name: tuple of arrays, one per image set}``."""
+    import keras
+
     last_of_side = {}
     for layer in inside:
         if len(layer.output.shape) == 4 and not isinstance(layer, keras.layers.ZeroPadding2D):
             last_of_side[layer.output.shape[1]] = layer
     chosen = [layer for side, layer in sorted(last_of_side.items()) if side > 1][:3]
     pooled = keras.Model(model.inputs, [keras.layers.GlobalAveragePooling2D()(layer.output) for layer in chosen])
-
-    def run(batch):
-        return [np.asarray(part) for part in pooled.predict(np.asarray(batch, "float32"), batch_size=64, verbose=0)]
-
-    train_maps, val_maps, unseen_maps = run(images[sample]), run(images[val_index]), run(unseen_images)
-    found = {
-        f"{layer.name} ({layer.output.shape[1]}x{layer.output.shape[2]})": (t, v, u)
-        for layer, t, v, u in zip(chosen, train_maps, val_maps, unseen_maps)
-    }
-    normalised = [
-        np.concatenate([m / np.linalg.norm(m, axis=1, keepdims=True) for m in maps], axis=1) for maps in (train_maps, val_maps, unseen_maps)
+    runs = [
+        [np.asarray(part) for part in pooled.predict(preprocess(np.asarray(images, "float32")), batch_size=64, verbose=0)]
+        for images in image_sets
     ]
-    found["those resolutions together"] = tuple(normalised)
+    found = {
+        f"{layer.name} ({layer.output.shape[1]}x{layer.output.shape[2]})": tuple(run[i] for run in runs) for i, layer in enumerate(chosen)
+    }
+    found["those resolutions together"] = tuple(
+        np.concatenate([m / np.linalg.norm(m, axis=1, keepdims=True) for m in run], axis=1) for run in runs
+    )
     return found
+
+
+def flagged_at(known: np.ndarray, unknown: np.ndarray, rate: float = 0.05, halvings: int = 20, seed: int = 0) -> tuple[float, float]:
+    """Shares of known and unknown images flagged (familiarity below the threshold) when the threshold
+    keeps ``1 - rate`` of one random half of the known images, measured on the other half: means over
+    ``halvings`` halvings (what a threshold set on validation photos does on new ones)."""
+    rng = np.random.default_rng(seed)
+    known_flagged, unknown_flagged = [], []
+    for _ in range(halvings):
+        order = rng.permutation(len(known))
+        fit, held = known[order[: len(known) // 2]], known[order[len(known) // 2 :]]
+        threshold = np.quantile(fit, rate)
+        known_flagged.append(np.mean(held < threshold))
+        unknown_flagged.append(np.mean(unknown < threshold))
+    return float(np.mean(known_flagged)), float(np.mean(unknown_flagged))
 
 
 def project(train: np.ndarray, *others: np.ndarray, dims: int = 128) -> tuple[np.ndarray, ...]:
@@ -140,7 +185,8 @@ def main() -> None:
     parser.add_argument(
         "--features",
         help="also write the features and outputs of the training sample, validation and "
-        "left-out photos to this .npz, to try other scores without training (never commit one)",
+        "left-out photos to this .npz, and every candidate's scores beside it (.candidates.npz), "
+        "to try other scores without training (never commit one)",
     )
     args = parser.parse_args()
     dataset = Path(args.dataset)
@@ -246,6 +292,13 @@ def main() -> None:
                     -knn_distances(val_maps, train_maps, k),
                     -knn_distances(unseen_maps, train_maps, k),
                 )
+        for name, (train_maps, val_maps, unseen_maps) in imagenet_maps(
+            args.image_size, data.images, sample, val_index, unseen_images
+        ).items():
+            candidates[f"1-nearest-neighbour cosine distance, {name}"] = (
+                -knn_distances(val_maps, train_maps, 1),
+                -knn_distances(unseen_maps, train_maps, 1),
+            )
         # What classify.py uses: the stored scores' typicalities.
         detector = classifier.unknown
         val_scores = detector.score(val_outputs, val_network_features)
@@ -265,6 +318,13 @@ def main() -> None:
                     distance.familiarity(features) for features in (val_network_features, unseen_network_features)
                 )
         scores = {name: auroc(known, unknown) for name, (known, unknown) in candidates.items()}
+        flagged = {name: flagged_at(known, unknown) for name, (known, unknown) in candidates.items()}
+        if args.features:
+            np.savez_compressed(
+                Path(args.features).with_suffix(".candidates.npz"),
+                **{f"{name}|known": known for name, (known, _) in candidates.items()},
+                **{f"{name}|unknown": unknown for name, (_, unknown) in candidates.items()},
+            )
 
         # The stored score and threshold, as classify.py applies them.
         val_predictions, _ = classifier.classify([data.paths[i] for i in val_index])
@@ -301,6 +361,7 @@ def main() -> None:
             "validation_exact_match": metadata["validation"]["exact_match"],
             "training_seconds": round(training_seconds, 1),
             "auroc": scores,
+            "flagged_at_5_percent_known": {name: {"known": k, "unknown": u} for name, (k, u) in flagged.items()},
             "familiarities": {
                 name: {"validation": np.round(known, 6).tolist(), "unseen": np.round(unknown, 6).tolist()}
                 for name, (known, unknown) in familiarities.items()
@@ -329,7 +390,12 @@ def main() -> None:
         f"{results['unseen_images']} {args.leave_out} (unknown) photos; {results['epochs_trained']} epochs at {args.image_size} px, "
         f"{results['head']} head, validation exact-match {results['validation_exact_match']:.3f}\n"
     )
-    print(markdown_table(["score", f"AUROC, validation vs {args.leave_out}"], [[name, f"{value:.3f}"] for name, value in scores.items()]))
+    print(
+        markdown_table(
+            ["score", f"AUROC, validation vs {args.leave_out}", f"{args.leave_out} / known flagged at 5 % known (cross-fitted)"],
+            [[name, f"{value:.3f}", "{:.3f} / {:.3f}".format(*reversed(flagged[name]))] for name, value in scores.items()],
+        )
+    )
     stored = results["stored"]
     print(f"\nstored: {stored['score']}; typicality threshold {stored['threshold']:.4f}\n")
     print(
