@@ -78,6 +78,8 @@ SETUPS = {
     "mobilenetv2, background on, attention 1x1 only": (MOBILENETV2, {"models.colour_and_shape.ATTENTION_HIDDEN": 0}),
     # Longer: 20 epochs on the frozen backbone, then 20 of fine-tuning.
     "mobilenetv2, background on, 20 + 20 epochs": ({**MOBILENETV2, "epochs": 20, "fine_tune_epochs": 20}, {}),
+    # Fine-tuning twice as long: 10 epochs on the frozen backbone, then 20 of fine-tuning.
+    "mobilenetv2, background on, 10 + 20 epochs": ({**MOBILENETV2, "fine_tune_epochs": 20}, {}),
     # Every layer of the backbone fine-tuned (MobileNetV2 has 154), not the top 80.
     "mobilenetv2, background on, all layers fine-tuned": ({**MOBILENETV2, "fine_tune_layers": 154}, {}),
     "mobilenetv2, background on, p 0.5": (MOBILENETV2, {"config.BACKGROUND_PROBABILITY": 0.5}),
