@@ -86,6 +86,8 @@ SETUPS = {
     # The colour branch's input darkened by a random factor down to 1/4 (1/2) in training (#20).
     "mobilenetv2, background on, shade 4": (MOBILENETV2, {"models.colour_and_shape.SHADE_RANGE": 4.0}),
     "mobilenetv2, background on, shade 2": (MOBILENETV2, {"models.colour_and_shape.SHADE_RANGE": 2.0}),
+    # The grey branch's histogram equalised per image instead of its tones jittered in training (#20).
+    "mobilenetv2, background on, equalised": (MOBILENETV2, {"models.colour_and_shape.SHAPE_TONE": "equalise"}),
 }
 UNTOUCHED, UNTOUCHED_PLAIN = "untouched", "untouched, plain border only"
 FIELDS, GRADIENT, CLUTTER = "colour field", "gradient", "clutter"

@@ -76,6 +76,8 @@ SETUPS = {
     # The grey branch's gamma drawn down to 1/10, not 1/4: black garments turn as light as light-wash denim (#20).
     "colour-and-shape+mobilenetv2, brighten 10": (MOBILENETV2, {}, {"models.colour_and_shape.BRIGHTEN_RANGE": 10.0}),
     "colour-and-shape+mobilenetv2, background off": ({**MOBILENETV2, "background": "off"}, {}),
+    # The grey branch's histogram equalised per image instead of its tones jittered in training (#20).
+    "colour-and-shape+mobilenetv2, equalised": (MOBILENETV2, {}, {"models.colour_and_shape.SHAPE_TONE": "equalise"}),
 }
 EXAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "examples" / "example_07.jpg"
 

@@ -16,6 +16,7 @@ from pyimagesearch.models.colour_and_shape import (
     COLOUR_ATTENTION,
     SHAPE_FEATURES,
     AttentionPooling,
+    EqualiseTone,
     RandomShade,
     RandomTone,
     build_colour_and_shape,
@@ -122,6 +123,23 @@ def test_tone_jitter_brightens_as_far_as_its_brighten_range():
     assert toned.max() > 0.7 and toned.min() < 0.01
     assert RandomTone.from_config(layer.get_config()).brighten_range == 10.0
     assert RandomTone(4.0).brighten_range == 4.0
+
+
+def test_equalised_grey_depends_on_the_order_of_tones_not_on_the_tones():
+    # A dark and a light garment on white, the same texture: after equalisation both are the darkest
+    # quarter of the picture, the same values wherever the histograms' bins resolve them.
+    texture = np.random.default_rng(7).uniform(size=(1, 16, 8, 1)).astype("float32")
+    images = np.ones((2, 16, 16, 1), "float32")
+    images[0, :, 4:12] = 0.05 + 0.1 * texture
+    images[1, :, 4:12] = 0.6 + 0.1 * texture
+    equalised = keras.ops.convert_to_numpy(EqualiseTone(bins=64, stride=1)(images))
+    assert equalised.min() >= 0.0 and equalised.max() == 1.0
+    np.testing.assert_allclose(equalised[0], equalised[1], atol=1 / 16)
+    assert equalised[0, :, 4:12].max() <= 0.5 + 1e-6
+    # Unlike the raw tones, which differ by 0.55 everywhere on the garment.
+    assert np.abs(images[0] - images[1]).max() > 0.5
+    layer = EqualiseTone.from_config(EqualiseTone(bins=32, stride=2).get_config())
+    assert (layer.bins, layer.stride) == (32, 2)
 
 
 def test_shading_darkens_each_image_by_one_factor_in_training_only():

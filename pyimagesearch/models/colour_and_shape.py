@@ -36,6 +36,11 @@ CONTRAST = 0.5
 # as light-wash denim only near 1/10 (0.1 ** (1/10) = 0.79), which the default leaves to measurement:
 # bench/README.md, "Unseen combinations".
 BRIGHTEN_RANGE = GAMMA_RANGE
+# How the grey branch is kept from reading tones: "jitter" (`RandomTone`, in training), or "equalise"
+# (`EqualiseTone`, always: each image's grey values replaced by their rank in its own histogram, so
+# a black and a light-wash pair of jeans on white become one picture). Equalising lost labels on
+# composited scenes and on new combinations (bench/README.md, "Unseen combinations").
+SHAPE_TONE = "jitter"
 # Training-time shading of the colour branch's input: each image's RGB times a factor drawn
 # log-uniformly in [1 / SHADE_RANGE, 1] (1: off). Darkening only, so that a dark blue is still
 # labelled blue and black stays black: the colour of denim, dark but blue, is then no tie to black.
@@ -85,6 +90,44 @@ class AttentionPooling(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         features_shape, _ = input_shape
         return (features_shape[0], features_shape[-1])
+
+
+@keras.saving.register_keras_serializable(package="pyimagesearch")
+class EqualiseTone(keras.layers.Layer):
+    """Histogram equalisation of each image's grey values in [0, 1]: each value becomes the share of
+    the image's pixels darker than it, so the result no longer depends on the tones themselves
+    (any increasing change of tone, a gamma or a contrast, gives the same image), only on their order.
+
+    The histogram has ``bins`` bins, counted on every ``stride``-th pixel of every ``stride``-th row,
+    and values are interpolated linearly within a bin.
+    """
+
+    def __init__(self, bins: int = 64, stride: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.bins, self.stride = int(bins), int(stride)
+
+    def call(self, inputs):
+        ops = keras.ops
+        grey = ops.clip(ops.cast(inputs, "float32"), 0.0, 1.0)
+        count = ops.shape(grey)[0]
+        sample = ops.reshape(grey[:, :: self.stride, :: self.stride, :], (count, -1))
+        bin_of = ops.cast(ops.minimum(ops.floor(sample * self.bins), self.bins - 1), "int32")
+        histogram = ops.sum(ops.one_hot(bin_of, self.bins), axis=1)
+        cumulative = ops.cumsum(histogram, axis=1) / ops.sum(histogram, axis=1, keepdims=True)
+        # The share of pixels below each bin's edges: 0 below the first, 1 above the last.
+        edges = ops.concatenate([ops.zeros_like(cumulative[:, :1]), cumulative], axis=1)
+        position = ops.reshape(grey, (count, -1)) * self.bins
+        lower = ops.cast(ops.minimum(ops.floor(position), self.bins - 1), "int32")
+        within = position - ops.cast(lower, "float32")
+        below, above = ops.take_along_axis(edges, lower, axis=1), ops.take_along_axis(edges, lower + 1, axis=1)
+        equalised = below + (above - below) * within
+        return ops.cast(ops.reshape(equalised, ops.shape(inputs)), inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "bins": self.bins, "stride": self.stride}
 
 
 @keras.saving.register_keras_serializable(package="pyimagesearch")
@@ -206,7 +249,9 @@ def build_colour_and_shape(
     shape = layers.Conv2D(
         1, (1, 1), use_bias=False, kernel_initializer=keras.initializers.Constant(1 / (3 * 255)), trainable=False, name="grey"
     )(inputs)
-    if dropout:  # Regularisation, like the dropout: left out for the overfit check.
+    if SHAPE_TONE == "equalise":
+        shape = EqualiseTone(name="tone_equalise")(shape)
+    elif dropout:  # Regularisation, like the dropout: left out for the overfit check.
         shape = RandomTone(GAMMA_RANGE, CONTRAST, seed=seed, brighten_range=BRIGHTEN_RANGE, name="tone_jitter")(shape)
     tap_side = max(1, min(height, width) // ATTENTION_STRIDE)
     if shape_backbone is None:
