@@ -63,8 +63,8 @@ COLOUR_BRANCH = "auto"
 # backbone's top FINE_TUNE_LAYERS layers for FINE_TUNE_EPOCHS more at FINE_TUNE_LR (chosen in
 # bench/README.md, "Transfer learning"; 20 epochs of fine-tuning rather than 10 lifted seen and
 # composited photos at each of three seeds, and left new combinations as they were: "Robustness").
-# MobileNetV2 is the default: it beat SmallerVGGNet on every
-# benchmark that ran both, in less training time (bench/README.md, "The default network").
+# MobileNetV2 is the default: it beat SmallerVGGNet on every benchmark that ran both, in less
+# training time (bench/README.md, "The default network").
 ARCH = "mobilenetv2"
 # Every --arch choice is an entry of pyimagesearch/models/registry.py.
 FINE_TUNE_LAYERS = 80
