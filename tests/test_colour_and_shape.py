@@ -127,7 +127,7 @@ def test_tone_jitter_brightens_as_far_as_its_brighten_range():
 
 def test_equalised_grey_depends_on_the_order_of_tones_not_on_the_tones():
     # A dark and a light garment on white, the same texture: after equalisation both are the darkest
-    # quarter of the picture, the same values wherever the histograms' bins resolve them.
+    # half of the picture, the same values wherever the histograms' bins resolve them.
     texture = np.random.default_rng(7).uniform(size=(1, 16, 8, 1)).astype("float32")
     images = np.ones((2, 16, 16, 1), "float32")
     images[0, :, 4:12] = 0.05 + 0.1 * texture
