@@ -89,6 +89,11 @@ SETUPS = {
     "mobilenetv2, background on, shade 2": (MOBILENETV2, {"models.colour_and_shape.SHADE_RANGE": 2.0}),
     # The grey branch's histogram equalised per image instead of its tones jittered in training (#20).
     "mobilenetv2, background on, equalised": (MOBILENETV2, {"models.colour_and_shape.SHAPE_TONE": "equalise"}),
+    # The grey copy a random mix of the channels in training (flat Dirichlet weights), with 10 + 20 epochs (#20).
+    "mobilenetv2, background on, 10 + 20 epochs, grey mix": (
+        {**MOBILENETV2, "fine_tune_epochs": 20},
+        {"models.colour_and_shape.GREY_MIX": 1.0},
+    ),
 }
 UNTOUCHED, UNTOUCHED_PLAIN = "untouched", "untouched, plain border only"
 FIELDS, GRADIENT, CLUTTER = "colour field", "gradient", "clutter"

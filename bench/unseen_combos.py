@@ -88,6 +88,8 @@ SETUPS = {
     "colour-and-shape+mobilenetv2, fine-tuning 20": ({**MOBILENETV2, "fine_tune_epochs": 20}, {}),
     # The grey branch's histogram equalised per image instead of its tones jittered in training (#20).
     "colour-and-shape+mobilenetv2, equalised": (MOBILENETV2, {}, {"models.colour_and_shape.SHAPE_TONE": "equalise"}),
+    # The grey copy a random mix of the channels in training (flat Dirichlet weights), fine-tuning 20 (#20).
+    "colour-and-shape+mobilenetv2, grey mix": ({**MOBILENETV2, "fine_tune_epochs": 20}, {}, {"models.colour_and_shape.GREY_MIX": 1.0}),
 }
 EXAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "examples" / "example_07.jpg"
 

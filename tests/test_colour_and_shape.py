@@ -17,6 +17,7 @@ from pyimagesearch.models.colour_and_shape import (
     SHAPE_FEATURES,
     AttentionPooling,
     EqualiseTone,
+    RandomChannelWeights,
     RandomShade,
     RandomTone,
     build_colour_and_shape,
@@ -140,6 +141,23 @@ def test_equalised_grey_depends_on_the_order_of_tones_not_on_the_tones():
     assert np.abs(images[0] - images[1]).max() > 0.5
     layer = EqualiseTone.from_config(EqualiseTone(bins=32, stride=2).get_config())
     assert (layer.bins, layer.stride) == (32, 2)
+
+
+def test_channel_weights_give_a_red_and_a_blue_garment_each_others_tones_in_training_only():
+    # White, black, a red and a blue pixel: the grey copy (the channels' mean) of each image is a
+    # random convex combination of its channels, so white and black keep their tones and the red and
+    # the blue take any tone between, each lighter than the other in some images.
+    pixels = np.array([[255, 255, 255], [0, 0, 0], [200, 20, 20], [20, 20, 200]], "float32")
+    rgb = np.broadcast_to(pixels[None, None], (64, 1, 4, 3)).copy()
+    layer = RandomChannelWeights(1.0, seed=4)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(rgb, training=False)), rgb)
+    grey = keras.ops.convert_to_numpy(layer(rgb, training=True)).mean(axis=-1)[:, 0] / 255
+    np.testing.assert_allclose(grey[:, 0], 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(grey[:, 1], 0.0)
+    red, blue = grey[:, 2], grey[:, 3]
+    assert red.min() >= 20 / 255 - 1e-6 and red.max() <= 200 / 255 + 1e-6
+    assert (red > blue).any() and (blue > red).any()
+    assert RandomChannelWeights.from_config(layer.get_config()).concentration == 1.0
 
 
 def test_shading_darkens_each_image_by_one_factor_in_training_only():

@@ -41,6 +41,11 @@ BRIGHTEN_RANGE = GAMMA_RANGE
 # a black and a light-wash pair of jeans on white become one picture). Equalising lost labels on
 # composited scenes and on new combinations (bench/README.md, "Unseen combinations").
 SHAPE_TONE = "jitter"
+# Training-time weights of the channels in the grey copy: drawn per image from a Dirichlet
+# distribution of this concentration (1: uniform over the weights that sum to one), so that a red
+# and a blue garment take each other's tones in turn and the type cannot ride on one; 0: off, the
+# channels' mean. Measured in bench/README.md, "Unseen combinations".
+GREY_MIX = 0.0
 # Training-time shading of the colour branch's input: each image's RGB times a factor drawn
 # log-uniformly in [1 / SHADE_RANGE, 1] (1: off). Darkening only, so that a dark blue is still
 # labelled blue and black stays black: the colour of denim, dark but blue, is then no tie to black.
@@ -179,6 +184,38 @@ class RandomTone(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="pyimagesearch")
+class RandomChannelWeights(keras.layers.Layer):
+    """Each image's channels times three weights drawn from a Dirichlet distribution, in training only; the identity otherwise.
+
+    The weights sum to one and are scaled by the number of channels, so the channels' mean (the
+    grey copy) becomes a random convex combination of them: white stays white, black black.
+
+    Args:
+        concentration: The Dirichlet distribution's concentration, the same for each channel.
+        seed: Seed of the draws.
+    """
+
+    def __init__(self, concentration: float = 1.0, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.concentration, self.seed = float(concentration), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        channels = inputs.shape[-1]
+        draws = keras.random.gamma((keras.ops.shape(inputs)[0], 1, 1, channels), self.concentration, seed=self.seed_generator)
+        weights = channels * draws / keras.ops.sum(draws, axis=-1, keepdims=True)
+        return inputs * keras.ops.cast(weights, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "concentration": self.concentration, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="pyimagesearch")
 class RandomShade(keras.layers.Layer):
     """Each image times a factor drawn log-uniformly in [1 / shade_range, 1], in training only; the identity otherwise.
 
@@ -245,10 +282,13 @@ def build_colour_and_shape(
         one softmax per group.
     """
     inputs = keras.Input(shape=(height, width, 3))
+    shape = inputs
+    if dropout and GREY_MIX:
+        shape = RandomChannelWeights(GREY_MIX, seed=seed, name="grey_mix")(shape)
     # Fixed weights: the mean of the channels, in [0, 1]; nothing training could undo.
     shape = layers.Conv2D(
         1, (1, 1), use_bias=False, kernel_initializer=keras.initializers.Constant(1 / (3 * 255)), trainable=False, name="grey"
-    )(inputs)
+    )(shape)
     if SHAPE_TONE == "equalise":
         shape = EqualiseTone(name="tone_equalise")(shape)
     elif dropout:  # Regularisation, like the dropout: left out for the overfit check.
