@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import FASHION_DIR, PROJECT_ROOT, machine, markdown_table, setup_paths, write_results
+from common import FASHION_DIR, PROJECT_ROOT, machine, markdown_table, set_library_constants, setup_paths, write_results
 
 setup_paths()
 
@@ -35,7 +35,7 @@ from pyimagesearch.data.dataset import load_labelled_images  # noqa: E402
 from pyimagesearch.data.images import list_images, load_images  # noqa: E402
 from pyimagesearch.data.splitting import near_duplicate_groups, split_indices  # noqa: E402
 from pyimagesearch.inference.classification import Classifier  # noqa: E402
-from pyimagesearch.inference.distances import fit_feature_statistics, mahalanobis_distances  # noqa: E402
+from pyimagesearch.inference.distances import DISTANCES, fit_feature_statistics, mahalanobis_distances  # noqa: E402
 from pyimagesearch.inference.unknown import FIT_IMAGES, group_confidences  # noqa: E402
 from pyimagesearch.training.options import TrainOptions  # noqa: E402
 from pyimagesearch.training.pipeline import train  # noqa: E402
@@ -188,8 +188,15 @@ def main() -> None:
         "left-out photos to this .npz, and every candidate's scores beside it (.candidates.npz), "
         "to try other scores without training (never commit one)",
     )
+    parser.add_argument(
+        "--distance",
+        choices=DISTANCES,
+        help="the distance stored for a pretrained backbone's features (the library's distances.PRETRAINED_DISTANCE)",
+    )
     args = parser.parse_args()
     dataset = Path(args.dataset)
+    if args.distance:
+        set_library_constants({"inference.distances.PRETRAINED_DISTANCE": args.distance})
 
     import keras
 
@@ -354,6 +361,7 @@ def main() -> None:
             "head": metadata.get("head", "flat"),
             "arch": args.arch,
             "weights": args.weights,
+            "distance": args.distance or "library default",
             "network": "colour and shape" if stored_unknown["image"] is None else "one network",
             "training_images": len(train_index),
             "validation_images": len(val_index),

@@ -90,6 +90,12 @@ SETUPS = {
     "colour-and-shape+mobilenetv2, equalised": (MOBILENETV2, {}, {"models.colour_and_shape.SHAPE_TONE": "equalise"}),
     # The grey copy a random mix of the channels in training (flat Dirichlet weights), fine-tuning 20 (#20).
     "colour-and-shape+mobilenetv2, grey mix": ({**MOBILENETV2, "fine_tune_epochs": 20}, {}, {"models.colour_and_shape.GREY_MIX": 1.0}),
+    # Fine-tuning 20 with the type groups' unknown distance both the nearest neighbour's and the Mahalanobis distance (#20).
+    "colour-and-shape+mobilenetv2, fine-tuning 20, joint distance": (
+        {**MOBILENETV2, "fine_tune_epochs": 20},
+        {},
+        {"inference.distances.PRETRAINED_DISTANCE": "neighbour_and_mahalanobis"},
+    ),
 }
 EXAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "examples" / "example_07.jpg"
 

@@ -16,8 +16,11 @@ from pyimagesearch.data.images import list_images, load_images
 from pyimagesearch.inference.classification import Classifier
 from pyimagesearch.inference.distances import (
     distance_rule,
+    feature_distances,
     fit_feature_statistics,
+    fit_joint_statistics,
     fit_neighbour_statistics,
+    joint_ranks,
     mahalanobis_distances,
     neighbour_distances,
 )
@@ -340,6 +343,33 @@ def test_nearest_neighbour_distance_is_zero_on_training_rows_and_grows_off_them(
     assert neighbour_distances(elsewhere, statistics).min() > neighbour_distances(near, statistics).max()
     # Cosine: the scale of a feature vector does not count.
     np.testing.assert_allclose(neighbour_distances(3 * near, statistics), neighbour_distances(near, statistics), atol=1e-9)
+
+
+def test_the_joint_distance_ranks_both_distances_on_the_validation_images_scale():
+    rng = np.random.default_rng(5)
+    spread = np.linspace(0.05, 2.0, 64)
+    centres = rng.normal(0, 3, (2, 64))
+
+    def near(count):
+        return centres[rng.integers(0, 2, count)] + rng.normal(size=(count, 64)) * spread
+
+    training, validation = near(400), near(300)
+    combination = np.argmin(((training[:, None] - centres[None]) ** 2).sum(axis=2), axis=1)
+    statistics = fit_joint_statistics(training, combination, validation, scale_points=100)
+    assert statistics["neighbour_scale"].shape == statistics["mahalanobis_scale"].shape == (100,)
+    assert statistics["reference"].dtype == np.float16 and statistics["components"].shape[1] == 64
+    # The mean of two ranks among the validation images': in [0, 1], spread over it for images like them.
+    known = feature_distances(near(200), "neighbour_and_mahalanobis", statistics)
+    assert known.min() >= 0.0 and known.max() <= 1.0 and 0.3 < np.median(known) < 0.7
+    neighbour = joint_ranks(neighbour_distances(validation, statistics), statistics["neighbour_scale"])
+    mahalanobis = joint_ranks(mahalanobis_distances(validation, statistics), statistics["mahalanobis_scale"])
+    np.testing.assert_allclose(feature_distances(validation, "neighbour_and_mahalanobis", statistics), (neighbour + mahalanobis) / 2)
+    # Off the clusters where they hardly vary: stranger than every validation image to the Mahalanobis
+    # distance, so at least half-way up the joint one whatever the cosine says, above most known images.
+    strange = centres[rng.integers(0, 2, 50)] + rng.normal(size=(50, 64)) * spread[::-1]
+    np.testing.assert_array_equal(joint_ranks(mahalanobis_distances(strange, statistics), statistics["mahalanobis_scale"]), 1.0)
+    joint = feature_distances(strange, "neighbour_and_mahalanobis", statistics)
+    assert joint.min() >= 0.5 and np.median(joint) > np.quantile(known, 0.95)
 
 
 def test_a_pretrained_backbones_distance_alone_decides_its_group():

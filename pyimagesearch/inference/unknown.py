@@ -24,8 +24,9 @@ shared within-label covariance kept exactly in its `distances.COMPONENTS` larges
 variance, the mean of the others, for the rest; a group is unknown when either its probability
 or its distance says so (on the generated shapes of the demo data the probability sees nothing
 where the distance does, on photos the reverse happens). A pretrained backbone's features get the
-cosine distance to the nearest training image, which alone decides its groups: there the
-probability only adds false alarms. bench/README.md ("Unknown detection") compares these and
+cosine distance to the nearest training image (or, `distances.PRETRAINED_DISTANCE`, that and the
+Mahalanobis distance each ranked among the validation images' and averaged), which alone decides
+its groups: there the probability only adds false alarms. bench/README.md ("Unknown detection") compares these and
 other candidates with one garment type left out of training.
 
 A raw score means little on its own, so each becomes a *typicality*: the share of validation
@@ -49,7 +50,13 @@ import numpy as np
 
 from pyimagesearch import config
 from pyimagesearch.inference import decoding
-from pyimagesearch.inference.distances import distance_rule, feature_distances, fit_feature_statistics, fit_neighbour_statistics
+from pyimagesearch.inference.distances import (
+    distance_rule,
+    feature_distances,
+    fit_feature_statistics,
+    fit_joint_statistics,
+    fit_neighbour_statistics,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -312,10 +319,12 @@ def fit_unknown_detector(
         of each distinct row of the targets' ``label_columns``, all of them: each label combination)
         and the validation images' calibration table."""
         start, stop = columns[layer]
+        labels = targets[sample] if label_columns is None else targets[sample][:, label_columns]
         if score == "nearest_neighbour":
             statistics = fit_neighbour_statistics(train_features[:, start:stop])
+        elif score == "neighbour_and_mahalanobis":
+            statistics = fit_joint_statistics(train_features[:, start:stop], labels, val_features[:, start:stop], CALIBRATION_POINTS)
         else:
-            labels = targets[sample] if label_columns is None else targets[sample][:, label_columns]
             statistics = fit_feature_statistics(train_features[:, start:stop], labels)
         # Calibrated with the statistics as stored (float32, or float16), as classify.py will read them.
         statistics = {name: decode_array(encode_array(value)) for name, value in statistics.items()}
