@@ -26,8 +26,8 @@ or its distance says so (on the generated shapes of the demo data the probabilit
 where the distance does, on photos the reverse happens). A pretrained backbone's features get the
 cosine distance to the nearest training image (or, `distances.PRETRAINED_DISTANCE`, that and the
 Mahalanobis distance each ranked among the validation images' and averaged), which alone decides
-its groups: there the probability only adds false alarms. bench/README.md ("Unknown detection") compares these and
-other candidates with one garment type left out of training.
+its groups: there the probability only adds false alarms. bench/README.md ("Unknown detection")
+compares these and other candidates with one garment type left out of training.
 
 A raw score means little on its own, so each becomes a *typicality*: the share of validation
 images that score as unfamiliar or more (an empirical p-value, in [0, 1]). One threshold then

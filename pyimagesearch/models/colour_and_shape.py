@@ -44,7 +44,8 @@ SHAPE_TONE = "jitter"
 # Training-time weights of the channels in the grey copy: drawn per image from a Dirichlet
 # distribution of this concentration (1: uniform over the weights that sum to one), so that a red
 # and a blue garment take each other's tones in turn and the type cannot ride on one; 0: off, the
-# channels' mean. Measured in bench/README.md, "Unseen combinations".
+# channels' mean. Off: it lost types on composited scenes and did not help new combinations
+# (bench/README.md, "Unseen combinations" and "Robustness").
 GREY_MIX = 0.0
 # Training-time shading of the colour branch's input: each image's RGB times a factor drawn
 # log-uniformly in [1 / SHADE_RANGE, 1] (1: off). Darkening only, so that a dark blue is still
@@ -185,7 +186,7 @@ class RandomTone(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="pyimagesearch")
 class RandomChannelWeights(keras.layers.Layer):
-    """Each image's channels times three weights drawn from a Dirichlet distribution, in training only; the identity otherwise.
+    """Each image's channels times weights drawn from a Dirichlet distribution, in training only; the identity otherwise.
 
     The weights sum to one and are scaled by the number of channels, so the channels' mean (the
     grey copy) becomes a random convex combination of them: white stays white, black black.
