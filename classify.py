@@ -32,7 +32,13 @@ def main(argv: list[str] | None = None) -> int:
         from PIL import Image
 
         from pyimagesearch.inference.annotation import annotated_paths, write_all_annotations
-        from pyimagesearch.inference.classification import EXPLAIN_NEEDS_KERAS, Classifier, expand_image_arguments, labelbin_to_check
+        from pyimagesearch.inference.classification import (
+            EXPLAIN_NEEDS_KERAS,
+            Classifier,
+            check_unknown_threshold_range,
+            expand_image_arguments,
+            labelbin_to_check,
+        )
         from pyimagesearch.inference.unknown import format_typicality
 
         report = None
@@ -43,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             report = check_report_path(outputs.report)
         if not outputs.annotate and (outputs.explain or outputs.show):
             raise ValueError(f"--{'explain' if outputs.explain else 'show'} draws on the annotated copies: drop --no-annotate.")
+        check_unknown_threshold_range(options.unknown_threshold)
         paths = expand_image_arguments(inputs.image)
         targets = dict(zip(paths, annotated_paths(paths, outputs.output))) if outputs.annotate else {}
         classifier = Classifier.load(

@@ -74,6 +74,19 @@ class Prediction:
         }
 
 
+def check_unknown_threshold_range(unknown_threshold: float | None) -> None:
+    """Refuse an ``unknown_threshold`` outside [0, 1] (None: the model's), before any model is loaded.
+
+    Raises:
+        ValueError: Naming the parameter and the fix.
+    """
+    if unknown_threshold is not None and not 0.0 <= unknown_threshold <= 1.0:
+        raise ValueError(
+            "`unknown_threshold` must be between 0 and 1 (a typicality, e.g. 0.05; 0 turns unknown detection "
+            f"off). Received: {unknown_threshold}"
+        )
+
+
 class Classifier:
     """A trained network with its labels, task, input size and decoding, ready to label images.
 
@@ -260,11 +273,7 @@ class Classifier:
         """
         if unknown_threshold is None:
             return
-        if not 0.0 <= unknown_threshold <= 1.0:
-            raise ValueError(
-                "`unknown_threshold` must be between 0 and 1 (a typicality, e.g. 0.05; 0 turns unknown detection "
-                f"off). Received: {unknown_threshold}"
-            )
+        check_unknown_threshold_range(unknown_threshold)
         if self.unknown is None:
             raise ValueError(
                 f"`unknown_threshold`: the model {self.predictor.path} has no unknown detection (trained before it "
